@@ -1,0 +1,177 @@
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using OperationOutcome = Hl7.Fhir.Model.OperationOutcome;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Wardline.Crypto;
+using Wardline.Server.Modules.Access;
+using Wardline.Server.Modules.Records;
+using Wardline.Server.Modules.Records.Api;
+using Wardline.Server.Modules.Records.Storage;
+using Wardline.Server.Pipeline;
+
+namespace Wardline.Server.Hosting;
+
+/// <summary>Builds the one Wardline server: FHIR API at /fhir, and (in later issues) the console at /.</summary>
+public static class WardlineHost
+{
+    public static WebApplication Build(WardlineOptions options, string[]? args = null, Action<WebApplicationBuilder>? configure = null)
+    {
+        var problems = options.Validate();
+        if (problems.Count > 0)
+        {
+            throw new OptionsValidationException(WardlineOptions.Section, typeof(WardlineOptions), problems);
+        }
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [], ApplicationName = "Wardline" });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        // Data protection is unused by the token-only API; its "no key encryptor" start-up warning is noise.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
+        builder.Services.AddSingleton(Options.Create(options));
+        builder.Services.AddStores(options);
+
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            // Our own limit answers with an OperationOutcome; Kestrel's is the backstop for non-FHIR routes.
+            k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes * 2;
+            k.ConfigureHttpsDefaults(h =>
+            {
+                h.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
+                if (options.CertificatePath is not null)
+                {
+                    h.ServerCertificate = LoadCertificate(options);
+                }
+            });
+        });
+        builder.WebHost.UseUrls(options.Urls.Count > 0 ? [.. options.Urls] : ["http://127.0.0.1:5080"]);
+        builder.Services.AddHsts(h =>
+        {
+            h.MaxAge = TimeSpan.FromDays(365);
+            h.IncludeSubDomains = true;
+        });
+        builder.Services.AddAuthentication(TokenAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, TokenAuthenticationHandler>(TokenAuthenticationHandler.SchemeName, null);
+        builder.Services.AddAuthorization();
+        builder.Services.AddProblemDetails();
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        app.UseExceptionHandler(e => e.Run(WriteUnexpectedErrorAsync));
+        app.Use(SecurityHeaders);
+        if (options.Urls.Any(u => u.StartsWith("https:", StringComparison.Ordinal)))
+        {
+            app.UseHsts();
+        }
+        app.UseStatusCodePages(WriteStatusCodeAsync);
+        app.UseAuthentication();
+        app.MapGet("/", () => Results.Text(
+            "Wardline protected record store. The FHIR API is at /fhir (see /fhir/metadata); every request needs a bearer token.\n",
+            "text/plain; charset=utf-8"));
+        app.MapFhir();
+        return app;
+    }
+
+    /// <summary>Registers the store, keys and services for one store (also used by the CLI without a web host).</summary>
+    public static IServiceCollection AddStores(this IServiceCollection services, WardlineOptions options)
+    {
+        services.AddSingleton(TimeProvider.System);
+        services.AddMemoryCache();
+        services.AddSingleton(_ => options.PostgresConnectionString is { } cs
+            ? SqlDialect.Postgres(cs)
+            : SqlDialect.Sqlite(Path.Combine(EnsureDirectory(options.DataDirectory!), "wardline.db")));
+        services.AddSingleton<RecordStore>();
+        services.AddSingleton(_ =>
+        {
+            var passphrase = Environment.GetEnvironmentVariable("WARDLINE_KEYRING_PASSPHRASE");
+            return new RecordKeys(Keyring.LoadOrCreate(options.KeyringFile(), passphrase), passphrase);
+        });
+        services.AddSingleton<RecordService>();
+        services.AddSingleton<BundleProcessor>();
+        services.AddSingleton<RecordImporter>();
+        services.AddSingleton<AccessTokens>();
+        services.AddSingleton<IAccessDecider, AuthenticatedUsersOnly>();
+        services.AddSingleton<AccessLog>();
+        services.AddSingleton<IAccessRecorder>(sp => sp.GetRequiredService<AccessLog>());
+        services.AddSingleton<FhirPipeline>();
+        services.AddHostedService<StoreInitializer>();
+        services.AddHostedService(sp => sp.GetRequiredService<AccessLog>());
+        return services;
+    }
+
+    private static string EnsureDirectory(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    private static X509Certificate2 LoadCertificate(WardlineOptions o) =>
+        o.CertificateKeyPath is not null
+            ? X509Certificate2.CreateFromPemFile(o.CertificatePath!, o.CertificateKeyPath)
+            : X509CertificateLoader.LoadPkcs12FromFile(o.CertificatePath!, o.CertificatePassword);
+
+    private static Task SecurityHeaders(HttpContext http, Func<Task> next)
+    {
+        var h = http.Response.Headers;
+        h.XContentTypeOptions = "nosniff";
+        h["Referrer-Policy"] = "no-referrer";
+        h.ContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'";
+        h.XFrameOptions = "DENY";
+        // Patient data must not sit in shared or browser caches.
+        h.CacheControl = "no-store";
+        return next();
+    }
+
+    private static async Task WriteUnexpectedErrorAsync(HttpContext http)
+    {
+        var error = http.Features.Get<IExceptionHandlerFeature>()?.Error;
+        var (status, message) = error switch
+        {
+            BadHttpRequestException { StatusCode: 413 } => (413, "The body is larger than the limit."),
+            BadHttpRequestException b => (b.StatusCode, "The request is malformed."),
+            InvalidOperationException { Message: "The access could not be recorded." } => (503, "The access could not be recorded, so nothing was disclosed or changed. Try again later."),
+            _ => (500, "An unexpected error occurred."),
+        };
+        // Only the correlation id goes back; the exception (which may hold anything) stays in the server log.
+        var outcome = FhirResponse.Outcome(OperationOutcome.IssueSeverity.Fatal, status == 500 ? OperationOutcome.IssueType.Exception : OperationOutcome.IssueType.Transient,
+            [$"{message} Correlation id: {http.TraceIdentifier}"]);
+        http.Response.StatusCode = status;
+        http.Response.ContentType = FhirEndpoints.FhirJsonType;
+        await http.Response.Body.WriteAsync(FhirJson.Serialize(outcome));
+    }
+
+    private static async Task WriteStatusCodeAsync(StatusCodeContext context)
+    {
+        var http = context.HttpContext;
+        var (code, text) = http.Response.StatusCode switch
+        {
+            404 => (OperationOutcome.IssueType.NotFound, "No such FHIR endpoint."),
+            405 => (OperationOutcome.IssueType.NotSupported, "This HTTP method is not supported on this FHIR endpoint."),
+            401 => (OperationOutcome.IssueType.Login, "Authentication is required."),
+            _ => (OperationOutcome.IssueType.Processing, "The request could not be processed."),
+        };
+        http.Response.ContentType = FhirEndpoints.FhirJsonType;
+        await http.Response.Body.WriteAsync(FhirJson.Serialize(FhirResponse.Outcome(OperationOutcome.IssueSeverity.Error, code, [text])));
+    }
+}
+
+/// <summary>Applies schema migrations before the server takes requests.</summary>
+internal sealed class StoreInitializer(RecordStore store, RecordKeys keys) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _ = keys.ActiveKekId; // Loads (or creates) the keyring now, so a bad passphrase stops start-up.
+        await store.MigrateAsync(cancellationToken);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

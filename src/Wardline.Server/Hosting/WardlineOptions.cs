@@ -1,0 +1,59 @@
+namespace Wardline.Server.Hosting;
+
+/// <summary>Server configuration, bound from the <c>Wardline</c> section (config file, environment, command line).</summary>
+public sealed class WardlineOptions
+{
+    public const string Section = "Wardline";
+
+    /// <summary>Folder of the embedded store (SQLite file and, by default, the keyring). Exactly one of this and <see cref="PostgresConnectionString"/>.</summary>
+    public string? DataDirectory { get; set; }
+
+    public string? PostgresConnectionString { get; set; }
+
+    /// <summary>The key file. Defaults to keyring.json in <see cref="DataDirectory"/>; required with PostgreSQL, and should live on a different disk or secret mount than the database.</summary>
+    public string? KeyringPath { get; set; }
+
+    /// <summary>Largest accepted request body; larger ones get 413.</summary>
+    public long MaxRequestBodyBytes { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>Where to listen. Plain http is accepted only on loopback addresses.</summary>
+    public IList<string> Urls { get; } = [];
+
+    /// <summary>PKCS#12 (.pfx) or PEM certificate for https endpoints.</summary>
+    public string? CertificatePath { get; set; }
+
+    /// <summary>PEM private key file, when <see cref="CertificatePath"/> is a PEM certificate.</summary>
+    public string? CertificateKeyPath { get; set; }
+
+    /// <summary>Password of a PKCS#12 certificate; better given in the environment (Wardline__CertificatePassword).</summary>
+    public string? CertificatePassword { get; set; }
+
+    public string KeyringFile() =>
+        KeyringPath ?? (DataDirectory is not null ? Path.Combine(DataDirectory, "keyring.json")
+            : throw new InvalidOperationException("Wardline:KeyringPath is required when the store is PostgreSQL."));
+
+    /// <summary>Checks the options; returns the problems found, each naming the setting.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var problems = new List<string>();
+        if ((DataDirectory is null) == (PostgresConnectionString is null))
+            problems.Add("Set exactly one of Wardline:DataDirectory (embedded store) and Wardline:PostgresConnectionString.");
+        if (PostgresConnectionString is not null && KeyringPath is null)
+            problems.Add("Wardline:KeyringPath is required with PostgreSQL: the keyring must live outside the database.");
+        if (MaxRequestBodyBytes < 1024)
+            problems.Add("Wardline:MaxRequestBodyBytes must be at least 1024.");
+        foreach (var url in Urls)
+        {
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))
+                problems.Add($"Wardline:Urls: '{url}' is not an http or https URL.");
+            else if (u.Scheme == "http" && !IsLoopback(u.Host))
+                problems.Add($"Wardline:Urls: plain http is allowed only on loopback; use https for '{url}'.");
+            else if (u.Scheme == "https" && CertificatePath is null)
+                problems.Add("Wardline:CertificatePath is required for https endpoints.");
+        }
+        return problems;
+    }
+
+    private static bool IsLoopback(string host) =>
+        host is "localhost" or "127.0.0.1" or "[::1]" or "::1" || host.StartsWith("127.", StringComparison.Ordinal);
+}

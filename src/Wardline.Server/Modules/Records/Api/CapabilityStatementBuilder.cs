@@ -1,0 +1,102 @@
+using Hl7.Fhir.Model;
+using Wardline.Server.Modules.Records.Search;
+
+namespace Wardline.Server.Modules.Records.Api;
+
+/// <summary>Builds /metadata from the same registry the server searches with, so it states exactly what is supported.</summary>
+internal static class CapabilityStatementBuilder
+{
+    public static byte[] Build(string baseUrl, string version)
+    {
+        var cs = new CapabilityStatement
+        {
+            Status = PublicationStatus.Active,
+            Date = DateTimeOffset.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+            Kind = CapabilityStatementKind.Instance,
+            FhirVersion = FHIRVersion.N4_0_1,
+            Format = ["application/fhir+json", "json"],
+            Software = new CapabilityStatement.SoftwareComponent { Name = "Wardline", Version = version },
+            Implementation = new CapabilityStatement.ImplementationComponent { Description = "Wardline protected record store", Url = baseUrl },
+        };
+        var rest = new CapabilityStatement.RestComponent
+        {
+            Mode = CapabilityStatement.RestfulCapabilityMode.Server,
+            Security = new CapabilityStatement.SecurityComponent
+            {
+                Description = "Every request needs a bearer token (Authorization: Bearer ...). Resource bodies are encrypted at rest; " +
+                    "identifying search values are kept only as keyed blind indexes, so string parameters support prefix and :exact matching but not :contains, " +
+                    "and identifying dates (birthdate) support equality only.",
+            },
+            Interaction =
+            [
+                new CapabilityStatement.SystemInteractionComponent { Code = CapabilityStatement.SystemRestfulInteraction.Transaction },
+                new CapabilityStatement.SystemInteractionComponent { Code = CapabilityStatement.SystemRestfulInteraction.Batch },
+            ],
+        };
+        foreach (var type in SearchParameterRegistry.ResourceTypes.Order(StringComparer.Ordinal))
+        {
+            var r = new CapabilityStatement.ResourceComponent
+            {
+                Type = type,
+                Versioning = CapabilityStatement.ResourceVersionPolicy.VersionedUpdate,
+                ReadHistory = true,
+                UpdateCreate = true,
+                ConditionalCreate = true,
+                ConditionalRead = CapabilityStatement.ConditionalReadStatus.NotSupported,
+                ConditionalUpdate = false,
+                ConditionalDelete = CapabilityStatement.ConditionalDeleteStatus.NotSupported,
+                Interaction =
+                [
+                    .. new[]
+                    {
+                        CapabilityStatement.TypeRestfulInteraction.Read, CapabilityStatement.TypeRestfulInteraction.Vread,
+                        CapabilityStatement.TypeRestfulInteraction.Update, CapabilityStatement.TypeRestfulInteraction.Delete,
+                        CapabilityStatement.TypeRestfulInteraction.HistoryInstance, CapabilityStatement.TypeRestfulInteraction.HistoryType,
+                        CapabilityStatement.TypeRestfulInteraction.Create, CapabilityStatement.TypeRestfulInteraction.SearchType,
+                    }.Select(code => new CapabilityStatement.ResourceInteractionComponent { Code = code }),
+                ],
+            };
+            var ps = SearchParameterRegistry.For(type).Values.OrderBy(p => p.Name, StringComparer.Ordinal).ToList();
+            r.SearchParam.Add(Param("_id", SearchParamType.Token, "Logical id"));
+            r.SearchParam.Add(Param("_lastUpdated", SearchParamType.Date, "When the current version was stored; sortable"));
+            foreach (var p in ps)
+            {
+                var doc = p.Kind switch
+                {
+                    SearchParamKind.String => "Prefix match, accent- and case-insensitive; :exact supported",
+                    SearchParamKind.Token => "system|code, code, |code or system|; :not supported",
+                    SearchParamKind.Date when p.Blind => "Equality only (YYYY, YYYY-MM, YYYY-MM-DD): stored as a keyed blind index",
+                    SearchParamKind.Date => "Prefixes eq, ne, lt, gt, le, ge, sa, eb; sortable",
+                    _ => "Type/id or id; a target type modifier is supported",
+                };
+                r.SearchParam.Add(Param(p.Name, p.Kind switch
+                {
+                    SearchParamKind.String => SearchParamType.String,
+                    SearchParamKind.Token => SearchParamType.Token,
+                    SearchParamKind.Date => SearchParamType.Date,
+                    _ => SearchParamType.Reference,
+                }, doc));
+                if (p.Kind == SearchParamKind.Reference && p.Name is "patient" or "subject" or "encounter")
+                {
+                    r.SearchIncludeElement.Add(new FhirString($"{type}:{p.Name}"));
+                }
+            }
+            foreach (var other in SearchParameterRegistry.ResourceTypes.Order(StringComparer.Ordinal))
+            {
+                foreach (var p in SearchParameterRegistry.For(other).Values)
+                {
+                    if (p.Kind == SearchParamKind.Reference && p.Name is "patient" or "subject" or "encounter" && (p.Targets?.Contains(type) ?? false))
+                    {
+                        r.SearchRevIncludeElement.Add(new FhirString($"{other}:{p.Name}"));
+                    }
+                }
+            }
+            rest.Resource.Add(r);
+        }
+        cs.Rest.Add(rest);
+        return FhirJson.Serialize(cs);
+    }
+
+    private static CapabilityStatement.SearchParamComponent Param(string name, SearchParamType type, string doc) =>
+        new() { Name = name, Type = type, Documentation = doc };
+}

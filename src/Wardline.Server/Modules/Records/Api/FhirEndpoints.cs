@@ -1,0 +1,157 @@
+using System.Net.Http.Headers;
+using Hl7.Fhir.Model;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Wardline.Server.Hosting;
+using Wardline.Server.Pipeline;
+
+namespace Wardline.Server.Modules.Records.Api;
+
+/// <summary>
+/// The FHIR REST surface at /fhir. Every handler that touches records goes through
+/// <see cref="FhirPipeline.RunAsync"/>; the only other route is the public CapabilityStatement.
+/// </summary>
+internal static class FhirEndpoints
+{
+    public const string FhirJsonType = "application/fhir+json; charset=utf-8";
+
+    public static IEndpointRouteBuilder MapFhir(this IEndpointRouteBuilder app)
+    {
+        var fhir = app.MapGroup("/fhir");
+
+        fhir.MapGet("/metadata", (HttpContext http) =>
+        {
+            var bytes = CapabilityStatementBuilder.Build(BaseUrl(http), typeof(FhirEndpoints).Assembly.GetName().Version?.ToString() ?? "0");
+            return new FhirResult(new FhirResponse(200, bytes));
+        });
+
+        fhir.MapGet("/{type}", (HttpContext http, FhirPipeline p, string type) =>
+            Run(http, p, new(FhirAction.Search, type, null), (r, ct) => r.SearchAsync(type, Query(http.Request.Query), Lenient(http), BaseUrl(http), ct)));
+
+        fhir.MapPost("/{type}/_search", async (HttpContext http, FhirPipeline p, string type) =>
+        {
+            if (!http.Request.HasFormContentType)
+                return new FhirResult(FhirResponse.Error(415, OperationOutcome.IssueType.NotSupported, "POST _search takes application/x-www-form-urlencoded parameters."));
+            var form = await http.Request.ReadFormAsync(http.RequestAborted);
+            var query = Query(http.Request.Query).Concat(form.SelectMany(f => f.Value.Select(v => new KeyValuePair<string, string>(f.Key, v ?? "")))).ToList();
+            return await Run(http, p, new(FhirAction.Search, type, null), (r, ct) => r.SearchAsync(type, query, Lenient(http), BaseUrl(http), ct));
+        });
+
+        fhir.MapGet("/{type}/_history", (HttpContext http, FhirPipeline p, string type) =>
+            Run(http, p, new(FhirAction.History, type, null), (r, ct) => r.HistoryAsync(type, null, Query(http.Request.Query), BaseUrl(http), ct)));
+
+        fhir.MapGet("/{type}/{id}", (HttpContext http, FhirPipeline p, string type, string id) =>
+            Run(http, p, new(FhirAction.Read, type, id), (r, ct) => r.ReadAsync(type, id, ct)));
+
+        fhir.MapGet("/{type}/{id}/_history", (HttpContext http, FhirPipeline p, string type, string id) =>
+            Run(http, p, new(FhirAction.History, type, id), (r, ct) => r.HistoryAsync(type, id, Query(http.Request.Query), BaseUrl(http), ct)));
+
+        fhir.MapGet("/{type}/{id}/_history/{vid}", (HttpContext http, FhirPipeline p, string type, string id, string vid) =>
+            Run(http, p, new(FhirAction.VRead, type, id), (r, ct) => r.VReadAsync(type, id, vid, ct)));
+
+        fhir.MapPost("/{type}", async (HttpContext http, FhirPipeline p, string type) =>
+        {
+            var (body, error) = await ReadBodyAsync(http);
+            if (error is not null) return new FhirResult(error);
+            var ifNoneExist = http.Request.Headers["If-None-Exist"].ToString();
+            return await Run(http, p, new(FhirAction.Create, type, null),
+                (r, ct) => r.CreateAsync(type, body!, ifNoneExist.Length == 0 ? null : ifNoneExist, BaseUrl(http), ct));
+        });
+
+        fhir.MapPut("/{type}/{id}", async (HttpContext http, FhirPipeline p, string type, string id) =>
+        {
+            var (body, error) = await ReadBodyAsync(http);
+            if (error is not null) return new FhirResult(error);
+            var ifMatch = http.Request.Headers.IfMatch.ToString();
+            return await Run(http, p, new(FhirAction.Update, type, id),
+                (r, ct) => r.UpdateAsync(type, id, body!, ifMatch.Length == 0 ? null : ifMatch, BaseUrl(http), ct));
+        });
+
+        fhir.MapDelete("/{type}/{id}", (HttpContext http, FhirPipeline p, string type, string id) =>
+            Run(http, p, new(FhirAction.Delete, type, id), (r, ct) => r.DeleteAsync(type, id, ct)));
+
+        fhir.MapPost("/", async (HttpContext http, FhirPipeline p, BundleProcessor bundles) =>
+        {
+            var (body, error) = await ReadBodyAsync(http);
+            if (error is not null) return new FhirResult(error);
+            var guard = p.GuardFor(http);
+            return await Run(http, p, new(FhirAction.Bundle, "Bundle", null), (_, ct) => bundles.ProcessAsync(body!, BaseUrl(http), guard, ct));
+        });
+
+        return app;
+    }
+
+    private static async Task<FhirResult> Run(HttpContext http, FhirPipeline pipeline, FhirInteraction interaction, Func<RecordService, CancellationToken, Task<FhirResponse>> execute)
+    {
+        if (NotAcceptable(http.Request) is { } refused) return new FhirResult(refused);
+        return new FhirResult(await pipeline.RunAsync(http, interaction, execute));
+    }
+
+    private static FhirResponse? NotAcceptable(HttpRequest request)
+    {
+        var accept = request.Headers.Accept.ToString();
+        if (accept.Length == 0 || accept.Contains("json", StringComparison.OrdinalIgnoreCase) || accept.Contains("*/*", StringComparison.Ordinal) || accept.Contains("application/*", StringComparison.Ordinal))
+            return null;
+        return FhirResponse.Error(406, OperationOutcome.IssueType.NotSupported, "Only application/fhir+json is offered.");
+    }
+
+    private static async Task<(byte[]? Body, FhirResponse? Error)> ReadBodyAsync(HttpContext http)
+    {
+        var limit = http.RequestServices.GetRequiredService<IOptions<WardlineOptions>>().Value.MaxRequestBodyBytes;
+        var contentType = http.Request.ContentType;
+        if (contentType is null || !MediaTypeHeaderValue.TryParse(contentType, out var media) ||
+            media.MediaType is not ("application/fhir+json" or "application/json"))
+        {
+            return (null, FhirResponse.Error(415, OperationOutcome.IssueType.NotSupported, "The body must be FHIR JSON (Content-Type: application/fhir+json)."));
+        }
+        if (http.Request.ContentLength > limit)
+        {
+            return (null, TooLarge(limit));
+        }
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = await http.Request.Body.ReadAsync(chunk, http.RequestAborted)) > 0)
+        {
+            if (buffer.Length + read > limit)
+            {
+                return (null, TooLarge(limit));
+            }
+            buffer.Write(chunk, 0, read);
+        }
+        return (buffer.ToArray(), null);
+    }
+
+    internal static FhirResponse TooLarge(long limit) =>
+        FhirResponse.Error(413, OperationOutcome.IssueType.TooCostly, $"The body is larger than the limit of {limit} bytes.");
+
+    private static bool Lenient(HttpContext http) =>
+        http.Request.Headers["Prefer"].Any(v => v is not null && v.Contains("handling=lenient", StringComparison.OrdinalIgnoreCase));
+
+    private static List<KeyValuePair<string, string>> Query(IQueryCollection query) =>
+        query.SelectMany(q => q.Value.Select(v => new KeyValuePair<string, string>(q.Key, v ?? ""))).ToList();
+
+    internal static string BaseUrl(HttpContext http) => $"{http.Request.Scheme}://{http.Request.Host}/fhir";
+}
+
+/// <summary>Writes a <see cref="FhirResponse"/>: status, FHIR JSON and the version headers.</summary>
+internal sealed class FhirResult(FhirResponse response) : IResult
+{
+    public FhirResponse Response => response;
+
+    public async System.Threading.Tasks.Task ExecuteAsync(HttpContext http)
+    {
+        http.Response.StatusCode = response.Status;
+        if (response.ETag is not null) http.Response.Headers.ETag = response.ETag;
+        if (response.LastModified is { } lm) http.Response.Headers.LastModified = lm.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        if (response.Location is not null) http.Response.Headers.Location = response.Location;
+        if (response.Status == 401) http.Response.Headers.WWWAuthenticate = "Bearer";
+        if (response.Json is null) return;
+        http.Response.ContentType = FhirEndpoints.FhirJsonType;
+        http.Response.ContentLength = response.Json.Length;
+        await http.Response.Body.WriteAsync(response.Json, http.RequestAborted);
+    }
+}

@@ -1,0 +1,398 @@
+using System.Globalization;
+using Hl7.Fhir.Model;
+using Wardline.Server.Modules.Records.Search;
+using Wardline.Server.Modules.Records.Storage;
+
+namespace Wardline.Server.Modules.Records;
+
+/// <summary>
+/// Batch and transaction Bundles. A transaction is validated and planned in full before anything
+/// is written, then committed in one database transaction: it lands whole or not at all.
+/// </summary>
+internal sealed class BundleProcessor(RecordService records)
+{
+    /// <summary>Decides whether one entry's interaction may run; the request pipeline supplies it so that entries are checked like any request.</summary>
+    internal delegate FhirResponse? EntryGuard(string method, string? type, string? id);
+
+    private sealed class Planned
+    {
+        public required int Index { get; init; }
+        public required Bundle.EntryComponent Entry { get; init; }
+        public required string Method { get; init; }
+        public required string Url { get; init; }
+        public string? Type { get; set; }
+        public string? Id { get; set; }
+        public Resource? Resource { get; set; }
+        public StoredVersion? Current { get; set; }
+        public StoredVersion? Matched { get; set; }
+        public int? IfMatch { get; set; }
+        public RecordService.PreparedWrite? Write { get; set; }
+        public PendingWrite? Tombstone { get; set; }
+        public bool Unchanged { get; set; }
+    }
+
+    public async Task<FhirResponse> ProcessAsync(byte[] body, string baseUrl, EntryGuard guard, CancellationToken ct)
+    {
+        var (resource, error) = RecordService.ParseBody("Bundle", body);
+        if (error is not null) return error;
+        var bundle = (Bundle)resource!;
+        return bundle.Type switch
+        {
+            Bundle.BundleType.Transaction => await TransactionAsync(bundle, baseUrl, guard, importMode: false, ct),
+            Bundle.BundleType.Batch => await BatchAsync(bundle, baseUrl, guard, ct),
+            _ => FhirResponse.BadRequest("Only batch and transaction Bundles can be posted to the base URL."),
+        };
+    }
+
+    /// <summary>
+    /// Runs a transaction. In import mode (the `wardline import` command), entries POSTed with a
+    /// urn:uuid fullUrl keep that uuid as their id, so a resource repeated across files is stored
+    /// once; an unchanged repeat writes nothing, and references may point at resources that a
+    /// later file brings.
+    /// </summary>
+    public async Task<FhirResponse> TransactionAsync(Bundle bundle, string baseUrl, EntryGuard guard, bool importMode, CancellationToken ct)
+    {
+        var errors = new List<string>();
+        var planned = new List<Planned>();
+        var fullUrls = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < bundle.Entry.Count; i++)
+        {
+            var e = bundle.Entry[i];
+            if (!string.IsNullOrEmpty(e.FullUrl))
+            {
+                if (fullUrls.TryGetValue(e.FullUrl, out var first))
+                {
+                    errors.Add($"entry[{i}]: its fullUrl repeats that of entry[{first}].");
+                    continue;
+                }
+                fullUrls[e.FullUrl] = i;
+            }
+            var p = PlanEntry(i, e, errors, importMode);
+            if (p is not null) planned.Add(p);
+        }
+        if (errors.Count > 0) return FhirResponse.BadRequest(errors);
+
+        foreach (var p in planned)
+        {
+            if (guard(p.Method, p.Type, p.Id) is { } denied) return denied;
+        }
+
+        // Resolve conditional creates and assign ids, so urn: references can be rewritten.
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var p in planned.Where(p => p.Method == "POST"))
+        {
+            var ifNoneExist = p.Entry.Request?.IfNoneExist;
+            if (!string.IsNullOrEmpty(ifNoneExist))
+            {
+                var (matches, err) = await records.ConditionalMatchAsync(p.Type!, ifNoneExist, ct);
+                if (err is not null) return err;
+                if (matches.Count > 1) return FhirResponse.PreconditionFailed($"entry[{p.Index}]: ifNoneExist matched more than one resource.");
+                if (matches.Count == 1)
+                {
+                    p.Matched = matches[0];
+                    p.Id = matches[0].Id;
+                }
+            }
+            if (p.Id is null)
+            {
+                p.Id = importMode && UrnId(p.Entry.FullUrl) is { } uuid ? uuid : Guid.NewGuid().ToString();
+            }
+            if (p.Entry.FullUrl is { Length: > 0 } fu) map[fu] = $"{p.Type}/{p.Id}";
+        }
+        foreach (var p in planned.Where(p => p.Method == "PUT"))
+        {
+            if (p.Entry.FullUrl is { Length: > 0 } fu) map[fu] = $"{p.Type}/{p.Id}";
+        }
+
+        // Conditional references (Type?search) resolve to exactly one existing resource.
+        foreach (var p in planned.Where(p => p.Resource is not null))
+        {
+            foreach (var rr in ResourceReferences.All(p.Resource!))
+            {
+                var r = rr.Reference;
+                if (r is null || map.ContainsKey(r) || r.StartsWith("urn:", StringComparison.Ordinal)) continue;
+                var q = r.IndexOf('?', StringComparison.Ordinal);
+                if (q <= 0) continue;
+                var condType = r[..q];
+                if (RecordService.CheckType(condType) is not null)
+                {
+                    errors.Add($"entry[{p.Index}]: a conditional reference names an unsupported type.");
+                    continue;
+                }
+                var (matches, err) = await records.ConditionalMatchAsync(condType, r[(q + 1)..], ct);
+                if (err is not null || matches.Count != 1)
+                {
+                    errors.Add($"entry[{p.Index}]: a conditional reference to {condType} matched {(err is not null ? "nothing (invalid query)" : matches.Count == 0 ? "no resource" : "more than one resource")}; it must match exactly one.");
+                    continue;
+                }
+                map[r] = $"{condType}/{matches[0].Id}";
+            }
+        }
+        if (errors.Count > 0) return FhirResponse.BadRequest(errors);
+
+        foreach (var p in planned.Where(p => p.Resource is not null))
+        {
+            foreach (var rr in ResourceReferences.All(p.Resource!))
+            {
+                var r = rr.Reference;
+                if (r is null) continue;
+                if (map.TryGetValue(r, out var target)) rr.Reference = target;
+                else if (r.StartsWith("urn:", StringComparison.Ordinal))
+                    errors.Add($"entry[{p.Index}]: a urn: reference does not resolve to any entry of this Bundle.");
+            }
+        }
+        if (errors.Count > 0) return FhirResponse.BadRequest(errors);
+
+        var written = planned.Where(p => p.Method is "POST" or "PUT" && p.Matched is null).Select(p => (p.Type!, p.Id!)).ToHashSet();
+        if (!importMode)
+        {
+            if (await records.CheckReferencesAsync(planned.Where(p => p.Resource is not null && p.Matched is null).Select(p => p.Resource!), false, written, ct) is { } refError)
+                return refError;
+        }
+        else
+        {
+            foreach (var p in planned.Where(p => p.Resource is not null))
+            {
+                var (_, problems) = ResourceReferences.Check(p.Resource!, allowUrn: false);
+                if (problems.Count > 0) return FhirResponse.BadRequest(problems.Select(m => $"entry[{p.Index}]: {m}"));
+            }
+        }
+
+        var targets = planned.Where(p => p.Method is "PUT" or "DELETE" || p.Method == "POST" && importMode && p.Matched is null).Select(p => (p.Type!, p.Id!)).ToList();
+        if (targets.Count != targets.Distinct().Count())
+            return FhirResponse.BadRequest("The transaction changes the same resource more than once.");
+        var currents = await records.Store.ReadCurrentManyAsync(targets, ct);
+        var now = records.Now();
+        var writes = new List<PendingWrite>();
+        foreach (var p in planned)
+        {
+            currents.TryGetValue((p.Type ?? "", p.Id ?? ""), out var current);
+            p.Current = current;
+            switch (p.Method)
+            {
+                case "POST" when p.Matched is null:
+                case "PUT":
+                    if (p.IfMatch is not null && (current is null || current.Version != p.IfMatch))
+                        return FhirResponse.PreconditionFailed($"entry[{p.Index}]: {p.Type}/{p.Id} is at version {current?.Version ?? 0}, not {p.IfMatch}.");
+                    if (importMode && current is { Deleted: false } && records.SameContent(current, p.Resource!))
+                    {
+                        p.Unchanged = true;
+                        break;
+                    }
+                    p.Write = records.Prepare(p.Type!, p.Id!, p.Resource!, current, now);
+                    writes.Add(p.Write.Pending);
+                    break;
+                case "DELETE":
+                    if (current is { Deleted: false })
+                    {
+                        p.Tombstone = RecordService.Tombstone(current, now);
+                        writes.Add(p.Tombstone);
+                    }
+                    break;
+            }
+        }
+
+        if (await records.Store.WriteAsync(writes, ct) == WriteStatus.Conflict)
+            return FhirResponse.Conflict("A resource in the transaction was changed by someone else at the same time; nothing was written. Try again.");
+
+        var getResponses = new Dictionary<int, FhirResponse>();
+        foreach (var p in planned.Where(p => p.Method == "GET"))
+        {
+            getResponses[p.Index] = await GetAsync(p.Url, baseUrl, ct);
+        }
+
+        using var response = new BundleWriter("transaction-response", null, DateTimeOffset.UtcNow);
+        foreach (var p in planned.OrderBy(p => p.Index))
+        {
+            WriteResponseEntry(response, p, baseUrl, getResponses.GetValueOrDefault(p.Index));
+        }
+        return new FhirResponse(200, response.Finish()) { ResourceRef = $"Bundle/transaction:{writes.Count}" };
+    }
+
+    private static void WriteResponseEntry(BundleWriter response, Planned p, string baseUrl, FhirResponse? get)
+    {
+        if (get is not null)
+        {
+            response.Entry(null, get.Json, null, null, w => w.WriteString("status", Status(get.Status)));
+            return;
+        }
+        var (status, version, lastUpdated) = p switch
+        {
+            { Matched: { } m } => ("200 OK", m.Version, m.LastUpdated),
+            { Unchanged: true, Current: { } c } => ("200 OK", c.Version, c.LastUpdated),
+            { Write: { } w } => (w.Pending.Version == 1 ? "201 Created" : "200 OK", w.Pending.Version, w.Pending.LastUpdated),
+            { Tombstone: { } t } => ("204 No Content", t.Version, t.LastUpdated),
+            _ => ("204 No Content", 0, 0L),
+        };
+        response.Entry(p.Type is null ? null : $"{baseUrl}/{p.Type}/{p.Id}", null, null, null, w =>
+        {
+            w.WriteString("status", status);
+            if (version > 0)
+            {
+                if (p.Method != "DELETE") w.WriteString("location", $"{p.Type}/{p.Id}/_history/{version}");
+                w.WriteString("etag", FhirResponse.ETagFor(version));
+                w.WriteString("lastModified", BundleWriter.Instant(lastUpdated));
+            }
+        });
+    }
+
+    private static Planned? PlanEntry(int i, Bundle.EntryComponent e, List<string> errors, bool importMode)
+    {
+        var method = e.Request?.Method?.ToString().ToUpperInvariant();
+        var url = e.Request?.Url;
+        if (e.Request is null && importMode && e.Resource is not null)
+        {
+            // Collection bundles carry no request: store each resource under its own or its urn id.
+            method = e.Resource.Id is not null ? "PUT" : "POST";
+            url = e.Resource.Id is not null ? $"{e.Resource.TypeName}/{e.Resource.Id}" : e.Resource.TypeName;
+        }
+        if (method is null || string.IsNullOrEmpty(url))
+        {
+            errors.Add($"entry[{i}]: request.method and request.url are required.");
+            return null;
+        }
+        var p = new Planned { Index = i, Entry = e, Method = method, Url = url };
+        var path = url.Split('?')[0].Trim('/');
+        var segments = path.Split('/');
+        switch (method)
+        {
+            case "POST":
+                if (segments.Length != 1 || e.Resource is null || e.Resource.TypeName != segments[0])
+                {
+                    errors.Add($"entry[{i}]: a POST needs url = the resource type and a resource of that type.");
+                    return null;
+                }
+                p.Type = segments[0];
+                p.Resource = e.Resource;
+                break;
+            case "PUT":
+                if (segments.Length != 2 || e.Resource is null || e.Resource.TypeName != segments[0])
+                {
+                    errors.Add($"entry[{i}]: a PUT needs url = Type/id and a resource of that type (conditional update is not supported).");
+                    return null;
+                }
+                if (e.Resource.Id is not null && e.Resource.Id != segments[1])
+                {
+                    errors.Add($"entry[{i}]: the resource id does not match the url.");
+                    return null;
+                }
+                p.Type = segments[0];
+                p.Id = segments[1];
+                p.Resource = e.Resource;
+                if (!string.IsNullOrEmpty(e.Request?.IfMatch))
+                {
+                    p.IfMatch = RecordService.ParseETag(e.Request.IfMatch);
+                    if (p.IfMatch is null)
+                    {
+                        errors.Add($"entry[{i}]: ifMatch must be a version ETag such as W/\"3\".");
+                        return null;
+                    }
+                }
+                break;
+            case "DELETE":
+                if (segments.Length != 2)
+                {
+                    errors.Add($"entry[{i}]: a DELETE needs url = Type/id (conditional delete is not supported).");
+                    return null;
+                }
+                p.Type = segments[0];
+                p.Id = segments[1];
+                break;
+            case "GET":
+                p.Type = segments[0];
+                p.Id = segments.Length > 1 ? segments[1] : null;
+                break;
+            default:
+                errors.Add($"entry[{i}]: the method {method} is not supported in a Bundle (GET, POST, PUT, DELETE are).");
+                return null;
+        }
+        if (RecordService.CheckType(p.Type!) is not null)
+        {
+            errors.Add($"entry[{i}]: the resource type is not supported by this server.");
+            return null;
+        }
+        if (p.Id is not null && !FhirIds.IsValid(p.Id))
+        {
+            errors.Add($"entry[{i}]: the id is not a valid FHIR id.");
+            return null;
+        }
+        return p;
+    }
+
+    private async Task<FhirResponse> BatchAsync(Bundle bundle, string baseUrl, EntryGuard guard, CancellationToken ct)
+    {
+        using var response = new BundleWriter("batch-response", null, DateTimeOffset.UtcNow);
+        for (var i = 0; i < bundle.Entry.Count; i++)
+        {
+            var e = bundle.Entry[i];
+            var errors = new List<string>();
+            var p = PlanEntry(i, e, errors, importMode: false);
+            FhirResponse r;
+            if (p is null)
+                r = FhirResponse.BadRequest(errors);
+            else if (guard(p.Method, p.Type, p.Id) is { } denied)
+                r = denied;
+            else
+            {
+                r = p.Method switch
+                {
+                    "POST" => await records.CreateAsync(p.Type!, FhirJson.Serialize(p.Resource!), NullIfEmpty(e.Request?.IfNoneExist), baseUrl, ct),
+                    "PUT" => await records.UpdateAsync(p.Type!, p.Id!, FhirJson.Serialize(p.Resource!), NullIfEmpty(e.Request?.IfMatch), baseUrl, ct),
+                    "DELETE" => await records.DeleteAsync(p.Type!, p.Id!, ct),
+                    _ => await GetAsync(p.Url, baseUrl, ct),
+                };
+            }
+            var entryResponse = r;
+            var isGet = p?.Method == "GET";
+            response.Entry(null, isGet && r.IsSuccess ? r.Json : null, null, null, w =>
+            {
+                w.WriteString("status", Status(entryResponse.Status));
+                if (entryResponse.Location is not null) w.WriteString("location", entryResponse.Location);
+                if (entryResponse.ETag is not null) w.WriteString("etag", entryResponse.ETag);
+                if (!entryResponse.IsSuccess && entryResponse.Json is not null)
+                {
+                    w.WritePropertyName("outcome");
+                    w.WriteRawValue(entryResponse.Json, skipInputValidation: true);
+                }
+            });
+        }
+        return new FhirResponse(200, response.Finish());
+    }
+
+    private async Task<FhirResponse> GetAsync(string url, string baseUrl, CancellationToken ct)
+    {
+        var q = url.IndexOf('?', StringComparison.Ordinal);
+        var path = (q < 0 ? url : url[..q]).Trim('/');
+        var query = q < 0 ? [] : RecordService.ParseQueryString(url[(q + 1)..]);
+        var s = path.Split('/');
+        return s switch
+        {
+            [var t] => await records.SearchAsync(t, query, lenient: false, baseUrl, ct),
+            [var t, "_history"] => await records.HistoryAsync(t, null, query, baseUrl, ct),
+            [var t, var id] => await records.ReadAsync(t, id, ct),
+            [var t, var id, "_history"] => await records.HistoryAsync(t, id, query, baseUrl, ct),
+            [var t, var id, "_history", var v] => await records.VReadAsync(t, id, v, ct),
+            _ => FhirResponse.BadRequest("The GET url is not a FHIR read, search or history."),
+        };
+    }
+
+    private static string? UrnId(string? fullUrl) =>
+        fullUrl is not null && fullUrl.StartsWith("urn:uuid:", StringComparison.Ordinal) && FhirIds.IsValid(fullUrl[9..]) ? fullUrl[9..] : null;
+
+    private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
+
+    private static string Status(int code) => code.ToString(CultureInfo.InvariantCulture) + code switch
+    {
+        200 => " OK",
+        201 => " Created",
+        204 => " No Content",
+        400 => " Bad Request",
+        403 => " Forbidden",
+        404 => " Not Found",
+        409 => " Conflict",
+        410 => " Gone",
+        412 => " Precondition Failed",
+        422 => " Unprocessable Entity",
+        _ => "",
+    };
+}

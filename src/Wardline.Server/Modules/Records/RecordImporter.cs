@@ -1,0 +1,132 @@
+using System.Text;
+using System.Text.Json;
+using Hl7.Fhir.Model;
+
+namespace Wardline.Server.Modules.Records;
+
+internal sealed record ImportResult(string Source, int Resources, IReadOnlyList<string> Problems)
+{
+    public bool Ok => Problems.Count == 0;
+}
+
+/// <summary>
+/// Loads FHIR Bundles (transaction, batch, collection), single resources and NDJSON files.
+/// Each Bundle is one transaction in import mode (see <see cref="BundleProcessor.TransactionAsync"/>);
+/// an NDJSON file goes in chunks, and a bad line is reported and skipped.
+/// </summary>
+internal sealed class RecordImporter(BundleProcessor bundles)
+{
+    private const string ImportBase = "urn:wardline:import";
+    private const int NdjsonChunk = 500;
+
+    private static readonly BundleProcessor.EntryGuard Operator = (_, _, _) => null;
+
+    public async Task<ImportResult> ImportFileAsync(string path, Action<int>? progress, CancellationToken ct)
+    {
+        var name = Path.GetFileName(path);
+        try
+        {
+            if (path.EndsWith(".ndjson", StringComparison.OrdinalIgnoreCase))
+            {
+                return await ImportNdjsonAsync(path, name, progress, ct);
+            }
+            var bytes = await File.ReadAllBytesAsync(path, ct);
+            var parsed = FhirJson.Parse(bytes);
+            if (parsed.Resource is null)
+            {
+                return new ImportResult(name, 0, parsed.Issues);
+            }
+            var result = await ImportResourceAsync(parsed.Resource, name, ct);
+            progress?.Invoke(result.Resources);
+            return result;
+        }
+        catch (IOException ex)
+        {
+            return new ImportResult(name, 0, [$"cannot read the file: {ex.GetType().Name}"]);
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return new ImportResult(name, 0, ["cannot read the file: permission denied"]);
+        }
+    }
+
+    public async Task<ImportResult> ImportResourceAsync(Resource resource, string source, CancellationToken ct)
+    {
+        Bundle bundle;
+        if (resource is Bundle b)
+        {
+            if (b.Type == Bundle.BundleType.Batch)
+            {
+                b.Type = Bundle.BundleType.Transaction; // Import is all-or-nothing per file; a batch file is no exception.
+            }
+            else if (b.Type is not (Bundle.BundleType.Transaction or Bundle.BundleType.Collection))
+            {
+                return new ImportResult(source, 0, [$"a {b.Type} Bundle cannot be imported (transaction, batch and collection can)."]);
+            }
+            bundle = b;
+        }
+        else
+        {
+            bundle = new Bundle { Type = Bundle.BundleType.Collection, Entry = [new Bundle.EntryComponent { Resource = resource }] };
+        }
+        var count = bundle.Entry.Count(e => e.Resource is not null);
+        var response = await bundles.TransactionAsync(bundle, ImportBase, Operator, importMode: true, ct);
+        return response.IsSuccess ? new ImportResult(source, count, []) : new ImportResult(source, 0, Diagnostics(response));
+    }
+
+    private async Task<ImportResult> ImportNdjsonAsync(string path, string name, Action<int>? progress, CancellationToken ct)
+    {
+        var problems = new List<string>();
+        var imported = 0;
+        var chunk = new List<(int Line, Resource Resource)>();
+        var lineNo = 0;
+        using var reader = new StreamReader(path, Encoding.UTF8);
+        while (await reader.ReadLineAsync(ct) is { } line)
+        {
+            lineNo++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            var parsed = FhirJson.Parse(Encoding.UTF8.GetBytes(line));
+            if (parsed.Resource is null)
+            {
+                problems.AddRange(parsed.Issues.Select(i => $"line {lineNo}: {i}"));
+                continue;
+            }
+            chunk.Add((lineNo, parsed.Resource));
+            if (chunk.Count == NdjsonChunk)
+            {
+                imported += await FlushAsync(chunk, problems, ct);
+                progress?.Invoke(chunk.Count);
+                chunk.Clear();
+            }
+        }
+        imported += await FlushAsync(chunk, problems, ct);
+        progress?.Invoke(chunk.Count);
+        return new ImportResult(name, imported, problems);
+    }
+
+    private async Task<int> FlushAsync(List<(int Line, Resource Resource)> chunk, List<string> problems, CancellationToken ct)
+    {
+        if (chunk.Count == 0) return 0;
+        var bundle = new Bundle { Type = Bundle.BundleType.Collection, Entry = [.. chunk.Select(c => new Bundle.EntryComponent { Resource = c.Resource })] };
+        var response = await bundles.TransactionAsync(bundle, ImportBase, Operator, importMode: true, ct);
+        if (response.IsSuccess) return chunk.Count;
+        problems.Add($"lines {chunk[0].Line}-{chunk[^1].Line} were not imported: {string.Join(" ", Diagnostics(response))}");
+        return 0;
+    }
+
+    /// <summary>The diagnostics of an OperationOutcome response, for the import report.</summary>
+    internal static List<string> Diagnostics(FhirResponse response)
+    {
+        var list = new List<string>();
+        if (response.Json is null) return [$"HTTP {response.Status}"];
+        using var doc = JsonDocument.Parse(response.Json);
+        if (doc.RootElement.TryGetProperty("issue", out var issues))
+        {
+            foreach (var issue in issues.EnumerateArray())
+            {
+                if (issue.TryGetProperty("diagnostics", out var d) && d.GetString() is { } text) list.Add(text);
+            }
+        }
+        return list.Count > 0 ? list : [$"HTTP {response.Status}"];
+    }
+}

@@ -1,0 +1,132 @@
+using System.Data.Common;
+
+namespace Wardline.Server.Modules.Records.Storage;
+
+/// <summary>
+/// Versioned schema. Each step runs once, inside one transaction with the migration lock held,
+/// so several servers starting together on one PostgreSQL apply each step exactly once.
+/// Steps are append-only: never edit a released step, add a new one.
+/// </summary>
+internal static class Migrations
+{
+    private static IReadOnlyList<(int Version, string Name, Func<SqlDialect, string> Sql)> Steps { get; } =
+    [
+        (1, "records", d => $"""
+            CREATE TABLE data_keys (
+                res_type TEXT NOT NULL, res_id TEXT NOT NULL,
+                kek_id TEXT NOT NULL, wrapped {d.BlobType} NOT NULL,
+                PRIMARY KEY (res_type, res_id));
+            CREATE TABLE resource_versions (
+                res_type TEXT NOT NULL, res_id TEXT NOT NULL, version INTEGER NOT NULL,
+                last_updated BIGINT NOT NULL, deleted SMALLINT NOT NULL, body {d.BlobType},
+                PRIMARY KEY (res_type, res_id, version));
+            CREATE INDEX ix_versions_type_time ON resource_versions (res_type, last_updated);
+            CREATE TABLE resources (
+                res_type TEXT NOT NULL, res_id TEXT NOT NULL, version INTEGER NOT NULL,
+                last_updated BIGINT NOT NULL, deleted SMALLINT NOT NULL,
+                PRIMARY KEY (res_type, res_id));
+            CREATE INDEX ix_resources_type_time ON resources (res_type, last_updated);
+            CREATE TABLE search_index (
+                res_type TEXT NOT NULL, res_id TEXT NOT NULL, param TEXT NOT NULL,
+                hash {d.BlobType}, ref TEXT, lo BIGINT, hi BIGINT);
+            CREATE INDEX ix_si_hash ON search_index (res_type, param, hash);
+            CREATE INDEX ix_si_ref ON search_index (res_type, param, ref);
+            CREATE INDEX ix_si_date ON search_index (res_type, param, lo);
+            CREATE INDEX ix_si_owner ON search_index (res_type, res_id);
+            CREATE TABLE users (
+                name TEXT NOT NULL PRIMARY KEY, display TEXT NOT NULL,
+                created BIGINT NOT NULL, disabled SMALLINT NOT NULL);
+            CREATE TABLE api_tokens (
+                token_hash {d.BlobType} NOT NULL PRIMARY KEY, user_name TEXT NOT NULL,
+                created BIGINT NOT NULL, expires BIGINT NOT NULL);
+            """ + Immutability(d)),
+        (2, "access-log", d => $"""
+            CREATE TABLE access_log (
+                seq {d.AutoIdColumn}, at BIGINT NOT NULL, user_name TEXT, action TEXT NOT NULL,
+                res_type TEXT, res_id TEXT, phase TEXT NOT NULL, permitted SMALLINT NOT NULL, rule TEXT NOT NULL,
+                status INTEGER, resource_ref TEXT, correlation TEXT NOT NULL, source TEXT);
+            CREATE INDEX ix_access_log_at ON access_log (at);
+            """),
+    ];
+
+    public static int Latest => Steps[^1].Version;
+
+    /// <summary>Versions are history: the database itself refuses to change or remove one.</summary>
+    private static string Immutability(SqlDialect d) => d.Name == "sqlite"
+        ? """
+
+            CREATE TRIGGER resource_versions_no_update BEFORE UPDATE ON resource_versions
+            BEGIN SELECT RAISE(ABORT, 'resource versions are immutable'); END;
+            CREATE TRIGGER resource_versions_no_delete BEFORE DELETE ON resource_versions
+            BEGIN SELECT RAISE(ABORT, 'resource versions are immutable'); END;
+            """
+        : """
+
+            CREATE FUNCTION wardline_versions_immutable() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN RAISE EXCEPTION 'resource versions are immutable'; END $$;
+            CREATE TRIGGER resource_versions_no_change BEFORE UPDATE OR DELETE ON resource_versions
+            FOR EACH STATEMENT EXECUTE FUNCTION wardline_versions_immutable();
+            """;
+
+    public static async Task<int> ApplyAsync(SqlDialect dialect, CancellationToken ct)
+    {
+        await using var c = await dialect.OpenAsync(ct);
+        await using var tx = await dialect.BeginWriteTransactionAsync(c, ct);
+        await dialect.LockForMigrationAsync(c, tx, ct);
+        await ExecAsync(c, tx, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)", ct);
+
+        var applied = new HashSet<int>();
+        await using (var cmd = c.CreateCommand())
+        {
+            cmd.Transaction = tx;
+            cmd.CommandText = "SELECT version FROM schema_migrations";
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                applied.Add(r.GetInt32(0));
+            }
+        }
+
+        if (applied.Count > 0 && applied.Max() > Latest)
+        {
+            throw new InvalidOperationException(
+                $"The database schema is at version {applied.Max()}, newer than this Wardline ({Latest}). Upgrade Wardline before starting it on this store.");
+        }
+
+        var count = 0;
+        foreach (var (version, name, sql) in Steps)
+        {
+            if (applied.Contains(version))
+            {
+                continue;
+            }
+            await ExecAsync(c, tx, sql(dialect), ct);
+            await using var ins = c.CreateCommand();
+            ins.Transaction = tx;
+            ins.CommandText = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (@v, @n, @t)";
+            AddParam(ins, "@v", version);
+            AddParam(ins, "@n", name);
+            AddParam(ins, "@t", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            await ins.ExecuteNonQueryAsync(ct);
+            count++;
+        }
+        await tx.CommitAsync(ct);
+        return count;
+    }
+
+    private static async Task ExecAsync(DbConnection c, DbTransaction tx, string sql, CancellationToken ct)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    internal static void AddParam(DbCommand cmd, string name, object? value)
+    {
+        var p = cmd.CreateParameter();
+        p.ParameterName = name;
+        p.Value = value ?? DBNull.Value;
+        cmd.Parameters.Add(p);
+    }
+}

@@ -1,0 +1,486 @@
+using System.Data.Common;
+using System.Text;
+using Wardline.Server.Modules.Records.Search;
+
+namespace Wardline.Server.Modules.Records.Storage;
+
+/// <summary>A stored version as it sits in the database: the body is still encrypted.</summary>
+internal sealed record StoredVersion(string Type, string Id, int Version, long LastUpdated, bool Deleted, byte[]? Body, byte[] WrappedKey);
+
+/// <summary>
+/// One version to append. <see cref="ExpectedVersion"/> 0 means "must not exist yet"; otherwise
+/// the current version must still be that one when the write commits (optimistic concurrency).
+/// </summary>
+internal sealed record PendingWrite(
+    string Type,
+    string Id,
+    int Version,
+    int ExpectedVersion,
+    long LastUpdated,
+    bool Deleted,
+    byte[]? Body,
+    byte[]? NewWrappedKey,
+    string? KekId,
+    IReadOnlyList<IndexEntry> Index);
+
+internal enum WriteStatus
+{
+    Committed,
+    Conflict,
+}
+
+internal sealed record SearchPage(IReadOnlyList<StoredVersion> Matches, IReadOnlyList<StoredVersion> Included, int Total);
+
+/// <summary>
+/// The record store over SQLite or PostgreSQL. Versions are append-only rows; <c>resources</c>
+/// points at each resource's current version; <c>search_index</c> holds blind indexes for the
+/// current version only. All SQL is shared by both engines.
+/// </summary>
+internal sealed class RecordStore(SqlDialect dialect) : IAsyncDisposable
+{
+    private const string SelectCurrent =
+        "SELECT r.res_type, r.res_id, r.version, r.last_updated, r.deleted, v.body, k.wrapped " +
+        "FROM resources r JOIN resource_versions v ON v.res_type = r.res_type AND v.res_id = r.res_id AND v.version = r.version " +
+        "JOIN data_keys k ON k.res_type = r.res_type AND k.res_id = r.res_id ";
+
+    private const string SelectVersion =
+        "SELECT v.res_type, v.res_id, v.version, v.last_updated, v.deleted, v.body, k.wrapped " +
+        "FROM resource_versions v JOIN data_keys k ON k.res_type = v.res_type AND k.res_id = v.res_id ";
+
+    public SqlDialect Dialect => dialect;
+
+    public Task<int> MigrateAsync(CancellationToken ct) => Migrations.ApplyAsync(dialect, ct);
+
+    public async Task<StoredVersion?> ReadCurrentAsync(string type, string id, CancellationToken ct)
+    {
+        await using var c = await dialect.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = SelectCurrent + "WHERE r.res_type = @t AND r.res_id = @i";
+        Add(cmd, "@t", type);
+        Add(cmd, "@i", id);
+        return await ReadOneAsync(cmd, ct);
+    }
+
+    public async Task<StoredVersion?> ReadVersionAsync(string type, string id, int version, CancellationToken ct)
+    {
+        await using var c = await dialect.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = SelectVersion + "WHERE v.res_type = @t AND v.res_id = @i AND v.version = @v";
+        Add(cmd, "@t", type);
+        Add(cmd, "@i", id);
+        Add(cmd, "@v", version);
+        return await ReadOneAsync(cmd, ct);
+    }
+
+    /// <summary>Current versions (deleted or not) of the given resources, in one query.</summary>
+    public async Task<Dictionary<(string Type, string Id), StoredVersion>> ReadCurrentManyAsync(IReadOnlyCollection<(string Type, string Id)> keys, CancellationToken ct)
+    {
+        var result = new Dictionary<(string, string), StoredVersion>();
+        if (keys.Count == 0)
+        {
+            return result;
+        }
+        await using var c = await dialect.OpenAsync(ct);
+        foreach (var chunk in keys.Chunk(400))
+        {
+            await using var cmd = c.CreateCommand();
+            var sb = new StringBuilder(SelectCurrent).Append("WHERE ");
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                if (i > 0) sb.Append(" OR ");
+                sb.Append("(r.res_type = @t").Append(i).Append(" AND r.res_id = @i").Append(i).Append(')');
+                Add(cmd, "@t" + i, chunk[i].Type);
+                Add(cmd, "@i" + i, chunk[i].Id);
+            }
+            cmd.CommandText = sb.ToString();
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                var v = Map(r);
+                result[(v.Type, v.Id)] = v;
+            }
+        }
+        return result;
+    }
+
+    public async Task<(IReadOnlyList<StoredVersion> Page, int Total)> HistoryAsync(string type, string? id, long? since, int count, int offset, CancellationToken ct)
+    {
+        await using var c = await dialect.OpenAsync(ct);
+        var where = "WHERE v.res_type = @t" + (id is null ? "" : " AND v.res_id = @i") + (since is null ? "" : " AND v.last_updated >= @s");
+        int total;
+        await using (var cnt = c.CreateCommand())
+        {
+            cnt.CommandText = "SELECT COUNT(*) FROM resource_versions v " + where;
+            AddHistoryParams(cnt, type, id, since);
+            total = Convert.ToInt32(await cnt.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture);
+        }
+        var page = new List<StoredVersion>();
+        if (count > 0)
+        {
+            await using var cmd = c.CreateCommand();
+            cmd.CommandText = SelectVersion + where + " ORDER BY v.last_updated DESC, v.res_id, v.version DESC LIMIT @lim OFFSET @off";
+            AddHistoryParams(cmd, type, id, since);
+            Add(cmd, "@lim", count);
+            Add(cmd, "@off", offset);
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                page.Add(Map(r));
+            }
+        }
+        return (page, total);
+    }
+
+    private static void AddHistoryParams(DbCommand cmd, string type, string? id, long? since)
+    {
+        Add(cmd, "@t", type);
+        if (id is not null) Add(cmd, "@i", id);
+        if (since is not null) Add(cmd, "@s", since.Value);
+    }
+
+    public async Task<SearchPage> SearchAsync(SearchPlan plan, CancellationToken ct)
+    {
+        await using var c = await dialect.OpenAsync(ct);
+        var where = new StringBuilder("WHERE r.res_type = @t AND r.deleted = 0");
+        var parameters = new List<(string, object)> { ("@t", plan.ResourceType) };
+        var n = 0;
+        string Param(object value)
+        {
+            var name = "@p" + n++;
+            parameters.Add((name, value));
+            return name;
+        }
+
+        foreach (var criterion in plan.Criteria)
+        {
+            switch (criterion)
+            {
+                case IdCriterion id:
+                    where.Append(" AND r.res_id IN (").AppendJoin(", ", id.Ids.Select(Param)).Append(')');
+                    break;
+                case LastUpdatedCriterion lu:
+                    where.Append(" AND (").AppendJoin(" OR ", lu.Bounds.Select(b => DateSql(b, "r.last_updated", "(r.last_updated + 1)", Param))).Append(')');
+                    break;
+                case HashCriterion h:
+                    where.Append(h.Negate ? " AND r.res_id NOT IN (" : " AND r.res_id IN (")
+                        .Append("SELECT s.res_id FROM search_index s WHERE s.res_type = @t AND s.param = ").Append(Param(h.Param))
+                        .Append(" AND s.hash IN (").AppendJoin(", ", h.Hashes.Select(x => Param(x))).Append("))");
+                    break;
+                case RefCriterion rc:
+                    where.Append(" AND r.res_id IN (SELECT s.res_id FROM search_index s WHERE s.res_type = @t AND s.param = ").Append(Param(rc.Param))
+                        .Append(" AND s.ref IN (").AppendJoin(", ", rc.Refs.Select(Param)).Append("))");
+                    break;
+                case DateCriterion d:
+                    where.Append(" AND r.res_id IN (SELECT s.res_id FROM search_index s WHERE s.res_type = @t AND s.param = ").Append(Param(d.Param))
+                        .Append(" AND (").AppendJoin(" OR ", d.Bounds.Select(b => DateSql(b, "s.lo", "s.hi", Param))).Append("))");
+                    break;
+            }
+        }
+
+        int total;
+        await using (var cnt = c.CreateCommand())
+        {
+            cnt.CommandText = "SELECT COUNT(*) FROM resources r " + where;
+            foreach (var (k, v) in parameters) Add(cnt, k, v);
+            total = Convert.ToInt32(await cnt.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        var matches = new List<StoredVersion>();
+        if (!plan.SummaryCount && plan.Count > 0 && plan.Offset < total)
+        {
+            string order;
+            if (plan.Sort is null || plan.Sort.Param == "_lastUpdated")
+            {
+                order = plan.Sort is { Descending: true } ? "r.last_updated DESC, r.res_id" : "r.last_updated, r.res_id";
+                if (plan.Sort is null) order = "r.last_updated DESC, r.res_id";
+            }
+            else
+            {
+                var sp = Param(plan.Sort.Param);
+                order = plan.Sort.Descending
+                    ? $"(SELECT MAX(s.hi) FROM search_index s WHERE s.res_type = r.res_type AND s.res_id = r.res_id AND s.param = {sp}) DESC NULLS LAST, r.res_id"
+                    : $"(SELECT MIN(s.lo) FROM search_index s WHERE s.res_type = r.res_type AND s.res_id = r.res_id AND s.param = {sp}) ASC NULLS LAST, r.res_id";
+            }
+            await using var cmd = c.CreateCommand();
+            cmd.CommandText = SelectCurrent + where + " ORDER BY " + order + " LIMIT @lim OFFSET @off";
+            foreach (var (k, v) in parameters) Add(cmd, k, v);
+            Add(cmd, "@lim", plan.Count);
+            Add(cmd, "@off", plan.Offset);
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                matches.Add(Map(r));
+            }
+        }
+
+        var included = matches.Count == 0 || plan.Includes.Count == 0
+            ? []
+            : await IncludesAsync(c, plan, matches, ct);
+        return new SearchPage(matches, included, total);
+    }
+
+    private static string DateSql(DateBound b, string lo, string hi, Func<object, string> param)
+    {
+        var a = param(b.Lo);
+        var z = param(b.Hi);
+        return b.Prefix switch
+        {
+            "eq" => $"({lo} >= {a} AND {hi} <= {z})",
+            "ne" => $"NOT ({lo} >= {a} AND {hi} <= {z})",
+            "gt" => $"({hi} > {z})",
+            "lt" => $"({lo} < {a})",
+            "ge" => $"({hi} > {a})",
+            "le" => $"({lo} < {z})",
+            "sa" => $"({lo} >= {z})",
+            "eb" => $"({hi} <= {a})",
+            _ => throw new ArgumentOutOfRangeException(nameof(b), "unknown date prefix"),
+        };
+    }
+
+    private async Task<List<StoredVersion>> IncludesAsync(DbConnection c, SearchPlan plan, List<StoredVersion> matches, CancellationToken ct)
+    {
+        var keys = new HashSet<(string, string)>();
+        var seen = matches.Select(m => (m.Type, m.Id)).ToHashSet();
+        foreach (var inc in plan.Includes)
+        {
+            await using var cmd = c.CreateCommand();
+            var sb = new StringBuilder();
+            if (!inc.Reverse)
+            {
+                sb.Append("SELECT s.ref FROM search_index s WHERE s.res_type = @st AND s.param = @sp AND s.res_id IN (");
+                for (var i = 0; i < matches.Count; i++)
+                {
+                    sb.Append(i > 0 ? ", " : "").Append("@m").Append(i);
+                    Add(cmd, "@m" + i, matches[i].Id);
+                }
+                sb.Append(')');
+            }
+            else
+            {
+                sb.Append("SELECT s.res_id FROM search_index s JOIN resources r ON r.res_type = s.res_type AND r.res_id = s.res_id AND r.deleted = 0 WHERE s.res_type = @st AND s.param = @sp AND s.ref IN (");
+                for (var i = 0; i < matches.Count; i++)
+                {
+                    sb.Append(i > 0 ? ", " : "").Append("@m").Append(i);
+                    Add(cmd, "@m" + i, matches[i].Type + "/" + matches[i].Id);
+                }
+                sb.Append(") LIMIT 5000");
+            }
+            cmd.CommandText = sb.ToString();
+            Add(cmd, "@st", inc.SourceType);
+            Add(cmd, "@sp", inc.Param);
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                var value = r.GetString(0);
+                (string, string) key;
+                if (inc.Reverse)
+                {
+                    key = (inc.SourceType, value);
+                }
+                else
+                {
+                    var slash = value.IndexOf('/', StringComparison.Ordinal);
+                    key = (value[..slash], value[(slash + 1)..]);
+                    if (inc.TargetType is not null && key.Item1 != inc.TargetType) continue;
+                }
+                if (!seen.Contains(key)) keys.Add(key);
+            }
+        }
+        var found = await ReadCurrentManyAsync(keys, ct);
+        return found.Values.Where(v => !v.Deleted).OrderBy(v => v.Type, StringComparer.Ordinal).ThenBy(v => v.Id, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>Which of these resources exist (current version not deleted).</summary>
+    public async Task<HashSet<(string Type, string Id)>> ExistingAsync(IReadOnlyCollection<(string Type, string Id)> keys, CancellationToken ct)
+    {
+        var set = new HashSet<(string, string)>();
+        if (keys.Count == 0) return set;
+        await using var c = await dialect.OpenAsync(ct);
+        foreach (var chunk in keys.Chunk(400))
+        {
+            await using var cmd = c.CreateCommand();
+            var sb = new StringBuilder("SELECT res_type, res_id FROM resources WHERE deleted = 0 AND (");
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                if (i > 0) sb.Append(" OR ");
+                sb.Append("(res_type = @t").Append(i).Append(" AND res_id = @i").Append(i).Append(')');
+                Add(cmd, "@t" + i, chunk[i].Type);
+                Add(cmd, "@i" + i, chunk[i].Id);
+            }
+            cmd.CommandText = sb.Append(')').ToString();
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct)) set.Add((r.GetString(0), r.GetString(1)));
+        }
+        return set;
+    }
+
+    /// <summary>
+    /// Appends all versions atomically. Returns <see cref="WriteStatus.Conflict"/> (and writes
+    /// nothing) if any resource's current version is no longer the expected one.
+    /// </summary>
+    public async Task<WriteStatus> WriteAsync(IReadOnlyList<PendingWrite> writes, CancellationToken ct)
+    {
+        if (writes.Count == 0) return WriteStatus.Committed;
+        await using var gate = await dialect.EnterWriteAsync(ct);
+        await using var c = await dialect.OpenAsync(ct);
+        await using var tx = await dialect.BeginWriteTransactionAsync(c, ct);
+        try
+        {
+            foreach (var chunk in writes.Where(w => w.NewWrappedKey is not null).Chunk(200))
+            {
+                await InsertRowsAsync(c, tx, "data_keys (res_type, res_id, kek_id, wrapped)", 4, chunk.Length, (i, add) =>
+                {
+                    add(chunk[i].Type); add(chunk[i].Id); add(chunk[i].KekId!); add(chunk[i].NewWrappedKey!);
+                }, ct);
+            }
+            foreach (var chunk in writes.Chunk(200))
+            {
+                await InsertRowsAsync(c, tx, "resource_versions (res_type, res_id, version, last_updated, deleted, body)", 6, chunk.Length, (i, add) =>
+                {
+                    var w = chunk[i];
+                    add(w.Type); add(w.Id); add(w.Version); add(w.LastUpdated); add(w.Deleted ? 1 : 0); add(w.Body);
+                }, ct);
+            }
+            foreach (var chunk in writes.Where(w => w.ExpectedVersion == 0).Chunk(200))
+            {
+                await InsertRowsAsync(c, tx, "resources (res_type, res_id, version, last_updated, deleted)", 5, chunk.Length, (i, add) =>
+                {
+                    var w = chunk[i];
+                    add(w.Type); add(w.Id); add(w.Version); add(w.LastUpdated); add(w.Deleted ? 1 : 0);
+                }, ct);
+            }
+            var updated = writes.Where(w => w.ExpectedVersion > 0).ToList();
+            foreach (var w in updated)
+            {
+                await using var cmd = c.CreateCommand();
+                cmd.Transaction = tx;
+                cmd.CommandText = "UPDATE resources SET version = @v, last_updated = @lu, deleted = @d WHERE res_type = @t AND res_id = @i AND version = @e";
+                Add(cmd, "@v", w.Version); Add(cmd, "@lu", w.LastUpdated); Add(cmd, "@d", w.Deleted ? 1 : 0);
+                Add(cmd, "@t", w.Type); Add(cmd, "@i", w.Id); Add(cmd, "@e", w.ExpectedVersion);
+                if (await cmd.ExecuteNonQueryAsync(ct) != 1)
+                {
+                    await tx.RollbackAsync(ct);
+                    return WriteStatus.Conflict;
+                }
+            }
+            foreach (var chunk in updated.Chunk(200))
+            {
+                await using var cmd = c.CreateCommand();
+                cmd.Transaction = tx;
+                var sb = new StringBuilder("DELETE FROM search_index WHERE ");
+                for (var i = 0; i < chunk.Length; i++)
+                {
+                    if (i > 0) sb.Append(" OR ");
+                    sb.Append("(res_type = @t").Append(i).Append(" AND res_id = @i").Append(i).Append(')');
+                    Add(cmd, "@t" + i, chunk[i].Type);
+                    Add(cmd, "@i" + i, chunk[i].Id);
+                }
+                cmd.CommandText = sb.ToString();
+                await cmd.ExecuteNonQueryAsync(ct);
+            }
+            var rows = writes.Where(w => !w.Deleted).SelectMany(w => w.Index.Select(e => (w.Type, w.Id, e))).ToList();
+            foreach (var chunk in rows.Chunk(500))
+            {
+                await InsertRowsAsync(c, tx, "search_index (res_type, res_id, param, hash, ref, lo, hi)", 7, chunk.Length, (i, add) =>
+                {
+                    var (t, id, e) = chunk[i];
+                    add(t); add(id); add(e.Param); add(e.Hash); add(e.Ref); add(e.Lo); add(e.Hi);
+                }, ct);
+            }
+            await tx.CommitAsync(ct);
+            return WriteStatus.Committed;
+        }
+        catch (DbException ex) when (dialect.IsUniqueViolation(ex))
+        {
+            await tx.RollbackAsync(CancellationToken.None);
+            return WriteStatus.Conflict;
+        }
+    }
+
+    /// <summary>
+    /// Re-wraps up to <paramref name="batch"/> data keys not yet under <paramref name="activeKekId"/>.
+    /// Each row is updated only if it is unchanged since it was read. Returns how many were re-wrapped.
+    /// </summary>
+    public async Task<int> RewrapBatchAsync(string activeKekId, Func<string, string, byte[], byte[]> rewrap, int batch, CancellationToken ct)
+    {
+        var rows = new List<(string Type, string Id, string Kek, byte[] Wrapped)>();
+        await using (var c = await dialect.OpenAsync(ct))
+        await using (var cmd = c.CreateCommand())
+        {
+            cmd.CommandText = "SELECT res_type, res_id, kek_id, wrapped FROM data_keys WHERE kek_id <> @k LIMIT @n";
+            Add(cmd, "@k", activeKekId);
+            Add(cmd, "@n", batch);
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct)) rows.Add((r.GetString(0), r.GetString(1), r.GetString(2), (byte[])r.GetValue(3)));
+        }
+        if (rows.Count == 0) return 0;
+        await using var gate = await dialect.EnterWriteAsync(ct);
+        await using var conn = await dialect.OpenAsync(ct);
+        await using var tx = await dialect.BeginWriteTransactionAsync(conn, ct);
+        var done = 0;
+        foreach (var row in rows)
+        {
+            await using var cmd = conn.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = "UPDATE data_keys SET kek_id = @nk, wrapped = @w WHERE res_type = @t AND res_id = @i AND kek_id = @ok";
+            Add(cmd, "@nk", activeKekId);
+            Add(cmd, "@w", rewrap(row.Type, row.Id, row.Wrapped));
+            Add(cmd, "@t", row.Type);
+            Add(cmd, "@i", row.Id);
+            Add(cmd, "@ok", row.Kek);
+            done += await cmd.ExecuteNonQueryAsync(ct);
+        }
+        await tx.CommitAsync(ct);
+        return done;
+    }
+
+    public async Task<long> CountAsync(string sql, CancellationToken ct)
+    {
+        await using var c = await dialect.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static async Task InsertRowsAsync(DbConnection c, DbTransaction tx, string target, int columns, int rowCount, Action<int, Action<object?>> fill, CancellationToken ct)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        var sb = new StringBuilder("INSERT INTO ").Append(target).Append(" VALUES ");
+        var n = 0;
+        for (var i = 0; i < rowCount; i++)
+        {
+            sb.Append(i > 0 ? ", (" : "(");
+            var col = 0;
+            fill(i, value =>
+            {
+                var name = "@v" + n++;
+                sb.Append(col++ > 0 ? ", " : "").Append(name);
+                Add(cmd, name, value);
+            });
+            if (col != columns) throw new InvalidOperationException("row shape mismatch");
+            sb.Append(')');
+        }
+        cmd.CommandText = sb.ToString();
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    private static async Task<StoredVersion?> ReadOneAsync(DbCommand cmd, CancellationToken ct)
+    {
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct) ? Map(r) : null;
+    }
+
+    private static StoredVersion Map(DbDataReader r) => new(
+        r.GetString(0),
+        r.GetString(1),
+        r.GetInt32(2),
+        r.GetInt64(3),
+        r.GetInt32(4) != 0,
+        r.IsDBNull(5) ? null : (byte[])r.GetValue(5),
+        (byte[])r.GetValue(6));
+
+    internal static void Add(DbCommand cmd, string name, object? value) => Migrations.AddParam(cmd, name, value);
+
+    public ValueTask DisposeAsync() => dialect.DisposeAsync();
+}

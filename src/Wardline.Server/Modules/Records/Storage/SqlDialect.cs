@@ -1,0 +1,159 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace Wardline.Server.Modules.Records.Storage;
+
+/// <summary>
+/// What differs between the two engines. Everything else (schema shape, queries) is shared, so
+/// one conformance suite exercises one store implementation on both.
+/// </summary>
+internal abstract class SqlDialect : IAsyncDisposable
+{
+    public abstract string Name { get; }
+
+    public abstract string BlobType { get; }
+
+    /// <summary>A 64-bit column the database numbers itself, in commit order for one writer.</summary>
+    public abstract string AutoIdColumn { get; }
+
+    public abstract ValueTask<DbConnection> OpenAsync(CancellationToken ct);
+
+    /// <summary>Begins a write transaction; returns a releaser that must be disposed after commit or rollback.</summary>
+    public abstract ValueTask<IAsyncDisposable> EnterWriteAsync(CancellationToken ct);
+
+    public abstract ValueTask<DbTransaction> BeginWriteTransactionAsync(DbConnection connection, CancellationToken ct);
+
+    /// <summary>Serialises schema migration across processes (several servers may start at once).</summary>
+    public abstract Task LockForMigrationAsync(DbConnection connection, DbTransaction tx, CancellationToken ct);
+
+    public abstract bool IsUniqueViolation(DbException ex);
+
+    /// <summary>A description of where the data lives, without credentials.</summary>
+    public abstract string Describe();
+
+    public abstract ValueTask DisposeAsync();
+
+    public static SqlDialect Sqlite(string databaseFile) => new SqliteDialect(databaseFile);
+
+    public static SqlDialect Postgres(string connectionString) => new PostgresDialect(connectionString);
+}
+
+internal sealed class SqliteDialect : SqlDialect
+{
+    private readonly string _connectionString;
+    private readonly string _file;
+
+    // SQLite has one writer at a time; queueing writers here avoids SQLITE_BUSY spins inside one process.
+    private readonly SemaphoreSlim _writeGate = new(1, 1);
+
+    public SqliteDialect(string file)
+    {
+        _file = file;
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = file,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+    }
+
+    public override string Name => "sqlite";
+
+    public override string BlobType => "BLOB";
+
+    public override string AutoIdColumn => "INTEGER PRIMARY KEY AUTOINCREMENT";
+
+    public override async ValueTask<DbConnection> OpenAsync(CancellationToken ct)
+    {
+        var c = new SqliteConnection(_connectionString);
+        await c.OpenAsync(ct);
+        using var cmd = c.CreateCommand();
+        // WAL is persistent in the file; synchronous and busy_timeout are per connection.
+        cmd.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;";
+        await cmd.ExecuteNonQueryAsync(ct);
+        return c;
+    }
+
+    public override async ValueTask<IAsyncDisposable> EnterWriteAsync(CancellationToken ct)
+    {
+        await _writeGate.WaitAsync(ct);
+        return new Releaser(_writeGate);
+    }
+
+    public override ValueTask<DbTransaction> BeginWriteTransactionAsync(DbConnection connection, CancellationToken ct) =>
+        ValueTask.FromResult<DbTransaction>(((SqliteConnection)connection).BeginTransaction(deferred: false));
+
+    public override Task LockForMigrationAsync(DbConnection connection, DbTransaction tx, CancellationToken ct) =>
+        Task.CompletedTask; // BEGIN IMMEDIATE already excludes every other writer of the file.
+
+    public override bool IsUniqueViolation(DbException ex) => ex is SqliteException { SqliteErrorCode: 19 };
+
+    public override string Describe() => $"SQLite file {_file}";
+
+    public override ValueTask DisposeAsync()
+    {
+        _writeGate.Dispose();
+        SqliteConnection.ClearAllPools();
+        return ValueTask.CompletedTask;
+    }
+
+    private sealed class Releaser(SemaphoreSlim gate) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            gate.Release();
+            return ValueTask.CompletedTask;
+        }
+    }
+}
+
+internal sealed class PostgresDialect : SqlDialect
+{
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly string _description;
+
+    public PostgresDialect(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        _description = $"PostgreSQL database {builder.Database} on {builder.Host}:{builder.Port}";
+        _dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
+    }
+
+    public override string Name => "postgres";
+
+    public override string BlobType => "BYTEA";
+
+    public override string AutoIdColumn => "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
+
+    public override async ValueTask<DbConnection> OpenAsync(CancellationToken ct) => await _dataSource.OpenConnectionAsync(ct);
+
+    public override ValueTask<IAsyncDisposable> EnterWriteAsync(CancellationToken ct) => ValueTask.FromResult<IAsyncDisposable>(NoGate.Instance);
+
+    public override async ValueTask<DbTransaction> BeginWriteTransactionAsync(DbConnection connection, CancellationToken ct) =>
+        await ((NpgsqlConnection)connection).BeginTransactionAsync(ct);
+
+    public override async Task LockForMigrationAsync(DbConnection connection, DbTransaction tx, CancellationToken ct)
+    {
+        await using var cmd = connection.CreateCommand();
+        cmd.Transaction = tx;
+        // Transaction-scoped advisory lock: released by commit or rollback, even if this process dies.
+        cmd.CommandText = "SELECT pg_advisory_xact_lock(727274)";
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    public override bool IsUniqueViolation(DbException ex) => ex is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };
+
+    public override string Describe() => _description;
+
+    public override ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+
+    private sealed class NoGate : IAsyncDisposable
+    {
+        public static readonly NoGate Instance = new();
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,103 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Http;
+using Wardline.Server.Modules.Records;
+
+namespace Wardline.Server.Pipeline;
+
+internal enum FhirAction
+{
+    Read,
+    VRead,
+    Search,
+    History,
+    Create,
+    Update,
+    Delete,
+    Bundle,
+}
+
+internal sealed record FhirInteraction(FhirAction Action, string? ResourceType, string? Id);
+
+/// <summary>A decision always names the rule that made it.</summary>
+internal sealed record AccessDecision(bool Permitted, string Rule, string Reason);
+
+/// <summary>The "decide" step. The access-control module supplies the real policy engine.</summary>
+internal interface IAccessDecider
+{
+    AccessDecision Decide(ClaimsPrincipal user, FhirInteraction interaction);
+}
+
+internal sealed record AccessRecord(
+    DateTimeOffset At,
+    string? User,
+    FhirInteraction Interaction,
+    string Phase,
+    AccessDecision Decision,
+    int? Status,
+    string? ResourceRef,
+    string CorrelationId,
+    string? Source);
+
+/// <summary>
+/// The "record" steps. <see cref="RecordAsync"/> returns only once the record is durable; the
+/// pipeline awaits it before executing and again before responding.
+/// </summary>
+internal interface IAccessRecorder
+{
+    ValueTask RecordAsync(AccessRecord record, CancellationToken ct);
+}
+
+/// <summary>
+/// Until the access-control module lands: any authenticated user may use the record store, and
+/// nobody else may. There is no anonymous access to patient data, ever.
+/// </summary>
+internal sealed class AuthenticatedUsersOnly : IAccessDecider
+{
+    public AccessDecision Decide(ClaimsPrincipal user, FhirInteraction interaction) =>
+        user.Identity?.IsAuthenticated == true
+            ? new AccessDecision(true, "interim-authenticated-user", "signed-in user")
+            : new AccessDecision(false, "default-deny", "no authenticated user");
+}
+
+/// <summary>
+/// The one ordered path every FHIR interaction takes:
+/// authenticate -> decide -> record decision (durable) -> execute -> record outcome (durable) -> respond.
+/// Endpoints cannot reach the record service except through <see cref="RunAsync"/>.
+/// </summary>
+internal sealed class FhirPipeline(IAccessDecider decider, IAccessRecorder recorder, RecordService records, TimeProvider time)
+{
+    public async Task<FhirResponse> RunAsync(HttpContext http, FhirInteraction interaction, Func<RecordService, CancellationToken, Task<FhirResponse>> execute)
+    {
+        var ct = http.RequestAborted;
+        var user = http.User;
+        var decision = decider.Decide(user, interaction);
+        var record = new AccessRecord(time.GetUtcNow(), user.Identity?.Name, interaction, "decision", decision, null, null,
+            http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString());
+        await recorder.RecordAsync(record, ct);
+        if (!decision.Permitted)
+        {
+            return user.Identity?.IsAuthenticated == true
+                ? FhirResponse.Error(403, Hl7.Fhir.Model.OperationOutcome.IssueType.Forbidden, $"Access denied (rule {decision.Rule}).")
+                : FhirResponse.Error(401, Hl7.Fhir.Model.OperationOutcome.IssueType.Login, "Authentication is required.");
+        }
+
+        var response = await execute(records, ct);
+        // Audit before disclosure: the response leaves only after this record is durable.
+        await recorder.RecordAsync(record with { At = time.GetUtcNow(), Phase = "outcome", Status = response.Status, ResourceRef = response.ResourceRef }, ct);
+        return response;
+    }
+
+    /// <summary>Checks one Bundle entry like a request of its own.</summary>
+    public BundleProcessor.EntryGuard GuardFor(HttpContext http) => (method, type, id) =>
+    {
+        var action = method switch
+        {
+            "POST" => FhirAction.Create,
+            "PUT" => FhirAction.Update,
+            "DELETE" => FhirAction.Delete,
+            _ => id is null ? FhirAction.Search : FhirAction.Read,
+        };
+        var d = decider.Decide(http.User, new FhirInteraction(action, type, id));
+        return d.Permitted ? null : FhirResponse.Error(403, Hl7.Fhir.Model.OperationOutcome.IssueType.Forbidden, $"Access denied (rule {d.Rule}).");
+    };
+}

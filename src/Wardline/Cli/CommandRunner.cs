@@ -1,0 +1,36 @@
+using Spectre.Console;
+using Wardline.Crypto;
+
+namespace Wardline.Cli;
+
+internal static class CommandRunner
+{
+    /// <summary>Runs a command body, turning expected failures into a clear message and an exit code.</summary>
+    public static async Task<int> RunAsync(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body();
+        }
+        catch (CliException ex)
+        {
+            AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(ex.Message)}");
+            return 2;
+        }
+        catch (KeyringException ex)
+        {
+            AnsiConsole.MarkupLine($"[red]keyring error:[/] {Markup.Escape(ex.Message)}");
+            return 3;
+        }
+        catch (Npgsql.NpgsqlException ex)
+        {
+            AnsiConsole.MarkupLine($"[red]database error:[/] {Markup.Escape(ex.Message)}");
+            return 4;
+        }
+        catch (OperationCanceledException)
+        {
+            AnsiConsole.MarkupLine("[yellow]cancelled[/]");
+            return 130;
+        }
+    }
+}

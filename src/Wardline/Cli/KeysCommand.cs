@@ -1,0 +1,59 @@
+using System.CommandLine;
+using Microsoft.Extensions.DependencyInjection;
+using Spectre.Console;
+using Wardline.Crypto;
+using Wardline.Server.Modules.Records;
+using Wardline.Server.Modules.Records.Storage;
+
+namespace Wardline.Cli;
+
+internal static class KeysCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("keys", "Manage the keyring (key-encryption keys kept outside the database).");
+        var store = new StoreArgs();
+        var rotate = new Command("rotate", "Add a new key-encryption key and re-wrap every data key under it. Safe while the server runs: it picks up the new key within a second.");
+        store.AddTo(rotate);
+        rotate.SetAction((parse, ct) => CommandRunner.RunAsync(async () =>
+        {
+            var options = store.Resolve(parse);
+            var passphrase = Environment.GetEnvironmentVariable("WARDLINE_KEYRING_PASSPHRASE");
+            var path = options.KeyringFile();
+            if (!File.Exists(path)) throw new CliException($"There is no keyring at {path}.");
+            var rotated = Keyring.Load(path, passphrase).Rotate(passphrase);
+            AnsiConsole.MarkupLine($"new key-encryption key [green]{rotated.ActiveKekId}[/] is active");
+
+            await using var sp = await StoreArgs.OpenAsync(options, ct);
+            var store2 = sp.GetRequiredService<RecordStore>();
+            var keys = sp.GetRequiredService<RecordKeys>();
+            keys.Reload();
+            var cipher = keys.Cipher;
+            var total = await store2.CountAsync("SELECT COUNT(*) FROM data_keys", ct);
+            long done = 0;
+            await AnsiConsole.Progress().StartAsync(async progress =>
+            {
+                var task = progress.AddTask("re-wrapping data keys", maxValue: Math.Max(1, total));
+                // Keep going until a pass finds nothing, then wait past the server's reload interval and look once more:
+                // a server that had not yet reloaded may have wrapped a new data key with the old key meanwhile.
+                for (var quietPasses = 0; quietPasses < 2;)
+                {
+                    var n = await store2.RewrapBatchAsync(rotated.ActiveKekId, (t, i, w) => cipher.Rewrap(w, RecordKeys.KeyContext(t, i)), 1000, ct);
+                    done += n;
+                    task.Value = Math.Min(done, total);
+                    if (n == 0)
+                    {
+                        quietPasses++;
+                        if (quietPasses < 2) await Task.Delay(TimeSpan.FromSeconds(2.5), ct);
+                    }
+                    else quietPasses = 0;
+                }
+                task.Value = task.MaxValue;
+            });
+            AnsiConsole.MarkupLine($"re-wrapped [green]{done}[/] data keys; older keys stay in the keyring, marked retired");
+            return 0;
+        }));
+        command.Subcommands.Add(rotate);
+        return command;
+    }
+}

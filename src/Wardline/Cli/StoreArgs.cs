@@ -1,0 +1,76 @@
+using System.CommandLine;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Wardline.Server.Hosting;
+using Wardline.Server.Modules.Records.Storage;
+
+namespace Wardline.Cli;
+
+/// <summary>The options every store command shares: --data, --db (with --keyring) and --config.</summary>
+internal sealed class StoreArgs
+{
+    public Option<string?> Data { get; } = new("--data") { Description = "Folder of the embedded (SQLite) store; created if missing." };
+    public Option<string?> Db { get; } = new("--db") { Description = "PostgreSQL connection string (Host=...;Database=...;Username=...)." };
+    public Option<string?> Keyring { get; } = new("--keyring") { Description = "Key file (default: keyring.json in the --data folder; required with --db)." };
+    public Option<FileInfo?> Config { get; } = new("--config") { Description = "JSON configuration file with a \"Wardline\" section." };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Data);
+        command.Options.Add(Db);
+        command.Options.Add(Keyring);
+        command.Options.Add(Config);
+    }
+
+    /// <summary>Builds the options from the arguments, the config file and WARDLINE__* environment variables.</summary>
+    public WardlineOptions Resolve(ParseResult parse, string? defaultData = null)
+    {
+        var builder = new ConfigurationBuilder();
+        if (parse.GetValue(Config) is { } file)
+        {
+            if (!file.Exists) throw new CliException($"The configuration file {file.FullName} does not exist.");
+            builder.AddJsonFile(file.FullName, optional: false);
+        }
+        builder.AddEnvironmentVariables("WARDLINE__");
+        var config = builder.Build();
+        var options = new WardlineOptions();
+        config.GetSection(WardlineOptions.Section).Bind(options);
+        config.Bind(options);
+        var data = parse.GetValue(Data);
+        var db = parse.GetValue(Db);
+        if (data is not null && db is not null) throw new CliException("Give either --data or --db, not both.");
+        if (data is not null)
+        {
+            options.DataDirectory = Path.GetFullPath(data);
+            options.PostgresConnectionString = null;
+        }
+        if (db is not null)
+        {
+            options.PostgresConnectionString = db;
+            options.DataDirectory = null;
+        }
+        if (parse.GetValue(Keyring) is { } keyring) options.KeyringPath = Path.GetFullPath(keyring);
+        if (options.DataDirectory is null && options.PostgresConnectionString is null && defaultData is not null)
+            options.DataDirectory = Path.GetFullPath(defaultData);
+        var problems = options.Validate();
+        if (problems.Count > 0) throw new CliException(string.Join(Environment.NewLine, problems));
+        return options;
+    }
+
+    /// <summary>Services for working on the store without the web server; the schema is brought up to date.</summary>
+    public static async Task<ServiceProvider> OpenAsync(WardlineOptions options, CancellationToken ct)
+    {
+        var services = new ServiceCollection();
+        services.AddLogging(l => l.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning));
+        services.AddSingleton(Options.Create(options));
+        services.AddStores(options);
+        var sp = services.BuildServiceProvider();
+        await sp.GetRequiredService<RecordStore>().MigrateAsync(ct);
+        return sp;
+    }
+}
+
+/// <summary>An error the user can fix; printed without a stack trace, exit code 2.</summary>
+internal sealed class CliException(string message) : Exception(message);
