@@ -110,8 +110,20 @@ internal sealed class RecordImporter(BundleProcessor bundles)
         var bundle = new Bundle { Type = Bundle.BundleType.Collection, Entry = [.. chunk.Select(c => new Bundle.EntryComponent { Resource = c.Resource })] };
         var response = await bundles.TransactionAsync(bundle, ImportBase, Operator, importMode: true, ct);
         if (response.IsSuccess) return chunk.Count;
-        problems.Add($"lines {chunk[0].Line}-{chunk[^1].Line} were not imported: {string.Join(" ", Diagnostics(response))}");
-        return 0;
+        if (chunk.Count == 1)
+        {
+            // The line is the whole transaction, so "entry[0]: " says nothing the line number does not.
+            problems.Add($"line {chunk[0].Line}: {string.Join(" ", Diagnostics(response).Select(d => d.StartsWith("entry[0]: ", StringComparison.Ordinal) ? d[10..] : d))}");
+            return 0;
+        }
+        // One bad line must not cost its neighbours: find it by storing the lines one by one. This is
+        // the slow path, taken only by a chunk that failed, and each line is still all-or-nothing.
+        var imported = 0;
+        foreach (var line in chunk)
+        {
+            imported += await FlushAsync([line], problems, ct);
+        }
+        return imported;
     }
 
     /// <summary>The diagnostics of an OperationOutcome response, for the import report.</summary>
