@@ -59,7 +59,11 @@ internal sealed class StoreArgs
         return options;
     }
 
-    /// <summary>Services for working on the store without the web server; the schema is brought up to date.</summary>
+    /// <summary>
+    /// Services for working on the store without the web server; the schema is brought up to date.
+    /// The keyring is opened (or created) first, as the server does at start, so every command on a
+    /// store creates the key file on first run and fails early, with exit code 3, on a wrong passphrase.
+    /// </summary>
     public static async Task<ServiceProvider> OpenAsync(WardlineOptions options, CancellationToken ct)
     {
         var services = new ServiceCollection();
@@ -67,7 +71,16 @@ internal sealed class StoreArgs
         services.AddSingleton(Options.Create(options));
         services.AddStores(options);
         var sp = services.BuildServiceProvider();
-        await sp.GetRequiredService<RecordStore>().MigrateAsync(ct);
+        try
+        {
+            _ = sp.GetRequiredService<Wardline.Server.Modules.Records.RecordKeys>().ActiveKekId;
+            await sp.GetRequiredService<RecordStore>().MigrateAsync(ct);
+        }
+        catch
+        {
+            await sp.DisposeAsync();
+            throw;
+        }
         return sp;
     }
 }

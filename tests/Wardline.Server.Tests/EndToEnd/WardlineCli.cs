@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
 using System.Text;
 
 namespace Wardline.Server.Tests.EndToEnd;
@@ -55,5 +57,104 @@ public static class WardlineCli
         }
         process.WaitForExit(); // drains the redirected streams
         lock (lockObj) return new CliResult(process.ExitCode, output.ToString());
+    }
+}
+
+/// <summary>A long-running `wardline` process (serve, demo) whose output is collected as it comes; killed on dispose.</summary>
+public sealed class RunningWardline : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    private readonly object _lock = new();
+
+    private RunningWardline(Process process)
+    {
+        _process = process;
+    }
+
+    public string Output
+    {
+        get
+        {
+            lock (_lock) return _output.ToString();
+        }
+    }
+
+    public bool HasExited => _process.HasExited;
+
+    public static RunningWardline Start(IEnumerable<string> args, string? passphrase = null)
+    {
+        var process = Process.Start(WardlineCli.StartInfo(args, passphrase)) ?? throw new InvalidOperationException("dotnet did not start");
+        var running = new RunningWardline(process);
+        process.OutputDataReceived += (_, e) => running.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => running.Append(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return running;
+    }
+
+    /// <summary>Waits until the output contains <paramref name="text"/>; fails if the process exits first or time runs out.</summary>
+    public async Task WaitForOutputAsync(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!Output.Contains(text, StringComparison.Ordinal))
+        {
+            if (_process.HasExited) throw new InvalidOperationException($"wardline exited ({_process.ExitCode}) before printing '{text}':\n{Output}");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"wardline did not print '{text}' in {timeout}:\n{Output}");
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>Waits until the process exits by itself and returns its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        _process.WaitForExit();
+        return _process.ExitCode;
+    }
+
+    /// <summary>Polls GET url until it answers at all (any status); for servers that print nothing when ready.</summary>
+    public async Task WaitForHttpAsync(Uri url, TimeSpan timeout)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            if (_process.HasExited) throw new InvalidOperationException($"wardline exited ({_process.ExitCode}) before serving {url}:\n{Output}");
+            try
+            {
+                using var response = await http.GetAsync(url);
+                return;
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(200);
+            }
+        }
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null) return;
+        lock (_lock) _output.AppendLine(line);
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
+        _process.Dispose();
+    }
+}
+
+public static class FreePort
+{
+    /// <summary>A loopback port that was free a moment ago (the OS hands out ephemeral ports round-robin, so reuse soon after is unlikely).</summary>
+    public static int Next()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
