@@ -64,7 +64,7 @@ internal static class CapabilityStatementBuilder
                 var doc = p.Kind switch
                 {
                     SearchParamKind.String => "Prefix match, accent- and case-insensitive; :exact supported",
-                    SearchParamKind.Token => "system|code, code, |code or system|; :not supported",
+                    SearchParamKind.Token => "system|code, code or |code; :not supported",
                     SearchParamKind.Date when p.Blind => "Equality only (YYYY, YYYY-MM, YYYY-MM-DD): stored as a keyed blind index",
                     SearchParamKind.Date => "Prefixes eq, ne, lt, gt, le, ge, sa, eb; sortable",
                     _ => "Type/id or id; a target type modifier is supported",

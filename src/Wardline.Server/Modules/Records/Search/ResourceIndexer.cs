@@ -17,9 +17,11 @@ internal sealed class ResourceIndexer(BlindIndex blind)
     /// <summary>Prefixes longer than this are not indexed; a longer search value matches on its first 32 characters and the exact form.</summary>
     public const int MaxPrefix = 32;
 
+    /// <summary>The distinct index rows of a resource (each table's primary key includes the whole row).</summary>
     public List<IndexEntry> Index(Resource resource)
     {
         var rows = new List<IndexEntry>();
+        var seen = new HashSet<(string, string)>();
         var type = resource.TypeName;
         foreach (var p in SearchParameterRegistry.For(type).Values)
         {
@@ -71,7 +73,7 @@ internal sealed class ResourceIndexer(BlindIndex blind)
                 }
             }
         }
-        return rows;
+        return rows.Where(r => seen.Add((r.Param, r.Hash is not null ? Convert.ToBase64String(r.Hash) : r.Ref ?? $"{r.Lo}/{r.Hi}"))).ToList();
     }
 
     /// <summary>The HMAC field name binds the value to its type and parameter, so equal values in different parameters do not collide.</summary>
@@ -79,16 +81,10 @@ internal sealed class ResourceIndexer(BlindIndex blind)
 
     public static IEnumerable<string> TokenForms(string? system, string code)
     {
+        // Two rows per value: any-system and exact. "system|" (any code of a system) is not offered:
+        // a third row per coded value would cost a third more index writes for a rarely used form.
         yield return "*|" + code;
-        if (system is null)
-        {
-            yield return "|" + code;
-        }
-        else
-        {
-            yield return system + "|" + code;
-            yield return system + "|*";
-        }
+        yield return (system ?? "") + "|" + code;
     }
 
     public static IEnumerable<string> StringForms(string raw)

@@ -154,14 +154,12 @@ internal sealed class SearchParser(BlindIndex blind)
                 foreach (var v in values)
                 {
                     var bar = v.IndexOf('|', StringComparison.Ordinal);
-                    var form = bar < 0 ? "*|" + v
-                        : bar == v.Length - 1 ? v[..bar] + "|*"
-                        : v;
-                    if (bar == 0 && v.Length == 1)
+                    if (bar >= 0 && bar == v.Length - 1)
                     {
-                        errors.Add($"{p.Name}: '|' alone is not a token.");
+                        errors.Add($"{p.Name}: a system without a code (system|) is not supported; give system|code, |code or code.");
                         return;
                     }
+                    var form = bar < 0 ? "*|" + v : v;
                     hashes.Add(blind.Compute(field, form));
                 }
                 plan.Criteria.Add(new HashCriterion(p.Name, hashes, modifier == "not"));

@@ -26,13 +26,18 @@ internal static class Migrations
                 last_updated BIGINT NOT NULL, deleted SMALLINT NOT NULL,
                 PRIMARY KEY (res_type, res_id));
             CREATE INDEX ix_resources_type_time ON resources (res_type, last_updated);
-            CREATE TABLE search_index (
-                res_type TEXT NOT NULL, res_id TEXT NOT NULL, param TEXT NOT NULL,
-                hash {d.BlobType}, ref TEXT, lo BIGINT, hi BIGINT);
-            CREATE INDEX ix_si_hash ON search_index (res_type, param, hash);
-            CREATE INDEX ix_si_ref ON search_index (res_type, param, ref);
-            CREATE INDEX ix_si_date ON search_index (res_type, param, lo);
-            CREATE INDEX ix_si_owner ON search_index (res_type, res_id);
+            CREATE TABLE search_token (
+                res_type TEXT NOT NULL, param TEXT NOT NULL, hash {d.BlobType} NOT NULL, res_id TEXT NOT NULL,
+                PRIMARY KEY (res_type, param, hash, res_id)){d.ClusteredTableSuffix};
+            CREATE INDEX ix_search_token_owner ON search_token (res_type, res_id);
+            CREATE TABLE search_ref (
+                res_type TEXT NOT NULL, param TEXT NOT NULL, ref TEXT NOT NULL, res_id TEXT NOT NULL,
+                PRIMARY KEY (res_type, param, ref, res_id)){d.ClusteredTableSuffix};
+            CREATE INDEX ix_search_ref_owner ON search_ref (res_type, res_id);
+            CREATE TABLE search_date (
+                res_type TEXT NOT NULL, param TEXT NOT NULL, lo BIGINT NOT NULL, hi BIGINT NOT NULL, res_id TEXT NOT NULL,
+                PRIMARY KEY (res_type, param, lo, hi, res_id)){d.ClusteredTableSuffix};
+            CREATE INDEX ix_search_date_owner ON search_date (res_type, res_id, param);
             CREATE TABLE users (
                 name TEXT NOT NULL PRIMARY KEY, display TEXT NOT NULL,
                 created BIGINT NOT NULL, disabled SMALLINT NOT NULL);

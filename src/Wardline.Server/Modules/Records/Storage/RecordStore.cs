@@ -33,7 +33,7 @@ internal sealed record SearchPage(IReadOnlyList<StoredVersion> Matches, IReadOnl
 
 /// <summary>
 /// The record store over SQLite or PostgreSQL. Versions are append-only rows; <c>resources</c>
-/// points at each resource's current version; <c>search_index</c> holds blind indexes for the
+/// points at each resource's current version; <c>search_token</c>, <c>search_ref</c> and <c>search_date</c> index the
 /// current version only. All SQL is shared by both engines.
 /// </summary>
 internal sealed class RecordStore(SqlDialect dialect) : IAsyncDisposable
@@ -46,6 +46,8 @@ internal sealed class RecordStore(SqlDialect dialect) : IAsyncDisposable
     private const string SelectVersion =
         "SELECT v.res_type, v.res_id, v.version, v.last_updated, v.deleted, v.body, k.wrapped " +
         "FROM resource_versions v JOIN data_keys k ON k.res_type = v.res_type AND k.res_id = v.res_id ";
+
+    private static readonly string[] IndexTables = ["search_token", "search_ref", "search_date"];
 
     public SqlDialect Dialect => dialect;
 
@@ -163,15 +165,15 @@ internal sealed class RecordStore(SqlDialect dialect) : IAsyncDisposable
                     break;
                 case HashCriterion h:
                     where.Append(h.Negate ? " AND r.res_id NOT IN (" : " AND r.res_id IN (")
-                        .Append("SELECT s.res_id FROM search_index s WHERE s.res_type = @t AND s.param = ").Append(Param(h.Param))
+                        .Append("SELECT s.res_id FROM search_token s WHERE s.res_type = @t AND s.param = ").Append(Param(h.Param))
                         .Append(" AND s.hash IN (").AppendJoin(", ", h.Hashes.Select(x => Param(x))).Append("))");
                     break;
                 case RefCriterion rc:
-                    where.Append(" AND r.res_id IN (SELECT s.res_id FROM search_index s WHERE s.res_type = @t AND s.param = ").Append(Param(rc.Param))
+                    where.Append(" AND r.res_id IN (SELECT s.res_id FROM search_ref s WHERE s.res_type = @t AND s.param = ").Append(Param(rc.Param))
                         .Append(" AND s.ref IN (").AppendJoin(", ", rc.Refs.Select(Param)).Append("))");
                     break;
                 case DateCriterion d:
-                    where.Append(" AND r.res_id IN (SELECT s.res_id FROM search_index s WHERE s.res_type = @t AND s.param = ").Append(Param(d.Param))
+                    where.Append(" AND r.res_id IN (SELECT s.res_id FROM search_date s WHERE s.res_type = @t AND s.param = ").Append(Param(d.Param))
                         .Append(" AND (").AppendJoin(" OR ", d.Bounds.Select(b => DateSql(b, "s.lo", "s.hi", Param))).Append("))");
                     break;
             }
@@ -198,8 +200,8 @@ internal sealed class RecordStore(SqlDialect dialect) : IAsyncDisposable
             {
                 var sp = Param(plan.Sort.Param);
                 order = plan.Sort.Descending
-                    ? $"(SELECT MAX(s.hi) FROM search_index s WHERE s.res_type = r.res_type AND s.res_id = r.res_id AND s.param = {sp}) DESC NULLS LAST, r.res_id"
-                    : $"(SELECT MIN(s.lo) FROM search_index s WHERE s.res_type = r.res_type AND s.res_id = r.res_id AND s.param = {sp}) ASC NULLS LAST, r.res_id";
+                    ? $"(SELECT MAX(s.hi) FROM search_date s WHERE s.res_type = r.res_type AND s.res_id = r.res_id AND s.param = {sp}) DESC NULLS LAST, r.res_id"
+                    : $"(SELECT MIN(s.lo) FROM search_date s WHERE s.res_type = r.res_type AND s.res_id = r.res_id AND s.param = {sp}) ASC NULLS LAST, r.res_id";
             }
             await using var cmd = c.CreateCommand();
             cmd.CommandText = SelectCurrent + where + " ORDER BY " + order + " LIMIT @lim OFFSET @off";
@@ -247,7 +249,7 @@ internal sealed class RecordStore(SqlDialect dialect) : IAsyncDisposable
             var sb = new StringBuilder();
             if (!inc.Reverse)
             {
-                sb.Append("SELECT s.ref FROM search_index s WHERE s.res_type = @st AND s.param = @sp AND s.res_id IN (");
+                sb.Append("SELECT s.ref FROM search_ref s WHERE s.res_type = @st AND s.param = @sp AND s.res_id IN (");
                 for (var i = 0; i < matches.Count; i++)
                 {
                     sb.Append(i > 0 ? ", " : "").Append("@m").Append(i);
@@ -257,7 +259,7 @@ internal sealed class RecordStore(SqlDialect dialect) : IAsyncDisposable
             }
             else
             {
-                sb.Append("SELECT s.res_id FROM search_index s JOIN resources r ON r.res_type = s.res_type AND r.res_id = s.res_id AND r.deleted = 0 WHERE s.res_type = @st AND s.param = @sp AND s.ref IN (");
+                sb.Append("SELECT s.res_id FROM search_ref s JOIN resources r ON r.res_type = s.res_type AND r.res_id = s.res_id AND r.deleted = 0 WHERE s.res_type = @st AND s.param = @sp AND s.ref IN (");
                 for (var i = 0; i < matches.Count; i++)
                 {
                     sb.Append(i > 0 ? ", " : "").Append("@m").Append(i);
@@ -363,28 +365,50 @@ internal sealed class RecordStore(SqlDialect dialect) : IAsyncDisposable
                     return WriteStatus.Conflict;
                 }
             }
-            foreach (var chunk in updated.Chunk(200))
+            foreach (var table in IndexTables)
             {
-                await using var cmd = c.CreateCommand();
-                cmd.Transaction = tx;
-                var sb = new StringBuilder("DELETE FROM search_index WHERE ");
-                for (var i = 0; i < chunk.Length; i++)
+                foreach (var chunk in updated.Chunk(200))
                 {
-                    if (i > 0) sb.Append(" OR ");
-                    sb.Append("(res_type = @t").Append(i).Append(" AND res_id = @i").Append(i).Append(')');
-                    Add(cmd, "@t" + i, chunk[i].Type);
-                    Add(cmd, "@i" + i, chunk[i].Id);
+                    await using var cmd = c.CreateCommand();
+                    cmd.Transaction = tx;
+                    var sb = new StringBuilder("DELETE FROM ").Append(table).Append(" WHERE ");
+                    for (var i = 0; i < chunk.Length; i++)
+                    {
+                        if (i > 0) sb.Append(" OR ");
+                        sb.Append("(res_type = @t").Append(i).Append(" AND res_id = @i").Append(i).Append(')');
+                        Add(cmd, "@t" + i, chunk[i].Type);
+                        Add(cmd, "@i" + i, chunk[i].Id);
+                    }
+                    cmd.CommandText = sb.ToString();
+                    await cmd.ExecuteNonQueryAsync(ct);
                 }
-                cmd.CommandText = sb.ToString();
-                await cmd.ExecuteNonQueryAsync(ct);
             }
-            var rows = writes.Where(w => !w.Deleted).SelectMany(w => w.Index.Select(e => (w.Type, w.Id, e))).ToList();
-            foreach (var chunk in rows.Chunk(500))
+            var live = writes.Where(w => !w.Deleted).ToList();
+            var tokens = live.SelectMany(w => w.Index.Where(e => e.Hash is not null).Select(e => (w.Type, w.Id, e))).ToList();
+            foreach (var chunk in tokens.Chunk(500))
             {
-                await InsertRowsAsync(c, tx, "search_index (res_type, res_id, param, hash, ref, lo, hi)", 7, chunk.Length, (i, add) =>
+                await InsertRowsAsync(c, tx, "search_token (res_type, param, hash, res_id)", 4, chunk.Length, (i, add) =>
                 {
                     var (t, id, e) = chunk[i];
-                    add(t); add(id); add(e.Param); add(e.Hash); add(e.Ref); add(e.Lo); add(e.Hi);
+                    add(t); add(e.Param); add(e.Hash); add(id);
+                }, ct);
+            }
+            var refs = live.SelectMany(w => w.Index.Where(e => e.Ref is not null).Select(e => (w.Type, w.Id, e))).ToList();
+            foreach (var chunk in refs.Chunk(500))
+            {
+                await InsertRowsAsync(c, tx, "search_ref (res_type, param, ref, res_id)", 4, chunk.Length, (i, add) =>
+                {
+                    var (t, id, e) = chunk[i];
+                    add(t); add(e.Param); add(e.Ref); add(id);
+                }, ct);
+            }
+            var dates = live.SelectMany(w => w.Index.Where(e => e.Lo is not null).Select(e => (w.Type, w.Id, e))).ToList();
+            foreach (var chunk in dates.Chunk(500))
+            {
+                await InsertRowsAsync(c, tx, "search_date (res_type, param, lo, hi, res_id)", 5, chunk.Length, (i, add) =>
+                {
+                    var (t, id, e) = chunk[i];
+                    add(t); add(e.Param); add(e.Lo); add(e.Hi); add(id);
                 }, ct);
             }
             await tx.CommitAsync(ct);
@@ -442,8 +466,34 @@ internal sealed class RecordStore(SqlDialect dialect) : IAsyncDisposable
         return Convert.ToInt64(await cmd.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    private static async Task InsertRowsAsync(DbConnection c, DbTransaction tx, string target, int columns, int rowCount, Action<int, Action<object?>> fill, CancellationToken ct)
+    /// <summary>
+    /// Inserts rows. SQLite runs in-process, so one prepared single-row statement executed per
+    /// row is cheapest; PostgreSQL is a round trip away, so rows go in multi-row statements.
+    /// </summary>
+    private async Task InsertRowsAsync(DbConnection c, DbTransaction tx, string target, int columns, int rowCount, Action<int, Action<object?>> fill, CancellationToken ct)
     {
+        if (dialect.PrefersSingleRowInserts)
+        {
+            await using var one = c.CreateCommand();
+            one.Transaction = tx;
+            one.CommandText = "INSERT INTO " + target + " VALUES (" + string.Join(", ", Enumerable.Range(0, columns).Select(i => "@c" + i)) + ")";
+            var ps = new DbParameter[columns];
+            for (var i = 0; i < columns; i++)
+            {
+                ps[i] = one.CreateParameter();
+                ps[i].ParameterName = "@c" + i;
+                one.Parameters.Add(ps[i]);
+            }
+            one.Prepare();
+            for (var row = 0; row < rowCount; row++)
+            {
+                var col = 0;
+                fill(row, value => ps[col++].Value = value ?? DBNull.Value);
+                if (col != columns) throw new InvalidOperationException("row shape mismatch");
+                await one.ExecuteNonQueryAsync(ct);
+            }
+            return;
+        }
         await using var cmd = c.CreateCommand();
         cmd.Transaction = tx;
         var sb = new StringBuilder("INSERT INTO ").Append(target).Append(" VALUES ");
