@@ -8,6 +8,12 @@ internal static class CommandRunner
     /// <summary>Runs a command body, turning expected failures into a clear message and an exit code.</summary>
     public static async Task<int> RunAsync(Func<Task<int>> body)
     {
+        if (Console.IsOutputRedirected)
+        {
+            // Into a log or a pipe, Spectre would wrap at 80 columns and cut URLs, file names and
+            // error messages in two; a line per message is what grep and log collectors expect.
+            AnsiConsole.Profile.Width = 1024;
+        }
         try
         {
             return await body();
