@@ -9,6 +9,9 @@ namespace Wardline.Cli;
 
 internal static class KeysCommand
 {
+    /// <summary>Longer than the interval at which a running server checks the key file for changes (1 s).</summary>
+    private static readonly TimeSpan ServerReloadGrace = TimeSpan.FromSeconds(2.5);
+
     public static Command Create()
     {
         var command = new Command("keys", "Manage the keyring (key-encryption keys kept outside the database).");
@@ -30,6 +33,9 @@ internal static class KeysCommand
             keys.Reload();
             var cipher = keys.Cipher;
             var total = await store2.CountAsync("SELECT COUNT(*) FROM data_keys", ct);
+            // A running server notices the new key file within a second (RecordKeys). Until it has, it cannot
+            // unwrap a data key re-wrapped under the new key, so give it that second (and a margin) first.
+            await Task.Delay(ServerReloadGrace, ct);
             long done = 0;
             await AnsiConsole.Progress().StartAsync(async progress =>
             {
@@ -44,7 +50,7 @@ internal static class KeysCommand
                     if (n == 0)
                     {
                         quietPasses++;
-                        if (quietPasses < 2) await Task.Delay(TimeSpan.FromSeconds(2.5), ct);
+                        if (quietPasses < 2) await Task.Delay(ServerReloadGrace, ct);
                     }
                     else quietPasses = 0;
                 }
