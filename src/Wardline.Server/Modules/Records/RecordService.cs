@@ -302,7 +302,7 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, TimeProv
         }
         using var key = cipher.UnwrapDataKey(current.WrappedKey, keyContext);
         var sealedBody = cipher.Encrypt(key, json, bodyContext);
-        return new PreparedWrite(new PendingWrite(type, id, version, current.Version, now, false, sealedBody, null, null, index), json);
+        return new PreparedWrite(new PendingWrite(type, id, version, current.Version, now, false, sealedBody, null, null, index, current.Rid), json);
     }
 
     /// <summary>Whether a stored version holds the same content as <paramref name="incoming"/>, ignoring meta (used to de-duplicate imports).</summary>
@@ -320,7 +320,7 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, TimeProv
     }
 
     public static PendingWrite Tombstone(StoredVersion current, long now) =>
-        new(current.Type, current.Id, current.Version + 1, current.Version, now, true, null, null, null, []);
+        new(current.Type, current.Id, current.Version + 1, current.Version, now, true, null, null, null, [], current.Rid);
 
     private static FhirResponse Created(PreparedWrite w, string baseUrl) =>
         FhirResponse.Ok(w.Json, w.Pending.Version, w.Pending.LastUpdated, 201) with

@@ -22,22 +22,25 @@ internal static class Migrations
                 PRIMARY KEY (res_type, res_id, version));
             CREATE INDEX ix_versions_type_time ON resource_versions (res_type, last_updated);
             CREATE TABLE resources (
-                res_type TEXT NOT NULL, res_id TEXT NOT NULL, version INTEGER NOT NULL,
-                last_updated BIGINT NOT NULL, deleted SMALLINT NOT NULL,
-                PRIMARY KEY (res_type, res_id));
+                rid {d.AutoIdColumn}, res_type TEXT NOT NULL, res_id TEXT NOT NULL, version INTEGER NOT NULL,
+                last_updated BIGINT NOT NULL, deleted SMALLINT NOT NULL);
+            CREATE UNIQUE INDEX ux_resources_key ON resources (res_type, res_id);
             CREATE INDEX ix_resources_type_time ON resources (res_type, last_updated);
+            CREATE TABLE search_params (
+                pid INTEGER NOT NULL PRIMARY KEY, res_type TEXT NOT NULL, param TEXT NOT NULL);
+            CREATE UNIQUE INDEX ux_search_params ON search_params (res_type, param);
             CREATE TABLE search_token (
-                res_type TEXT NOT NULL, param TEXT NOT NULL, hash {d.BlobType} NOT NULL, res_id TEXT NOT NULL,
-                PRIMARY KEY (res_type, param, hash, res_id)){d.ClusteredTableSuffix};
-            CREATE INDEX ix_search_token_owner ON search_token (res_type, res_id);
+                pid INTEGER NOT NULL, hash {d.BlobType} NOT NULL, rid BIGINT NOT NULL,
+                PRIMARY KEY (pid, hash, rid)){d.ClusteredTableSuffix};
+            CREATE INDEX ix_search_token_owner ON search_token (rid);
             CREATE TABLE search_ref (
-                res_type TEXT NOT NULL, param TEXT NOT NULL, ref TEXT NOT NULL, res_id TEXT NOT NULL,
-                PRIMARY KEY (res_type, param, ref, res_id)){d.ClusteredTableSuffix};
-            CREATE INDEX ix_search_ref_owner ON search_ref (res_type, res_id);
+                pid INTEGER NOT NULL, ref TEXT NOT NULL, rid BIGINT NOT NULL,
+                PRIMARY KEY (pid, ref, rid)){d.ClusteredTableSuffix};
+            CREATE INDEX ix_search_ref_owner ON search_ref (rid);
             CREATE TABLE search_date (
-                res_type TEXT NOT NULL, param TEXT NOT NULL, lo BIGINT NOT NULL, hi BIGINT NOT NULL, res_id TEXT NOT NULL,
-                PRIMARY KEY (res_type, param, lo, hi, res_id)){d.ClusteredTableSuffix};
-            CREATE INDEX ix_search_date_owner ON search_date (res_type, res_id, param);
+                pid INTEGER NOT NULL, lo BIGINT NOT NULL, hi BIGINT NOT NULL, rid BIGINT NOT NULL,
+                PRIMARY KEY (pid, lo, hi, rid)){d.ClusteredTableSuffix};
+            CREATE INDEX ix_search_date_owner ON search_date (rid, pid);
             CREATE TABLE users (
                 name TEXT NOT NULL PRIMARY KEY, display TEXT NOT NULL,
                 created BIGINT NOT NULL, disabled SMALLINT NOT NULL);
