@@ -52,6 +52,7 @@ internal sealed class SqliteDialect : SqlDialect
 
     // SQLite has one writer at a time; queueing writers here avoids SQLITE_BUSY spins inside one process.
     private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private volatile bool _walEnabled;
 
     public SqliteDialect(string file)
     {
@@ -80,11 +81,14 @@ internal sealed class SqliteDialect : SqlDialect
     {
         var c = new SqliteConnection(_connectionString);
         await c.OpenAsync(ct);
-        using var cmd = c.CreateCommand();
-        // WAL is persistent in the file; the rest is per connection. The search indexes are B-trees keyed by
-        // random hashes, so a larger page cache (64 MiB) saves most of the re-reads during bulk writes.
-        cmd.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384;";
-        await cmd.ExecuteNonQueryAsync(ct);
+        if (!_walEnabled)
+        {
+            // WAL is a property of the file: set once, it stays.
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "PRAGMA journal_mode=WAL;";
+            await cmd.ExecuteNonQueryAsync(ct);
+            _walEnabled = true;
+        }
         return c;
     }
 
@@ -94,8 +98,18 @@ internal sealed class SqliteDialect : SqlDialect
         return new Releaser(_writeGate);
     }
 
-    public override ValueTask<DbTransaction> BeginWriteTransactionAsync(DbConnection connection, CancellationToken ct) =>
-        ValueTask.FromResult<DbTransaction>(((SqliteConnection)connection).BeginTransaction(deferred: false));
+    public override async ValueTask<DbTransaction> BeginWriteTransactionAsync(DbConnection connection, CancellationToken ct)
+    {
+        // Set on every write transaction, since pooled connections are shared with readers: commits are
+        // fsync'd (FULL), the B-trees keyed by random hashes get a 64 MiB page cache, and checkpoints
+        // run every 64 MiB of WAL rather than every 4 MiB, which would checkpoint after almost every bulk write.
+        using (var cmd = connection.CreateCommand())
+        {
+            cmd.CommandText = "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384;";
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+        return ((SqliteConnection)connection).BeginTransaction(deferred: false);
+    }
 
     public override Task LockForMigrationAsync(DbConnection connection, DbTransaction tx, CancellationToken ct) =>
         Task.CompletedTask; // BEGIN IMMEDIATE already excludes every other writer of the file.
