@@ -193,7 +193,22 @@ internal sealed class BundleProcessor(RecordService records)
         }
 
         if (await records.Store.WriteAsync(writes, ct) == WriteStatus.Conflict)
+        {
+            // Lost a race. If an entry's If-Match no longer holds, that is the client's answer (412),
+            // exactly as if the other writer had finished before this transaction was read.
+            var guarded = planned.Where(p => p.IfMatch is not null).ToList();
+            if (guarded.Count > 0)
+            {
+                var latest = await records.Store.ReadCurrentManyAsync(guarded.Select(p => (p.Type!, p.Id!)).ToList(), ct);
+                foreach (var p in guarded)
+                {
+                    var v = latest.TryGetValue((p.Type!, p.Id!), out var c) ? c.Version : 0;
+                    if (v != p.IfMatch)
+                        return FhirResponse.PreconditionFailed($"entry[{p.Index}]: {p.Type}/{p.Id} was changed by someone else at the same time (now version {v}, not {p.IfMatch}); nothing was written.");
+                }
+            }
             return FhirResponse.Conflict("A resource in the transaction was changed by someone else at the same time; nothing was written. Try again.");
+        }
 
         var getResponses = new Dictionary<int, FhirResponse>();
         foreach (var p in planned.Where(p => p.Method == "GET"))

@@ -1,5 +1,7 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Hl7.Fhir.Introspection;
 using Hl7.Fhir.Model;
 using Hl7.Fhir.Serialization;
 using Hl7.Fhir.Utility;
@@ -27,13 +29,20 @@ internal static class FhirJson
         {
             var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = MaxDepth, CommentHandling = JsonCommentHandling.Disallow });
             var resource = Deserializer.DeserializeResource(ref reader);
+            // Firely stops at the end of the resource; anything after it (a second value, stray
+            // text) makes the body malformed. Read() throws on non-whitespace trailing content.
+            if (reader.Read())
+            {
+                return ParseResult.Fail(["Malformed JSON: there is content after the resource."]);
+            }
             return ParseResult.Ok(resource);
         }
         catch (DeserializationFailedException ex)
         {
+            var rootType = RootType(utf8);
             foreach (var e in ex.Exceptions)
             {
-                issues.Add(Describe(e));
+                issues.Add(Describe(e, rootType));
             }
             if (issues.Count == 0)
             {
@@ -60,36 +69,132 @@ internal static class FhirJson
 
     public static string SerializeToString(Base value) => Serializer.SerializeToString(value);
 
-    private static string Describe(CodedException e)
+    private static string Describe(CodedException e, string? rootType)
     {
-        // Firely's messages name the element path and the rule; values are not quoted for the
-        // structural errors we allow through. We still cut them to stay well clear of content.
-        return Sanitize(e.Message);
+        if (e is not ExtendedCodedException x)
+        {
+            return Sanitize(e.Message);
+        }
+        // Firely quotes values and unknown element names in its message and appends the path,
+        // which may run through an unknown element: a property name can carry patient data as
+        // well as a value can ("JohannaSmithers": true). So the path is cut at the first segment
+        // that is not an element of the FHIR model, and quoted parts of the message are dropped
+        // unless they name an element of the type the path ends at (a missing required element).
+        var (path, mapping) = SafePath(Rooted(x.InstancePath, rootType));
+        var message = Sanitize(x.BaseErrorMessage, quoted =>
+        {
+            if (quoted.Contains('.', StringComparison.Ordinal))
+            {
+                var (quotedPath, _) = SafePath(Rooted(quoted, rootType));
+                return quotedPath.Contains('…', StringComparison.Ordinal) ? null : quotedPath;
+            }
+            return mapping is not null && FindElement(mapping, quoted) is not null ? quoted : null;
+        });
+        var at = x.LineNumber is { } line && x.Position is { } pos
+            ? string.Create(CultureInfo.InvariantCulture, $" (line {line}, position {pos})")
+            : "";
+        return path.Length == 0 ? message + at : $"{path}: {message}{at}";
+    }
+
+    /// <summary>Firely names the root of some paths $this; the resource type reads better.</summary>
+    private static string? Rooted(string? path, string? rootType) =>
+        rootType is not null && path is not null && (path == "$this" || path.StartsWith("$this.", StringComparison.Ordinal)) ? rootType + path[5..] : path;
+
+    /// <summary>The resourceType of a top-level JSON object, or null.</summary>
+    private static string? RootType(ReadOnlySpan<byte> utf8)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = MaxDepth });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return null;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isType = reader.ValueTextEquals("resourceType"u8);
+                reader.Read();
+                if (isType) return reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                reader.Skip();
+            }
+        }
+        catch (JsonException)
+        {
+        }
+        return null;
+    }
+
+    /// <summary>The instance path up to its first segment that is not an element of the FHIR model, and the type it ends at.</summary>
+    private static (string Path, ClassMapping? EndsAt) SafePath(string? path)
+    {
+        if (string.IsNullOrEmpty(path))
+        {
+            return ("", null);
+        }
+        var inspector = ModelInfo.ModelInspector;
+        var kept = new List<string>();
+        ClassMapping? current = null;
+        foreach (var segment in path.Split('.'))
+        {
+            var bracket = segment.IndexOf('[', StringComparison.Ordinal);
+            var name = bracket < 0 ? segment : segment[..bracket];
+            var next = kept.Count == 0
+                ? inspector.FindClassMapping(name) is { IsResource: true } root ? root : null
+                : current is null ? null : ChildType(inspector, current, name);
+            if (next is null)
+            {
+                kept.Add("…");
+                return (string.Join('.', kept), null);
+            }
+            kept.Add(segment);
+            current = next;
+        }
+        return (string.Join('.', kept), current);
+    }
+
+    private static PropertyMapping? FindElement(ClassMapping mapping, string name) =>
+        mapping.FindMappedElementByName(name) ?? mapping.FindMappedElementByChoiceName(name);
+
+    private static ClassMapping? ChildType(ModelInspector inspector, ClassMapping parent, string name)
+    {
+        if (FindElement(parent, name) is not { } element)
+        {
+            return null;
+        }
+        if (name.Length > element.Name.Length && name.StartsWith(element.Name, StringComparison.Ordinal))
+        {
+            // A choice element such as valueString: the suffix names the type.
+            var suffix = name[element.Name.Length..];
+            return inspector.FindClassMapping(suffix) ?? inspector.FindClassMapping(char.ToLowerInvariant(suffix[0]) + suffix[1..]);
+        }
+        return inspector.FindOrImportClassMapping(element.ImplementingType);
     }
 
     /// <summary>Keeps an error message short and free of quoted values (which could hold patient data).</summary>
-    internal static string Sanitize(string message)
+    /// <param name="quotedAs">What a quoted part may be shown as (null: hidden).</param>
+    internal static string Sanitize(string message, Func<string, string?>? quotedAs = null)
     {
         var sb = new StringBuilder(message.Length);
+        var quoted = new StringBuilder();
         var inQuote = false;
         foreach (var ch in message)
         {
             if (ch is '\'' or '"')
             {
-                if (!inQuote)
+                if (inQuote)
                 {
-                    sb.Append("'…'");
+                    var text = quoted.ToString();
+                    sb.Append('\'').Append(quotedAs?.Invoke(text) ?? "…").Append('\'');
+                    quoted.Clear();
                 }
                 inQuote = !inQuote;
                 continue;
             }
-            if (!inQuote)
-            {
-                sb.Append(ch);
-            }
+            (inQuote ? quoted : sb).Append(ch);
         }
-        var text = sb.ToString();
-        return text.Length > 300 ? string.Concat(text.AsSpan(0, 300), "…") : text;
+        if (inQuote)
+        {
+            sb.Append("'…");
+        }
+        var result = sb.ToString();
+        return result.Length > 300 ? string.Concat(result.AsSpan(0, 300), "…") : result;
     }
 }
 

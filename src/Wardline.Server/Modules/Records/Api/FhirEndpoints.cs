@@ -24,6 +24,7 @@ internal static class FhirEndpoints
 
         fhir.MapGet("/metadata", (HttpContext http) =>
         {
+            if (NotAcceptable(http.Request) is { } refused) return new FhirResult(refused);
             var bytes = CapabilityStatementBuilder.Build(BaseUrl(http), typeof(FhirEndpoints).Assembly.GetName().Version?.ToString() ?? "0");
             return new FhirResult(new FhirResponse(200, bytes));
         });
@@ -114,13 +115,21 @@ internal static class FhirEndpoints
         using var buffer = new MemoryStream();
         var chunk = new byte[81920];
         int read;
-        while ((read = await http.Request.Body.ReadAsync(chunk, http.RequestAborted)) > 0)
+        try
         {
-            if (buffer.Length + read > limit)
+            while ((read = await http.Request.Body.ReadAsync(chunk, http.RequestAborted)) > 0)
             {
-                return (null, TooLarge(limit));
+                if (buffer.Length + read > limit)
+                {
+                    return (null, TooLarge(limit));
+                }
+                buffer.Write(chunk, 0, read);
             }
-            buffer.Write(chunk, 0, read);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            // Kestrel's backstop limit tripped inside a chunked body: the same answer as ours.
+            return (null, TooLarge(limit));
         }
         return (buffer.ToArray(), null);
     }
