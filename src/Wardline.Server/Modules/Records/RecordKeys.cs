@@ -63,6 +63,12 @@ internal sealed class RecordKeys
             return null;
         }
         var cipher = Cipher;
+        if (!_state.Keyring.KekIds.Contains(cipher.WrappingKekId(v.WrappedKey)))
+        {
+            // Re-wrapped by a rotation this process has not loaded yet: load it now rather than in up to a second.
+            Reload();
+            cipher = _state.Cipher;
+        }
         using var key = cipher.UnwrapDataKey(v.WrappedKey, KeyContext(v.Type, v.Id));
         return cipher.Decrypt(key, v.Body, BodyContext(v.Type, v.Id, v.Version));
     }
