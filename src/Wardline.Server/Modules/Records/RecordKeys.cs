@@ -62,15 +62,20 @@ internal sealed class RecordKeys
         {
             return null;
         }
+        using var key = Unwrap(v.Type, v.Id, v.WrappedKey);
+        return _state.Cipher.Decrypt(key, v.Body, BodyContext(v.Type, v.Id, v.Version));
+    }
+
+    /// <summary>Unwraps a resource's data key, loading the keyring first if a rotation this process has not seen yet wrapped it.</summary>
+    public DataKey Unwrap(string type, string id, byte[] wrapped)
+    {
         var cipher = Cipher;
-        if (!_state.Keyring.KekIds.Contains(cipher.WrappingKekId(v.WrappedKey)))
+        if (!_state.Keyring.KekIds.Contains(cipher.WrappingKekId(wrapped)))
         {
-            // Re-wrapped by a rotation this process has not loaded yet: load it now rather than in up to a second.
             Reload();
             cipher = _state.Cipher;
         }
-        using var key = cipher.UnwrapDataKey(v.WrappedKey, KeyContext(v.Type, v.Id));
-        return cipher.Decrypt(key, v.Body, BodyContext(v.Type, v.Id, v.Version));
+        return cipher.UnwrapDataKey(wrapped, KeyContext(type, id));
     }
 
     private sealed record State(Keyring Keyring, EnvelopeCipher Cipher);

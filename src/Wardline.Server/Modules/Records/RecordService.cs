@@ -300,7 +300,7 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, TimeProv
             var body = cipher.Encrypt(created.DataKey, json, bodyContext);
             return new PreparedWrite(new PendingWrite(type, id, version, 0, now, false, body, created.Wrapped, cipher.WrappingKekId(created.Wrapped), index), json);
         }
-        using var key = cipher.UnwrapDataKey(current.WrappedKey, keyContext);
+        using var key = keys.Unwrap(type, id, current.WrappedKey);
         var sealedBody = cipher.Encrypt(key, json, bodyContext);
         return new PreparedWrite(new PendingWrite(type, id, version, current.Version, now, false, sealedBody, null, null, index, current.Rid), json);
     }
