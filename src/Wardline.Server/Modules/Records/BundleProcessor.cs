@@ -164,6 +164,7 @@ internal sealed class BundleProcessor(RecordService records)
         var currents = await records.Store.ReadCurrentManyAsync(targets, ct);
         var now = records.Now();
         var writes = new List<PendingWrite>();
+        var toPrepare = new List<Planned>();
         foreach (var p in planned)
         {
             currents.TryGetValue((p.Type ?? "", p.Id ?? ""), out var current);
@@ -179,8 +180,7 @@ internal sealed class BundleProcessor(RecordService records)
                         p.Unchanged = true;
                         break;
                     }
-                    p.Write = records.Prepare(p.Type!, p.Id!, p.Resource!, current, now);
-                    writes.Add(p.Write.Pending);
+                    toPrepare.Add(p);
                     break;
                 case "DELETE":
                     if (current is { Deleted: false })
@@ -191,6 +191,10 @@ internal sealed class BundleProcessor(RecordService records)
                     break;
             }
         }
+
+        // Serializing, indexing and encrypting are CPU-bound and independent per entry: use every core.
+        Parallel.ForEach(toPrepare, new ParallelOptions { CancellationToken = ct }, p => p.Write = records.Prepare(p.Type!, p.Id!, p.Resource!, p.Current, now));
+        writes.AddRange(toPrepare.Select(p => p.Write!.Pending));
 
         if (await records.Store.WriteAsync(writes, ct) == WriteStatus.Conflict)
         {

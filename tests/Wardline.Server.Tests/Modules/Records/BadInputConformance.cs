@@ -496,6 +496,8 @@ public abstract class BadInputConformance(ServerFixture fixture)
     [InlineData("Observation?date=le0001-01-01")]
     [InlineData("Observation?date=0001")]
     [InlineData("Patient?_lastUpdated=lt9999-12-31T23:59:59Z")]
+    [InlineData("Observation?date=ge9999-12-31")]
+    [InlineData("Observation?date=9999")]
     public async Task Dates_at_the_edges_of_the_calendar_do_not_fail(string query)
     {
         var response = await Client.GetAsync(query);
@@ -518,6 +520,9 @@ public abstract class BadInputConformance(ServerFixture fixture)
     [InlineData("0001-01-01T00:00:00Z")]
     [InlineData("0001-01-01")]
     [InlineData("0001")]
+    [InlineData("9999")]
+    [InlineData("9999-12-31")]
+    [InlineData("9999-12-31T23:59:59Z")]
     public async Task Resources_with_dates_at_the_edges_of_the_calendar_are_stored_and_found(string date)
     {
         var pid = await Client.CreateAsync("Patient", FhirTest.Patient(Unique("Edge"), birthDate: date[..Math.Min(10, date.Length)]));

@@ -262,15 +262,15 @@ internal static class FhirDates
             if (s.Length == 4 && int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var y) && y >= 1)
             {
                 var lo = new DateTimeOffset(y, 1, 1, 0, 0, 0, TimeSpan.Zero);
-                return (lo.ToUnixTimeMilliseconds(), lo.AddYears(1).ToUnixTimeMilliseconds());
+                return (lo.ToUnixTimeMilliseconds(), End(lo, d => d.AddYears(1)));
             }
             if (s.Length == 7 && DateTimeOffset.TryParseExact(s, "yyyy-MM", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var ym))
             {
-                return (ym.ToUnixTimeMilliseconds(), ym.AddMonths(1).ToUnixTimeMilliseconds());
+                return (ym.ToUnixTimeMilliseconds(), End(ym, d => d.AddMonths(1)));
             }
             if (s.Length == 10 && DateTimeOffset.TryParseExact(s, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var d))
             {
-                return (d.ToUnixTimeMilliseconds(), d.AddDays(1).ToUnixTimeMilliseconds());
+                return (d.ToUnixTimeMilliseconds(), End(d, x => x.AddDays(1)));
             }
             if (s.Length > 10 && DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t))
             {
@@ -288,5 +288,18 @@ internal static class FhirDates
         {
         }
         return null;
+    }
+
+    /// <summary>The exclusive end of a period; a period that would end past year 9999 ends just after the calendar does.</summary>
+    private static long End(DateTimeOffset start, Func<DateTimeOffset, DateTimeOffset> next)
+    {
+        try
+        {
+            return next(start).ToUnixTimeMilliseconds();
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            return DateTimeOffset.MaxValue.ToUnixTimeMilliseconds() + 1;
+        }
     }
 }
