@@ -1,0 +1,68 @@
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Wardline.Server.Hosting;
+using Wardline.Server.Modules.Records;
+using Wardline.Server.Modules.Records.Storage;
+
+// Usage: Wardline.Bench DIR [--db CONNSTRING] [--rounds N]
+// Imports every *.json bundle in DIR through RecordImporter into a fresh store, N times (default 3).
+// Round 1 is cold (includes JIT and first-touch costs); later rounds are warm. With --db each round
+// gets a fresh PostgreSQL database on that server; without it, a fresh SQLite store in a temp folder.
+if (args[0] == "exp") { Exp.Run(); return; }
+var files = Directory.GetFiles(args[0], "*.json").Order(StringComparer.Ordinal).ToArray();
+string? db = null;
+var rounds = 3;
+for (var a = 1; a < args.Length - 1; a++)
+{
+    if (args[a] == "--db") db = args[++a];
+    else if (args[a] == "--rounds") rounds = int.Parse(args[++a], System.Globalization.CultureInfo.InvariantCulture);
+}
+var bytes = files.Select(File.ReadAllBytes).ToList();
+for (var round = 0; round < rounds; round++)
+{
+    var dir = Directory.CreateTempSubdirectory("wl-bench-").FullName;
+    var options = new WardlineOptions { DataDirectory = dir };
+    string? database = null;
+    if (db is not null)
+    {
+        database = $"wlbench_{Environment.ProcessId}_{round}";
+        await using (var admin = new NpgsqlConnection(db))
+        {
+            await admin.OpenAsync();
+            await using var create = new NpgsqlCommand($"CREATE DATABASE {database}", admin);
+            await create.ExecuteNonQueryAsync();
+        }
+        options = new WardlineOptions
+        {
+            PostgresConnectionString = new NpgsqlConnectionStringBuilder(db) { Database = database }.ConnectionString,
+            KeyringPath = Path.Combine(dir, "keyring.json"),
+        };
+    }
+    var services = new ServiceCollection().AddLogging().AddSingleton(Options.Create(options)).AddStores(options).BuildServiceProvider();
+    await services.GetRequiredService<RecordStore>().MigrateAsync(default);
+    var importer = services.GetRequiredService<RecordImporter>();
+    var sw = Stopwatch.StartNew();
+    var n = 0;
+    long parse = 0;
+    foreach (var b in bytes)
+    {
+        var t0 = Stopwatch.GetTimestamp();
+        var r = FhirJson.Parse(b);
+        parse += Stopwatch.GetTimestamp() - t0;
+        var result = await importer.ImportResourceAsync(r.Resource!, "x", default);
+        n += result.Resources;
+    }
+    Console.WriteLine($"round {round + 1} ({(round == 0 ? "cold" : "warm")}) import: {n} resources in {sw.ElapsedMilliseconds} ms (parse {parse * 1000 / Stopwatch.Frequency} ms) = {n / sw.Elapsed.TotalSeconds:F0}/s");
+    await services.DisposeAsync();
+    Directory.Delete(dir, true);
+    if (database is not null)
+    {
+        NpgsqlConnection.ClearAllPools();
+        await using var admin = new NpgsqlConnection(db);
+        await admin.OpenAsync();
+        await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {database} WITH (FORCE)", admin);
+        await drop.ExecuteNonQueryAsync();
+    }
+}
