@@ -43,7 +43,7 @@ public static class WardlineHost
         {
             k.AddServerHeader = false;
             // Our own limit answers with an OperationOutcome; Kestrel's is the backstop for non-FHIR routes.
-            k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes * 2;
+            k.Limits.MaxRequestBodySize = KestrelBodyLimit(options.MaxRequestBodyBytes);
             k.ConfigureHttpsDefaults(h =>
             {
                 h.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
@@ -80,6 +80,12 @@ public static class WardlineHost
         app.MapFhir();
         return app;
     }
+
+    /// <summary>
+    /// Kestrel's own body limit, a backstop above ours: up to it an oversized body is read and
+    /// discarded so the client gets a clean 413; past it the connection is closed.
+    /// </summary>
+    internal static long KestrelBodyLimit(long limit) => limit + Math.Max(limit, 8 * 1024 * 1024);
 
     /// <summary>Registers the store, keys and services for one store (also used by the CLI without a web host).</summary>
     public static IServiceCollection AddStores(this IServiceCollection services, WardlineOptions options)

@@ -110,7 +110,7 @@ internal static class FhirEndpoints
         }
         if (http.Request.ContentLength > limit)
         {
-            return (null, TooLarge(limit));
+            return (null, await RefuseTooLargeAsync(http, limit));
         }
         using var buffer = new MemoryStream();
         var chunk = new byte[81920];
@@ -121,7 +121,7 @@ internal static class FhirEndpoints
             {
                 if (buffer.Length + read > limit)
                 {
-                    return (null, TooLarge(limit));
+                    return (null, await RefuseTooLargeAsync(http, limit));
                 }
                 buffer.Write(chunk, 0, read);
             }
@@ -129,9 +129,36 @@ internal static class FhirEndpoints
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             // Kestrel's backstop limit tripped inside a chunked body: the same answer as ours.
+            http.Response.Headers.Connection = "close";
             return (null, TooLarge(limit));
         }
         return (buffer.ToArray(), null);
+    }
+
+    /// <summary>
+    /// Reads and discards the rest of an oversized body (up to Kestrel's backstop), so that a client
+    /// still sending gets the 413 instead of a reset connection; beyond that, the connection closes.
+    /// </summary>
+    private static async Task<FhirResponse> RefuseTooLargeAsync(HttpContext http, long limit)
+    {
+        var drainable = WardlineHost.KestrelBodyLimit(limit);
+        if (http.Request.ContentLength is { } length && length > drainable)
+        {
+            http.Response.Headers.Connection = "close";
+            return TooLarge(limit);
+        }
+        try
+        {
+            var sink = new byte[81920];
+            while (await http.Request.Body.ReadAsync(sink, http.RequestAborted) > 0)
+            {
+            }
+        }
+        catch (BadHttpRequestException)
+        {
+            http.Response.Headers.Connection = "close";
+        }
+        return TooLarge(limit);
     }
 
     internal static FhirResponse TooLarge(long limit) =>
