@@ -5,5 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/services.sh
+# The TLS tests offer TLS 1.0/1.1 with the openssl client (.NET on OpenSSL 3 cannot).
+wardline_apt_install openssl
 dotnet build Wardline.slnx -c Release -nologo -clp:ErrorsOnly
 dotnet test Wardline.slnx -c Release --no-build -nologo --logger "console;verbosity=minimal" "$@"

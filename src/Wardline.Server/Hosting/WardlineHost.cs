@@ -1,4 +1,5 @@
 using System.Security.Authentication;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using OperationOutcome = Hl7.Fhir.Model.OperationOutcome;
 using Microsoft.AspNetCore.Authentication;
@@ -39,6 +40,8 @@ public static class WardlineHost
         builder.Services.AddSingleton(Options.Create(options));
         builder.Services.AddStores(options);
 
+        // Loaded here, not lazily in Kestrel, so a wrong password or a bad file stops start-up with its own error.
+        var certificate = options.CertificatePath is not null ? LoadCertificate(options) : null;
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -47,17 +50,22 @@ public static class WardlineHost
             k.ConfigureHttpsDefaults(h =>
             {
                 h.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
-                if (options.CertificatePath is not null)
+                if (certificate is not null)
                 {
-                    h.ServerCertificate = LoadCertificate(options);
+                    h.ServerCertificate = certificate;
                 }
             });
         });
+        // The slim builder leaves out Kestrel's https address support; without this an https:// URL fails at start.
+        builder.WebHost.UseKestrelHttpsConfiguration();
         builder.WebHost.UseUrls(options.Urls.Count > 0 ? [.. options.Urls] : ["http://127.0.0.1:5080"]);
         builder.Services.AddHsts(h =>
         {
             h.MaxAge = TimeSpan.FromDays(365);
             h.IncludeSubDomains = true;
+            // The defaults exempt localhost, 127.0.0.1 and [::1]. Browsers ignore HSTS from IP literals
+            // anyway, and an https endpoint should answer the same whatever name reached it.
+            h.ExcludedHosts.Clear();
         });
         builder.Services.AddAuthentication(TokenAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, TokenAuthenticationHandler>(TokenAuthenticationHandler.SchemeName, null);
@@ -68,7 +76,7 @@ public static class WardlineHost
         var app = builder.Build();
         app.UseExceptionHandler(e => e.Run(WriteUnexpectedErrorAsync));
         app.Use(SecurityHeaders);
-        if (options.Urls.Any(u => u.StartsWith("https:", StringComparison.Ordinal)))
+        if (options.Urls.Any(WardlineOptions.IsHttps))
         {
             app.UseHsts();
         }
@@ -120,10 +128,28 @@ public static class WardlineHost
         return dir;
     }
 
-    private static X509Certificate2 LoadCertificate(WardlineOptions o) =>
-        o.CertificateKeyPath is not null
-            ? X509Certificate2.CreateFromPemFile(o.CertificatePath!, o.CertificateKeyPath)
-            : X509CertificateLoader.LoadPkcs12FromFile(o.CertificatePath!, o.CertificatePassword);
+    /// <summary>
+    /// The server certificate: PKCS#12 (with <see cref="WardlineOptions.CertificatePassword"/>), or PEM with
+    /// the key in <see cref="WardlineOptions.CertificateKeyPath"/> or in the same file (an encrypted PEM key
+    /// takes the password too). Throws <see cref="CryptographicException"/> for a file that is not one of these.
+    /// </summary>
+    internal static X509Certificate2 LoadCertificate(WardlineOptions o)
+    {
+        var path = o.CertificatePath!;
+        var isPem = File.ReadAllText(path).Contains("-----BEGIN", StringComparison.Ordinal);
+        var certificate = (isPem, o.CertificateKeyPath, o.CertificatePassword) switch
+        {
+            (false, _, var password) => X509CertificateLoader.LoadPkcs12FromFile(path, password),
+            (true, var key, null) => X509Certificate2.CreateFromPemFile(path, key),
+            (true, var key, var password) => X509Certificate2.CreateFromEncryptedPemFile(path, password, key),
+        };
+        if (!certificate.HasPrivateKey)
+        {
+            certificate.Dispose();
+            throw new CryptographicException("The certificate has no private key (set Wardline:CertificateKeyPath for a PEM certificate).");
+        }
+        return certificate;
+    }
 
     private static Task SecurityHeaders(HttpContext http, Func<Task> next)
     {

@@ -1,3 +1,5 @@
+using System.Net;
+
 namespace Wardline.Server.Hosting;
 
 /// <summary>Server configuration, bound from the <c>Wardline</c> section (config file, environment, command line).</summary>
@@ -47,13 +49,27 @@ public sealed class WardlineOptions
             if (!Uri.TryCreate(url, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))
                 problems.Add($"Wardline:Urls: '{url}' is not an http or https URL.");
             else if (u.Scheme == "http" && !IsLoopback(u.Host))
-                problems.Add($"Wardline:Urls: plain http is allowed only on loopback; use https for '{url}'.");
-            else if (u.Scheme == "https" && CertificatePath is null)
-                problems.Add("Wardline:CertificatePath is required for https endpoints.");
+                problems.Add($"Wardline:Urls: plain http is allowed only on loopback (127.0.0.1, [::1], localhost); use https for '{url}'.");
         }
+        if (Urls.Any(IsHttps) && CertificatePath is null)
+            problems.Add("Wardline:CertificatePath is required for https endpoints in Wardline:Urls.");
+        if (CertificatePath is not null && !File.Exists(CertificatePath))
+            problems.Add($"Wardline:CertificatePath: the file {CertificatePath} does not exist.");
+        if (CertificateKeyPath is not null && CertificatePath is null)
+            problems.Add("Wardline:CertificateKeyPath is set but Wardline:CertificatePath (the PEM certificate) is not.");
+        if (CertificateKeyPath is not null && !File.Exists(CertificateKeyPath))
+            problems.Add($"Wardline:CertificateKeyPath: the file {CertificateKeyPath} does not exist.");
         return problems;
     }
 
+    internal static bool IsHttps(string url) => url.StartsWith("https:", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Loopback literals only. A host name is not trusted to be loopback by its spelling
+    /// ("127.example.org" resolves wherever its owner wants), except "localhost", which Kestrel
+    /// itself binds to the loopback interfaces.
+    /// </summary>
     private static bool IsLoopback(string host) =>
-        host is "localhost" or "127.0.0.1" or "[::1]" or "::1" || host.StartsWith("127.", StringComparison.Ordinal);
+        host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
+        || (IPAddress.TryParse(host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
 }

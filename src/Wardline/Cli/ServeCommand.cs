@@ -1,5 +1,11 @@
 using System.CommandLine;
+using System.Security.Cryptography;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Spectre.Console;
 using Wardline.Server.Hosting;
 
 namespace Wardline.Cli;
@@ -23,8 +29,21 @@ internal static class ServeCommand
             }
             var problems = options.Validate();
             if (problems.Count > 0) throw new CliException(string.Join(Environment.NewLine, problems));
-            var app = WardlineHost.Build(options);
+            WebApplication app;
+            try
+            {
+                app = WardlineHost.Build(options);
+            }
+            catch (CryptographicException ex)
+            {
+                throw new CliException($"Wardline:CertificatePath {options.CertificatePath} could not be loaded: {ex.Message}");
+            }
             await app.StartAsync(ct);
+            var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+            foreach (var address in addresses)
+            {
+                AnsiConsole.MarkupLineInterpolated($"Wardline is serving on {address} (FHIR API at {address.TrimEnd('/')}/fhir).");
+            }
             await app.WaitForShutdownAsync(ct);
             return 0;
         }));

@@ -38,6 +38,12 @@ internal sealed class StoreArgs
         var options = new WardlineOptions();
         config.GetSection(WardlineOptions.Section).Bind(options);
         config.Bind(options);
+        if (parse.GetValue(Config) is { DirectoryName: { } configDir })
+        {
+            // Certificate files named in a config file are found next to it, wherever the command is started from.
+            options.CertificatePath = RelativeTo(configDir, options.CertificatePath);
+            options.CertificateKeyPath = RelativeTo(configDir, options.CertificateKeyPath);
+        }
         var data = parse.GetValue(Data);
         var db = parse.GetValue(Db);
         if (data is not null && db is not null) throw new CliException("Give either --data or --db, not both.");
@@ -58,6 +64,8 @@ internal sealed class StoreArgs
         if (problems.Count > 0) throw new CliException(string.Join(Environment.NewLine, problems));
         return options;
     }
+
+    private static string? RelativeTo(string directory, string? path) => path is null ? null : Path.GetFullPath(path, directory);
 
     /// <summary>
     /// Services for working on the store without the web server; the schema is brought up to date.
