@@ -35,6 +35,13 @@ public static class WardlineHost
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        // Wardline's own messages carry identifiers only (see Modules/Records/RecordsLog.cs, Pipeline/PipelineLog.cs).
+        builder.Logging.AddFilter("Wardline", LogLevel.Information);
+        // ASP.NET Core's request log prints the query string, and a FHIR search's query string holds
+        // names, identifiers and birth dates. Added last, this rule outranks any "Logging" configuration
+        // of the same category, so no verbosity setting brings those lines back.
+        builder.Services.PostConfigure<LoggerFilterOptions>(o =>
+            o.Rules.Add(new LoggerFilterRule(null, "Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning, null)));
         // Data protection is unused by the token-only API; its "no key encryptor" start-up warning is noise.
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
         builder.Services.AddSingleton(Options.Create(options));
@@ -104,21 +111,20 @@ public static class WardlineHost
             ? SqlDialect.Postgres(cs)
             : SqlDialect.Sqlite(Path.Combine(EnsureDirectory(options.DataDirectory!), "wardline.db")));
         services.AddSingleton<RecordStore>();
-        services.AddSingleton(_ =>
+        services.AddSingleton(sp =>
         {
             var passphrase = Environment.GetEnvironmentVariable("WARDLINE_KEYRING_PASSPHRASE");
-            return new RecordKeys(Keyring.LoadOrCreate(options.KeyringFile(), passphrase), passphrase);
+            return new RecordKeys(Keyring.LoadOrCreate(options.KeyringFile(), passphrase), passphrase, sp.GetRequiredService<ILogger<RecordKeys>>());
         });
         services.AddSingleton<RecordService>();
         services.AddSingleton<BundleProcessor>();
         services.AddSingleton<RecordImporter>();
         services.AddSingleton<AccessTokens>();
         services.AddSingleton<IAccessDecider, AuthenticatedUsersOnly>();
-        services.AddSingleton<AccessLog>();
-        services.AddSingleton<IAccessRecorder>(sp => sp.GetRequiredService<AccessLog>());
+        services.AddSingleton<GroupCommitter>();
+        services.AddSingleton<IAccessRecorder, AccessLog>();
         services.AddSingleton<FhirPipeline>();
         services.AddHostedService<StoreInitializer>();
-        services.AddHostedService(sp => sp.GetRequiredService<AccessLog>());
         return services;
     }
 
@@ -170,7 +176,8 @@ public static class WardlineHost
         {
             BadHttpRequestException { StatusCode: 413 } => (413, "The body is larger than the limit."),
             BadHttpRequestException b => (b.StatusCode, "The request is malformed."),
-            InvalidOperationException { Message: "The access could not be recorded." } => (503, "The access could not be recorded, so nothing was disclosed or changed. Try again later."),
+            AccessNotRecordedException => (503, "The access could not be recorded, so nothing was disclosed. Try again later."),
+            StoreWriteException => (503, "The store could not commit the change; nothing was written. Try again later."),
             _ => (500, "An unexpected error occurred."),
         };
         // Only the correlation id goes back; the exception (which may hold anything) stays in the server log.
@@ -197,12 +204,15 @@ public static class WardlineHost
 }
 
 /// <summary>Applies schema migrations before the server takes requests.</summary>
-internal sealed class StoreInitializer(RecordStore store, RecordKeys keys) : IHostedService
+internal sealed class StoreInitializer(RecordStore store, RecordKeys keys, SqlDialect dialect, ILogger<StoreInitializer> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _ = keys.ActiveKekId; // Loads (or creates) the keyring now, so a bad passphrase stops start-up.
-        await store.MigrateAsync(cancellationToken);
+        var kekId = keys.ActiveKekId; // Loads (or creates) the keyring now, so a bad passphrase stops start-up.
+        var applied = await store.MigrateAsync(cancellationToken);
+        // MigrateAsync refuses a schema newer than ours, so the store is now exactly at the latest version.
+        var where = dialect.Describe();
+        Modules.Records.Log.ServerStarted(logger, where, Migrations.Latest, applied, kekId);
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

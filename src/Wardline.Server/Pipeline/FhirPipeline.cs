@@ -39,12 +39,11 @@ internal sealed record AccessRecord(
     string? Source);
 
 /// <summary>
-/// The "record" steps. <see cref="RecordAsync"/> completes only once the record is durable, and
-/// records become durable in the order they were recorded.
+/// The "record" steps. <see cref="RecordAsync"/> completes only once the records are durable.
 /// </summary>
 internal interface IAccessRecorder
 {
-    ValueTask RecordAsync(AccessRecord record, CancellationToken ct);
+    ValueTask RecordAsync(IReadOnlyList<AccessRecord> records, CancellationToken ct);
 }
 
 /// <summary>
@@ -61,8 +60,8 @@ internal sealed class AuthenticatedUsersOnly : IAccessDecider
 
 /// <summary>
 /// The one ordered path every FHIR interaction takes:
-/// authenticate -> decide -> record decision -> execute -> record outcome -> respond, where both
-/// records are durable before anything is disclosed (and a denial is durable before the 403 leaves).
+/// authenticate -> decide -> execute -> record decision and outcome (durable) -> respond. Nothing
+/// is disclosed before both records are durable; a denial is durable before the 401/403 leaves.
 /// Endpoints cannot reach the record service except through <see cref="RunAsync"/>.
 /// </summary>
 internal sealed class FhirPipeline(IAccessDecider decider, IAccessRecorder recorder, RecordService records, TimeProvider time)
@@ -74,29 +73,19 @@ internal sealed class FhirPipeline(IAccessDecider decider, IAccessRecorder recor
         var decision = decider.Decide(user, interaction);
         var record = new AccessRecord(time.GetUtcNow(), user.Identity?.Name, interaction, "decision", decision, null, null,
             http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString());
-        // The decision is queued before anything executes; the recorder commits in queue order, so once
-        // the outcome below is durable, so is the decision. One durable wait per request, not two.
-        var decided = recorder.RecordAsync(record, ct);
         if (!decision.Permitted)
         {
-            await decided;
+            await recorder.RecordAsync([record], ct);
             return user.Identity?.IsAuthenticated == true
                 ? FhirResponse.Error(403, Hl7.Fhir.Model.OperationOutcome.IssueType.Forbidden, $"Access denied (rule {decision.Rule}).")
                 : FhirResponse.Error(401, Hl7.Fhir.Model.OperationOutcome.IssueType.Login, "Authentication is required.");
         }
 
-        FhirResponse response;
-        try
-        {
-            response = await execute(records, ct);
-        }
-        finally
-        {
-            // Surfaces a failure to record the decision even when execution failed too.
-            await decided;
-        }
-        // Audit before disclosure: the response leaves only after this record is durable.
-        await recorder.RecordAsync(record with { At = time.GetUtcNow(), Phase = "outcome", Status = response.Status, ResourceRef = response.ResourceRef }, ct);
+        var response = await execute(records, ct);
+        // Audit before disclosure: the decision and the outcome commit together, and the response
+        // leaves only once they are durable. Executing discloses nothing by itself.
+        await recorder.RecordAsync(
+            [record, record with { At = time.GetUtcNow(), Phase = "outcome", Status = response.Status, ResourceRef = response.ResourceRef }], ct);
         return response;
     }
 

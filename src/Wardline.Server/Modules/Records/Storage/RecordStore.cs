@@ -38,7 +38,7 @@ internal sealed record SearchPage(IReadOnlyList<StoredVersion> Matches, IReadOnl
 /// points at each resource's current version; <c>search_token</c>, <c>search_ref</c> and <c>search_date</c> index the
 /// current version only. All SQL is shared by both engines.
 /// </summary>
-internal sealed class RecordStore(SqlDialect dialect) : IAsyncDisposable
+internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer)
 {
     private const string SelectCurrent =
         "SELECT r.res_type, r.res_id, r.version, r.last_updated, r.deleted, v.body, k.wrapped, r.rid " +
@@ -388,10 +388,26 @@ internal sealed class RecordStore(SqlDialect dialect) : IAsyncDisposable
     public async Task<WriteStatus> WriteAsync(IReadOnlyList<PendingWrite> writes, CancellationToken ct)
     {
         if (writes.Count == 0) return WriteStatus.Committed;
-        await using var gate = await dialect.EnterWriteAsync(ct);
-        await using var c = await dialect.OpenAsync(ct);
-        await using var tx = await dialect.BeginWriteTransactionAsync(c, ct);
         try
+        {
+            return await committer.RunAsync((c, tx, ct2) => WriteUnitAsync(c, tx, writes, ct2));
+        }
+        catch (WriteConflictException)
+        {
+            return WriteStatus.Conflict;
+        }
+        catch (DbException ex) when (dialect.IsUniqueViolation(ex))
+        {
+            return WriteStatus.Conflict;
+        }
+    }
+
+    /// <summary>Thrown inside a unit to roll it back to its savepoint when a precondition no longer holds.</summary>
+    private sealed class WriteConflictException : Exception;
+
+    /// <summary>Runs inside the group commit; throws to have its own changes rolled back.</summary>
+    private async Task<WriteStatus> WriteUnitAsync(DbConnection c, DbTransaction tx, IReadOnlyList<PendingWrite> writes, CancellationToken ct)
+    {
         {
             foreach (var chunk in writes.Where(w => w.NewWrappedKey is not null).Chunk(200))
             {
@@ -435,8 +451,7 @@ internal sealed class RecordStore(SqlDialect dialect) : IAsyncDisposable
                 Add(cmd, "@r", w.Rid); Add(cmd, "@e", w.ExpectedVersion);
                 if (w.Rid == 0 || await cmd.ExecuteNonQueryAsync(ct) != 1)
                 {
-                    await tx.RollbackAsync(ct);
-                    return WriteStatus.Conflict;
+                    throw new WriteConflictException();
                 }
                 updated.Add(w.Rid);
             }
@@ -490,13 +505,7 @@ internal sealed class RecordStore(SqlDialect dialect) : IAsyncDisposable
                     add(chunk[i].Pid); add(chunk[i].Lo); add(chunk[i].Hi); add(chunk[i].Rid);
                 }, ct);
             }
-            await tx.CommitAsync(ct);
             return WriteStatus.Committed;
-        }
-        catch (DbException ex) when (dialect.IsUniqueViolation(ex))
-        {
-            await tx.RollbackAsync(CancellationToken.None);
-            return WriteStatus.Conflict;
         }
     }
 
@@ -657,5 +666,4 @@ internal sealed class RecordStore(SqlDialect dialect) : IAsyncDisposable
 
     internal static void Add(DbCommand cmd, string name, object? value) => Migrations.AddParam(cmd, name, value);
 
-    public ValueTask DisposeAsync() => dialect.DisposeAsync();
 }

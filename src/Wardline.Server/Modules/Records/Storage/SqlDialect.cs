@@ -144,6 +144,9 @@ internal sealed class PostgresDialect : SqlDialect
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
         _description = $"PostgreSQL database {builder.Database} on {builder.Host}:{builder.Port}";
+        // Wardline keeps no session state on its connections (no temp tables, prepared-statement names
+        // or SET), so the DISCARD ALL round trip Npgsql sends on every return to the pool is pure cost.
+        builder.NoResetOnClose = true;
         _dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
     }
 
