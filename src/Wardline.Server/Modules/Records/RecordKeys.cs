@@ -1,4 +1,5 @@
 using System.Text;
+using Microsoft.Extensions.Logging;
 using Wardline.Crypto;
 using Wardline.Server.Modules.Records.Storage;
 
@@ -12,12 +13,14 @@ namespace Wardline.Server.Modules.Records;
 internal sealed class RecordKeys
 {
     private readonly string? _passphrase;
+    private readonly ILogger _logger;
     private volatile State _state;
     private long _nextCheck;
 
-    public RecordKeys(Keyring keyring, string? passphrase)
+    public RecordKeys(Keyring keyring, string? passphrase, ILogger<RecordKeys> logger)
     {
         _passphrase = passphrase;
+        _logger = logger;
         _state = new State(keyring, new EnvelopeCipher(keyring));
         Blind = new BlindIndex(keyring);
     }
@@ -48,6 +51,7 @@ internal sealed class RecordKeys
     {
         var k = Keyring.Load(_state.Keyring.Path, _passphrase);
         _state = new State(k, new EnvelopeCipher(k));
+        Log.KeyringReloaded(_logger, k.ActiveKekId);
     }
 
     public static byte[] KeyContext(string type, string id) => Encoding.UTF8.GetBytes(type + "/" + id);

@@ -1,0 +1,23 @@
+using Microsoft.Extensions.Logging;
+
+namespace Wardline.Server.Modules.Records;
+
+/// <summary>
+/// The Records module's diagnostic log. Identifiers only: never resource content, names, search
+/// values or request bodies. This is not the audit record (that is the access log / ledger).
+/// </summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1000, Level = LogLevel.Information,
+        Message = "Wardline started on {Store}, schema version {SchemaVersion} ({MigrationsApplied} migrations applied now); active key-encryption key {KekId}")]
+    public static partial void ServerStarted(ILogger logger, string store, int schemaVersion, int migrationsApplied, string kekId);
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Keyring reloaded; active key-encryption key {KekId}")]
+    public static partial void KeyringReloaded(ILogger logger, string kekId);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Import of {FileName} refused with {ReasonCount} reasons ({Imported} resources imported)")]
+    public static partial void ImportFileRefused(ILogger logger, string fileName, int reasonCount, int imported);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Import of {FileName} hit a transaction conflict with a concurrent writer; nothing of it was written")]
+    public static partial void ImportTransactionConflict(ILogger logger, string fileName);
+}
