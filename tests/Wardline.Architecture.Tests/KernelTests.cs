@@ -1,0 +1,41 @@
+using System.Xml.Linq;
+using Wardline.Crypto;
+
+namespace Wardline.Architecture.Tests;
+
+/// <summary>The security kernel stays small: no web framework, no database, no FHIR model.</summary>
+public sealed class KernelTests
+{
+    private static readonly string[] Forbidden =
+    [
+        "Microsoft.AspNetCore",
+        "Microsoft.EntityFrameworkCore",
+        "Npgsql",
+        "Microsoft.Data.Sqlite",
+        "Hl7.Fhir",
+    ];
+
+    [Fact]
+    public void The_crypto_kernel_references_no_web_framework_database_or_fhir_assembly()
+    {
+        var referenced = typeof(Keyring).Assembly.GetReferencedAssemblies().Select(a => a.Name!).ToList();
+
+        var offending = referenced.Where(name => Forbidden.Any(f => name.StartsWith(f, StringComparison.OrdinalIgnoreCase))).ToList();
+
+        Assert.Empty(offending);
+        Assert.Contains("System.Security.Cryptography", referenced); // the check saw real references
+    }
+
+    [Fact]
+    public void The_crypto_kernel_project_has_no_package_or_framework_references()
+    {
+        var project = XDocument.Load(Path.Combine(SourceTree.Src, "Wardline.Crypto", "Wardline.Crypto.csproj"));
+
+        var references = project.Descendants()
+            .Where(e => e.Name.LocalName is "PackageReference" or "FrameworkReference" or "ProjectReference")
+            .Select(e => $"{e.Name.LocalName} {(string?)e.Attribute("Include")}")
+            .ToList();
+
+        Assert.Empty(references);
+    }
+}

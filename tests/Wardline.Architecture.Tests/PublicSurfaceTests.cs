@@ -1,0 +1,90 @@
+using System.Reflection;
+using Wardline.Crypto;
+using Wardline.Server.Hosting;
+
+namespace Wardline.Architecture.Tests;
+
+/// <summary>
+/// Types are internal unless they are a module's public face: the server's host and options, and
+/// the crypto kernel's API (used by the server and by the tests of the kernel's formats).
+/// </summary>
+public sealed class PublicSurfaceTests
+{
+    private static readonly Assembly Crypto = typeof(Keyring).Assembly;
+    private static readonly Assembly Server = typeof(WardlineHost).Assembly;
+    private static readonly Assembly Cli = Assembly.Load("wardline");
+
+    public static TheoryData<string> SrcAssemblies => [Crypto.GetName().Name!, Server.GetName().Name!, Cli.GetName().Name!];
+
+    private static readonly HashSet<string> AllowedPublic =
+    [
+        "Wardline.Crypto.BlindIndex",
+        "Wardline.Crypto.DataKey",
+        "Wardline.Crypto.EnvelopeCipher",
+        "Wardline.Crypto.EnvelopeException",
+        "Wardline.Crypto.Keyring",
+        "Wardline.Crypto.KeyringException",
+        "Wardline.Crypto.WrappedDataKey",
+        "Wardline.Server.Hosting.WardlineHost",
+        "Wardline.Server.Hosting.WardlineOptions",
+    ];
+
+    [Fact]
+    public void Only_the_modules_public_faces_are_public()
+    {
+        var exposed = new[] { Crypto, Server, Cli }
+            .SelectMany(a => a.GetExportedTypes())
+            .Where(t => !IsTopLevelProgram(t))
+            .Select(t => t.FullName!)
+            .Where(name => !AllowedPublic.Contains(name))
+            .Order()
+            .ToList();
+
+        Assert.Empty(exposed);
+    }
+
+    [Fact]
+    public void Every_allowed_public_type_still_exists_and_is_public()
+    {
+        var exported = new[] { Crypto, Server, Cli }.SelectMany(a => a.GetExportedTypes()).Select(t => t.FullName!).ToHashSet();
+
+        var missing = AllowedPublic.Where(name => !exported.Contains(name)).ToList();
+
+        Assert.Empty(missing);
+    }
+
+    [Theory]
+    [MemberData(nameof(SrcAssemblies))]
+    public void Every_type_lives_under_its_assemblys_root_namespace(string assemblyName)
+    {
+        var assembly = new[] { Crypto, Server, Cli }.Single(a => a.GetName().Name == assemblyName);
+        // The CLI's assembly is "wardline" (the command's name); its root namespace is Wardline.
+        var root = assemblyName == "wardline" ? "Wardline" : assemblyName;
+
+        var strays = assembly.GetTypes()
+            .Where(t => !t.IsNested && !IsCompilerOrGeneratorMade(t))
+            .Where(t => t.Namespace is null || !(t.Namespace == root || t.Namespace.StartsWith(root + ".", StringComparison.Ordinal)))
+            .Select(t => t.FullName!)
+            .ToList();
+
+        Assert.Empty(strays);
+    }
+
+    /// <summary>
+    /// The class the compiler makes for top-level statements (src/Wardline/Program.cs): named
+    /// Program, in the global namespace, and public, by the language's choice rather than ours.
+    /// </summary>
+    private static bool IsTopLevelProgram(Type t) => t.Namespace is null && t == t.Assembly.EntryPoint?.DeclaringType;
+
+    /// <summary>
+    /// Types the compiler or a source generator emits into fixed namespaces (top-level Program,
+    /// embedded attributes, regex and logging generators' helpers), which no one chose.
+    /// </summary>
+    private static bool IsCompilerOrGeneratorMade(Type t) =>
+        IsTopLevelProgram(t)
+        || t.Name.StartsWith('<')
+        || t.IsDefined(typeof(System.Runtime.CompilerServices.CompilerGeneratedAttribute), false)
+        || t.IsDefined(typeof(System.CodeDom.Compiler.GeneratedCodeAttribute), false)
+        || t.FullName == "Microsoft.CodeAnalysis.EmbeddedAttribute"
+        || (t.Namespace?.StartsWith("System.", StringComparison.Ordinal) == true && t.GetCustomAttributes().Any(a => a.GetType().Name == "EmbeddedAttribute"));
+}
