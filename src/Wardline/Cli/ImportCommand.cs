@@ -28,11 +28,7 @@ internal static class ImportCommand
                 .StartAsync(async progress =>
                 {
                     var task = progress.AddTask($"importing {files.Count} files", maxValue: files.Count);
-                    foreach (var file in files)
-                    {
-                        results.Add(await importer.ImportFileAsync(file, null, ct));
-                        task.Increment(1);
-                    }
+                    results.AddRange(await importer.ImportFilesAsync(files, _ => task.Increment(1), ct));
                 });
             var resources = results.Sum(r => r.Resources);
             foreach (var bad in results.Where(r => !r.Ok))
