@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using Wardline.Server.Modules.Records.Storage;
 
 namespace Wardline.Server.Pipeline;
@@ -10,7 +11,7 @@ namespace Wardline.Server.Pipeline;
 /// concurrent requests share one commit, and a request's records commit in the same transaction
 /// as any resource write queued before them.
 /// </summary>
-internal sealed class AccessLog(GroupCommitter committer) : IAccessRecorder
+internal sealed class AccessLog(GroupCommitter committer, ILogger<AccessLog> logger) : IAccessRecorder
 {
     public async ValueTask RecordAsync(IReadOnlyList<AccessRecord> records, CancellationToken ct)
     {
@@ -20,6 +21,7 @@ internal sealed class AccessLog(GroupCommitter committer) : IAccessRecorder
         }
         catch (Exception ex) when (ex is DbException or StoreWriteException)
         {
+            Log.AccessRecordWriteFailed(logger, records.Count, ex);
             throw new AccessNotRecordedException(ex);
         }
     }

@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using Wardline.Server.Modules.Records;
 
 namespace Wardline.Server.Pipeline;
@@ -64,7 +65,7 @@ internal sealed class AuthenticatedUsersOnly : IAccessDecider
 /// is disclosed before both records are durable; a denial is durable before the 401/403 leaves.
 /// Endpoints cannot reach the record service except through <see cref="RunAsync"/>.
 /// </summary>
-internal sealed class FhirPipeline(IAccessDecider decider, IAccessRecorder recorder, RecordService records, TimeProvider time)
+internal sealed class FhirPipeline(IAccessDecider decider, IAccessRecorder recorder, RecordService records, TimeProvider time, ILogger<FhirPipeline> logger)
 {
     public async Task<FhirResponse> RunAsync(HttpContext http, FhirInteraction interaction, Func<RecordService, CancellationToken, Task<FhirResponse>> execute)
     {
@@ -82,6 +83,10 @@ internal sealed class FhirPipeline(IAccessDecider decider, IAccessRecorder recor
         }
 
         var response = await execute(records, ct);
+        if (response.Status == 409)
+        {
+            Log.TransactionConflict(logger, interaction.Action, interaction.ResourceType, http.TraceIdentifier);
+        }
         // Audit before disclosure: the decision and the outcome commit together, and the response
         // leaves only once they are durable. Executing discloses nothing by itself.
         await recorder.RecordAsync(
