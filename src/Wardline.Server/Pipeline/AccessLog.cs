@@ -17,7 +17,7 @@ internal sealed class AccessLog(GroupCommitter committer, ILogger<AccessLog> log
     {
         try
         {
-            await committer.RunAsync((c, tx, token) => InsertAsync(c, tx, records, token));
+            await committer.RunAsync((c, tx, token) => InsertAsync(c, tx, records, token), isolated: false);
         }
         catch (Exception ex) when (ex is DbException or StoreWriteException)
         {

@@ -21,10 +21,14 @@ internal sealed class GroupCommitter(SqlDialect dialect) : IAsyncDisposable
     /// <summary>A unit of work: runs against the group's connection and transaction.</summary>
     internal delegate Task<T> Work<T>(DbConnection connection, DbTransaction transaction, CancellationToken ct);
 
-    /// <summary>Queues <paramref name="work"/> and completes once it is committed (or has failed, alone).</summary>
-    public Task<T> RunAsync<T>(Work<T> work)
+    /// <summary>
+    /// Queues <paramref name="work"/> and completes once it is committed. An isolated unit runs in its
+    /// own savepoint and fails alone; a unit that cannot fail but for the database itself (appending
+    /// records) skips the savepoint, and if it does fail, its whole group fails with it.
+    /// </summary>
+    public Task<T> RunAsync<T>(Work<T> work, bool isolated = true)
     {
-        var unit = new Unit<T>(work);
+        var unit = new Unit<T>(work, isolated);
         EnsureStarted();
         if (!_queue.Writer.TryWrite(unit))
         {
@@ -78,13 +82,14 @@ internal sealed class GroupCommitter(SqlDialect dialect) : IAsyncDisposable
             foreach (var unit in group)
             {
                 // A lone unit needs no savepoint: if it fails, the whole transaction is rolled back.
-                if (!single) await tx.SaveAsync("unit", ct);
+                var savepoint = unit.Isolated && !single;
+                if (savepoint) await tx.SaveAsync("unit", ct);
                 try
                 {
                     await unit.RunAsync(c, tx, ct);
-                    if (!single) await tx.ReleaseAsync("unit", ct);
+                    if (savepoint) await tx.ReleaseAsync("unit", ct);
                 }
-                catch (Exception ex) when (ex is not OutOfMemoryException)
+                catch (Exception ex) when (ex is not OutOfMemoryException && (unit.Isolated || single))
                 {
                     unit.Fail(ex);
                     if (single)
@@ -106,8 +111,10 @@ internal sealed class GroupCommitter(SqlDialect dialect) : IAsyncDisposable
         foreach (var unit in group) unit.Complete();
     }
 
-    private abstract class Unit
+    private abstract class Unit(bool isolated)
     {
+        public bool Isolated => isolated;
+
         public abstract Task RunAsync(DbConnection c, DbTransaction tx, CancellationToken ct);
 
         public abstract void Complete();
@@ -115,7 +122,7 @@ internal sealed class GroupCommitter(SqlDialect dialect) : IAsyncDisposable
         public abstract void Fail(Exception ex);
     }
 
-    private sealed class Unit<T>(Work<T> work) : Unit
+    private sealed class Unit<T>(Work<T> work, bool isolated) : Unit(isolated)
     {
         private T? _result;
         private Exception? _error;
