@@ -599,54 +599,8 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer)
         return Convert.ToInt64(await cmd.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    /// <summary>
-    /// Inserts rows. SQLite runs in-process, so one prepared single-row statement executed per
-    /// row is cheapest; PostgreSQL is a round trip away, so rows go in multi-row statements.
-    /// </summary>
-    private async Task InsertRowsAsync(DbConnection c, DbTransaction tx, string target, int columns, int rowCount, Action<int, Action<object?>> fill, CancellationToken ct)
-    {
-        if (dialect.PrefersSingleRowInserts)
-        {
-            await using var one = c.CreateCommand();
-            one.Transaction = tx;
-            one.CommandText = "INSERT INTO " + target + " VALUES (" + string.Join(", ", Enumerable.Range(0, columns).Select(i => "@c" + i)) + ")";
-            var ps = new DbParameter[columns];
-            for (var i = 0; i < columns; i++)
-            {
-                ps[i] = one.CreateParameter();
-                ps[i].ParameterName = "@c" + i;
-                one.Parameters.Add(ps[i]);
-            }
-            one.Prepare();
-            for (var row = 0; row < rowCount; row++)
-            {
-                var col = 0;
-                fill(row, value => ps[col++].Value = value ?? DBNull.Value);
-                if (col != columns) throw new InvalidOperationException("row shape mismatch");
-                await one.ExecuteNonQueryAsync(ct);
-            }
-            return;
-        }
-        await using var cmd = c.CreateCommand();
-        cmd.Transaction = tx;
-        var sb = new StringBuilder("INSERT INTO ").Append(target).Append(" VALUES ");
-        var n = 0;
-        for (var i = 0; i < rowCount; i++)
-        {
-            sb.Append(i > 0 ? ", (" : "(");
-            var col = 0;
-            fill(i, value =>
-            {
-                var name = "@v" + n++;
-                sb.Append(col++ > 0 ? ", " : "").Append(name);
-                Add(cmd, name, value);
-            });
-            if (col != columns) throw new InvalidOperationException("row shape mismatch");
-            sb.Append(')');
-        }
-        cmd.CommandText = sb.ToString();
-        await cmd.ExecuteNonQueryAsync(ct);
-    }
+    private Task InsertRowsAsync(DbConnection c, DbTransaction tx, string target, int columns, int rowCount, Action<int, Action<object?>> fill, CancellationToken ct) =>
+        dialect.InsertRowsAsync(c, tx, target, columns, rowCount, fill, ct);
 
     private static async Task<StoredVersion?> ReadOneAsync(DbCommand cmd, CancellationToken ct)
     {

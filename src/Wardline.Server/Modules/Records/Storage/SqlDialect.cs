@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Text;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 
@@ -32,6 +33,55 @@ internal abstract class SqlDialect : IAsyncDisposable
 
     /// <summary>Serialises schema migration across processes (several servers may start at once).</summary>
     public abstract Task LockForMigrationAsync(DbConnection connection, DbTransaction tx, CancellationToken ct);
+
+    /// <summary>
+    /// Inserts rows. SQLite runs in-process, so one prepared single-row statement executed per
+    /// row is cheapest; PostgreSQL is a round trip away, so rows go in multi-row statements.
+    /// </summary>
+    public async Task InsertRowsAsync(DbConnection c, DbTransaction tx, string target, int columns, int rowCount, Action<int, Action<object?>> fill, CancellationToken ct)
+    {
+        if (PrefersSingleRowInserts)
+        {
+            await using var one = c.CreateCommand();
+            one.Transaction = tx;
+            one.CommandText = "INSERT INTO " + target + " VALUES (" + string.Join(", ", Enumerable.Range(0, columns).Select(i => "@c" + i)) + ")";
+            var ps = new DbParameter[columns];
+            for (var i = 0; i < columns; i++)
+            {
+                ps[i] = one.CreateParameter();
+                ps[i].ParameterName = "@c" + i;
+                one.Parameters.Add(ps[i]);
+            }
+            one.Prepare();
+            for (var row = 0; row < rowCount; row++)
+            {
+                var col = 0;
+                fill(row, value => ps[col++].Value = value ?? DBNull.Value);
+                if (col != columns) throw new InvalidOperationException("row shape mismatch");
+                await one.ExecuteNonQueryAsync(ct);
+            }
+            return;
+        }
+        await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        var sb = new StringBuilder("INSERT INTO ").Append(target).Append(" VALUES ");
+        var n = 0;
+        for (var i = 0; i < rowCount; i++)
+        {
+            sb.Append(i > 0 ? ", (" : "(");
+            var col = 0;
+            fill(i, value =>
+            {
+                var name = "@v" + n++;
+                sb.Append(col++ > 0 ? ", " : "").Append(name);
+                Migrations.AddParam(cmd, name, value);
+            });
+            if (col != columns) throw new InvalidOperationException("row shape mismatch");
+            sb.Append(')');
+        }
+        cmd.CommandText = sb.ToString();
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
 
     public abstract bool IsUniqueViolation(DbException ex);
 
@@ -147,6 +197,10 @@ internal sealed class PostgresDialect : SqlDialect
         // Wardline keeps no session state on its connections (no temp tables, prepared-statement names
         // or SET), so the DISCARD ALL round trip Npgsql sends on every return to the pool is pure cost.
         builder.NoResetOnClose = true;
+        // The hot statements (read by id, the access-log insert) are the same text every time:
+        // prepared once per connection, PostgreSQL skips parsing and planning them.
+        builder.MaxAutoPrepare = 32;
+        builder.AutoPrepareMinUsages = 2;
         _dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
     }
 
