@@ -76,7 +76,6 @@ public static class WardlineHost
         });
         builder.Services.AddAuthentication(TokenAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, TokenAuthenticationHandler>(TokenAuthenticationHandler.SchemeName, null);
-        builder.Services.AddAuthorization();
         builder.Services.AddProblemDetails();
         configure?.Invoke(builder);
 

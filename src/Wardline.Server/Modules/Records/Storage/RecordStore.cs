@@ -38,7 +38,7 @@ internal sealed record SearchPage(IReadOnlyList<StoredVersion> Matches, IReadOnl
 /// points at each resource's current version; <c>search_token</c>, <c>search_ref</c> and <c>search_date</c> index the
 /// current version only. All SQL is shared by both engines.
 /// </summary>
-internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer)
+internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) : IAsyncDisposable
 {
     private const string SelectCurrent =
         "SELECT r.res_type, r.res_id, r.version, r.last_updated, r.deleted, v.body, k.wrapped, r.rid " +
@@ -121,12 +121,90 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer)
 
     public async Task<StoredVersion?> ReadCurrentAsync(string type, string id, CancellationToken ct)
     {
+        if (dialect.InProcess)
+        {
+            return await ReadCurrentPreparedAsync(type, id, ct);
+        }
         await using var c = await dialect.OpenAsync(ct);
         await using var cmd = c.CreateCommand();
         cmd.CommandText = SelectCurrent + "WHERE r.res_type = @t AND r.res_id = @i";
         Add(cmd, "@t", type);
         Add(cmd, "@i", id);
         return await ReadOneAsync(cmd, ct);
+    }
+
+    /// <summary>
+    /// Read by id is the hottest statement. In-process (SQLite) it runs on a kept connection with the
+    /// statement prepared once, instead of opening a pooled connection and re-parsing the SQL per read.
+    /// (PostgreSQL gets the same from Npgsql's auto-prepare.)
+    /// </summary>
+    private async Task<StoredVersion?> ReadCurrentPreparedAsync(string type, string id, CancellationToken ct)
+    {
+        if (!_readers.TryTake(out var reader))
+        {
+            reader = await PreparedRead.OpenAsync(dialect, SelectCurrent + "WHERE r.res_type = @t AND r.res_id = @i", ct);
+        }
+        StoredVersion? result;
+        try
+        {
+            reader.Type.Value = type;
+            reader.Id.Value = id;
+            result = await ReadOneAsync(reader.Command, ct);
+        }
+        catch
+        {
+            await reader.DisposeAsync();
+            throw;
+        }
+        if (_readers.Count < MaxKeptReaders) _readers.Add(reader);
+        else await reader.DisposeAsync();
+        return result;
+    }
+
+    private const int MaxKeptReaders = 64;
+
+    private readonly System.Collections.Concurrent.ConcurrentBag<PreparedRead> _readers = [];
+
+    private sealed class PreparedRead : IAsyncDisposable
+    {
+        private PreparedRead(DbConnection connection, DbCommand command, DbParameter type, DbParameter id)
+        {
+            Connection = connection;
+            Command = command;
+            Type = type;
+            Id = id;
+        }
+
+        public DbConnection Connection { get; }
+        public DbCommand Command { get; }
+        public DbParameter Type { get; }
+        public DbParameter Id { get; }
+
+        public static async Task<PreparedRead> OpenAsync(SqlDialect dialect, string sql, CancellationToken ct)
+        {
+            var c = await dialect.OpenAsync(ct);
+            var cmd = c.CreateCommand();
+            cmd.CommandText = sql;
+            var t = cmd.CreateParameter();
+            t.ParameterName = "@t";
+            cmd.Parameters.Add(t);
+            var i = cmd.CreateParameter();
+            i.ParameterName = "@i";
+            cmd.Parameters.Add(i);
+            await cmd.PrepareAsync(ct);
+            return new PreparedRead(c, cmd, t, i);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Command.DisposeAsync();
+            await Connection.DisposeAsync();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        while (_readers.TryTake(out var reader)) await reader.DisposeAsync();
     }
 
     public async Task<StoredVersion?> ReadVersionAsync(string type, string id, int version, CancellationToken ct)
@@ -513,7 +591,7 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer)
     private async Task<long[]> InsertReturningRidsAsync(DbConnection c, DbTransaction tx, List<PendingWrite> rows, CancellationToken ct)
     {
         var rids = new long[rows.Count];
-        if (dialect.PrefersSingleRowInserts)
+        if (dialect.InProcess)
         {
             await using var one = c.CreateCommand();
             one.Transaction = tx;

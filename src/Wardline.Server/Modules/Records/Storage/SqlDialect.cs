@@ -23,8 +23,9 @@ internal abstract class SqlDialect : IAsyncDisposable
 
     public abstract ValueTask<DbConnection> OpenAsync(CancellationToken ct);
 
-    /// <summary>True where a statement costs no round trip (in-process engines), so per-row prepared inserts beat big multi-row ones.</summary>
-    public virtual bool PrefersSingleRowInserts => false;
+    /// <summary>True for an in-process engine: a statement costs no round trip, so per-row prepared inserts
+    /// beat big multi-row ones, and kept prepared statements beat pooled connections.</summary>
+    public virtual bool InProcess => false;
 
     /// <summary>Begins a write transaction; returns a releaser that must be disposed after commit or rollback.</summary>
     public abstract ValueTask<IAsyncDisposable> EnterWriteAsync(CancellationToken ct);
@@ -40,7 +41,7 @@ internal abstract class SqlDialect : IAsyncDisposable
     /// </summary>
     public async Task InsertRowsAsync(DbConnection c, DbTransaction tx, string target, int columns, int rowCount, Action<int, Action<object?>> fill, CancellationToken ct)
     {
-        if (PrefersSingleRowInserts)
+        if (InProcess)
         {
             await using var one = c.CreateCommand();
             one.Transaction = tx;
@@ -119,7 +120,7 @@ internal sealed class SqliteDialect : SqlDialect
 
     public override string Name => "sqlite";
 
-    public override bool PrefersSingleRowInserts => true;
+    public override bool InProcess => true;
 
     public override string ClusteredTableSuffix => " WITHOUT ROWID";
 
