@@ -179,17 +179,15 @@ for e, name in ENGINES:
     mean1 = g(f"{e}.read1.mean_us", 0)
     txt = f"*{name}, 1 connection:* mean latency {ms(mean1)} per request."
     if e == "sqlite":
-        txt += (f" Each read waits for its access records' commit, and with one client there is nothing to group: the "
-                f"decision record is committed on its own while the read executes, then the outcome record in a second "
-                f"commit, each a WAL fsync behind the single write gate ({ms(FSYNC50)} at this disk's p50). Two fsyncs are "
-                f"{2 * FSYNC50 / max(mean1, 1):.0%} of the mean latency here, so at one connection the time goes to CPU work "
-                f"and hand-offs between threads, not to the disk.")
+        txt += (f" Each read waits for its access records (decision and outcome, written together after the read "
+                f"executes) to commit, and with one client there is nothing to group: one WAL fsync per request "
+                f"({ms(FSYNC50)} at this disk's p50), {FSYNC50 / max(mean1, 1):.0%} of the mean latency here, so at one "
+                f"connection the time goes to CPU work and hand-offs between threads, not to the disk.")
     else:
         cpr = g(f"{e}.read1.pg_commits", 0) / max(req1, 1)
-        txt += (f" PostgreSQL counted {cpr:.2f} transactions per request: the decision and the outcome record each "
-                f"committed on their own (nothing to group at one connection), the read's autocommit SELECT, and Npgsql's "
-                f"connection reset (DISCARD ALL, its own transaction) each time a pooled connection is opened, which the "
-                f"store does per query. Each is a round trip; the two commits are WAL flushes ({ms(FSYNC50)} fsync p50).")
+        txt += (f" PostgreSQL counted {cpr:.2f} transactions per request: the read's autocommit SELECT and the commit "
+                f"of its access records (decision and outcome together; nothing to group at one connection). Each is a "
+                f"round trip; the commit is a WAL flush ({ms(FSYNC50)} fsync p50).")
     cpu1 = s1['server'] * s1['wall'] / max(req1, 1) * 1e6
     cpu32 = s32['server'] * s32['wall'] / max(req32, 1) * 1e6
     txt += f" CPU: {split_text(s1)}; server CPU per request {cpu1:,.0f} µs"
@@ -224,8 +222,8 @@ for e, name in ENGINES:
     if e == "postgres":
         commits = g(f"{e}.read32.pg_commits", 0)
         txt += (f" PostgreSQL counted {commits / max(s32['wall'], 1):,.0f} transactions/s, {commits / max(req32, 1):.2f} per "
-                "request: the access-log group commits are few, but every query is an autocommit transaction and every "
-                "pooled connection open adds Npgsql's DISCARD ALL, all of it PostgreSQL CPU on the same two cores.")
+                "request: the access-log group commits are few, but every query is an autocommit transaction, all of it "
+                "PostgreSQL CPU on the same two cores.")
     if s32["other"] > 0.3:
         txt += f" Other processes took {s32['other']:.2f} cores during this run."
     w("")
@@ -307,13 +305,11 @@ for e, name in ENGINES:
     txt = f"*{name}:* CPU {split_text(s)}; server CPU per request {cpu_req:,.0f} µs."
     if e == "sqlite":
         writes = 0.75 * req / max(s["wall"], 1)
-        txt += (f" Three of four requests write. SQLite has one writer: `SqliteDialect` passes every write transaction "
-                f"through one gate, and the access log's group commits go through the same gate. Resource writes are not "
-                f"grouped: each create/update/delete is its own transaction and WAL fsync. At {writes:,.0f} resource writes/s "
-                f"each held the gate for at most {1e3 / max(writes, 1):.2f} ms (less the access-log commits in between), "
-                f"against a bare fsync of {ms(FSYNC50)}: the time under the gate is the transaction's own work (connection "
-                "open and PRAGMAs, current-version check, version, data-key and search-index rows, commit), done one "
-                "transaction at a time.")
+        txt += (f" Three of four requests write. SQLite has one writer: every write (resource versions and access "
+                f"records alike) goes through one group-commit loop (`GroupCommitter`), each resource write in its own "
+                f"savepoint, one WAL fsync per group. At {writes:,.0f} resource writes/s the loop's serial work per write "
+                f"(current-version check outside it; inside: version, data-key, pointer and search-index rows) is what "
+                f"the writes queue for, against a bare fsync of {ms(FSYNC50)}.")
         if not saturated(s):
             txt += (f" The machine was not CPU-saturated ({s['machine']:.2f} of {NPROC:.0f} cores busy), which points at "
                     "that serialisation, not CPU, as the limit.")
@@ -321,8 +317,7 @@ for e, name in ENGINES:
         commits = g(f"{e}.crud.pg_commits", 0)
         pg_req = s["postgres"] * s["wall"] / max(req, 1) * 1e6
         txt += (f" PostgreSQL counted {commits / max(s['wall'], 1):,.0f} transactions/s ({commits / max(req, 1):.2f} per "
-                f"request: writes, access-log group commits, autocommit reads and Npgsql's DISCARD ALL on every pooled "
-                f"open) and used {pg_req:,.0f} µs of CPU per request, more than the server's own: on two shared cores "
+                f"request: writes, access-log group commits and autocommit reads) and used {pg_req:,.0f} µs of CPU per request, more than the server's own: on two shared cores "
                 "PostgreSQL's per-statement and per-transaction overhead is the larger half of the cost.")
     if saturated(s):
         txt += " The machine is CPU-saturated, so CPU per request decides the rate."

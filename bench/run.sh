@@ -10,9 +10,9 @@
 # cannot change them mid-run, measures the disk's fsync latency, then per engine:
 #   1. Synthea import in-process (bench/Wardline.Bench: 3 rounds, round 1 cold, rounds 2-3 warm)
 #   2. Synthea import through the CLI (`wardline import`) into the store the server then serves
-#   3. read-by-id over HTTP with wrk at 1 and 32 connections (5 s warm-up, 20 s measured)
+#   3. read-by-id over HTTP with wrk at 1 and 32 connections (15 s warm-up: the JIT tiers up the hot paths in the first seconds; then 20 s measured)
 #   4. p99 read latency at a fixed 1,000 req/s with h2load (--rps per client, 10 clients)
-#   5. create/read/update/delete mix over 9 resource types with wrk (5 s warm-up, 20 s measured)
+#   5. create/read/update/delete mix over 9 resource types with wrk (15 s warm-up: the JIT tiers up the hot paths in the first seconds; then 20 s measured)
 # During every measured run it samples the CPU time of the server, PostgreSQL, the load generator
 # and the whole machine (/proc), so the report can say what limited the figure.
 set -euo pipefail
@@ -30,7 +30,7 @@ done
 
 DATA=${WARDLINE_BENCH_DATA:-/work/shared/data/synthea}
 [ -d "$DATA" ] || { echo "Synthea data not found at $DATA (set WARDLINE_BENCH_DATA)" >&2; exit 2; }
-WARMUP=${WARDLINE_BENCH_WARMUP:-5}
+WARMUP=${WARDLINE_BENCH_WARMUP:-15}
 DURATION=${WARDLINE_BENCH_DURATION:-20}
 PORT=${WARDLINE_BENCH_PORT:-5461}
 ROUNDS=${WARDLINE_BENCH_ROUNDS:-3}
