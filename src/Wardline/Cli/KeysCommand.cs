@@ -60,6 +60,28 @@ internal static class KeysCommand
             return 0;
         }));
         command.Subcommands.Add(rotate);
+
+        var escrowStore = new StoreArgs();
+        var output = new Option<FileInfo>("--out") { Description = "Where to write the escrow copy (must not exist yet).", Required = true };
+        var escrow = new Command("escrow",
+            "Write a copy of the keyring protected by a separate escrow passphrase (from WARDLINE_ESCROW_PASSPHRASE), for the institution's key safe. " +
+            "Without the keyring nobody can read the data; restore it with the escrow passphrase.");
+        escrowStore.AddTo(escrow);
+        escrow.Options.Add(output);
+        escrow.SetAction((parse, ct) => CommandRunner.RunAsync(() =>
+        {
+            var options = escrowStore.Resolve(parse);
+            var escrowPassphrase = Environment.GetEnvironmentVariable("WARDLINE_ESCROW_PASSPHRASE");
+            if (string.IsNullOrEmpty(escrowPassphrase) || escrowPassphrase.Length < 16)
+                throw new CliException("Set WARDLINE_ESCROW_PASSPHRASE to the escrow passphrase (at least 16 characters); it is read from the environment so that it never appears in a command line or shell history.");
+            var path = options.KeyringFile();
+            if (!File.Exists(path)) throw new CliException($"There is no keyring at {path}.");
+            var keyring = Keyring.Load(path, Environment.GetEnvironmentVariable("WARDLINE_KEYRING_PASSPHRASE"));
+            keyring.ExportEscrow(parse.GetValue(output)!.FullName, escrowPassphrase);
+            AnsiConsole.MarkupLine($"escrow copy of [green]{keyring.KekIds.Count}[/] key-encryption keys written to {Markup.Escape(parse.GetValue(output)!.FullName)}");
+            return Task.FromResult(0);
+        }));
+        command.Subcommands.Add(escrow);
         return command;
     }
 }

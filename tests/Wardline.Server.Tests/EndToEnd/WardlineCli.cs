@@ -18,7 +18,7 @@ public static class WardlineCli
     public static string Dll { get; } = Path.Combine(AppContext.BaseDirectory, "wardline.dll");
 
     /// <summary>A start info for `dotnet wardline.dll args...`, with the keyring passphrase set only when given.</summary>
-    public static ProcessStartInfo StartInfo(IEnumerable<string> args, string? passphrase = null)
+    public static ProcessStartInfo StartInfo(IEnumerable<string> args, string? passphrase = null, string? escrowPassphrase = null)
     {
         var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
@@ -32,13 +32,15 @@ public static class WardlineCli
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment.Remove("WARDLINE_KEYRING_PASSPHRASE");
         if (passphrase is not null) psi.Environment["WARDLINE_KEYRING_PASSPHRASE"] = passphrase;
+        psi.Environment.Remove("WARDLINE_ESCROW_PASSPHRASE");
+        if (escrowPassphrase is not null) psi.Environment["WARDLINE_ESCROW_PASSPHRASE"] = escrowPassphrase;
         psi.Environment["DOTNET_NOLOGO"] = "1";
         return psi;
     }
 
-    public static async Task<CliResult> RunAsync(IEnumerable<string> args, string? passphrase = null, TimeSpan? timeout = null)
+    public static async Task<CliResult> RunAsync(IEnumerable<string> args, string? passphrase = null, TimeSpan? timeout = null, string? escrowPassphrase = null)
     {
-        using var process = Process.Start(StartInfo(args, passphrase)) ?? throw new InvalidOperationException("dotnet did not start");
+        using var process = Process.Start(StartInfo(args, passphrase, escrowPassphrase)) ?? throw new InvalidOperationException("dotnet did not start");
         var output = new StringBuilder();
         var lockObj = new object();
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (lockObj) output.AppendLine(e.Data); };
