@@ -218,7 +218,7 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) 
         return await ReadOneAsync(cmd, ct);
     }
 
-    /// <summary>Current versions (deleted or not) of the given resources, in one query.</summary>
+    /// <summary>Current versions (deleted or not) of the given resources: one indexed query per type and 400 ids.</summary>
     public async Task<Dictionary<(string Type, string Id), StoredVersion>> ReadCurrentManyAsync(IReadOnlyCollection<(string Type, string Id)> keys, CancellationToken ct)
     {
         var result = new Dictionary<(string, string), StoredVersion>();
@@ -227,18 +227,11 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) 
             return result;
         }
         await using var c = await dialect.OpenAsync(ct);
-        foreach (var chunk in keys.Chunk(400))
+        foreach (var (type, ids) in ByType(keys))
         {
             await using var cmd = c.CreateCommand();
-            var sb = new StringBuilder(SelectCurrent).Append("WHERE ");
-            for (var i = 0; i < chunk.Length; i++)
-            {
-                if (i > 0) sb.Append(" OR ");
-                sb.Append("(r.res_type = @t").Append(i).Append(" AND r.res_id = @i").Append(i).Append(')');
-                Add(cmd, "@t" + i, chunk[i].Type);
-                Add(cmd, "@i" + i, chunk[i].Id);
-            }
-            cmd.CommandText = sb.ToString();
+            cmd.CommandText = SelectCurrent + "WHERE r.res_type = @t AND r.res_id IN (" + InList(cmd, ids) + ")";
+            Add(cmd, "@t", type);
             await using var r = await cmd.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct))
             {
@@ -247,6 +240,22 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) 
             }
         }
         return result;
+    }
+
+    /// <summary>Keys grouped by type, in chunks that fit the (res_type, res_id) index in one IN list.</summary>
+    private static IEnumerable<(string Type, string[] Ids)> ByType(IEnumerable<(string Type, string Id)> keys) =>
+        keys.GroupBy(k => k.Type, StringComparer.Ordinal)
+            .SelectMany(g => g.Select(k => k.Id).Distinct(StringComparer.Ordinal).Chunk(400).Select(ids => (g.Key, ids)));
+
+    private static string InList(DbCommand cmd, string[] ids)
+    {
+        var sb = new StringBuilder();
+        for (var i = 0; i < ids.Length; i++)
+        {
+            sb.Append(i > 0 ? ", @i" : "@i").Append(i);
+            Add(cmd, "@i" + i, ids[i]);
+        }
+        return sb.ToString();
     }
 
     public async Task<(IReadOnlyList<StoredVersion> Page, int Total)> HistoryAsync(string type, string? id, long? since, int count, int offset, CancellationToken ct)
@@ -441,18 +450,11 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) 
         var set = new HashSet<(string, string)>();
         if (keys.Count == 0) return set;
         await using var c = await dialect.OpenAsync(ct);
-        foreach (var chunk in keys.Chunk(400))
+        foreach (var (type, ids) in ByType(keys))
         {
             await using var cmd = c.CreateCommand();
-            var sb = new StringBuilder("SELECT res_type, res_id FROM resources WHERE deleted = 0 AND (");
-            for (var i = 0; i < chunk.Length; i++)
-            {
-                if (i > 0) sb.Append(" OR ");
-                sb.Append("(res_type = @t").Append(i).Append(" AND res_id = @i").Append(i).Append(')');
-                Add(cmd, "@t" + i, chunk[i].Type);
-                Add(cmd, "@i" + i, chunk[i].Id);
-            }
-            cmd.CommandText = sb.Append(')').ToString();
+            cmd.CommandText = "SELECT res_type, res_id FROM resources WHERE deleted = 0 AND res_type = @t AND res_id IN (" + InList(cmd, ids) + ")";
+            Add(cmd, "@t", type);
             await using var r = await cmd.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct)) set.Add((r.GetString(0), r.GetString(1)));
         }
