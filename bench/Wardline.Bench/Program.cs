@@ -10,7 +10,6 @@ using Wardline.Server.Modules.Records.Storage;
 // Imports every *.json bundle in DIR through RecordImporter into a fresh store, N times (default 3).
 // Round 1 is cold (includes JIT and first-touch costs); later rounds are warm. With --db each round
 // gets a fresh PostgreSQL database on that server; without it, a fresh SQLite store in a temp folder.
-if (args[0] == "exp") { Exp.Run(); return; }
 var files = Directory.GetFiles(args[0], "*.json").Order(StringComparer.Ordinal).ToArray();
 string? db = null;
 var rounds = 3;
