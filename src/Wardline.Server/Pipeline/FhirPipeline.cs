@@ -65,9 +65,10 @@ internal sealed class AuthenticatedUsersOnly : IAccessDecider
 /// is disclosed before both records are durable; a denial is durable before the 401/403 leaves.
 /// Endpoints cannot reach the record service except through <see cref="RunAsync"/>.
 /// </summary>
-internal sealed class FhirPipeline(IAccessDecider decider, IAccessRecorder recorder, RecordService records, TimeProvider time, ILogger<FhirPipeline> logger)
+internal sealed class FhirPipeline(
+    IAccessDecider decider, IAccessRecorder recorder, RecordService records, BundleProcessor bundles, TimeProvider time, ILogger<FhirPipeline> logger)
 {
-    public async Task<FhirResponse> RunAsync(HttpContext http, FhirInteraction interaction, Func<RecordService, CancellationToken, Task<FhirResponse>> execute)
+    public async Task<FhirResponse> RunAsync(HttpContext http, FhirInteraction interaction, Func<FhirExecution, CancellationToken, Task<FhirResponse>> execute)
     {
         var ct = http.RequestAborted;
         var user = http.User;
@@ -82,29 +83,39 @@ internal sealed class FhirPipeline(IAccessDecider decider, IAccessRecorder recor
                 : FhirResponse.Error(401, Hl7.Fhir.Model.OperationOutcome.IssueType.Login, "Authentication is required.");
         }
 
-        var response = await execute(records, ct);
+        // Each Bundle entry is decided like a request of its own, and each of those decisions is
+        // recorded with the request's own, so an entry that reads Patient/x leaves Patient/x in the record.
+        var entries = new List<AccessRecord>();
+        FhirResponse? Guard(string method, string? type, string? id)
+        {
+            var entry = new FhirInteraction(EntryAction(method, id), type, id);
+            var d = decider.Decide(user, entry);
+            lock (entries) entries.Add(record with { At = time.GetUtcNow(), Interaction = entry, Phase = "entry", Decision = d });
+            return d.Permitted ? null : FhirResponse.Error(403, Hl7.Fhir.Model.OperationOutcome.IssueType.Forbidden, $"Access denied (rule {d.Rule}).");
+        }
+
+        var response = await execute(new FhirExecution(records, bundles, Guard), ct);
         if (response.Status == 409)
         {
             Log.TransactionConflict(logger, interaction.Action, interaction.ResourceType, http.TraceIdentifier);
         }
-        // Audit before disclosure: the decision and the outcome commit together, and the response
+        // Audit before disclosure: the decisions and the outcome commit together, and the response
         // leaves only once they are durable. Executing discloses nothing by itself.
-        await recorder.RecordAsync(
-            [record, record with { At = time.GetUtcNow(), Phase = "outcome", Status = response.Status, ResourceRef = response.ResourceRef }], ct);
+        var outcome = record with { At = time.GetUtcNow(), Phase = "outcome", Status = response.Status, ResourceRef = response.ResourceRef };
+        List<AccessRecord> all;
+        lock (entries) all = [record, .. entries, outcome];
+        await recorder.RecordAsync(all, ct);
         return response;
     }
 
-    /// <summary>Checks one Bundle entry like a request of its own.</summary>
-    public BundleProcessor.EntryGuard GuardFor(HttpContext http) => (method, type, id) =>
+    private static FhirAction EntryAction(string method, string? id) => method switch
     {
-        var action = method switch
-        {
-            "POST" => FhirAction.Create,
-            "PUT" => FhirAction.Update,
-            "DELETE" => FhirAction.Delete,
-            _ => id is null ? FhirAction.Search : FhirAction.Read,
-        };
-        var d = decider.Decide(http.User, new FhirInteraction(action, type, id));
-        return d.Permitted ? null : FhirResponse.Error(403, Hl7.Fhir.Model.OperationOutcome.IssueType.Forbidden, $"Access denied (rule {d.Rule}).");
+        "POST" => FhirAction.Create,
+        "PUT" => FhirAction.Update,
+        "DELETE" => FhirAction.Delete,
+        _ => id is null ? FhirAction.Search : FhirAction.Read,
     };
 }
+
+/// <summary>What an interaction may use once the pipeline has let it through: the only way endpoints reach the records.</summary>
+internal sealed record FhirExecution(RecordService Records, BundleProcessor Bundles, BundleProcessor.EntryGuard Guard);

@@ -37,7 +37,7 @@ public sealed partial class DemoTests
     private static async Task<(string Output, int Patients)> RunDemoAsync(string data)
     {
         var port = FreePort.Next();
-        using var demo = RunningWardline.Start(["demo", "--data", data, "--patients", "60", "--port", port.ToString()]);
+        using var demo = RunningProcess.Wardline(["demo", "--data", data, "--patients", "60", "--port", port.ToString()]);
         await demo.WaitForOutputAsync("Wardline demo is serving", TimeSpan.FromMinutes(2));
         var token = Token().Match(demo.Output);
         Assert.True(token.Success, "the demo prints bearer tokens");

@@ -108,7 +108,7 @@ public sealed class ProtectedKeyringTests
             Assert.True(token.ExitCode == 0, token.Output);
 
             var port = FreePort.Next();
-            using var serve = RunningWardline.Start(["serve", "--data", data, "--urls", $"http://127.0.0.1:{port}"], Passphrase);
+            using var serve = RunningProcess.Wardline(["serve", "--data", data, "--urls", $"http://127.0.0.1:{port}"], Passphrase);
             var baseUri = new Uri($"http://127.0.0.1:{port}/fhir/");
             await serve.WaitForHttpAsync(new Uri(baseUri, "metadata"), TimeSpan.FromSeconds(60));
             using var client = new HttpClient { BaseAddress = baseUri };

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using Wardline.Server.Tests.Infrastructure;
 
 namespace Wardline.Server.Tests.Hosting;
 
@@ -42,58 +43,5 @@ internal static class OpenSsl
         };
         foreach (var a in args) psi.ArgumentList.Add(a);
         return psi;
-    }
-}
-
-/// <summary>A background process whose output is collected as it comes; killed on dispose.</summary>
-internal sealed class RunningProcess : IDisposable
-{
-    private readonly Process _process;
-    private readonly StringBuilder _output = new();
-    private readonly object _lock = new();
-
-    private RunningProcess(Process process) => _process = process;
-
-    public string Output
-    {
-        get
-        {
-            lock (_lock) return _output.ToString();
-        }
-    }
-
-    public static RunningProcess Start(ProcessStartInfo psi)
-    {
-        var process = Process.Start(psi) ?? throw new InvalidOperationException($"{psi.FileName} did not start");
-        var running = new RunningProcess(process);
-        process.OutputDataReceived += (_, e) => running.Append(e.Data);
-        process.ErrorDataReceived += (_, e) => running.Append(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return running;
-    }
-
-    public async Task WaitForOutputAsync(string text, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!Output.Contains(text, StringComparison.Ordinal))
-        {
-            if (_process.HasExited) throw new InvalidOperationException($"{_process.StartInfo.FileName} exited ({_process.ExitCode}) before printing '{text}':\n{Output}");
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{_process.StartInfo.FileName} did not print '{text}' in {timeout}:\n{Output}");
-            await Task.Delay(50);
-        }
-    }
-
-    private void Append(string? line)
-    {
-        if (line is null) return;
-        lock (_lock) _output.AppendLine(line);
-    }
-
-    public void Dispose()
-    {
-        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-        _process.WaitForExit();
-        _process.Dispose();
     }
 }

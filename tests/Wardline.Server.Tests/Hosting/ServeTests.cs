@@ -212,7 +212,7 @@ public sealed class ServeTests : IDisposable
             Wardline = new { CertificatePath = Path.GetFileName(_cert.PfxPath), CertificatePassword = _cert.Password },
         }));
 
-        using var server = RunningWardline.Start(["serve", "--data", _data, "--urls", $"https://127.0.0.1:{port}", "--config", config]);
+        using var server = RunningProcess.Wardline(["serve", "--data", _data, "--urls", $"https://127.0.0.1:{port}", "--config", config]);
         await server.WaitForOutputAsync($"https://127.0.0.1:{port}", TimeSpan.FromSeconds(60));
         using var client = new HttpClient(_cert.TrustingHandler()) { Timeout = TimeSpan.FromSeconds(30) };
         var response = await client.GetAsync($"https://127.0.0.1:{port}/fhir/metadata");

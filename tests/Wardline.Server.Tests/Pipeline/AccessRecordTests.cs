@@ -24,6 +24,23 @@ public abstract class AccessRecordConformance(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task Each_bundle_entry_is_recorded_with_the_resource_it_names()
+    {
+        var id = await fixture.Client.CreateAsync("Patient", FhirTest.Patient("Entry" + Guid.NewGuid().ToString("N")[..8]));
+        var batch = $$$"""
+            {"resourceType":"Bundle","type":"batch","entry":[
+              {"request":{"method":"GET","url":"Patient/{{{id}}}"}},
+              {"request":{"method":"GET","url":"Patient/{{{id}}}/_history"}},
+              {"request":{"method":"DELETE","url":"Patient/{{{id}}}"}}]}
+            """;
+        var response = await fixture.Client.PostJsonAsync("", batch);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        Assert.Equal(2, await CountAsync($"phase = 'entry' AND action = 'Read' AND res_type = 'Patient' AND res_id = '{id}' AND permitted = 1"));
+        Assert.Equal(1, await CountAsync($"phase = 'entry' AND action = 'Delete' AND res_type = 'Patient' AND res_id = '{id}' AND permitted = 1"));
+    }
+
+    [Fact]
     public async Task A_refused_request_is_recorded_with_the_rule_that_refused_it()
     {
         var id = "refused-" + Guid.NewGuid().ToString("N")[..8];

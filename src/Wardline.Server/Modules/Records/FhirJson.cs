@@ -67,8 +67,6 @@ internal static class FhirJson
 
     public static byte[] Serialize(Resource resource) => Serializer.SerializeToBytes(resource);
 
-    public static string SerializeToString(Base value) => Serializer.SerializeToString(value);
-
     private static string Describe(CodedException e, string? rootType)
     {
         if (e is not ExtendedCodedException x)

@@ -21,8 +21,6 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, TimeProv
 
     public RecordStore Store => store;
 
-    public SearchParser Parser => _parser;
-
     public static FhirResponse? CheckType(string type) =>
         SearchParameterRegistry.ResourceTypes.Contains(type)
             ? null

@@ -25,12 +25,11 @@ internal static class FhirEndpoints
         fhir.MapGet("/metadata", (HttpContext http) =>
         {
             if (NotAcceptable(http.Request) is { } refused) return new FhirResult(refused);
-            var bytes = CapabilityStatementBuilder.Build(BaseUrl(http), typeof(FhirEndpoints).Assembly.GetName().Version?.ToString() ?? "0");
-            return new FhirResult(new FhirResponse(200, bytes));
+            return new FhirResult(new FhirResponse(200, Capabilities(BaseUrl(http))));
         });
 
         fhir.MapGet("/{type}", (HttpContext http, FhirPipeline p, string type) =>
-            Run(http, p, new(FhirAction.Search, type, null), (r, ct) => r.SearchAsync(type, Query(http.Request.Query), Lenient(http), BaseUrl(http), ct)));
+            Run(http, p, new(FhirAction.Search, type, null), (x, ct) => x.Records.SearchAsync(type, Query(http.Request.Query), Lenient(http), BaseUrl(http), ct)));
 
         fhir.MapPost("/{type}/_search", async (HttpContext http, FhirPipeline p, string type) =>
         {
@@ -38,20 +37,20 @@ internal static class FhirEndpoints
                 return new FhirResult(FhirResponse.Error(415, OperationOutcome.IssueType.NotSupported, "POST _search takes application/x-www-form-urlencoded parameters."));
             var form = await http.Request.ReadFormAsync(http.RequestAborted);
             var query = Query(http.Request.Query).Concat(form.SelectMany(f => f.Value.Select(v => new KeyValuePair<string, string>(f.Key, v ?? "")))).ToList();
-            return await Run(http, p, new(FhirAction.Search, type, null), (r, ct) => r.SearchAsync(type, query, Lenient(http), BaseUrl(http), ct));
+            return await Run(http, p, new(FhirAction.Search, type, null), (x, ct) => x.Records.SearchAsync(type, query, Lenient(http), BaseUrl(http), ct));
         });
 
         fhir.MapGet("/{type}/_history", (HttpContext http, FhirPipeline p, string type) =>
-            Run(http, p, new(FhirAction.History, type, null), (r, ct) => r.HistoryAsync(type, null, Query(http.Request.Query), BaseUrl(http), ct)));
+            Run(http, p, new(FhirAction.History, type, null), (x, ct) => x.Records.HistoryAsync(type, null, Query(http.Request.Query), BaseUrl(http), ct)));
 
         fhir.MapGet("/{type}/{id}", (HttpContext http, FhirPipeline p, string type, string id) =>
-            Run(http, p, new(FhirAction.Read, type, id), (r, ct) => r.ReadAsync(type, id, ct)));
+            Run(http, p, new(FhirAction.Read, type, id), (x, ct) => x.Records.ReadAsync(type, id, ct)));
 
         fhir.MapGet("/{type}/{id}/_history", (HttpContext http, FhirPipeline p, string type, string id) =>
-            Run(http, p, new(FhirAction.History, type, id), (r, ct) => r.HistoryAsync(type, id, Query(http.Request.Query), BaseUrl(http), ct)));
+            Run(http, p, new(FhirAction.History, type, id), (x, ct) => x.Records.HistoryAsync(type, id, Query(http.Request.Query), BaseUrl(http), ct)));
 
         fhir.MapGet("/{type}/{id}/_history/{vid}", (HttpContext http, FhirPipeline p, string type, string id, string vid) =>
-            Run(http, p, new(FhirAction.VRead, type, id), (r, ct) => r.VReadAsync(type, id, vid, ct)));
+            Run(http, p, new(FhirAction.VRead, type, id), (x, ct) => x.Records.VReadAsync(type, id, vid, ct)));
 
         fhir.MapPost("/{type}", async (HttpContext http, FhirPipeline p, string type) =>
         {
@@ -59,7 +58,7 @@ internal static class FhirEndpoints
             if (error is not null) return new FhirResult(error);
             var ifNoneExist = http.Request.Headers["If-None-Exist"].ToString();
             return await Run(http, p, new(FhirAction.Create, type, null),
-                (r, ct) => r.CreateAsync(type, body!, ifNoneExist.Length == 0 ? null : ifNoneExist, BaseUrl(http), ct));
+                (x, ct) => x.Records.CreateAsync(type, body!, ifNoneExist.Length == 0 ? null : ifNoneExist, BaseUrl(http), ct));
         });
 
         fhir.MapPut("/{type}/{id}", async (HttpContext http, FhirPipeline p, string type, string id) =>
@@ -68,24 +67,38 @@ internal static class FhirEndpoints
             if (error is not null) return new FhirResult(error);
             var ifMatch = http.Request.Headers.IfMatch.ToString();
             return await Run(http, p, new(FhirAction.Update, type, id),
-                (r, ct) => r.UpdateAsync(type, id, body!, ifMatch.Length == 0 ? null : ifMatch, BaseUrl(http), ct));
+                (x, ct) => x.Records.UpdateAsync(type, id, body!, ifMatch.Length == 0 ? null : ifMatch, BaseUrl(http), ct));
         });
 
         fhir.MapDelete("/{type}/{id}", (HttpContext http, FhirPipeline p, string type, string id) =>
-            Run(http, p, new(FhirAction.Delete, type, id), (r, ct) => r.DeleteAsync(type, id, ct)));
+            Run(http, p, new(FhirAction.Delete, type, id), (x, ct) => x.Records.DeleteAsync(type, id, ct)));
 
-        fhir.MapPost("/", async (HttpContext http, FhirPipeline p, BundleProcessor bundles) =>
+        fhir.MapPost("/", async (HttpContext http, FhirPipeline p) =>
         {
             var (body, error) = await ReadBodyAsync(http);
             if (error is not null) return new FhirResult(error);
-            var guard = p.GuardFor(http);
-            return await Run(http, p, new(FhirAction.Bundle, "Bundle", null), (_, ct) => bundles.ProcessAsync(body!, BaseUrl(http), guard, ct));
+            return await Run(http, p, new(FhirAction.Bundle, "Bundle", null), (x, ct) => x.Bundles.ProcessAsync(body!, BaseUrl(http), x.Guard, ct));
         });
 
         return app;
     }
 
-    private static async Task<FhirResult> Run(HttpContext http, FhirPipeline pipeline, FhirInteraction interaction, Func<RecordService, CancellationToken, Task<FhirResponse>> execute)
+    // The statement only changes with the base URL (the Host header), so one is kept: the last one
+    // built. A single entry, not a map, because the Host header is the client's to choose.
+    // A reference, so that readers see either the old pair or the new one, never a mix.
+    private static volatile CachedCapabilities? _capabilities;
+
+    private sealed record CachedCapabilities(string BaseUrl, byte[] Json);
+
+    private static byte[] Capabilities(string baseUrl)
+    {
+        if (_capabilities is { } cached && cached.BaseUrl == baseUrl) return cached.Json;
+        var json = CapabilityStatementBuilder.Build(baseUrl, typeof(FhirEndpoints).Assembly.GetName().Version?.ToString() ?? "0");
+        _capabilities = new CachedCapabilities(baseUrl, json);
+        return json;
+    }
+
+    private static async Task<FhirResult> Run(HttpContext http, FhirPipeline pipeline, FhirInteraction interaction, Func<FhirExecution, CancellationToken, Task<FhirResponse>> execute)
     {
         if (NotAcceptable(http.Request) is { } refused) return new FhirResult(refused);
         return new FhirResult(await pipeline.RunAsync(http, interaction, execute));
@@ -176,8 +189,6 @@ internal static class FhirEndpoints
 /// <summary>Writes a <see cref="FhirResponse"/>: status, FHIR JSON and the version headers.</summary>
 internal sealed class FhirResult(FhirResponse response) : IResult
 {
-    public FhirResponse Response => response;
-
     public async System.Threading.Tasks.Task ExecuteAsync(HttpContext http)
     {
         http.Response.StatusCode = response.Status;

@@ -20,8 +20,7 @@ internal sealed class ResourceIndexer(BlindIndex blind)
     /// <summary>The distinct index rows of a resource (each table's primary key includes the whole row).</summary>
     public List<IndexEntry> Index(Resource resource)
     {
-        var rows = new List<IndexEntry>();
-        var seen = new HashSet<(string, string)>();
+        var rows = new HashSet<IndexEntry>(IndexEntryComparer.Instance);
         var type = resource.TypeName;
         foreach (var p in SearchParameterRegistry.For(type).Values)
         {
@@ -73,7 +72,7 @@ internal sealed class ResourceIndexer(BlindIndex blind)
                 }
             }
         }
-        return rows.Where(r => seen.Add((r.Param, r.Hash is not null ? Convert.ToBase64String(r.Hash) : r.Ref ?? $"{r.Lo}/{r.Hi}"))).ToList();
+        return [.. rows];
     }
 
     /// <summary>The HMAC field name binds the value to its type and parameter, so equal values in different parameters do not collide.</summary>
@@ -229,6 +228,26 @@ internal sealed class ResourceIndexer(BlindIndex blind)
             return null;
         }
         return SearchParameterRegistry.ResourceTypes.Contains(type) && FhirIds.IsValid(id) ? type + "/" + id : null;
+    }
+}
+
+/// <summary>Row equality for de-duplication: the hash by content, not by array reference.</summary>
+internal sealed class IndexEntryComparer : IEqualityComparer<IndexEntry>
+{
+    public static readonly IndexEntryComparer Instance = new();
+
+    public bool Equals(IndexEntry x, IndexEntry y) =>
+        x.Param == y.Param && x.Ref == y.Ref && x.Lo == y.Lo && x.Hi == y.Hi
+        && (x.Hash is null ? y.Hash is null : y.Hash is not null && x.Hash.AsSpan().SequenceEqual(y.Hash));
+
+    public int GetHashCode(IndexEntry e)
+    {
+        var h = new HashCode();
+        h.Add(e.Param);
+        h.Add(e.Ref);
+        h.Add(e.Lo);
+        if (e.Hash is not null) h.AddBytes(e.Hash);
+        return h.ToHashCode();
     }
 }
 

@@ -91,7 +91,7 @@ internal sealed class GroupCommitter(SqlDialect dialect) : IAsyncDisposable
                 }
                 catch (Exception ex) when (ex is not OutOfMemoryException && (unit.Isolated || single))
                 {
-                    unit.Fail(ex);
+                    unit.Failed(ex);
                     if (single)
                     {
                         await tx.RollbackAsync(ct);
@@ -105,7 +105,8 @@ internal sealed class GroupCommitter(SqlDialect dialect) : IAsyncDisposable
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            foreach (var unit in group) unit.Fail(new StoreWriteException("The write could not be committed.", ex));
+            var abort = new StoreWriteException("The write could not be committed.", ex);
+            foreach (var unit in group) unit.Abort(abort);
             return;
         }
         foreach (var unit in group) unit.Complete();
@@ -117,9 +118,14 @@ internal sealed class GroupCommitter(SqlDialect dialect) : IAsyncDisposable
 
         public abstract Task RunAsync(DbConnection c, DbTransaction tx, CancellationToken ct);
 
+        /// <summary>Remembers that the unit's own work failed (and was rolled back); reported by <see cref="Complete"/>.</summary>
+        public abstract void Failed(Exception ex);
+
+        /// <summary>After the commit: the unit's result, or its own failure.</summary>
         public abstract void Complete();
 
-        public abstract void Fail(Exception ex);
+        /// <summary>The group's transaction did not commit: nothing of any unit is stored.</summary>
+        public abstract void Abort(Exception ex);
     }
 
     private sealed class Unit<T>(Work<T> work, bool isolated) : Unit(isolated)
@@ -131,17 +137,15 @@ internal sealed class GroupCommitter(SqlDialect dialect) : IAsyncDisposable
 
         public override async Task RunAsync(DbConnection c, DbTransaction tx, CancellationToken ct) => _result = await work(c, tx, ct);
 
+        public override void Failed(Exception ex) => _error = ex;
+
         public override void Complete()
         {
             if (_error is not null) Completion.TrySetException(_error);
             else Completion.TrySetResult(_result!);
         }
 
-        public override void Fail(Exception ex)
-        {
-            _error ??= ex;
-            if (ex is StoreWriteException) Completion.TrySetException(ex);
-        }
+        public override void Abort(Exception ex) => Completion.TrySetException(ex);
     }
 }
 

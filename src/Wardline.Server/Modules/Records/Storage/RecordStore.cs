@@ -51,8 +51,6 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) 
 
     private static readonly string[] IndexTables = ["search_token", "search_ref", "search_date"];
 
-    public SqlDialect Dialect => dialect;
-
     private volatile Dictionary<(string Type, string Param), int>? _paramIds;
 
     /// <summary>Brings the schema up to date and registers every search parameter's compact id.</summary>
@@ -488,105 +486,103 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) 
     /// <summary>Runs inside the group commit; throws to have its own changes rolled back.</summary>
     private async Task<WriteStatus> WriteUnitAsync(DbConnection c, DbTransaction tx, IReadOnlyList<PendingWrite> writes, CancellationToken ct)
     {
+        foreach (var chunk in writes.Where(w => w.NewWrappedKey is not null).Chunk(200))
         {
-            foreach (var chunk in writes.Where(w => w.NewWrappedKey is not null).Chunk(200))
+            await InsertRowsAsync(c, tx, "data_keys (res_type, res_id, kek_id, wrapped)", 4, chunk.Length, (i, add) =>
             {
-                await InsertRowsAsync(c, tx, "data_keys (res_type, res_id, kek_id, wrapped)", 4, chunk.Length, (i, add) =>
-                {
-                    add(chunk[i].Type); add(chunk[i].Id); add(chunk[i].KekId!); add(chunk[i].NewWrappedKey!);
-                }, ct);
-            }
-            foreach (var chunk in writes.Chunk(200))
+                add(chunk[i].Type); add(chunk[i].Id); add(chunk[i].KekId!); add(chunk[i].NewWrappedKey!);
+            }, ct);
+        }
+        foreach (var chunk in writes.Chunk(200))
+        {
+            await InsertRowsAsync(c, tx, "resource_versions (res_type, res_id, version, last_updated, deleted, body)", 6, chunk.Length, (i, add) =>
             {
-                await InsertRowsAsync(c, tx, "resource_versions (res_type, res_id, version, last_updated, deleted, body)", 6, chunk.Length, (i, add) =>
-                {
-                    var w = chunk[i];
-                    add(w.Type); add(w.Id); add(w.Version); add(w.LastUpdated); add(w.Deleted ? 1 : 0); add(w.Body);
-                }, ct);
-            }
+                var w = chunk[i];
+                add(w.Type); add(w.Id); add(w.Version); add(w.LastUpdated); add(w.Deleted ? 1 : 0); add(w.Body);
+            }, ct);
+        }
 
-            // Each resource's internal row key: new ones are numbered by the database, updated ones keep theirs.
-            var rids = new long[writes.Count];
-            var creates = new List<int>();
-            for (var i = 0; i < writes.Count; i++)
-            {
-                if (writes[i].ExpectedVersion == 0) creates.Add(i);
-                else rids[i] = writes[i].Rid;
-            }
-            foreach (var chunk in creates.Chunk(200))
-            {
-                var created = await InsertReturningRidsAsync(c, tx, chunk.Select(i => writes[i]).ToList(), ct);
-                for (var k = 0; k < chunk.Length; k++) rids[chunk[k]] = created[k];
-            }
+        // Each resource's internal row key: new ones are numbered by the database, updated ones keep theirs.
+        var rids = new long[writes.Count];
+        var creates = new List<int>();
+        for (var i = 0; i < writes.Count; i++)
+        {
+            if (writes[i].ExpectedVersion == 0) creates.Add(i);
+            else rids[i] = writes[i].Rid;
+        }
+        foreach (var chunk in creates.Chunk(200))
+        {
+            var created = await InsertReturningRidsAsync(c, tx, chunk.Select(i => writes[i]).ToList(), ct);
+            for (var k = 0; k < chunk.Length; k++) rids[chunk[k]] = created[k];
+        }
 
-            var updated = new List<long>();
-            for (var i = 0; i < writes.Count; i++)
+        var updated = new List<long>();
+        for (var i = 0; i < writes.Count; i++)
+        {
+            var w = writes[i];
+            if (w.ExpectedVersion == 0) continue;
+            await using var cmd = c.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = "UPDATE resources SET version = @v, last_updated = @lu, deleted = @d WHERE rid = @r AND version = @e";
+            Add(cmd, "@v", w.Version); Add(cmd, "@lu", w.LastUpdated); Add(cmd, "@d", w.Deleted ? 1 : 0);
+            Add(cmd, "@r", w.Rid); Add(cmd, "@e", w.ExpectedVersion);
+            if (w.Rid == 0 || await cmd.ExecuteNonQueryAsync(ct) != 1)
             {
-                var w = writes[i];
-                if (w.ExpectedVersion == 0) continue;
+                throw new WriteConflictException();
+            }
+            updated.Add(w.Rid);
+        }
+        foreach (var table in IndexTables)
+        {
+            foreach (var chunk in updated.Chunk(500))
+            {
                 await using var cmd = c.CreateCommand();
                 cmd.Transaction = tx;
-                cmd.CommandText = "UPDATE resources SET version = @v, last_updated = @lu, deleted = @d WHERE rid = @r AND version = @e";
-                Add(cmd, "@v", w.Version); Add(cmd, "@lu", w.LastUpdated); Add(cmd, "@d", w.Deleted ? 1 : 0);
-                Add(cmd, "@r", w.Rid); Add(cmd, "@e", w.ExpectedVersion);
-                if (w.Rid == 0 || await cmd.ExecuteNonQueryAsync(ct) != 1)
-                {
-                    throw new WriteConflictException();
-                }
-                updated.Add(w.Rid);
+                cmd.CommandText = $"DELETE FROM {table} WHERE rid IN ({string.Join(", ", chunk.Select((_, i) => "@r" + i))})";
+                for (var i = 0; i < chunk.Length; i++) Add(cmd, "@r" + i, chunk[i]);
+                await cmd.ExecuteNonQueryAsync(ct);
             }
-            foreach (var table in IndexTables)
-            {
-                foreach (var chunk in updated.Chunk(500))
-                {
-                    await using var cmd = c.CreateCommand();
-                    cmd.Transaction = tx;
-                    cmd.CommandText = $"DELETE FROM {table} WHERE rid IN ({string.Join(", ", chunk.Select((_, i) => "@r" + i))})";
-                    for (var i = 0; i < chunk.Length; i++) Add(cmd, "@r" + i, chunk[i]);
-                    await cmd.ExecuteNonQueryAsync(ct);
-                }
-            }
-
-            var tokens = new List<(int Pid, byte[] Hash, long Rid)>();
-            var refs = new List<(int Pid, string Ref, long Rid)>();
-            var dates = new List<(int Pid, long Lo, long Hi, long Rid)>();
-            for (var i = 0; i < writes.Count; i++)
-            {
-                var w = writes[i];
-                if (w.Deleted) continue;
-                foreach (var e in w.Index)
-                {
-                    var pid = Pid(w.Type, e.Param);
-                    if (e.Hash is not null) tokens.Add((pid, e.Hash, rids[i]));
-                    else if (e.Ref is not null) refs.Add((pid, e.Ref, rids[i]));
-                    else if (e.Lo is not null) dates.Add((pid, e.Lo.Value, e.Hi!.Value, rids[i]));
-                }
-            }
-            // Sorted rows walk each B-tree in order: fewer page visits than random order.
-            tokens.Sort((a, b) => a.Pid != b.Pid ? a.Pid.CompareTo(b.Pid) : a.Hash.AsSpan().SequenceCompareTo(b.Hash));
-            foreach (var chunk in tokens.Chunk(500))
-            {
-                await InsertRowsAsync(c, tx, "search_token (pid, hash, rid)", 3, chunk.Length, (i, add) =>
-                {
-                    add(chunk[i].Pid); add(chunk[i].Hash); add(chunk[i].Rid);
-                }, ct);
-            }
-            foreach (var chunk in refs.Chunk(500))
-            {
-                await InsertRowsAsync(c, tx, "search_ref (pid, ref, rid)", 3, chunk.Length, (i, add) =>
-                {
-                    add(chunk[i].Pid); add(chunk[i].Ref); add(chunk[i].Rid);
-                }, ct);
-            }
-            foreach (var chunk in dates.Chunk(500))
-            {
-                await InsertRowsAsync(c, tx, "search_date (pid, lo, hi, rid)", 4, chunk.Length, (i, add) =>
-                {
-                    add(chunk[i].Pid); add(chunk[i].Lo); add(chunk[i].Hi); add(chunk[i].Rid);
-                }, ct);
-            }
-            return WriteStatus.Committed;
         }
+
+        var tokens = new List<(int Pid, byte[] Hash, long Rid)>();
+        var refs = new List<(int Pid, string Ref, long Rid)>();
+        var dates = new List<(int Pid, long Lo, long Hi, long Rid)>();
+        for (var i = 0; i < writes.Count; i++)
+        {
+            var w = writes[i];
+            if (w.Deleted) continue;
+            foreach (var e in w.Index)
+            {
+                var pid = Pid(w.Type, e.Param);
+                if (e.Hash is not null) tokens.Add((pid, e.Hash, rids[i]));
+                else if (e.Ref is not null) refs.Add((pid, e.Ref, rids[i]));
+                else if (e.Lo is not null) dates.Add((pid, e.Lo.Value, e.Hi!.Value, rids[i]));
+            }
+        }
+        // Sorted rows walk each B-tree in order: fewer page visits than random order.
+        tokens.Sort((a, b) => a.Pid != b.Pid ? a.Pid.CompareTo(b.Pid) : a.Hash.AsSpan().SequenceCompareTo(b.Hash));
+        foreach (var chunk in tokens.Chunk(500))
+        {
+            await InsertRowsAsync(c, tx, "search_token (pid, hash, rid)", 3, chunk.Length, (i, add) =>
+            {
+                add(chunk[i].Pid); add(chunk[i].Hash); add(chunk[i].Rid);
+            }, ct);
+        }
+        foreach (var chunk in refs.Chunk(500))
+        {
+            await InsertRowsAsync(c, tx, "search_ref (pid, ref, rid)", 3, chunk.Length, (i, add) =>
+            {
+                add(chunk[i].Pid); add(chunk[i].Ref); add(chunk[i].Rid);
+            }, ct);
+        }
+        foreach (var chunk in dates.Chunk(500))
+        {
+            await InsertRowsAsync(c, tx, "search_date (pid, lo, hi, rid)", 4, chunk.Length, (i, add) =>
+            {
+                add(chunk[i].Pid); add(chunk[i].Lo); add(chunk[i].Hi); add(chunk[i].Rid);
+            }, ct);
+        }
+        return WriteStatus.Committed;
     }
 
     /// <summary>Inserts the current-version rows of new resources and returns their row keys, in order.</summary>
