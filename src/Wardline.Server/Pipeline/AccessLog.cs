@@ -42,6 +42,29 @@ internal sealed class AccessLog(GroupCommitter committer, SqlDialect dialect, IL
         }
     }
 
+    /// <summary>Security events are rare next to accesses: each is its own small unit in the group commit.</summary>
+    public async ValueTask RecordAsync(SecurityEvent e, CancellationToken ct)
+    {
+        try
+        {
+            await committer.RunAsync(async (c, tx, token) =>
+            {
+                await dialect.InsertRowsAsync(c, tx,
+                    "security_events (at, kind, user_name, actor, outcome, detail, correlation, source)", 8, 1, (_, add) =>
+                    {
+                        add(e.At.ToUnixTimeMilliseconds()); add(e.Kind.ToString()); add(e.User); add(e.Actor);
+                        add(e.Outcome); add(e.Detail); add(e.CorrelationId); add(e.Source);
+                    }, token);
+                return 1;
+            }, isolated: false);
+        }
+        catch (Exception ex) when (ex is DbException or StoreWriteException)
+        {
+            Log.AccessRecordWriteFailed(logger, 1, ex);
+            throw new AccessNotRecordedException(ex);
+        }
+    }
+
     /// <summary>Runs inside the group commit: takes every pending record; later ones wait for the next flush.</summary>
     private async Task<int> FlushAsync(DbConnection c, DbTransaction tx, CancellationToken ct)
     {

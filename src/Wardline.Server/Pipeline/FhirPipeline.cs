@@ -40,11 +40,14 @@ internal sealed record AccessRecord(
     string? Source);
 
 /// <summary>
-/// The "record" steps. <see cref="RecordAsync"/> completes only once the records are durable.
+/// The one typed interface every access decision and every security event goes through; the audit
+/// ledger implements it. Each method completes only once what it was given is durable.
 /// </summary>
 internal interface IAccessRecorder
 {
     ValueTask RecordAsync(IReadOnlyList<AccessRecord> records, CancellationToken ct);
+
+    ValueTask RecordAsync(SecurityEvent securityEvent, CancellationToken ct);
 }
 
 /// <summary>

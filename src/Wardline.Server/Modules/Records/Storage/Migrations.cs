@@ -55,6 +55,13 @@ internal static class Migrations
                 status INTEGER, resource_ref TEXT, correlation TEXT NOT NULL, source TEXT);
             CREATE INDEX ix_access_log_at ON access_log (at);
             """),
+        (3, "security-events", d => $"""
+            CREATE TABLE security_events (
+                seq {d.AutoIdColumn}, at BIGINT NOT NULL, kind TEXT NOT NULL, user_name TEXT, actor TEXT,
+                outcome TEXT NOT NULL, detail TEXT, correlation TEXT, source TEXT);
+            CREATE INDEX ix_security_events_at ON security_events (at);
+            CREATE INDEX ix_security_events_user ON security_events (user_name, at);
+            """),
     ];
 
     public static int Latest => Steps[^1].Version;
