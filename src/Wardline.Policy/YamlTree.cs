@@ -78,6 +78,12 @@ internal static class YamlTree
         }
         catch (YamlException e)
         {
+            // YamlDotNet places a tab used as indentation at the start of the enclosing mapping (often
+            // line 1); the tab itself is the useful position.
+            if (e.Message.Contains("tab", StringComparison.OrdinalIgnoreCase) && IndentingTab(text) is var (line, column))
+            {
+                throw new PolicyException(file, line, column, "YAML syntax error: a tab in the indentation; YAML indents with spaces");
+            }
             throw new PolicyException(file, Math.Max(1, (int)e.Start.Line), Math.Max(1, (int)e.Start.Column), "YAML syntax error: " + Clean(e.Message));
         }
         catch (InvalidOperationException)
@@ -146,6 +152,28 @@ internal static class YamlTree
     private static void Expect<T>(Parser parser, string file) where T : ParsingEvent
     {
         if (parser.Current is not T) throw Error(file, parser.Current!.Start, $"unexpected YAML {parser.Current.GetType().Name}");
+    }
+
+    /// <summary>The first tab in a line's leading whitespace, if any.</summary>
+    private static (int Line, int Column)? IndentingTab(string text)
+    {
+        var line = 1;
+        var column = 1;
+        var leading = true;
+        foreach (var c in text)
+        {
+            if (c == '\n')
+            {
+                line++;
+                column = 1;
+                leading = true;
+                continue;
+            }
+            if (leading && c == '\t') return (line, column);
+            if (c != ' ') leading = false;
+            column++;
+        }
+        return null;
     }
 
     private static int Line(Mark mark) => Math.Max(1, (int)mark.Line);
