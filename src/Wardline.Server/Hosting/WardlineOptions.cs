@@ -30,6 +30,8 @@ public sealed class WardlineOptions
     /// <summary>Password of a PKCS#12 certificate; better given in the environment (Wardline__CertificatePassword).</summary>
     public string? CertificatePassword { get; set; }
 
+    public Modules.Access.AccessOptions Access { get; } = new();
+
     public string KeyringFile() =>
         KeyringPath ?? (DataDirectory is not null ? Path.Combine(DataDirectory, "keyring.json")
             : throw new InvalidOperationException("Wardline:KeyringPath is required when the store is PostgreSQL."));
@@ -59,6 +61,7 @@ public sealed class WardlineOptions
             problems.Add("Wardline:CertificateKeyPath is set but Wardline:CertificatePath (the PEM certificate) is not.");
         if (CertificateKeyPath is not null && !File.Exists(CertificateKeyPath))
             problems.Add($"Wardline:CertificateKeyPath: the file {CertificateKeyPath} does not exist.");
+        problems.AddRange(Access.Validate());
         return problems;
     }
 

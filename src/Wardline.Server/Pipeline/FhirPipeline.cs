@@ -1,6 +1,6 @@
-using System.Security.Claims;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Wardline.Server.Modules.Access;
 using Wardline.Server.Modules.Records;
 
 namespace Wardline.Server.Pipeline;
@@ -21,12 +21,6 @@ internal sealed record FhirInteraction(FhirAction Action, string? ResourceType, 
 
 /// <summary>A decision always names the rule that made it.</summary>
 internal sealed record AccessDecision(bool Permitted, string Rule, string Reason);
-
-/// <summary>The "decide" step. The access-control module supplies the real policy engine.</summary>
-internal interface IAccessDecider
-{
-    AccessDecision Decide(ClaimsPrincipal user, FhirInteraction interaction);
-}
 
 internal sealed record AccessRecord(
     DateTimeOffset At,
@@ -51,74 +45,49 @@ internal interface IAccessRecorder
 }
 
 /// <summary>
-/// Until the access-control module lands: any authenticated user may use the record store, and
-/// nobody else may. There is no anonymous access to patient data, ever.
-/// </summary>
-internal sealed class AuthenticatedUsersOnly : IAccessDecider
-{
-    public AccessDecision Decide(ClaimsPrincipal user, FhirInteraction interaction) =>
-        user.Identity?.IsAuthenticated == true
-            ? new AccessDecision(true, "interim-authenticated-user", "signed-in user")
-            : new AccessDecision(false, "default-deny", "no authenticated user");
-}
-
-/// <summary>
-/// The one ordered path every FHIR interaction takes:
-/// authenticate -> decide -> execute -> record decision and outcome (durable) -> respond. Nothing
-/// is disclosed before both records are durable; a denial is durable before the 401/403 leaves.
-/// Endpoints cannot reach the record service except through <see cref="RunAsync"/>.
+/// The one ordered path every FHIR interaction takes: authenticate -> resolve the subject and its
+/// context -> execute, with the policy deciding every resource before it is disclosed or changed ->
+/// record every decision and the outcome (durable) -> respond. Nothing is disclosed before the records
+/// are durable; a refusal is durable before the 401/403 leaves. Endpoints cannot reach the record
+/// service except through <see cref="RunAsync"/>, and the record service cannot be called without a scope.
 /// </summary>
 internal sealed class FhirPipeline(
-    IAccessDecider decider, IAccessRecorder recorder, RecordService records, BundleProcessor bundles, TimeProvider time, ILogger<FhirPipeline> logger)
+    AccessSubjects subjects, IAccessRecorder recorder, RecordService records, BundleProcessor bundles, TimeProvider time, ILogger<FhirPipeline> logger)
 {
     public async Task<FhirResponse> RunAsync(HttpContext http, FhirInteraction interaction, Func<FhirExecution, CancellationToken, Task<FhirResponse>> execute)
     {
         var ct = http.RequestAborted;
         var user = http.User;
-        var decision = decider.Decide(user, interaction);
-        var record = new AccessRecord(time.GetUtcNow(), user.Identity?.Name, interaction, "decision", decision, null, null,
-            http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString());
-        if (!decision.Permitted)
+        var request = new AccessRecord(time.GetUtcNow(), user.Identity?.Name, interaction, "request",
+            new AccessDecision(true, "authenticated", "signed-in user"), null, null, http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString());
+        var (scope, problem) = await subjects.ForRequestAsync(http, ct);
+        if (scope is null)
         {
-            await recorder.RecordAsync([record], ct);
-            return user.Identity?.IsAuthenticated == true
-                ? FhirResponse.Error(403, Hl7.Fhir.Model.OperationOutcome.IssueType.Forbidden, $"Access denied (rule {decision.Rule}).")
+            var authenticated = user.Identity?.IsAuthenticated == true && problem!.StartsWith("purpose", StringComparison.Ordinal);
+            await recorder.RecordAsync([request with { Decision = new AccessDecision(false, "default-deny", problem!), Status = authenticated ? 400 : 401 }], ct);
+            return authenticated
+                ? FhirResponse.BadRequest($"The {AccessSubjects.PurposeHeader} header is not valid: {problem}.")
                 : FhirResponse.Error(401, Hl7.Fhir.Model.OperationOutcome.IssueType.Login, "Authentication is required.");
         }
 
-        // Each Bundle entry is decided like a request of its own, and each of those decisions is
-        // recorded with the request's own, so an entry that reads Patient/x leaves Patient/x in the record.
-        var entries = new List<AccessRecord>();
-        FhirResponse? Guard(string method, string? type, string? id)
-        {
-            var entry = new FhirInteraction(EntryAction(method, id), type, id);
-            var d = decider.Decide(user, entry);
-            lock (entries) entries.Add(record with { At = time.GetUtcNow(), Interaction = entry, Phase = "entry", Decision = d });
-            return d.Permitted ? null : FhirResponse.Error(403, Hl7.Fhir.Model.OperationOutcome.IssueType.Forbidden, $"Access denied (rule {d.Rule}).");
-        }
-
-        var response = await execute(new FhirExecution(records, bundles, Guard), ct);
+        var response = await execute(new FhirExecution(records, bundles, scope), ct);
         if (response.Status == 409)
         {
             Log.TransactionConflict(logger, interaction.Action, interaction.ResourceType, http.TraceIdentifier);
         }
-        // Audit before disclosure: the decisions and the outcome commit together, and the response
+        // Audit before disclosure: every decision and the outcome commit together, and the response
         // leaves only once they are durable. Executing discloses nothing by itself.
-        var outcome = record with { At = time.GetUtcNow(), Phase = "outcome", Status = response.Status, ResourceRef = response.ResourceRef };
-        List<AccessRecord> all;
-        lock (entries) all = [record, .. entries, outcome];
+        var at = time.GetUtcNow();
+        var all = new List<AccessRecord> { request };
+        foreach (var (entry, decision) in scope.Decisions)
+        {
+            all.Add(request with { At = at, Interaction = entry, Phase = "decision", Decision = decision });
+        }
+        all.Add(request with { At = at, Phase = "outcome", Status = response.Status, ResourceRef = response.ResourceRef });
         await recorder.RecordAsync(all, ct);
         return response;
     }
-
-    private static FhirAction EntryAction(string method, string? id) => method switch
-    {
-        "POST" => FhirAction.Create,
-        "PUT" => FhirAction.Update,
-        "DELETE" => FhirAction.Delete,
-        _ => id is null ? FhirAction.Search : FhirAction.Read,
-    };
 }
 
 /// <summary>What an interaction may use once the pipeline has let it through: the only way endpoints reach the records.</summary>
-internal sealed record FhirExecution(RecordService Records, BundleProcessor Bundles, BundleProcessor.EntryGuard Guard);
+internal sealed record FhirExecution(RecordService Records, BundleProcessor Bundles, AccessScope Access);

@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Wardline.Server.Hosting;
 using Wardline.Server.Modules.Access;
+using Wardline.Server.Modules.Access.Identity;
 
 namespace Wardline.Server.Tests.Infrastructure;
 
@@ -34,14 +35,28 @@ public sealed class TestServer : IAsyncDisposable
 
     public T Service<T>() where T : notnull => App.Services.GetRequiredService<T>();
 
+    /// <summary>The policy of tests that exercise the record store rather than access control: its "tester" role may do everything.</summary>
+    public static string AllAccessPolicy => Path.Combine(AppContext.BaseDirectory, "TestData", "policies", "all-access.yaml");
+
+    /// <summary>
+    /// Starts a server. Unless <paramref name="options"/> names a policy, it runs under <see cref="AllAccessPolicy"/>
+    /// and <paramref name="user"/> holds its "tester" role; the client's token counts as an MFA sign-in.
+    /// </summary>
     public static async Task<TestServer> StartAsync(WardlineOptions options, string user = "tester")
     {
         options.Urls.Clear();
         options.Urls.Add("http://127.0.0.1:0");
+        var allAccess = options.Access.PolicyPath is null;
+        if (allAccess) options.Access.PolicyPath = AllAccessPolicy;
         var app = WardlineHost.Build(options);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var tokens = app.Services.GetRequiredService<AccessTokens>();
+        if (allAccess)
+        {
+            await app.Services.GetRequiredService<AccountService>().CreateAsync(
+                Account.New(user, user) with { Roles = ["tester"] }, null, "test", CancellationToken.None);
+        }
         await tokens.AddUserAsync(user, user, CancellationToken.None);
         var token = await tokens.IssueAsync(user, TimeSpan.FromHours(2), CancellationToken.None) ?? throw new InvalidOperationException("no token");
         var baseUri = new Uri(address.TrimEnd('/') + "/fhir/");

@@ -36,8 +36,9 @@ public abstract class AccessRecordConformance(ServerFixture fixture)
         var response = await fixture.Client.PostJsonAsync("", batch);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
-        Assert.Equal(2, await CountAsync($"phase = 'entry' AND action = 'Read' AND res_type = 'Patient' AND res_id = '{id}' AND permitted = 1"));
-        Assert.Equal(1, await CountAsync($"phase = 'entry' AND action = 'Delete' AND res_type = 'Patient' AND res_id = '{id}' AND permitted = 1"));
+        Assert.Equal(1, await CountAsync($"phase = 'decision' AND action = 'Read' AND res_type = 'Patient' AND res_id = '{id}' AND permitted = 1 AND rule = 'tester-all'"));
+        Assert.Equal(1, await CountAsync($"phase = 'decision' AND action = 'History' AND res_type = 'Patient' AND res_id = '{id}' AND permitted = 1 AND rule = 'tester-all'"));
+        Assert.Equal(1, await CountAsync($"phase = 'decision' AND action = 'Delete' AND res_type = 'Patient' AND res_id = '{id}' AND permitted = 1 AND rule = 'tester-all'"));
     }
 
     [Fact]
@@ -47,7 +48,7 @@ public abstract class AccessRecordConformance(ServerFixture fixture)
         using var anonymous = fixture.Server.AnonymousClient();
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync($"Patient/{id}")).StatusCode);
 
-        Assert.Equal(1, await CountAsync($"res_id = '{id}' AND phase = 'decision' AND permitted = 0 AND rule = 'default-deny' AND user_name IS NULL"));
+        Assert.Equal(1, await CountAsync($"res_id = '{id}' AND phase = 'request' AND permitted = 0 AND rule = 'default-deny' AND user_name IS NULL"));
         Assert.Equal(0, await CountAsync($"res_id = '{id}' AND phase = 'outcome'"));
     }
 }

@@ -32,7 +32,9 @@ internal sealed class TokenAuthenticationHandler(
             // No detail: an attacker learns nothing about which part of the token was wrong.
             return AuthenticateResult.Fail("invalid token");
         }
-        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, user)], SchemeName);
+        // An operator token is issued by someone holding the store's keyring, on the command line of the
+        // server itself: that is a second factor beyond the account, so it counts as an MFA sign-in.
+        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, user), new Claim("amr", "pwd"), new Claim("amr", "mfa")], SchemeName);
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
     }
 

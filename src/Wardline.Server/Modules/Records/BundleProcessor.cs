@@ -1,7 +1,10 @@
 using System.Globalization;
 using Hl7.Fhir.Model;
+using Wardline.Policy;
+using Wardline.Server.Modules.Access;
 using Wardline.Server.Modules.Records.Search;
 using Wardline.Server.Modules.Records.Storage;
+using Wardline.Server.Pipeline;
 
 namespace Wardline.Server.Modules.Records;
 
@@ -12,7 +15,6 @@ namespace Wardline.Server.Modules.Records;
 internal sealed class BundleProcessor(RecordService records)
 {
     /// <summary>Decides whether one entry's interaction may run; the request pipeline supplies it so that entries are checked like any request.</summary>
-    internal delegate FhirResponse? EntryGuard(string method, string? type, string? id);
 
     private sealed class Planned
     {
@@ -31,15 +33,15 @@ internal sealed class BundleProcessor(RecordService records)
         public bool Unchanged { get; set; }
     }
 
-    public async Task<FhirResponse> ProcessAsync(byte[] body, string baseUrl, EntryGuard guard, CancellationToken ct)
+    public async Task<FhirResponse> ProcessAsync(byte[] body, string baseUrl, AccessScope access, CancellationToken ct)
     {
         var (resource, error) = RecordService.ParseBody("Bundle", body);
         if (error is not null) return error;
         var bundle = (Bundle)resource!;
         return bundle.Type switch
         {
-            Bundle.BundleType.Transaction => await TransactionAsync(bundle, baseUrl, guard, importMode: false, ct),
-            Bundle.BundleType.Batch => await BatchAsync(bundle, baseUrl, guard, ct),
+            Bundle.BundleType.Transaction => await TransactionAsync(bundle, baseUrl, access, importMode: false, ct),
+            Bundle.BundleType.Batch => await BatchAsync(bundle, baseUrl, access, ct),
             _ => FhirResponse.BadRequest("Only batch and transaction Bundles can be posted to the base URL."),
         };
     }
@@ -50,7 +52,7 @@ internal sealed class BundleProcessor(RecordService records)
     /// once; an unchanged repeat writes nothing, and references may point at resources that a
     /// later file brings.
     /// </summary>
-    public async Task<FhirResponse> TransactionAsync(Bundle bundle, string baseUrl, EntryGuard guard, bool importMode, CancellationToken ct)
+    public async Task<FhirResponse> TransactionAsync(Bundle bundle, string baseUrl, AccessScope access, bool importMode, CancellationToken ct)
     {
         var errors = new List<string>();
         var planned = new List<Planned>();
@@ -72,9 +74,10 @@ internal sealed class BundleProcessor(RecordService records)
         }
         if (errors.Count > 0) return FhirResponse.BadRequest(errors);
 
+        // Each entry is first judged by its type alone; the resources themselves are judged once planned.
         foreach (var p in planned)
         {
-            if (guard(p.Method, p.Type, p.Id) is { } denied) return denied;
+            if (Refuse(access, p) is { } denied) return denied;
         }
 
         // Resolve conditional creates and assign ids, so urn: references can be rewritten.
@@ -84,7 +87,7 @@ internal sealed class BundleProcessor(RecordService records)
             var ifNoneExist = p.Entry.Request?.IfNoneExist;
             if (!string.IsNullOrEmpty(ifNoneExist))
             {
-                var (matches, err) = await records.ConditionalMatchAsync(p.Type!, ifNoneExist, ct);
+                var (matches, err) = await records.ConditionalMatchAsync(p.Type!, ifNoneExist, access, ct);
                 if (err is not null) return err;
                 if (matches.Count > 1) return FhirResponse.PreconditionFailed($"entry[{p.Index}]: ifNoneExist matched more than one resource.");
                 if (matches.Count == 1)
@@ -119,7 +122,7 @@ internal sealed class BundleProcessor(RecordService records)
                     errors.Add($"entry[{p.Index}]: a conditional reference names an unsupported type.");
                     continue;
                 }
-                var (matches, err) = await records.ConditionalMatchAsync(condType, r[(q + 1)..], ct);
+                var (matches, err) = await records.ConditionalMatchAsync(condType, r[(q + 1)..], access, ct);
                 if (err is not null || matches.Count != 1)
                 {
                     errors.Add($"entry[{p.Index}]: a conditional reference to {condType} matched {(err is not null ? "nothing (invalid query)" : matches.Count == 0 ? "no resource" : "more than one resource")}; it must match exactly one.");
@@ -195,6 +198,9 @@ internal sealed class BundleProcessor(RecordService records)
         // Serializing, indexing and encrypting are CPU-bound and independent per entry: use every core.
         Parallel.ForEach(toPrepare, new ParallelOptions { CancellationToken = ct }, p => p.Write = records.Prepare(p.Type!, p.Id!, p.Resource!, p.Current, now));
         writes.AddRange(toPrepare.Select(p => p.Write!.Pending));
+        var judged = planned.Where(p => p.Tombstone is not null).Select(p => (p.Tombstone!, p.Current))
+            .Concat(toPrepare.Select(p => (p.Write!.Pending, p.Current))).ToList();
+        if (await records.AuthorizeWritesAsync(access, judged, ct) is { } refused) return refused;
 
         if (await records.Store.WriteAsync(writes, ct) == WriteStatus.Conflict)
         {
@@ -217,7 +223,7 @@ internal sealed class BundleProcessor(RecordService records)
         var getResponses = new Dictionary<int, FhirResponse>();
         foreach (var p in planned.Where(p => p.Method == "GET"))
         {
-            getResponses[p.Index] = await GetAsync(p.Url, baseUrl, ct);
+            getResponses[p.Index] = await GetAsync(p.Url, baseUrl, access, ct);
         }
 
         using var response = new BundleWriter("transaction-response", null, DateTimeOffset.UtcNow);
@@ -338,7 +344,7 @@ internal sealed class BundleProcessor(RecordService records)
         return p;
     }
 
-    private async Task<FhirResponse> BatchAsync(Bundle bundle, string baseUrl, EntryGuard guard, CancellationToken ct)
+    private async Task<FhirResponse> BatchAsync(Bundle bundle, string baseUrl, AccessScope access, CancellationToken ct)
     {
         using var response = new BundleWriter("batch-response", null, DateTimeOffset.UtcNow);
         for (var i = 0; i < bundle.Entry.Count; i++)
@@ -349,16 +355,14 @@ internal sealed class BundleProcessor(RecordService records)
             FhirResponse r;
             if (p is null)
                 r = FhirResponse.BadRequest(errors);
-            else if (guard(p.Method, p.Type, p.Id) is { } denied)
-                r = denied;
             else
             {
                 r = p.Method switch
                 {
-                    "POST" => await records.CreateAsync(p.Type!, FhirJson.Serialize(p.Resource!), NullIfEmpty(e.Request?.IfNoneExist), baseUrl, ct),
-                    "PUT" => await records.UpdateAsync(p.Type!, p.Id!, FhirJson.Serialize(p.Resource!), NullIfEmpty(e.Request?.IfMatch), baseUrl, ct),
-                    "DELETE" => await records.DeleteAsync(p.Type!, p.Id!, ct),
-                    _ => await GetAsync(p.Url, baseUrl, ct),
+                    "POST" => await records.CreateAsync(p.Type!, FhirJson.Serialize(p.Resource!), NullIfEmpty(e.Request?.IfNoneExist), baseUrl, access, ct),
+                    "PUT" => await records.UpdateAsync(p.Type!, p.Id!, FhirJson.Serialize(p.Resource!), NullIfEmpty(e.Request?.IfMatch), baseUrl, access, ct),
+                    "DELETE" => await records.DeleteAsync(p.Type!, p.Id!, access, ct),
+                    _ => await GetAsync(p.Url, baseUrl, access, ct),
                 };
             }
             var entryResponse = r;
@@ -378,7 +382,22 @@ internal sealed class BundleProcessor(RecordService records)
         return new FhirResponse(200, response.Finish());
     }
 
-    private async Task<FhirResponse> GetAsync(string url, string baseUrl, CancellationToken ct)
+    /// <summary>A 403 for an entry whose type alone rules it out for this user, else null.</summary>
+    private static FhirResponse? Refuse(AccessScope access, Planned p)
+    {
+        var (action, fhir) = p.Method switch
+        {
+            "POST" => (PolicyAction.Create, FhirAction.Create),
+            "PUT" => (PolicyAction.Update, FhirAction.Update),
+            "DELETE" => (PolicyAction.Delete, FhirAction.Delete),
+            _ => p.Id is null ? (PolicyAction.Search, FhirAction.Search) : (PolicyAction.Read, FhirAction.Read),
+        };
+        return p.Type is not null && access.RefuseType(action, p.Type, new FhirInteraction(fhir, p.Type, p.Id)) is { } d
+            ? FhirResponse.Error(403, OperationOutcome.IssueType.Forbidden, $"entry[{p.Index}]: access denied (rule {d.Rule}).")
+            : null;
+    }
+
+    private async Task<FhirResponse> GetAsync(string url, string baseUrl, AccessScope access, CancellationToken ct)
     {
         var q = url.IndexOf('?', StringComparison.Ordinal);
         var path = (q < 0 ? url : url[..q]).Trim('/');
@@ -386,11 +405,11 @@ internal sealed class BundleProcessor(RecordService records)
         var s = path.Split('/');
         return s switch
         {
-            [var t] => await records.SearchAsync(t, query, lenient: false, baseUrl, ct),
-            [var t, "_history"] => await records.HistoryAsync(t, null, query, baseUrl, ct),
-            [var t, var id] => await records.ReadAsync(t, id, ct),
-            [var t, var id, "_history"] => await records.HistoryAsync(t, id, query, baseUrl, ct),
-            [var t, var id, "_history", var v] => await records.VReadAsync(t, id, v, ct),
+            [var t] => await records.SearchAsync(t, query, lenient: false, baseUrl, access, ct),
+            [var t, "_history"] => await records.HistoryAsync(t, null, query, baseUrl, access, ct),
+            [var t, var id] => await records.ReadAsync(t, id, access, ct),
+            [var t, var id, "_history"] => await records.HistoryAsync(t, id, query, baseUrl, access, ct),
+            [var t, var id, "_history", var v] => await records.VReadAsync(t, id, v, access, ct),
             _ => FhirResponse.BadRequest("The GET url is not a FHIR read, search or history."),
         };
     }

@@ -22,7 +22,6 @@ internal sealed class RecordImporter(BundleProcessor bundles, ILogger<RecordImpo
     private const string ImportBase = "urn:wardline:import";
     private const int NdjsonChunk = 500;
 
-    private static readonly BundleProcessor.EntryGuard Operator = (_, _, _) => null;
 
     public async Task<ImportResult> ImportFileAsync(string path, Action<int>? progress, CancellationToken ct)
     {
@@ -143,7 +142,7 @@ internal sealed class RecordImporter(BundleProcessor bundles, ILogger<RecordImpo
             bundle = new Bundle { Type = Bundle.BundleType.Collection, Entry = [new Bundle.EntryComponent { Resource = resource }] };
         }
         var count = bundle.Entry.Count(e => e.Resource is not null);
-        var response = await bundles.TransactionAsync(bundle, ImportBase, Operator, importMode: true, ct);
+        var response = await bundles.TransactionAsync(bundle, ImportBase, Access.AccessScope.Operator, importMode: true, ct);
         if (response.Status == 409) Log.ImportTransactionConflict(logger, source);
         return response.IsSuccess ? new ImportResult(source, count, []) : new ImportResult(source, 0, Diagnostics(response));
     }
@@ -182,7 +181,7 @@ internal sealed class RecordImporter(BundleProcessor bundles, ILogger<RecordImpo
     {
         if (chunk.Count == 0) return 0;
         var bundle = new Bundle { Type = Bundle.BundleType.Collection, Entry = [.. chunk.Select(c => new Bundle.EntryComponent { Resource = c.Resource })] };
-        var response = await bundles.TransactionAsync(bundle, ImportBase, Operator, importMode: true, ct);
+        var response = await bundles.TransactionAsync(bundle, ImportBase, Access.AccessScope.Operator, importMode: true, ct);
         if (response.IsSuccess) return chunk.Count;
         if (chunk.Count == 1)
         {

@@ -1,16 +1,23 @@
 using System.Globalization;
 using System.Text;
 using Hl7.Fhir.Model;
+using Wardline.Policy;
+using Wardline.Server.Modules.Access;
+using Wardline.Server.Modules.Access.Facts;
 using Wardline.Server.Modules.Records.Search;
 using Wardline.Server.Modules.Records.Storage;
+using Wardline.Server.Pipeline;
 
 namespace Wardline.Server.Modules.Records;
 
 /// <summary>
 /// The record store's behaviour: FHIR interactions over the encrypted, versioned store. Every
 /// method returns a <see cref="FhirResponse"/>; a failed interaction has written nothing.
+/// Every method takes the request's <see cref="AccessScope"/> and asks it before each disclosure or
+/// change: a resource the policy hides answers exactly as one that does not exist (404), and
+/// searches carry the policy into their query, so pages and totals only ever count permitted resources.
 /// </summary>
-internal sealed class RecordService(RecordStore store, RecordKeys keys, TimeProvider time)
+internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExtractor extractor, FactsResolver facts, TimeProvider time)
 {
     private const int MaxWriteAttempts = 5;
 
@@ -29,18 +36,24 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, TimeProv
     public static FhirResponse? CheckId(string id) =>
         FhirIds.IsValid(id) ? null : FhirResponse.BadRequest("The id is not a valid FHIR id ([A-Za-z0-9-.], 1-64 characters).");
 
-    public async Task<FhirResponse> ReadAsync(string type, string id, CancellationToken ct)
+    public async Task<FhirResponse> ReadAsync(string type, string id, AccessScope access, CancellationToken ct)
     {
         if ((CheckType(type) ?? CheckId(id)) is { } bad) return bad;
+        var interaction = new FhirInteraction(FhirAction.Read, type, id);
+        if (access.RefuseType(PolicyAction.Read, type, interaction) is { } refused) return Forbidden(refused);
         var v = await store.ReadCurrentAsync(type, id, ct);
-        if (v is null) return FhirResponse.NotFound($"{type}/{id} is not known.");
+        if (v is null || !await PermitsAsync(access, PolicyAction.Read, type, id, interaction, ct)) return FhirResponse.NotFound($"{type}/{id} is not known.");
         if (v.Deleted) return FhirResponse.Gone($"{type}/{id} was deleted (version {v.Version}).") with { ETag = FhirResponse.ETagFor(v.Version) };
         return FhirResponse.Ok(keys.Open(v)!, v.Version, v.LastUpdated) with { ResourceRef = $"{type}/{id}/_history/{v.Version}" };
     }
 
-    public async Task<FhirResponse> VReadAsync(string type, string id, string vid, CancellationToken ct)
+    public async Task<FhirResponse> VReadAsync(string type, string id, string vid, AccessScope access, CancellationToken ct)
     {
         if ((CheckType(type) ?? CheckId(id)) is { } bad) return bad;
+        var interaction = new FhirInteraction(FhirAction.VRead, type, id);
+        if (access.RefuseType(PolicyAction.Read, type, interaction) is { } refused) return Forbidden(refused);
+        // Every version is judged by the resource's current facts: who may see it now may see its past.
+        if (!await PermitsAsync(access, PolicyAction.Read, type, id, interaction, ct)) return FhirResponse.NotFound($"{type}/{id} is not known.");
         if (!int.TryParse(vid, NumberStyles.None, CultureInfo.InvariantCulture, out var version) || version < 1)
             return FhirResponse.NotFound($"{type}/{id} has no such version.");
         var v = await store.ReadVersionAsync(type, id, version, ct);
@@ -60,14 +73,16 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, TimeProv
         return (parsed.Resource, null);
     }
 
-    public async Task<FhirResponse> CreateAsync(string type, byte[] body, string? ifNoneExist, string baseUrl, CancellationToken ct)
+    public async Task<FhirResponse> CreateAsync(string type, byte[] body, string? ifNoneExist, string baseUrl, AccessScope access, CancellationToken ct)
     {
         if (CheckType(type) is { } bad) return bad;
+        var interaction = new FhirInteraction(FhirAction.Create, type, null);
+        if (access.RefuseType(PolicyAction.Create, type, interaction) is { } refused) return Forbidden(refused);
         var (resource, error) = ParseBody(type, body);
         if (error is not null) return error;
         if (ifNoneExist is not null)
         {
-            var existing = await ConditionalMatchAsync(type, ifNoneExist, ct);
+            var existing = await ConditionalMatchAsync(type, ifNoneExist, access, ct);
             if (existing.Error is not null) return existing.Error;
             if (existing.Matches.Count > 1)
                 return FhirResponse.PreconditionFailed($"If-None-Exist matched {existing.Matches.Count} resources; it must match at most one.");
@@ -82,16 +97,18 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, TimeProv
             }
         }
         var id = Guid.NewGuid().ToString();
+        var write = Prepare(type, id, resource!, null, Now());
+        if (await AuthorizeWritesAsync(access, [(write.Pending, null)], ct) is { } denied) return denied;
         var refs = await CheckReferencesAsync([resource!], allowUrn: false, alsoExisting: NoKeys, ct);
         if (refs is not null) return refs;
-        var write = Prepare(type, id, resource!, null, Now());
         await store.WriteAsync([write.Pending], ct);
         return Created(write, baseUrl);
     }
 
-    public async Task<FhirResponse> UpdateAsync(string type, string id, byte[] body, string? ifMatch, string baseUrl, CancellationToken ct)
+    public async Task<FhirResponse> UpdateAsync(string type, string id, byte[] body, string? ifMatch, string baseUrl, AccessScope access, CancellationToken ct)
     {
         if ((CheckType(type) ?? CheckId(id)) is { } bad) return bad;
+        if (access.RefuseType(PolicyAction.Update, type, new FhirInteraction(FhirAction.Update, type, id)) is { } refused) return Forbidden(refused);
         var (resource, error) = ParseBody(type, body);
         if (error is not null) return error;
         if (resource!.Id is null)
@@ -104,14 +121,19 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, TimeProv
             if (ParseETag(ifMatch) is not { } e) return FhirResponse.BadRequest("If-Match must be a version ETag such as W/\"3\".");
             expected = e;
         }
-        var refs = await CheckReferencesAsync([resource], allowUrn: false, alsoExisting: NoKeys, ct);
-        if (refs is not null) return refs;
+        var checkedReferences = false;
         for (var attempt = 0; attempt < MaxWriteAttempts; attempt++)
         {
             var current = await store.ReadCurrentAsync(type, id, ct);
+            var write = Prepare(type, id, (Resource)resource.DeepCopy(), current, Now());
+            if (await AuthorizeWritesAsync(access, [(write.Pending, current)], ct) is { } denied) return denied;
             if (expected is not null && (current is null || current.Version != expected))
                 return FhirResponse.PreconditionFailed($"{type}/{id} is at version {current?.Version ?? 0}, not {expected}; reload it and apply your change again.");
-            var write = Prepare(type, id, (Resource)resource.DeepCopy(), current, Now());
+            if (!checkedReferences)
+            {
+                if (await CheckReferencesAsync([resource], allowUrn: false, alsoExisting: NoKeys, ct) is { } refs) return refs;
+                checkedReferences = true;
+            }
             if (await store.WriteAsync([write.Pending], ct) == WriteStatus.Committed)
             {
                 return current is null ? Created(write, baseUrl) : FhirResponse.Ok(write.Json, write.Pending.Version, write.Pending.LastUpdated) with
@@ -125,13 +147,15 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, TimeProv
         return FhirResponse.Conflict($"{type}/{id} is being changed by others too often; try again.");
     }
 
-    public async Task<FhirResponse> DeleteAsync(string type, string id, CancellationToken ct)
+    public async Task<FhirResponse> DeleteAsync(string type, string id, AccessScope access, CancellationToken ct)
     {
         if ((CheckType(type) ?? CheckId(id)) is { } bad) return bad;
+        if (access.RefuseType(PolicyAction.Delete, type, new FhirInteraction(FhirAction.Delete, type, id)) is { } refused) return Forbidden(refused);
         for (var attempt = 0; attempt < MaxWriteAttempts; attempt++)
         {
             var current = await store.ReadCurrentAsync(type, id, ct);
             if (current is null) return FhirResponse.NotFound($"{type}/{id} is not known.");
+            if (await AuthorizeWritesAsync(access, [(RecordService.Tombstone(current, 0), current)], ct) is { } denied) return denied;
             if (current.Deleted) return new FhirResponse(204, null) { ETag = FhirResponse.ETagFor(current.Version) };
             var tomb = Tombstone(current, Now());
             if (await store.WriteAsync([tomb], ct) == WriteStatus.Committed)
@@ -140,12 +164,16 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, TimeProv
         return FhirResponse.Conflict($"{type}/{id} is being changed by others too often; try again.");
     }
 
-    public async Task<FhirResponse> SearchAsync(string type, IEnumerable<KeyValuePair<string, string>> query, bool lenient, string baseUrl, CancellationToken ct)
+    public async Task<FhirResponse> SearchAsync(string type, IEnumerable<KeyValuePair<string, string>> query, bool lenient, string baseUrl, AccessScope access, CancellationToken ct)
     {
         if (CheckType(type) is { } bad) return bad;
+        var interaction = new FhirInteraction(FhirAction.Search, type, null);
+        if (access.RefuseType(PolicyAction.Search, type, interaction) is { } refused) return Forbidden(refused);
         var (plan, errors) = _parser.Parse(type, query, lenient);
         if (plan is null) return FhirResponse.BadRequest(errors);
+        plan.Access = access.Filter(PolicyAction.Search, type, interaction);
         var page = await store.SearchAsync(plan, ct);
+        page = page with { Included = await PermittedAsync(access, page.Included, ct) };
         using var bundle = new BundleWriter("searchset", page.Total, time.GetUtcNow());
         bundle.Links(PageLinks(baseUrl + "/" + type, plan, page.Total));
         foreach (var m in page.Matches)
@@ -179,9 +207,12 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, TimeProv
         yield return ("last", Link(total == 0 ? 0 : (total - 1) / plan.Count * plan.Count));
     }
 
-    public async Task<FhirResponse> HistoryAsync(string type, string? id, IEnumerable<KeyValuePair<string, string>> query, string baseUrl, CancellationToken ct)
+    public async Task<FhirResponse> HistoryAsync(string type, string? id, IEnumerable<KeyValuePair<string, string>> query, string baseUrl, AccessScope access, CancellationToken ct)
     {
         if ((CheckType(type) ?? (id is null ? null : CheckId(id))) is { } bad) return bad;
+        var interaction = new FhirInteraction(FhirAction.History, type, id);
+        var action = id is null ? PolicyAction.Search : PolicyAction.Read;
+        if (access.RefuseType(action, type, interaction) is { } refused) return Forbidden(refused);
         int count = SearchPlan.DefaultCount, offset = 0;
         long? since = null;
         var errors = new List<string>();
@@ -206,8 +237,10 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, TimeProv
             }
         }
         if (errors.Count > 0) return FhirResponse.BadRequest(errors);
-        if (id is not null && await store.ReadCurrentAsync(type, id, ct) is null) return FhirResponse.NotFound($"{type}/{id} is not known.");
-        var (page, total) = await store.HistoryAsync(type, id, since, count, offset, ct);
+        if (id is not null && (await store.ReadCurrentAsync(type, id, ct) is null || !await PermitsAsync(access, PolicyAction.Read, type, id, interaction, ct)))
+            return FhirResponse.NotFound($"{type}/{id} is not known.");
+        var filter = id is null ? access.Filter(PolicyAction.Search, type, interaction) : null;
+        var (page, total) = await store.HistoryAsync(type, id, since, count, offset, filter, ct);
         var self = $"{baseUrl}/{type}{(id is null ? "" : "/" + id)}/_history";
         using var bundle = new BundleWriter("history", total, time.GetUtcNow());
         var links = new List<(string, string)> { ("self", $"{self}?_count={count}&_offset={offset}") };
@@ -230,7 +263,8 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, TimeProv
     }
 
     /// <summary>Runs a conditional query (If-None-Exist, conditional references) and returns up to two matches.</summary>
-    public async Task<(IReadOnlyList<StoredVersion> Matches, FhirResponse? Error)> ConditionalMatchAsync(string type, string query, CancellationToken ct)
+    /// <remarks>Only resources the scope may search are matched, so a conditional query reveals nothing hidden.</remarks>
+    public async Task<(IReadOnlyList<StoredVersion> Matches, FhirResponse? Error)> ConditionalMatchAsync(string type, string query, AccessScope access, CancellationToken ct)
     {
         var pairs = ParseQueryString(query);
         if (pairs.Count == 0) return ([], FhirResponse.BadRequest("The conditional query is empty."));
@@ -238,6 +272,9 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, TimeProv
         if (plan is null) return ([], FhirResponse.BadRequest(errors));
         plan.Count = 2;
         plan.Offset = 0;
+        var interaction = new FhirInteraction(FhirAction.Search, type, null);
+        if (!access.Unrestricted && access.RefuseType(PolicyAction.Search, type, interaction) is not null) return ([], null);
+        plan.Access = access.Filter(PolicyAction.Search, type, interaction);
         var page = await store.SearchAsync(plan, ct);
         return (page.Matches, null);
     }
@@ -289,6 +326,7 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, TimeProv
         resource.Meta.LastUpdated = DateTimeOffset.FromUnixTimeMilliseconds(now);
         var json = FhirJson.Serialize(resource);
         var index = _indexer.Index(resource);
+        var row = extractor.Extract(resource, index, now / 1000);
         var cipher = keys.Cipher;
         var keyContext = RecordKeys.KeyContext(type, id);
         var bodyContext = RecordKeys.BodyContext(type, id, version);
@@ -296,11 +334,11 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, TimeProv
         {
             using var created = cipher.CreateDataKey(keyContext);
             var body = cipher.Encrypt(created.DataKey, json, bodyContext);
-            return new PreparedWrite(new PendingWrite(type, id, version, 0, now, false, body, created.Wrapped, cipher.WrappingKekId(created.Wrapped), index), json);
+            return new PreparedWrite(new PendingWrite(type, id, version, 0, now, false, body, created.Wrapped, cipher.WrappingKekId(created.Wrapped), index) { Facts = row }, json);
         }
         using var key = keys.Unwrap(type, id, current.WrappedKey);
         var sealedBody = cipher.Encrypt(key, json, bodyContext);
-        return new PreparedWrite(new PendingWrite(type, id, version, current.Version, now, false, sealedBody, null, null, index, current.Rid), json);
+        return new PreparedWrite(new PendingWrite(type, id, version, current.Version, now, false, sealedBody, null, null, index, current.Rid) { Facts = row }, json);
     }
 
     /// <summary>Whether a stored version holds the same content as <paramref name="incoming"/>, ignoring meta (used to de-duplicate imports).</summary>
@@ -315,6 +353,78 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, TimeProv
         copy.Meta = null;
         stored.Meta = null;
         return FhirJson.Serialize(copy).AsSpan().SequenceEqual(FhirJson.Serialize(stored));
+    }
+
+    /// <summary>Computes and stores access facts for every resource that has none; returns how many.</summary>
+    public async Task<int> BackfillFactsAsync(CancellationToken ct)
+    {
+        var total = 0;
+        while (true)
+        {
+            var batch = await store.MissingFactsAsync(500, ct);
+            if (batch.Count == 0) return total;
+            var rows = new List<(long, FactsRow)>(batch.Count);
+            foreach (var v in batch)
+            {
+                var resource = keys.Open(v) is { } json ? FhirJson.Parse(json).Resource : null;
+                rows.Add((v.Rid, resource is null ? FactsRow.None : extractor.Extract(resource, _indexer.Index(resource), v.LastUpdated / 1000)));
+            }
+            await store.WriteFactsAsync(rows, ct);
+            total += rows.Count;
+        }
+    }
+
+    private static FhirResponse Forbidden(AccessDecision refused) =>
+        FhirResponse.Error(403, OperationOutcome.IssueType.Forbidden, $"Access denied (rule {refused.Rule}).");
+
+    /// <summary>Decides one stored resource by its current facts, and keeps the decision.</summary>
+    private async Task<bool> PermitsAsync(AccessScope access, PolicyAction action, string type, string id, FhirInteraction interaction, CancellationToken ct) =>
+        access.Unrestricted || access.Permits(action, await facts.StoredAsync(type, id, ct), interaction);
+
+    /// <summary>The included resources of a search page that the scope may see; the others are left out silently.</summary>
+    private async Task<IReadOnlyList<StoredVersion>> PermittedAsync(AccessScope access, IReadOnlyList<StoredVersion> included, CancellationToken ct)
+    {
+        if (access.Unrestricted || included.Count == 0) return included;
+        var all = await facts.StoredAsync([.. included.Select(v => (v.Type, v.Id))], ct);
+        return [.. included.Where(v => access.Permits(PolicyAction.Search, all[(v.Type, v.Id)], new FhirInteraction(FhirAction.Search, v.Type, v.Id)))];
+    }
+
+    /// <summary>
+    /// Decides a set of writes made together (one request or one transaction): a change or deletion is
+    /// judged by the resource as it stands and, for a change, by what it becomes; a creation by what it
+    /// will be. Returns the refusal, or null. A resource the user may not even read answers 404, exactly
+    /// as one that does not exist; otherwise a refusal is 403.
+    /// </summary>
+    public async Task<FhirResponse?> AuthorizeWritesAsync(AccessScope access, IReadOnlyList<(PendingWrite Write, StoredVersion? Current)> writes, CancellationToken ct)
+    {
+        if (access.Unrestricted || writes.Count == 0) return null;
+        var existing = await facts.StoredAsync([.. writes.Where(w => w.Current is { Deleted: false }).Select(w => (w.Write.Type, w.Write.Id))], ct);
+        var incoming = await facts.PendingAsync([.. writes.Where(w => w.Write.Facts is not null).Select(w => (w.Write.Type, w.Write.Id, w.Write.Facts!))], ct);
+        var next = 0;
+        foreach (var (w, current) in writes)
+        {
+            var fhirAction = w.Deleted ? FhirAction.Delete : current is { Deleted: false } ? FhirAction.Update : FhirAction.Create;
+            var interaction = new FhirInteraction(fhirAction, w.Type, w.Id);
+            if (current is { Deleted: false })
+            {
+                var now = existing[(w.Type, w.Id)];
+                var action = w.Deleted ? PolicyAction.Delete : PolicyAction.Update;
+                if (!access.Permits(action, now, interaction))
+                {
+                    return access.WouldPermit(PolicyAction.Read, now)
+                        ? FhirResponse.Error(403, OperationOutcome.IssueType.Forbidden, $"Access denied: this {w.Type} may not be {AccessScope.Name(action)} by you.")
+                        : FhirResponse.NotFound($"{w.Type}/{w.Id} is not known.");
+                }
+            }
+            if (w.Facts is not null)
+            {
+                var becomes = incoming[next++];
+                var action = current is { Deleted: false } ? PolicyAction.Update : PolicyAction.Create;
+                if (!access.Permits(action, becomes, interaction))
+                    return FhirResponse.Error(403, OperationOutcome.IssueType.Forbidden, $"Access denied: you may not {(action == PolicyAction.Create ? "create" : "make")} this {w.Type}{(action == PolicyAction.Create ? "" : " into what was sent")}.");
+            }
+        }
+        return null;
     }
 
     public static PendingWrite Tombstone(StoredVersion current, long now) =>

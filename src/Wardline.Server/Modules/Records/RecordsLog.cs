@@ -20,4 +20,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Import of {FileName} hit a transaction conflict with a concurrent writer; nothing of it was written")]
     public static partial void ImportTransactionConflict(ILogger logger, string fileName);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "Access facts computed for {Count} resources stored before they existed")]
+    public static partial void FactsBackfilled(ILogger logger, int count);
 }

@@ -29,7 +29,7 @@ internal static class FhirEndpoints
         });
 
         fhir.MapGet("/{type}", (HttpContext http, FhirPipeline p, string type) =>
-            Run(http, p, new(FhirAction.Search, type, null), (x, ct) => x.Records.SearchAsync(type, Query(http.Request.Query), Lenient(http), BaseUrl(http), ct)));
+            Run(http, p, new(FhirAction.Search, type, null), (x, ct) => x.Records.SearchAsync(type, Query(http.Request.Query), Lenient(http), BaseUrl(http), x.Access, ct)));
 
         fhir.MapPost("/{type}/_search", async (HttpContext http, FhirPipeline p, string type) =>
         {
@@ -37,20 +37,20 @@ internal static class FhirEndpoints
                 return new FhirResult(FhirResponse.Error(415, OperationOutcome.IssueType.NotSupported, "POST _search takes application/x-www-form-urlencoded parameters."));
             var form = await http.Request.ReadFormAsync(http.RequestAborted);
             var query = Query(http.Request.Query).Concat(form.SelectMany(f => f.Value.Select(v => new KeyValuePair<string, string>(f.Key, v ?? "")))).ToList();
-            return await Run(http, p, new(FhirAction.Search, type, null), (x, ct) => x.Records.SearchAsync(type, query, Lenient(http), BaseUrl(http), ct));
+            return await Run(http, p, new(FhirAction.Search, type, null), (x, ct) => x.Records.SearchAsync(type, query, Lenient(http), BaseUrl(http), x.Access, ct));
         });
 
         fhir.MapGet("/{type}/_history", (HttpContext http, FhirPipeline p, string type) =>
-            Run(http, p, new(FhirAction.History, type, null), (x, ct) => x.Records.HistoryAsync(type, null, Query(http.Request.Query), BaseUrl(http), ct)));
+            Run(http, p, new(FhirAction.History, type, null), (x, ct) => x.Records.HistoryAsync(type, null, Query(http.Request.Query), BaseUrl(http), x.Access, ct)));
 
         fhir.MapGet("/{type}/{id}", (HttpContext http, FhirPipeline p, string type, string id) =>
-            Run(http, p, new(FhirAction.Read, type, id), (x, ct) => x.Records.ReadAsync(type, id, ct)));
+            Run(http, p, new(FhirAction.Read, type, id), (x, ct) => x.Records.ReadAsync(type, id, x.Access, ct)));
 
         fhir.MapGet("/{type}/{id}/_history", (HttpContext http, FhirPipeline p, string type, string id) =>
-            Run(http, p, new(FhirAction.History, type, id), (x, ct) => x.Records.HistoryAsync(type, id, Query(http.Request.Query), BaseUrl(http), ct)));
+            Run(http, p, new(FhirAction.History, type, id), (x, ct) => x.Records.HistoryAsync(type, id, Query(http.Request.Query), BaseUrl(http), x.Access, ct)));
 
         fhir.MapGet("/{type}/{id}/_history/{vid}", (HttpContext http, FhirPipeline p, string type, string id, string vid) =>
-            Run(http, p, new(FhirAction.VRead, type, id), (x, ct) => x.Records.VReadAsync(type, id, vid, ct)));
+            Run(http, p, new(FhirAction.VRead, type, id), (x, ct) => x.Records.VReadAsync(type, id, vid, x.Access, ct)));
 
         fhir.MapPost("/{type}", async (HttpContext http, FhirPipeline p, string type) =>
         {
@@ -58,7 +58,7 @@ internal static class FhirEndpoints
             if (error is not null) return new FhirResult(error);
             var ifNoneExist = http.Request.Headers["If-None-Exist"].ToString();
             return await Run(http, p, new(FhirAction.Create, type, null),
-                (x, ct) => x.Records.CreateAsync(type, body!, ifNoneExist.Length == 0 ? null : ifNoneExist, BaseUrl(http), ct));
+                (x, ct) => x.Records.CreateAsync(type, body!, ifNoneExist.Length == 0 ? null : ifNoneExist, BaseUrl(http), x.Access, ct));
         });
 
         fhir.MapPut("/{type}/{id}", async (HttpContext http, FhirPipeline p, string type, string id) =>
@@ -67,17 +67,17 @@ internal static class FhirEndpoints
             if (error is not null) return new FhirResult(error);
             var ifMatch = http.Request.Headers.IfMatch.ToString();
             return await Run(http, p, new(FhirAction.Update, type, id),
-                (x, ct) => x.Records.UpdateAsync(type, id, body!, ifMatch.Length == 0 ? null : ifMatch, BaseUrl(http), ct));
+                (x, ct) => x.Records.UpdateAsync(type, id, body!, ifMatch.Length == 0 ? null : ifMatch, BaseUrl(http), x.Access, ct));
         });
 
         fhir.MapDelete("/{type}/{id}", (HttpContext http, FhirPipeline p, string type, string id) =>
-            Run(http, p, new(FhirAction.Delete, type, id), (x, ct) => x.Records.DeleteAsync(type, id, ct)));
+            Run(http, p, new(FhirAction.Delete, type, id), (x, ct) => x.Records.DeleteAsync(type, id, x.Access, ct)));
 
         fhir.MapPost("/", async (HttpContext http, FhirPipeline p) =>
         {
             var (body, error) = await ReadBodyAsync(http);
             if (error is not null) return new FhirResult(error);
-            return await Run(http, p, new(FhirAction.Bundle, "Bundle", null), (x, ct) => x.Bundles.ProcessAsync(body!, BaseUrl(http), x.Guard, ct));
+            return await Run(http, p, new(FhirAction.Bundle, "Bundle", null), (x, ct) => x.Bundles.ProcessAsync(body!, BaseUrl(http), x.Access, ct));
         });
 
         return app;

@@ -39,6 +39,9 @@ internal sealed class SearchPlan
     public List<IncludeSpec> Includes { get; } = [];
     public bool SummaryCount { get; set; }
 
+    /// <summary>The policy's filter for this subject, applied in the query (null only for the operator's own, unrestricted work).</summary>
+    public Storage.AccessFilter? Access { get; set; }
+
     /// <summary>Parameters ignored under Prefer: handling=lenient, reported back as a warning.</summary>
     public List<string> Ignored { get; } = [];
 

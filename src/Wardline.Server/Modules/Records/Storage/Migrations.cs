@@ -62,9 +62,45 @@ internal static class Migrations
             CREATE INDEX ix_security_events_at ON security_events (at);
             CREATE INDEX ix_security_events_user ON security_events (user_name, at);
             """),
+        // Local accounts replace the interim users (kept, no longer read; their rows are carried over
+        // as token-only accounts). Lists are space-separated; the MFA secret is sealed (mfa_key wraps its
+        // data key, see Modules/Access/Identity/Totp.cs). sign_in_failures holds the rolling window only.
+        (4, "identity", d => $"""
+            CREATE TABLE accounts (
+                name TEXT NOT NULL PRIMARY KEY, display TEXT NOT NULL, password_hash TEXT,
+                roles TEXT NOT NULL, tier INTEGER NOT NULL, departments TEXT NOT NULL, treats TEXT NOT NULL,
+                practitioner_id TEXT, break_glass SMALLINT NOT NULL, disabled SMALLINT NOT NULL, expires BIGINT,
+                shift_start SMALLINT, shift_end SMALLINT,
+                mfa_key {d.BlobType}, mfa_secret {d.BlobType}, mfa_enrolled SMALLINT NOT NULL, mfa_last_step BIGINT,
+                second_step_until BIGINT, revision INTEGER NOT NULL, created BIGINT NOT NULL, updated BIGINT NOT NULL);
+            INSERT INTO accounts (name, display, roles, tier, departments, treats, break_glass, disabled, mfa_enrolled, revision, created, updated)
+                SELECT name, display, '', 2, '', '', 0, disabled, 0, 1, created, created FROM users;
+            CREATE TABLE sign_in_failures (
+                seq {d.AutoIdColumn}, name TEXT NOT NULL, source TEXT NOT NULL, factor TEXT NOT NULL, at BIGINT NOT NULL);
+            CREATE INDEX ix_sign_in_failures_name ON sign_in_failures (name, at);
+            CREATE INDEX ix_sign_in_failures_at ON sign_in_failures (at);
+            """),
+        (5, "access-facts", d => $"""
+            CREATE TABLE access_facts (
+                rid BIGINT NOT NULL PRIMARY KEY, department TEXT, encounter TEXT, patient TEXT,
+                labels TEXT NOT NULL, status TEXT, restricted SMALLINT NOT NULL, research_consent SMALLINT NOT NULL,
+                staff_user TEXT);
+            CREATE INDEX ix_access_facts_patient ON access_facts (patient, department);
+            CREATE INDEX ix_access_facts_department ON access_facts (department);
+            CREATE TABLE care_relations (
+                rid BIGINT NOT NULL, practitioner TEXT NOT NULL, patient TEXT NOT NULL, until_at BIGINT,
+                PRIMARY KEY (rid, practitioner, patient));
+            CREATE INDEX ix_care_relations_practitioner ON care_relations (practitioner, patient);
+            CREATE TABLE break_glass (
+                id TEXT NOT NULL PRIMARY KEY, user_name TEXT NOT NULL, patient TEXT NOT NULL, purpose TEXT NOT NULL,
+                reason {d.BlobType} NOT NULL, reason_key {d.BlobType} NOT NULL, declared_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
+                reviewed_at BIGINT, reviewer TEXT, review_outcome TEXT, review_note {d.BlobType});
+            CREATE INDEX ix_break_glass_user ON break_glass (user_name, expires_at);
+            CREATE INDEX ix_break_glass_open ON break_glass (reviewed_at, declared_at);
+            """),
     ];
 
-    public static int Latest => Steps[^1].Version;
+    public static int Latest => Steps.Max(s => s.Version);
 
     /// <summary>Versions are history: the database itself refuses to change or remove one.</summary>
     private static string Immutability(SqlDialect d) => d.Name == "sqlite"
@@ -109,7 +145,7 @@ internal static class Migrations
         }
 
         var count = 0;
-        foreach (var (version, name, sql) in Steps)
+        foreach (var (version, name, sql) in Steps.OrderBy(s => s.Version))
         {
             if (applied.Contains(version))
             {

@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Text;
+using Wardline.Server.Modules.Access.Facts;
 using Wardline.Server.Modules.Records.Search;
 
 namespace Wardline.Server.Modules.Records.Storage;
@@ -23,7 +24,11 @@ internal sealed record PendingWrite(
     byte[]? NewWrappedKey,
     string? KekId,
     IReadOnlyList<IndexEntry> Index,
-    long Rid = 0);
+    long Rid = 0)
+{
+    /// <summary>What the policy knows of this version; null for a deletion, which keeps the last facts so its 410 is still decided.</summary>
+    public FactsRow? Facts { get; init; }
+}
 
 internal enum WriteStatus
 {
@@ -256,15 +261,18 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) 
         return sb.ToString();
     }
 
-    public async Task<(IReadOnlyList<StoredVersion> Page, int Total)> HistoryAsync(string type, string? id, long? since, int count, int offset, CancellationToken ct)
+    /// <summary>Versions newest first. With <paramref name="access"/>, only versions of resources the filter permits (judged by their current facts).</summary>
+    public async Task<(IReadOnlyList<StoredVersion> Page, int Total)> HistoryAsync(string type, string? id, long? since, int count, int offset, AccessFilter? access, CancellationToken ct)
     {
         await using var c = await dialect.OpenAsync(ct);
-        var where = "WHERE v.res_type = @t" + (id is null ? "" : " AND v.res_id = @i") + (since is null ? "" : " AND v.last_updated >= @s");
+        var where = (access is null ? "" : " JOIN resources r ON r.res_type = v.res_type AND r.res_id = v.res_id" + AccessFilter.Joins)
+            + "WHERE v.res_type = @t" + (id is null ? "" : " AND v.res_id = @i") + (since is null ? "" : " AND v.last_updated >= @s")
+            + (access is null ? "" : " AND (" + access.Sql + ")");
         int total;
         await using (var cnt = c.CreateCommand())
         {
             cnt.CommandText = "SELECT COUNT(*) FROM resource_versions v " + where;
-            AddHistoryParams(cnt, type, id, since);
+            AddHistoryParams(cnt, type, id, since, access);
             total = Convert.ToInt32(await cnt.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture);
         }
         var page = new List<StoredVersion>();
@@ -272,7 +280,7 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) 
         {
             await using var cmd = c.CreateCommand();
             cmd.CommandText = SelectVersion + where + " ORDER BY v.last_updated DESC, v.res_id, v.version DESC LIMIT @lim OFFSET @off";
-            AddHistoryParams(cmd, type, id, since);
+            AddHistoryParams(cmd, type, id, since, access);
             Add(cmd, "@lim", count);
             Add(cmd, "@off", offset);
             await using var r = await cmd.ExecuteReaderAsync(ct);
@@ -284,8 +292,9 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) 
         return (page, total);
     }
 
-    private static void AddHistoryParams(DbCommand cmd, string type, string? id, long? since)
+    private static void AddHistoryParams(DbCommand cmd, string type, string? id, long? since, AccessFilter? access)
     {
+        foreach (var (k, v) in access?.Parameters ?? []) Add(cmd, k, v);
         Add(cmd, "@t", type);
         if (id is not null) Add(cmd, "@i", id);
         if (since is not null) Add(cmd, "@s", since.Value);
@@ -294,8 +303,14 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) 
     public async Task<SearchPage> SearchAsync(SearchPlan plan, CancellationToken ct)
     {
         await using var c = await dialect.OpenAsync(ct);
-        var where = new StringBuilder("WHERE r.res_type = @t AND r.deleted = 0");
+        var from = plan.Access is null ? "" : AccessFilter.Joins;
+        var where = new StringBuilder(from).Append("WHERE r.res_type = @t AND r.deleted = 0");
         var parameters = new List<(string, object)> { ("@t", plan.ResourceType) };
+        if (plan.Access is { } access)
+        {
+            where.Append(" AND (").Append(access.Sql).Append(')');
+            parameters.AddRange(access.Parameters);
+        }
         var n = 0;
         string Param(object value)
         {
@@ -544,6 +559,9 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) 
             }
         }
 
+        await WriteFactsUnitAsync(c, tx, Enumerable.Range(0, writes.Count).Where(i => writes[i].Facts is not null)
+            .Select(i => (rids[i], writes[i].Facts!)).ToList(), ct);
+
         var tokens = new List<(int Pid, byte[] Hash, long Rid)>();
         var refs = new List<(int Pid, string Ref, long Rid)>();
         var dates = new List<(int Pid, long Lo, long Hi, long Rid)>();
@@ -630,6 +648,116 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) 
         return rids;
     }
 
+    /// <summary>Replaces the access facts and care relations of these resources.</summary>
+    private async Task WriteFactsUnitAsync(DbConnection c, DbTransaction tx, List<(long Rid, FactsRow Facts)> rows, CancellationToken ct)
+    {
+        if (rows.Count == 0) return;
+        foreach (var table in (string[])["access_facts", "care_relations"])
+        {
+            foreach (var chunk in rows.Chunk(500))
+            {
+                await using var cmd = c.CreateCommand();
+                cmd.Transaction = tx;
+                cmd.CommandText = $"DELETE FROM {table} WHERE rid IN ({string.Join(", ", chunk.Select((_, i) => "@r" + i))})";
+                for (var i = 0; i < chunk.Length; i++) Add(cmd, "@r" + i, chunk[i].Rid);
+                await cmd.ExecuteNonQueryAsync(ct);
+            }
+        }
+        foreach (var chunk in rows.Chunk(300))
+        {
+            await InsertRowsAsync(c, tx, "access_facts (rid, department, encounter, patient, labels, status, restricted, research_consent, staff_user)", 9, chunk.Length, (i, add) =>
+            {
+                var (rid, f) = chunk[i];
+                add(rid); add(f.Department); add(f.Encounter); add(f.Patient); add(f.Labels); add(f.Status);
+                add(f.Restricted ? 1 : 0); add(f.ResearchConsent ? 1 : 0); add(f.StaffUser);
+            }, ct);
+        }
+        var relations = rows.SelectMany(r => r.Facts.CareRelations.Select(cr => (r.Rid, cr))).ToList();
+        foreach (var chunk in relations.Chunk(400))
+        {
+            await InsertRowsAsync(c, tx, "care_relations (rid, practitioner, patient, until_at)", 4, chunk.Length, (i, add) =>
+            {
+                var (rid, cr) = chunk[i];
+                add(rid); add(cr.Practitioner); add(cr.Patient); add(cr.Until);
+            }, ct);
+        }
+    }
+
+    /// <summary>Patients a practitioner cares for: care relations open or ended after <paramref name="since"/> (unix s).</summary>
+    public async Task<HashSet<string>> CarePatientsAsync(string practitioner, long since, CancellationToken ct)
+    {
+        await using var c = await dialect.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT DISTINCT patient FROM care_relations WHERE practitioner = @p AND (until_at IS NULL OR until_at > @s)";
+        Add(cmd, "@p", practitioner);
+        Add(cmd, "@s", since);
+        var set = new HashSet<string>(StringComparer.Ordinal);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) set.Add(r.GetString(0));
+        return set;
+    }
+
+    /// <summary>Stores facts for resources written before access facts existed (see <see cref="MissingFactsAsync"/>).</summary>
+    public Task WriteFactsAsync(List<(long Rid, FactsRow Facts)> rows, CancellationToken ct) =>
+        committer.RunAsync(async (c, tx, token) =>
+        {
+            await WriteFactsUnitAsync(c, tx, rows, token);
+            return rows.Count;
+        });
+
+    /// <summary>Current versions of up to <paramref name="limit"/> resources that have no access facts yet.</summary>
+    public async Task<List<StoredVersion>> MissingFactsAsync(int limit, CancellationToken ct)
+    {
+        await using var c = await dialect.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = SelectCurrent + "WHERE r.deleted = 0 AND NOT EXISTS (SELECT 1 FROM access_facts f WHERE f.rid = r.rid) ORDER BY r.rid LIMIT @lim";
+        Add(cmd, "@lim", limit);
+        var list = new List<StoredVersion>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) list.Add(Map(r));
+        return list;
+    }
+
+    /// <summary>
+    /// The stored access facts of these resources, each with its effective departments resolved (own;
+    /// else its encounter's; else, without an encounter, every department treating its patient) and its
+    /// patient's flags. A resource without facts is absent from the result.
+    /// </summary>
+    public async Task<Dictionary<(string Type, string Id), StoredFacts>> ReadFactsAsync(IReadOnlyCollection<(string Type, string Id)> keys, CancellationToken ct)
+    {
+        var result = new Dictionary<(string, string), StoredFacts>();
+        if (keys.Count == 0) return result;
+        var agg = dialect.Name == "sqlite" ? "group_concat(x.department, '|')" : "string_agg(x.department, '|')";
+        await using var c = await dialect.OpenAsync(ct);
+        foreach (var (type, ids) in ByType(keys))
+        {
+            await using var cmd = c.CreateCommand();
+            cmd.CommandText =
+                "SELECT r.res_id, f.department, f.encounter, f.patient, f.labels, f.status, " +
+                "(SELECT ef.department FROM resources er JOIN access_facts ef ON ef.rid = er.rid WHERE er.res_type = 'Encounter' AND er.res_id = f.encounter), " +
+                $"CASE WHEN f.department IS NULL AND f.encounter IS NULL THEN (SELECT {agg} FROM (SELECT DISTINCT pd.department FROM access_facts pd WHERE pd.patient = f.patient AND pd.department IS NOT NULL) x) END, " +
+                "p.restricted, p.research_consent, p.staff_user " +
+                "FROM resources r JOIN access_facts f ON f.rid = r.rid " +
+                "LEFT JOIN resources pr ON pr.res_type = 'Patient' AND pr.res_id = f.patient LEFT JOIN access_facts p ON p.rid = pr.rid " +
+                "WHERE r.res_type = @t AND r.res_id IN (" + InList(cmd, ids) + ")";
+            Add(cmd, "@t", type);
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                string? S(int i) => r.IsDBNull(i) ? null : r.GetString(i);
+                IReadOnlyList<string> departments = S(1) is { } own ? [own]
+                    : S(2) is not null ? (S(6) is { } enc ? [enc] : [])
+                    : S(7) is { } list ? list.Split('|') : [];
+                var patient = S(3);
+                result[(type, r.GetString(0))] = new StoredFacts(departments, patient, S(4) ?? "", S(5),
+                    !r.IsDBNull(8) && Convert.ToInt32(r.GetValue(8), System.Globalization.CultureInfo.InvariantCulture) == 1,
+                    !r.IsDBNull(9) && Convert.ToInt32(r.GetValue(9), System.Globalization.CultureInfo.InvariantCulture) == 1,
+                    S(10));
+            }
+        }
+        return result;
+    }
+
     /// <summary>
     /// Re-wraps up to <paramref name="batch"/> data keys not yet under <paramref name="activeKekId"/>.
     /// Each row is updated only if it is unchanged since it was read. Returns how many were re-wrapped.
@@ -697,3 +825,7 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) 
     internal static void Add(DbCommand cmd, string name, object? value) => Migrations.AddParam(cmd, name, value);
 
 }
+
+/// <summary>A resource's stored access facts with its effective departments and its patient's flags resolved.</summary>
+internal sealed record StoredFacts(
+    IReadOnlyList<string> Departments, string? Patient, string Labels, string? Status, bool PatientRestricted, bool PatientResearchConsent, string? PatientStaffUser);

@@ -1,0 +1,15 @@
+using Microsoft.Extensions.Logging;
+
+namespace Wardline.Server.Modules.Access;
+
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Access policy loaded from {Path} (sha256 {Digest}, {Rules} rules)")]
+    public static partial void PolicyLoaded(ILogger logger, string path, string digest, int rules);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Error, Message = "Access policy refused; the previous policy stays in force: {Problem}")]
+    public static partial void PolicyRejected(ILogger logger, string problem);
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "Break-glass declared by {User} for patient {Patient} (declaration {Id})")]
+    public static partial void BreakGlassDeclared(ILogger logger, string user, string patient, string id);
+}

@@ -1,0 +1,150 @@
+using System.Text;
+using Wardline.Server.Modules.Records;
+using Wardline.Server.Modules.Records.Search;
+using Wardline.Server.Modules.Records.Storage;
+using Wardline.Server.Pipeline;
+
+namespace Wardline.Server.Modules.Access;
+
+/// <summary>One break-glass declaration as the review queue shows it. The reason is decrypted only for reviewers.</summary>
+internal sealed record BreakGlassDeclaration(
+    string Id, string User, string Patient, string Purpose, string Reason, DateTimeOffset DeclaredAt, DateTimeOffset ExpiresAt,
+    DateTimeOffset? ReviewedAt, string? Reviewer, string? Outcome, string? Note);
+
+internal enum BreakGlassOutcome { Declared, NotApproved, NoSuchPatient, BadReason }
+
+/// <summary>
+/// Emergency access (HIPAA 164.312(a)(2)(ii), ONC 170.315(d)(6)). A pre-approved user, having just
+/// re-entered MFA, declares an emergency for one patient with a purpose (ETREAT) and a reason; the
+/// grant lasts <see cref="AccessOptions.BreakGlassHours"/>. The policy's break-glass condition holds
+/// only while the grant is unexpired and the request declares purpose ETREAT, so every access made
+/// under it is marked by that purpose and by the rule that permitted it. The declaration is a
+/// security event at once, and waits in the review queue until a reviewer closes it. Reasons are
+/// free text that may name a diagnosis, so they are encrypted like records.
+/// </summary>
+internal sealed class BreakGlass(SqlDialect dialect, GroupCommitter committer, RecordKeys keys, RecordStore store, IAccessRecorder recorder, AccessOptions options, TimeProvider time)
+{
+    public const int MaxReasonLength = 2000;
+
+    public async Task<IReadOnlyDictionary<string, long>> ActiveGrantsAsync(string user, CancellationToken ct)
+    {
+        await using var c = await dialect.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT patient, MAX(expires_at) FROM break_glass WHERE user_name = @u AND expires_at > @now GROUP BY patient";
+        RecordStore.Add(cmd, "@u", user);
+        RecordStore.Add(cmd, "@now", time.GetUtcNow().ToUnixTimeSeconds());
+        var grants = new Dictionary<string, long>(StringComparer.Ordinal);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) grants[r.GetString(0)] = r.GetInt64(1);
+        return grants;
+    }
+
+    /// <summary>
+    /// Records a declaration. The caller has checked the user's MFA code just before; this checks the
+    /// rest: the user is pre-approved, the patient exists, the reason is given.
+    /// </summary>
+    public async Task<(BreakGlassOutcome Outcome, BreakGlassDeclaration? Declaration)> DeclareAsync(
+        string user, bool approved, string patient, string reason, string? source, string? correlation, CancellationToken ct)
+    {
+        var at = time.GetUtcNow();
+        if (!approved)
+        {
+            await recorder.RecordAsync(new SecurityEvent(at, SecurityEventKind.BreakGlassDeclared, user, user, "refused", "not pre-approved for break-glass", correlation, source), ct);
+            return (BreakGlassOutcome.NotApproved, null);
+        }
+        reason = reason.Trim();
+        if (reason.Length is < 10 or > MaxReasonLength) return (BreakGlassOutcome.BadReason, null);
+        if (!FhirIds.IsValid(patient) || (await store.ExistingAsync([("Patient", patient)], ct)).Count == 0)
+            return (BreakGlassOutcome.NoSuchPatient, null);
+
+        var id = Guid.NewGuid().ToString("N");
+        var expires = at.AddHours(options.BreakGlassHours);
+        var context = Encoding.UTF8.GetBytes("break-glass/" + id);
+        var created = keys.Cipher.CreateDataKey(context);
+        using (created)
+        {
+            var sealedReason = keys.Cipher.Encrypt(created.DataKey, Encoding.UTF8.GetBytes(reason), context);
+            await committer.RunAsync((conn, tx, token) => InsertAsync(conn, tx, id, user, patient, sealedReason, created.Wrapped, at, expires, token));
+        }
+        await recorder.RecordAsync(new SecurityEvent(at, SecurityEventKind.BreakGlassDeclared, user, user, "granted",
+            $"declaration {id} patient Patient/{patient} purpose ETREAT until {expires:O}", correlation, source), ct);
+        return (BreakGlassOutcome.Declared, new BreakGlassDeclaration(id, user, patient, "ETREAT", reason, at, expires, null, null, null, null));
+    }
+
+    private async Task<int> InsertAsync(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction tx, string id, string user, string patient,
+        byte[] reason, byte[] reasonKey, DateTimeOffset at, DateTimeOffset expires, CancellationToken ct)
+    {
+        await dialect.InsertRowsAsync(c, tx, "break_glass (id, user_name, patient, purpose, reason, reason_key, declared_at, expires_at, reviewed_at, reviewer, review_outcome, review_note)", 12, 1, (_, add) =>
+        {
+            add(id); add(user); add(patient); add("ETREAT"); add(reason); add(reasonKey); add(at.ToUnixTimeSeconds()); add(expires.ToUnixTimeSeconds());
+            add(null); add(null); add(null); add(null);
+        }, ct);
+        return 1;
+    }
+
+    /// <summary>Declarations, newest first: the open ones only, or all.</summary>
+    public async Task<IReadOnlyList<BreakGlassDeclaration>> ListAsync(bool openOnly, int limit, CancellationToken ct)
+    {
+        await using var c = await dialect.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT id, user_name, patient, purpose, reason, reason_key, declared_at, expires_at, reviewed_at, reviewer, review_outcome, review_note FROM break_glass"
+            + (openOnly ? " WHERE reviewed_at IS NULL" : "") + " ORDER BY declared_at DESC LIMIT @lim";
+        RecordStore.Add(cmd, "@lim", limit);
+        var list = new List<BreakGlassDeclaration>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            var id = r.GetString(0);
+            list.Add(new BreakGlassDeclaration(id, r.GetString(1), r.GetString(2), r.GetString(3),
+                Open(id, (byte[])r.GetValue(4), (byte[])r.GetValue(5), ""),
+                DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(6)), DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(7)),
+                r.IsDBNull(8) ? null : DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(8)),
+                r.IsDBNull(9) ? null : r.GetString(9), r.IsDBNull(10) ? null : r.GetString(10),
+                r.IsDBNull(11) ? null : Open(id, (byte[])r.GetValue(11), (byte[])r.GetValue(5), "/note")));
+        }
+        return list;
+    }
+
+    /// <summary>Closes a declaration's review. Returns false if there is no such open declaration.</summary>
+    public async Task<bool> ReviewAsync(string id, string reviewer, string outcome, string note, string? source, string? correlation, CancellationToken ct)
+    {
+        var at = time.GetUtcNow();
+        byte[]? wrapped = null;
+        await using (var c = await dialect.OpenAsync(ct))
+        await using (var cmd = c.CreateCommand())
+        {
+            cmd.CommandText = "SELECT reason_key FROM break_glass WHERE id = @id AND reviewed_at IS NULL";
+            RecordStore.Add(cmd, "@id", id);
+            wrapped = await cmd.ExecuteScalarAsync(ct) as byte[];
+        }
+        if (wrapped is null) return false;
+        var context = Encoding.UTF8.GetBytes("break-glass/" + id);
+        byte[] sealedNote;
+        using (var key = keys.Cipher.UnwrapDataKey(wrapped, context))
+        {
+            sealedNote = keys.Cipher.Encrypt(key, Encoding.UTF8.GetBytes(note), Encoding.UTF8.GetBytes("break-glass/" + id + "/note"));
+        }
+        var updated = await committer.RunAsync(async (c, tx, token) =>
+        {
+            await using var cmd = c.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = "UPDATE break_glass SET reviewed_at = @at, reviewer = @r, review_outcome = @o, review_note = @n WHERE id = @id AND reviewed_at IS NULL";
+            RecordStore.Add(cmd, "@at", at.ToUnixTimeSeconds());
+            RecordStore.Add(cmd, "@r", reviewer);
+            RecordStore.Add(cmd, "@o", outcome);
+            RecordStore.Add(cmd, "@n", sealedNote);
+            RecordStore.Add(cmd, "@id", id);
+            return await cmd.ExecuteNonQueryAsync(token);
+        });
+        if (updated != 1) return false;
+        await recorder.RecordAsync(new SecurityEvent(at, SecurityEventKind.BreakGlassReviewed, null, reviewer, outcome, $"declaration {id}", correlation, source), ct);
+        return true;
+    }
+
+    /// <summary>Decrypts a reason (<paramref name="part"/> "") or a review note ("/note") of declaration <paramref name="id"/>.</summary>
+    private string Open(string id, byte[] sealedText, byte[] wrapped, string part)
+    {
+        using var key = keys.Cipher.UnwrapDataKey(wrapped, Encoding.UTF8.GetBytes("break-glass/" + id));
+        return Encoding.UTF8.GetString(keys.Cipher.Decrypt(key, sealedText, Encoding.UTF8.GetBytes("break-glass/" + id + part)));
+    }
+}

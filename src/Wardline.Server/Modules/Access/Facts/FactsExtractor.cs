@@ -1,0 +1,127 @@
+using Hl7.Fhir.Model;
+using Wardline.Server.Modules.Records.Search;
+
+namespace Wardline.Server.Modules.Access.Facts;
+
+/// <summary>
+/// What the access policy may know of one stored resource, as kept in <c>access_facts</c> next to the
+/// resource's row. Only identifiers and codes: the department (an Organization id), the encounter and
+/// patient it belongs to, its security labels and status, and for a Patient its flags.
+/// </summary>
+/// <param name="Labels">Security labels as "|R|PSY|" (empty string for none), so one LIKE finds a label in either engine.</param>
+internal sealed record FactsRow(
+    string? Department,
+    string? Encounter,
+    string? Patient,
+    string Labels,
+    string? Status,
+    bool Restricted,
+    bool ResearchConsent,
+    string? StaffUser,
+    IReadOnlyList<CareRelation> CareRelations)
+{
+    public static readonly FactsRow None = new(null, null, null, "", null, false, false, null, []);
+
+    public IEnumerable<string> LabelList => Labels.Split('|', StringSplitOptions.RemoveEmptyEntries);
+}
+
+/// <summary>A practitioner who cares for a patient through an encounter, care team or episode, until a time (unix s) or open-ended.</summary>
+internal readonly record struct CareRelation(string Practitioner, string Patient, long? Until);
+
+/// <summary>
+/// Reads <see cref="FactsRow"/> from a resource's content when it is written. The department is the
+/// resource's own (an Encounter's serviceProvider, an EpisodeOfCare's or CareTeam's managing
+/// organization, a PractitionerRole's organization); a resource without one belongs to its encounter's
+/// department, and failing that to every department treating its patient (resolved when read).
+/// </summary>
+internal sealed class FactsExtractor(AccessOptions options)
+{
+    private const string Confidentiality = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
+    private const string ActCode = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
+
+    public FactsRow Extract(Resource resource, IReadOnlyList<IndexEntry> index, long nowSeconds)
+    {
+        var type = resource.TypeName;
+        string? patient = type == "Patient" ? resource.Id : null;
+        string? encounter = null;
+        foreach (var e in index)
+        {
+            if (e.Ref is null) continue;
+            if (patient is null && e.Param is "patient" or "subject" or "beneficiary" && e.Ref.StartsWith("Patient/", StringComparison.Ordinal))
+                patient = e.Ref["Patient/".Length..];
+            else if (encounter is null && e.Param is "encounter" or "context" && e.Ref.StartsWith("Encounter/", StringComparison.Ordinal))
+                encounter = e.Ref["Encounter/".Length..];
+        }
+        var department = resource switch
+        {
+            Encounter x => OrgId(x.ServiceProvider),
+            EpisodeOfCare x => OrgId(x.ManagingOrganization),
+            CareTeam x => x.ManagingOrganization.Select(OrgId).FirstOrDefault(o => o is not null),
+            PractitionerRole x => OrgId(x.Organization),
+            Location x => OrgId(x.ManagingOrganization),
+            Organization x => x.Id,
+            _ => null,
+        };
+        var labels = new SortedSet<string>(StringComparer.Ordinal);
+        var restricted = false;
+        var consent = false;
+        foreach (var c in resource.Meta?.Security ?? [])
+        {
+            if (c.Code is null || (c.System != Confidentiality && c.System != ActCode)) continue;
+            labels.Add(c.Code);
+        }
+        string? staff = null;
+        if (resource is Patient p)
+        {
+            restricted = labels.Contains("R") || labels.Contains("V");
+            foreach (var tag in p.Meta?.Tag ?? [])
+            {
+                if (tag.System != options.FlagsSystem) continue;
+                if (tag.Code == "vip") restricted = true;
+                if (tag.Code == "research-consent") consent = true;
+            }
+            staff = p.Identifier.FirstOrDefault(i => i.System == options.StaffSystem && !string.IsNullOrEmpty(i.Value))?.Value;
+        }
+        return new FactsRow(department, encounter, patient, labels.Count == 0 ? "" : "|" + string.Join('|', labels) + "|",
+            Status(resource), restricted, consent, staff, patient is null ? [] : CareRelations(resource, patient, nowSeconds));
+    }
+
+    private static string? OrgId(ResourceReference? r) =>
+        r?.Reference is { } s && s.StartsWith("Organization/", StringComparison.Ordinal) && s.IndexOf('/', 13) < 0 ? s[13..] : null;
+
+    private static string? PractitionerId(ResourceReference? r) =>
+        r?.Reference is { } s && s.StartsWith("Practitioner/", StringComparison.Ordinal) && s.IndexOf('/', 13) < 0 ? s[13..] : null;
+
+    /// <summary>The status a write invariant looks at: a Condition's verification status, otherwise the resource's own status.</summary>
+    internal static string? Status(Resource resource) => resource switch
+    {
+        Condition c => c.VerificationStatus?.Coding.FirstOrDefault()?.Code,
+        _ => resource.TryGetValue("status", out var v) && v is PrimitiveType prim ? prim.ToString() : null,
+    };
+
+    private static List<CareRelation> CareRelations(Resource resource, string patient, long now)
+    {
+        var list = new List<CareRelation>();
+        void Add(ResourceReference? who, Period? period, bool ended)
+        {
+            if (PractitionerId(who) is not { } practitioner) return;
+            long? until = period?.EndElement?.ToDateTimeOffset(TimeSpan.Zero).ToUnixTimeSeconds() ?? (ended ? now : null);
+            list.Add(new CareRelation(practitioner, patient, until));
+        }
+        switch (resource)
+        {
+            case Encounter e:
+                var ended = e.Status is Encounter.EncounterStatus.Finished or Encounter.EncounterStatus.Cancelled or Encounter.EncounterStatus.EnteredInError;
+                foreach (var p in e.Participant) Add(p.Individual, p.Period ?? e.Period, ended);
+                break;
+            case CareTeam t:
+                var inactive = t.Status is CareTeam.CareTeamStatus.Inactive or CareTeam.CareTeamStatus.EnteredInError;
+                foreach (var p in t.Participant) Add(p.Member, p.Period ?? t.Period, inactive);
+                break;
+            case EpisodeOfCare ep:
+                Add(ep.CareManager, ep.Period, ep.Status is EpisodeOfCare.EpisodeOfCareStatus.Finished or EpisodeOfCare.EpisodeOfCareStatus.Cancelled);
+                break;
+        }
+        return [.. list.Distinct()];
+    }
+}
