@@ -2,7 +2,8 @@ namespace Wardline.Policy;
 
 /// <summary>
 /// Builds residuals already simplified: constants folded, nested And/Or flattened, no And/Or of a single
-/// operand, double negation removed, and structurally equal operands of one And/Or kept once.
+/// operand, double negation removed, structurally equal operands of one And/Or kept once, and an operand
+/// next to its own negation folded (x and not x is false, x or not x is true).
 /// </summary>
 internal static class ResidualAlgebra
 {
@@ -29,7 +30,10 @@ internal static class ResidualAlgebra
             var nested = isAnd ? (operand as Residual.And)?.Operands : (operand as Residual.Or)?.Operands;
             foreach (var item in nested ?? [operand])
             {
-                if (!flat.Exists(existing => SameAs(existing, item))) flat.Add(item);
+                if (flat.Exists(existing => SameAs(existing, item))) continue;
+                // x and not x is false; x or not x is true.
+                if (flat.Exists(existing => IsNegationOf(existing, item))) return absorbing;
+                flat.Add(item);
             }
         }
         return flat.Count switch
@@ -39,6 +43,9 @@ internal static class ResidualAlgebra
             _ => isAnd ? new Residual.And(flat) : new Residual.Or(flat),
         };
     }
+
+    private static bool IsNegationOf(Residual a, Residual b) =>
+        (a is Residual.Not na && SameAs(na.Operand, b)) || (b is Residual.Not nb && SameAs(nb.Operand, a));
 
     /// <summary>Structural equality, cheap for the shapes Partial makes (atoms share their value arrays).</summary>
     private static bool SameAs(Residual a, Residual b) => (a, b) switch
