@@ -35,9 +35,11 @@ public sealed class AccessOptions
     /// <summary>How long a user's resolved attributes (roles, departments, care relationships) are reused before being read again.</summary>
     public int SubjectCacheSeconds { get; set; } = 15;
 
+    public RateLimitOptions RateLimits { get; } = new();
+
     public IReadOnlyList<string> Validate()
     {
-        var problems = new List<string>();
+        var problems = new List<string>(RateLimits.Validate());
         if (PolicyPath is not null && !File.Exists(PolicyPath))
             problems.Add($"Wardline:Access:PolicyPath: the file {PolicyPath} does not exist.");
         try
