@@ -14,6 +14,7 @@ using Microsoft.Extensions.Options;
 using Wardline.Crypto;
 using Wardline.Server.Modules.Access;
 using Wardline.Server.Modules.Access.Identity;
+using Wardline.Server.Modules.Access.Facts;
 using Wardline.Server.Modules.Records;
 using Wardline.Server.Modules.Records.Api;
 using Wardline.Server.Modules.Records.Storage;
@@ -78,6 +79,7 @@ public static class WardlineHost
         builder.Services.AddAuthentication(TokenAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, TokenAuthenticationHandler>(TokenAuthenticationHandler.SchemeName, null);
         builder.Services.AddProblemDetails();
+        builder.Services.AddWardlineRateLimits(options.Access.RateLimits);
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -89,6 +91,7 @@ public static class WardlineHost
         }
         app.UseStatusCodePages(WriteStatusCodeAsync);
         app.UseAuthentication();
+        app.UseRateLimiter();
         app.MapGet("/", () => Results.Text(
             "Wardline protected record store. The FHIR API is at /fhir (see /fhir/metadata); every request needs a bearer token.\n",
             "text/plain; charset=utf-8"));
@@ -126,11 +129,20 @@ public static class WardlineHost
         services.AddSingleton<MfaSecrets>();
         services.AddSingleton<MfaRequirement>();
         services.AddSingleton<SignInService>();
-        services.AddSingleton<IAccessDecider, AuthenticatedUsersOnly>();
+        services.AddSingleton(options.Access);
+        services.AddSingleton<FactsExtractor>();
+        services.AddSingleton<FactsResolver>();
+        services.AddSingleton<BreakGlass>();
+        services.AddSingleton<AccessSubjects>();
+        services.AddSingleton<AccessExplainer>();
+        services.AddSingleton(sp => new PolicyHolder(options.Access, options.DataDirectory, sp.GetRequiredService<IAccessRecorder>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PolicyHolder>>()));
         services.AddSingleton<GroupCommitter>();
         services.AddSingleton<IAccessRecorder, AccessLog>();
         services.AddSingleton<FhirPipeline>();
         services.AddHostedService<StoreInitializer>();
+        // After the store: the policy's first load is recorded as a security event.
+        services.AddHostedService(sp => sp.GetRequiredService<PolicyHolder>());
         return services;
     }
 
@@ -210,12 +222,16 @@ public static class WardlineHost
 }
 
 /// <summary>Applies schema migrations before the server takes requests.</summary>
-internal sealed class StoreInitializer(RecordStore store, RecordKeys keys, SqlDialect dialect, ILogger<StoreInitializer> logger) : IHostedService
+internal sealed class StoreInitializer(RecordStore store, RecordKeys keys, RecordService records, SqlDialect dialect, ILogger<StoreInitializer> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var kekId = keys.ActiveKekId; // Loads (or creates) the keyring now, so a bad passphrase stops start-up.
         var applied = await store.MigrateAsync(cancellationToken);
+        // Resources stored before access facts existed get theirs now, before any request is served:
+        // without facts the policy would see a resource with no department, patient or labels.
+        var backfilled = await records.BackfillFactsAsync(cancellationToken);
+        if (backfilled > 0) Modules.Records.Log.FactsBackfilled(logger, backfilled);
         // MigrateAsync refuses a schema newer than ours, so the store is now exactly at the latest version.
         var where = dialect.Describe();
         Modules.Records.Log.ServerStarted(logger, where, Migrations.Latest, applied, kekId);
