@@ -28,6 +28,12 @@ internal sealed class AccountStore(SqlDialect dialect, GroupCommitter committer,
 {
     public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Raised with the account name after any change to an account made in this process, for caches
+    /// built on accounts (the policy's subjects) to drop their entry too.
+    /// </summary>
+    public event Action<string>? Changed;
+
     private const string AccountColumns =
         "name, display, roles, tier, departments, treats, practitioner_id, break_glass, disabled, expires, shift_start, shift_end, mfa_enrolled";
 
@@ -212,7 +218,11 @@ internal sealed class AccountStore(SqlDialect dialect, GroupCommitter committer,
             return await cmd.ExecuteNonQueryAsync(token);
         });
 
-    private void Invalidate(string name) => cache.Remove(CacheKey(name));
+    private void Invalidate(string name)
+    {
+        cache.Remove(CacheKey(name));
+        Changed?.Invoke(name);
+    }
 
     private static string CacheKey(string name) => "account:" + name;
 

@@ -108,14 +108,18 @@ public abstract class AccountConformance(StoreKind kind) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Disabling_an_account_stops_its_tokens_and_sign_in_at_once_and_enabling_restores_them()
+    public async Task Disabling_an_account_stops_its_tokens_and_sign_in_at_once_tells_caches_and_enabling_restores_them()
     {
         await _h.CreateAsync("to.disable", Password);
         var token = (await _h.Tokens.IssueAsync("to.disable", TimeSpan.FromHours(1), None))!;
         Assert.Equal("to.disable", await _h.Tokens.ValidateAsync(token, None));
 
+        var changed = new List<string>();
+        _h.Service<AccountStore>().Changed += changed.Add;
+
         Assert.IsType<AccountResult.Done>(await _h.Accounts.DisableAsync("to.disable", "admin", None));
 
+        Assert.Equal(["to.disable"], changed);
         Assert.Null(await _h.Tokens.ValidateAsync(token, None));
         Assert.Null(await _h.Tokens.IssueAsync("to.disable", TimeSpan.FromHours(1), None));
         Assert.IsType<SignInOutcome.Disabled>(await _h.SignIn.PasswordAsync("to.disable", Password, "10.0.0.1", None));
