@@ -133,7 +133,7 @@ public static class WardlineHost
         services.AddSingleton<FactsExtractor>();
         services.AddSingleton<FactsResolver>();
         services.AddSingleton<BreakGlass>();
-        services.AddSingleton<AccessSubjects>();
+        services.AddSingleton(sp => ActivatorUtilities.CreateInstance<AccessSubjects>(sp).Subscribed());
         services.AddSingleton<AccessExplainer>();
         services.AddSingleton(sp => new PolicyHolder(options.Access, options.DataDirectory, sp.GetRequiredService<IAccessRecorder>(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PolicyHolder>>()));

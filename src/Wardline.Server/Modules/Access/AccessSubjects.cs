@@ -85,8 +85,19 @@ internal sealed class AccessSubjects(
 
     private long CareSince() => time.GetUtcNow().AddDays(-options.CareRelationGraceDays).ToUnixTimeSeconds();
 
-    /// <summary>Forgets cached subjects (after an account, care or break-glass change in this process).</summary>
+    /// <summary>Forgets a cached subject (after an account, care or break-glass change in this process).</summary>
     public void Invalidate(string name) => cache.Remove(("subject", name));
+
+    /// <summary>
+    /// Makes account changes and new break-glass grants in this process reach the next request at once,
+    /// not after the cache time (other servers sharing the store see them within it).
+    /// </summary>
+    public AccessSubjects Subscribed()
+    {
+        accounts.Changed += Invalidate;
+        breakGlass.Granted += Invalidate;
+        return this;
+    }
 
     private async Task<Subject> SubjectAsync(Account account, CancellationToken ct)
     {

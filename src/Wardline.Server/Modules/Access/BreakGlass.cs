@@ -26,6 +26,9 @@ internal sealed class BreakGlass(SqlDialect dialect, GroupCommitter committer, R
 {
     public const int MaxReasonLength = 2000;
 
+    /// <summary>Raised with the user's name when a grant is recorded.</summary>
+    public event Action<string>? Granted;
+
     public async Task<IReadOnlyDictionary<string, long>> ActiveGrantsAsync(string user, CancellationToken ct)
     {
         await using var c = await dialect.OpenAsync(ct);
@@ -66,6 +69,7 @@ internal sealed class BreakGlass(SqlDialect dialect, GroupCommitter committer, R
             var sealedReason = keys.Cipher.Encrypt(created.DataKey, Encoding.UTF8.GetBytes(reason), context);
             await committer.RunAsync((conn, tx, token) => InsertAsync(conn, tx, id, user, patient, sealedReason, created.Wrapped, at, expires, token));
         }
+        Granted?.Invoke(user);
         await recorder.RecordAsync(new SecurityEvent(at, SecurityEventKind.BreakGlassDeclared, user, user, "granted",
             $"declaration {id} patient Patient/{patient} purpose ETREAT until {expires:O}", correlation, source), ct);
         return (BreakGlassOutcome.Declared, new BreakGlassDeclaration(id, user, patient, "ETREAT", reason, at, expires, null, null, null, null));
