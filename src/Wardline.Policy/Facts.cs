@@ -34,7 +34,7 @@ internal ref struct Facts
     {
         get
         {
-            if (_careTeam == 0) _careTeam = Resource.Patient is { } p && Subject.CareTeamPatients.Contains(p.Id) ? (byte)2 : (byte)1;
+            if (_careTeam == 0) _careTeam = Resource.PatientId is { } patient && Subject.CareTeamPatients.Contains(patient) ? (byte)2 : (byte)1;
             return _careTeam == 2;
         }
     }
@@ -51,11 +51,11 @@ internal ref struct Facts
 
     private readonly bool ComputeInOwnDepartment()
     {
-        var mine = Subject.Departments;
-        var theirs = Resource.Departments;
-        for (var i = 0; i < theirs.Count; i++)
+        var mine = Subject.DepartmentArray;
+        var theirs = Resource.DepartmentArray;
+        for (var i = 0; i < theirs.Length; i++)
         {
-            for (var j = 0; j < mine.Count; j++)
+            for (var j = 0; j < mine.Length; j++)
             {
                 if (string.Equals(theirs[i], mine[j], StringComparison.Ordinal)) return true;
             }
@@ -65,7 +65,7 @@ internal ref struct Facts
 
     private readonly bool ComputeBreakGlass() =>
         string.Equals(Context.Purpose, Policy.EmergencyPurpose, StringComparison.Ordinal)
-        && Resource.Patient is { } p
-        && Subject.BreakGlassUntil.TryGetValue(p.Id, out var until)
+        && Resource.PatientId is { } patient
+        && Subject.BreakGlassUntil.TryGetValue(patient, out var until)
         && until > Context.Now;
 }

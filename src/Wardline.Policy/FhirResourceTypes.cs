@@ -9,8 +9,8 @@ namespace Wardline.Policy;
 /// </summary>
 internal static class FhirResourceTypes
 {
-    public static readonly FrozenSet<string> All = new[]
-    {
+    private static readonly string[] Names =
+    [
         "Account", "ActivityDefinition", "AdverseEvent", "AllergyIntolerance", "Appointment",
         "AppointmentResponse", "AuditEvent", "Basic", "Binary", "BiologicallyDerivedProduct", "BodyStructure",
         "Bundle", "CapabilityStatement", "CarePlan", "CareTeam", "CatalogEntry", "ChargeItem",
@@ -41,5 +41,13 @@ internal static class FhirResourceTypes
         "SubstanceSourceMaterial", "SubstanceSpecification", "SupplyDelivery", "SupplyRequest", "Task",
         "TerminologyCapabilities", "TestReport", "TestScript", "ValueSet", "VerificationResult",
         "VisionPrescription",
-    }.ToFrozenSet(StringComparer.Ordinal);
+    ];
+
+    public static readonly FrozenSet<string> All = Names.ToFrozenSet(StringComparer.Ordinal);
+
+    /// <summary>A fixed number per type (its position in the list), so a resource's kind is looked up once, when its facts are made.</summary>
+    public static readonly FrozenDictionary<string, int> Id =
+        Names.Select((name, i) => KeyValuePair.Create(name, i)).ToFrozenDictionary(StringComparer.Ordinal);
+
+    public static int Count => Names.Length;
 }

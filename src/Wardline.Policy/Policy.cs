@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -22,8 +23,10 @@ public sealed class Policy
     private readonly Symbols _symbols;
     private readonly CompiledRule[][] _forbids;
     private readonly CompiledRule[][] _permits;
-    private readonly bool _usesLabels;
-    private readonly bool _usesTreats;
+    private readonly DecisionTable _table;
+    private readonly int _roleCount;
+    /// <summary>A resource's <see cref="ResourceFacts.KindId"/> + 1 to this policy's kind index (-1: no rule names it).</summary>
+    private readonly int[] _kindOf;
 
     private Policy(string digest, ParsedPolicy parsed)
     {
@@ -40,10 +43,15 @@ public sealed class Policy
             _forbids[a] = [.. forAction.Where(r => r.Forbid)];
             _permits[a] = [.. forAction.Where(r => !r.Forbid)];
         }
-        var tests = parsed.Rules.SelectMany(r => r.When.Concat(r.Unless.SelectMany(g => g))).ToList();
-        _usesLabels = tests.Exists(t => t.Kind == TestKind.Label);
-        _usesTreats = tests.Exists(t => t.Kind == TestKind.Treats);
+        _roleCount = _symbols.Roles.Count;
+        _table = new DecisionTable(parsed.Rules, _roleCount, _symbols.Kinds.Count);
+        _kindOf = new int[FhirResourceTypes.Count + 1];
+        Array.Fill(_kindOf, -1);
+        foreach (var (kind, index) in _symbols.Kinds) _kindOf[FhirResourceTypes.Id[kind] + 1] = index;
     }
+
+    /// <summary>The rules specialised per action, role and kind (for tests).</summary>
+    internal DecisionTable Table => _table;
 
     /// <summary>Lower-case hex SHA-256 of the policy's source text (UTF-8, no byte-order mark).</summary>
     public string Digest { get; }
@@ -96,6 +104,9 @@ public sealed class Policy
     }
 
     /// <summary>Decides one request. Allocation-free (unless the subject holds more than 8 roles).</summary>
+    // Fully optimised from the first call: a freshly started server decides at full speed at once
+    // instead of after the JIT's tiering delay.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public Decision Decide(Subject subject, PolicyAction action, ResourceFacts resource, in RequestContext context)
     {
         ArgumentNullException.ThrowIfNull(subject);
@@ -105,11 +116,18 @@ public sealed class Policy
         var facts = NewFacts(subject, resource, in context, roles);
         facts.Context = ref context;
 
-        foreach (var rule in _forbids[(int)action])
+        var roleSlot = !_table.SpecialisesRoles ? 0 : facts.Roles.Length switch
+        {
+            0 => 0,
+            1 => facts.Roles[0] + 1,
+            _ => _roleCount + 1,
+        };
+        var row = _table.Get((int)action, roleSlot, facts.Kind + 1);
+        foreach (var rule in row.Forbids)
         {
             if (Applies(rule, ref facts)) return rule.Decision;
         }
-        foreach (var rule in _permits[(int)action])
+        foreach (var rule in row.Permits)
         {
             if (Applies(rule, ref facts)) return rule.Decision;
         }
@@ -203,6 +221,7 @@ public sealed class Policy
         return ResidualAlgebra.And([ResidualAlgebra.Not(ResidualAlgebra.Or(forbids)), ResidualAlgebra.Or(permits)]);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private Facts NewFacts(Subject subject, ResourceFacts resource, in RequestContext context, Span<int> roles)
     {
         var count = 0;
@@ -216,16 +235,17 @@ public sealed class Policy
             Subject = subject,
             Resource = resource,
             Roles = roles[..count],
-            Kind = _symbols.Kinds.TryGetValue(resource.Kind, out var kind) ? kind : -1,
+            Kind = _kindOf[resource.KindId + 1],
             Purpose = context.Purpose is { } purpose && _symbols.Purposes.TryGetValue(purpose, out var p) ? p : -1,
             Status = resource.Status is { } status && _symbols.Statuses.TryGetValue(status, out var s) ? s : -1,
             Network = context.Network switch { "internal" => 1UL, "external" => 2UL, _ => 0UL },
-            Labels = _usesLabels ? SecurityLabels.MaskOf(resource.Labels) : 0,
-            Treats = _usesTreats ? SecurityLabels.MaskOf(subject.Treats) : 0,
+            Labels = resource.LabelMask,
+            Treats = subject.TreatsMask,
         };
         return facts;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool Applies(CompiledRule rule, ref Facts facts)
     {
         foreach (var test in rule.When)
@@ -248,6 +268,7 @@ public sealed class Policy
         return true;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static bool Holds(Test test, ref Facts facts)
     {
         bool held;
@@ -280,11 +301,11 @@ public sealed class Policy
             case TestKind.Mfa: held = facts.Context.Mfa; break;
             case TestKind.AccountActive: held = facts.Subject.Active; break;
             case TestKind.AccountExpired: held = facts.Subject.AccountExpires <= facts.Context.Now; break;
-            case TestKind.PatientRestricted: held = facts.Resource.Patient is { Restricted: true }; break;
-            case TestKind.ResearchConsent: held = facts.Resource.Patient is { ResearchConsent: true }; break;
-            case TestKind.HasPatient: held = facts.Resource.Patient is not null; break;
+            case TestKind.PatientRestricted: held = facts.Resource.PatientRestricted; break;
+            case TestKind.ResearchConsent: held = facts.Resource.PatientResearchConsent; break;
+            case TestKind.HasPatient: held = facts.Resource.PatientId is not null; break;
             case TestKind.OwnRecord:
-                held = facts.Resource.Patient?.StaffUserId is { } staff && string.Equals(staff, facts.Subject.Id, StringComparison.Ordinal);
+                held = facts.Resource.PatientStaffUserId is { } staff && string.Equals(staff, facts.Subject.Id, StringComparison.Ordinal);
                 break;
             case TestKind.Hour:
                 var hour = facts.Context.Hour;

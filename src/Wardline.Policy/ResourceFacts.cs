@@ -19,6 +19,15 @@ public sealed class ResourceFacts
         Labels = labels;
         Status = status;
         Patient = patient;
+        // What a decision reads, gathered here once so that it reads one object: the kind's number,
+        // the labels as bits, the departments as an array and the patient's facts.
+        KindId = FhirResourceTypes.Id.TryGetValue(kind, out var kindId) ? kindId : -1;
+        LabelMask = SecurityLabels.MaskOf(labels);
+        DepartmentArray = departments as string[] ?? [.. departments];
+        PatientId = patient?.Id;
+        PatientRestricted = patient?.Restricted ?? false;
+        PatientResearchConsent = patient?.ResearchConsent ?? false;
+        PatientStaffUserId = patient?.StaffUserId;
     }
 
     /// <summary>The FHIR resource type.</summary>
@@ -33,4 +42,20 @@ public sealed class ResourceFacts
     public string? Status { get; }
 
     public PatientFacts? Patient { get; }
+
+    /// <summary>The kind's number in <see cref="FhirResourceTypes"/>, or -1 for a name that is not a FHIR R4 type.</summary>
+    internal int KindId { get; }
+
+    /// <summary>The known security labels (<see cref="SecurityLabels"/>) as bits; other codes are left out (no rule can name them).</summary>
+    internal ulong LabelMask { get; }
+
+    internal string[] DepartmentArray { get; }
+
+    internal string? PatientId { get; }
+
+    internal bool PatientRestricted { get; }
+
+    internal bool PatientResearchConsent { get; }
+
+    internal string? PatientStaffUserId { get; }
 }

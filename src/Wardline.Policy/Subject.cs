@@ -27,6 +27,8 @@ public sealed class Subject
         Shift = shift;
         CareTeamPatients = careTeamPatients;
         BreakGlassUntil = breakGlassUntil;
+        TreatsMask = SecurityLabels.MaskOf(treats);
+        DepartmentArray = departments as string[] ?? [.. departments];
     }
 
     public string Id { get; }
@@ -51,4 +53,9 @@ public sealed class Subject
 
     /// <summary>Patient id to the unix second its break-glass grant expires.</summary>
     public IReadOnlyDictionary<string, long> BreakGlassUntil { get; }
+
+    /// <summary>The known sensitivity codes of <see cref="Treats"/> as label bits, computed once.</summary>
+    internal ulong TreatsMask { get; }
+
+    internal string[] DepartmentArray { get; }
 }

@@ -23,6 +23,7 @@ public sealed class ConditionTests
         ["kind list"] = new("kind: [Observation, Condition]", s => s.Kind = "Condition", s => s.Kind = "Patient"),
         ["kind set"] = new("kind: $financial", s => s.Kind = "Claim", s => s.Kind = "Observation"),
         ["kind not"] = new("kind: {not: $financial}", s => s.Kind = "Patient", s => s.Kind = "Account"),
+        ["kind not, for a name that is no FHIR type"] = new("kind: {not: Observation}", s => s.Kind = "Spaceship", s => s.Kind = "Observation"),
         ["kind list mixing a set and names"] = new("kind: [$financial, Patient]", s => s.Kind = "Patient", s => s.Kind = "Encounter"),
         ["department own"] = new("department: own", s => s.ResourceDepartments = ["D9", "D1"], s => s.ResourceDepartments = ["D2"]),
         ["department own of a resource in no department"] = new("department: own", s => s.Departments = ["D1", "D2"], s => s.ResourceDepartments = []),
