@@ -6,6 +6,13 @@ using Wardline.Server.Hosting;
 using Wardline.Server.Modules.Records;
 using Wardline.Server.Modules.Records.Storage;
 
+// Usage: Wardline.Bench policy [WORKLOAD.json] [--policy FILE] [--rounds N]   (PolicyBenchmark.cs)
+if (args is ["policy", ..])
+{
+    Environment.ExitCode = Wardline.Bench.PolicyBenchmark.Run(args[1..]);
+    return;
+}
+
 // Usage: Wardline.Bench DIR [--db CONNSTRING] [--rounds N]
 // Imports every *.json bundle in DIR through RecordImporter into a fresh store, N times (default 3).
 // Round 1 is cold (includes JIT and first-touch costs); later rounds are warm. With --db each round
