@@ -47,4 +47,6 @@ wardline_stop_services() {
 }
 
 trap wardline_stop_services EXIT
+# The console's browser tests drive Debian's chromium through Playwright (no browser download).
+wardline_apt_install chromium
 wardline_start_postgres

@@ -14,6 +14,7 @@ using Microsoft.Extensions.Options;
 using Wardline.Crypto;
 using Wardline.Server.Modules.Access;
 using Wardline.Server.Modules.Access.Identity;
+using Wardline.Server.Modules.Console;
 using Wardline.Server.Modules.Access.Facts;
 using Wardline.Server.Modules.Records;
 using Wardline.Server.Modules.Records.Api;
@@ -80,6 +81,7 @@ public static class WardlineHost
             .AddScheme<AuthenticationSchemeOptions, TokenAuthenticationHandler>(TokenAuthenticationHandler.SchemeName, null);
         builder.Services.AddProblemDetails();
         builder.Services.AddWardlineRateLimits(options.Access.RateLimits);
+        builder.Services.AddWardlineConsole(builder.Configuration);
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -91,11 +93,13 @@ public static class WardlineHost
         }
         app.UseStatusCodePages(WriteStatusCodeAsync);
         app.UseAuthentication();
+        app.UseWardlineConsole();
         app.UseRateLimiter();
         app.MapGet("/", () => Results.Text(
             "Wardline protected record store. The FHIR API is at /fhir (see /fhir/metadata); every request needs a bearer token.\n",
             "text/plain; charset=utf-8"));
         app.MapFhir();
+        app.MapWardlineConsole();
         return app;
     }
 
@@ -180,7 +184,8 @@ public static class WardlineHost
         var h = http.Response.Headers;
         h.XContentTypeOptions = "nosniff";
         h["Referrer-Policy"] = "no-referrer";
-        h.ContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'";
+        // The console's pages need their own stylesheets and forms; the API answers only data.
+        h.ContentSecurityPolicy = ConsoleModule.IsConsole(http) ? ConsoleModule.ContentSecurityPolicy : "default-src 'none'; frame-ancestors 'none'";
         h.XFrameOptions = "DENY";
         // Patient data must not sit in shared or browser caches.
         h.CacheControl = "no-store";

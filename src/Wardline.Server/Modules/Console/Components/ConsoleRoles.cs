@@ -1,0 +1,14 @@
+namespace Wardline.Server.Modules.Console.Components;
+
+/// <summary>Which roles (of the policy's vocabulary) may use which console page.</summary>
+internal static class ConsoleRoles
+{
+    /// <summary>Users: list, add, disable and enable accounts, reset MFA.</summary>
+    public static readonly IReadOnlyList<string> Administrators = ["administrator"];
+
+    /// <summary>Policy and the "Why?" explainer, which tells what any account may see.</summary>
+    public static readonly IReadOnlyList<string> PolicyReaders = ["administrator", "privacy_officer", "security_officer"];
+
+    /// <summary>The break-glass review queue, which shows the declarations' reasons.</summary>
+    public static readonly IReadOnlyList<string> BreakGlassReviewers = ["privacy_officer"];
+}

@@ -1,0 +1,139 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Antiforgery;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using MudBlazor.Services;
+using Wardline.Server.Modules.Console.Components;
+
+namespace Wardline.Server.Modules.Console;
+
+/// <summary>
+/// The web console at /console: Razor components rendered on the server (static SSR, plain form
+/// posts, no script at all), signed in with the console's own cookie. The FHIR API is untouched: its
+/// bearer-token scheme stays the default, and console requests see only the console cookie.
+/// </summary>
+internal static class ConsoleModule
+{
+    public const string PathPrefix = "/console";
+
+    /// <summary>
+    /// The console's Content-Security-Policy. Nothing runs but the server's own pages: no script source
+    /// at all (the pages are static server rendering). Styles need 'unsafe-inline': MudBlazor's theme
+    /// provider writes its CSS variables in a &lt;style&gt; element and its components set style
+    /// attributes, neither of which can carry a nonce. Inline styles cannot run code; with script and
+    /// connections limited to this origin and images to this origin, the CSS-exfiltration risk
+    /// 'unsafe-inline' leaves is small and no untrusted text is ever rendered as markup.
+    /// </summary>
+    public const string ContentSecurityPolicy =
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; font-src 'self'; connect-src 'self'; "
+        + "frame-ancestors 'none'; object-src 'none'; base-uri 'self'; form-action 'self'";
+
+    /// <summary>True for requests to the console (its pages, assets and sign-out).</summary>
+    public static bool IsConsole(HttpContext http) => http.Request.Path.StartsWithSegments(PathPrefix, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Registers the console's components, options, cookie schemes and anti-forgery, leaving the default (token) scheme alone.</summary>
+    public static IServiceCollection AddWardlineConsole(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<ConsoleOptions>()
+            .Bind(configuration.GetSection(ConsoleOptions.Section))
+            .Validate(o => o.Validate().Count == 0, "Wardline:Console options are out of range (IdleTimeout 1 min-2 h, AbsoluteLifetime from IdleTimeout to 24 h).")
+            .ValidateOnStart();
+        services.AddRazorComponents();
+        services.AddMudServices();
+        services.AddAntiforgery(o =>
+        {
+            o.Cookie.Name = "wardline-console-af";
+            o.Cookie.Path = PathPrefix;
+            o.Cookie.SameSite = SameSiteMode.Strict;
+            o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+            // The security headers middleware sends X-Frame-Options: DENY already.
+            o.SuppressXFrameOptionsHeader = true;
+        });
+        // Keys live in memory only: no key material on disk, and a restart ends every console session
+        // (sessions are short anyway). Several servers behind one address need sticky sessions for now.
+        services.AddDataProtection().UseEphemeralDataProtectionProvider();
+        services.AddAuthentication()
+            .AddCookie(ConsoleAuth.Scheme)
+            .AddCookie(ConsoleAuth.PendingScheme);
+        services.AddOptions<CookieAuthenticationOptions>(ConsoleAuth.Scheme).Configure<IOptions<ConsoleOptions>>((o, console) =>
+        {
+            Harden(o, "wardline-console");
+            o.ExpireTimeSpan = console.Value.IdleTimeout;
+            o.SlidingExpiration = true;
+            o.Events.OnValidatePrincipal = ConsoleAuth.ValidateAsync;
+        });
+        services.AddOptions<CookieAuthenticationOptions>(ConsoleAuth.PendingScheme).Configure<IOptions<Access.Identity.SignInOptions>>((o, signIn) =>
+        {
+            Harden(o, "wardline-console-step");
+            o.ExpireTimeSpan = signIn.Value.SecondStepWindow;
+            o.SlidingExpiration = false;
+        });
+        return services;
+    }
+
+    private static void Harden(CookieAuthenticationOptions o, string name)
+    {
+        o.Cookie.Name = name;
+        o.Cookie.Path = PathPrefix;
+        o.Cookie.HttpOnly = true;
+        o.Cookie.SameSite = SameSiteMode.Strict;
+        o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+        o.LoginPath = ConsoleAuth.SignInPath;
+        o.AccessDeniedPath = ConsoleAuth.SignInPath;
+    }
+
+    /// <summary>
+    /// After UseAuthentication: console requests are the console cookie's user and nobody else's (a
+    /// bearer token does not sign in to the console), then anti-forgery checks every console form post.
+    /// </summary>
+    public static WebApplication UseWardlineConsole(this WebApplication app)
+    {
+        app.Use(async (http, next) =>
+        {
+            if (IsConsole(http))
+            {
+                var result = await http.AuthenticateAsync(ConsoleAuth.Scheme);
+                http.User = result.Succeeded ? result.Principal : new ClaimsPrincipal(new ClaimsIdentity());
+            }
+            await next();
+        });
+        app.UseAntiforgery();
+        return app;
+    }
+
+    public static WebApplication MapWardlineConsole(this WebApplication app)
+    {
+        app.MapGet(PathPrefix + "/assets/mudblazor.min.css", () => Asset("mudblazor.min.css"));
+        app.MapGet(PathPrefix + "/assets/console.css", () => Asset("console.css"));
+        app.MapPost(PathPrefix + "/sign-out", SignOutAsync);
+        app.MapRazorComponents<App>();
+        return app;
+    }
+
+    private static IResult Asset(string name)
+    {
+        var stream = typeof(ConsoleModule).Assembly.GetManifestResourceStream("Wardline.Server.Console." + name);
+        return stream is null ? Results.NotFound() : Results.Stream(stream, "text/css; charset=utf-8");
+    }
+
+    private static async Task<IResult> SignOutAsync(HttpContext http, IAntiforgery antiforgery)
+    {
+        try
+        {
+            await antiforgery.ValidateRequestAsync(http);
+        }
+        catch (AntiforgeryValidationException)
+        {
+            return Results.BadRequest();
+        }
+        await http.SignOutAsync(ConsoleAuth.Scheme);
+        await http.SignOutAsync(ConsoleAuth.PendingScheme);
+        return Results.Redirect(ConsoleAuth.SignInPath + "?signed-out=1");
+    }
+}
