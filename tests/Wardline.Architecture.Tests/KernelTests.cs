@@ -1,9 +1,10 @@
 using System.Xml.Linq;
 using Wardline.Crypto;
+using Wardline.Policy;
 
 namespace Wardline.Architecture.Tests;
 
-/// <summary>The security kernel stays small: no web framework, no database, no FHIR model.</summary>
+/// <summary>The security kernel (crypto, policy) stays small: no web framework, no database, no FHIR model.</summary>
 public sealed class KernelTests
 {
     private static readonly string[] Forbidden =
@@ -24,6 +25,30 @@ public sealed class KernelTests
 
         Assert.Empty(offending);
         Assert.Contains("System.Security.Cryptography", referenced); // the check saw real references
+    }
+
+    [Fact]
+    public void The_policy_kernel_references_no_web_framework_database_or_fhir_assembly()
+    {
+        var referenced = typeof(PolicyRule).Assembly.GetReferencedAssemblies().Select(a => a.Name!).ToList();
+
+        var offending = referenced.Where(name => Forbidden.Any(f => name.StartsWith(f, StringComparison.OrdinalIgnoreCase))).ToList();
+
+        Assert.Empty(offending);
+        Assert.Contains("YamlDotNet", referenced); // the check saw real references
+    }
+
+    [Fact]
+    public void The_policy_kernel_project_references_only_yamldotnet()
+    {
+        var project = XDocument.Load(Path.Combine(SourceTree.Src, "Wardline.Policy", "Wardline.Policy.csproj"));
+
+        var references = project.Descendants()
+            .Where(e => e.Name.LocalName is "PackageReference" or "FrameworkReference" or "ProjectReference")
+            .Select(e => $"{e.Name.LocalName} {(string?)e.Attribute("Include")}")
+            .ToList();
+
+        Assert.Equal(["PackageReference YamlDotNet"], references);
     }
 
     [Fact]
