@@ -12,6 +12,7 @@ namespace Wardline.Server.Tests.Modules.Access.Matrix;
 public sealed class IdorTests(HospitalFixture fixture)
 {
     private const string Unknown = "6f0e1d2c-0000-4000-8000-00000000abcd";
+    private const string Unknown2 = "6f0e1d2c-0000-4000-8000-00000000abce";
 
     /// <summary>Who guesses, and which kind of record they guess at.</summary>
     public static TheoryData<string, string> Guesses => new()
@@ -41,6 +42,19 @@ public sealed class IdorTests(HospitalFixture fixture)
         yield return ("search by _id", HttpMethod.Get, $"{type}?_id={{id}}", null);
         yield return ("search by _id with _include", HttpMethod.Get,
             type == "Patient" ? "Patient?_id={id}&_revinclude=Observation:patient&_revinclude=Encounter:patient" : $"{type}?_id={{id}}&_include={type}:patient", null);
+        yield return ("search by _id through POST _search", HttpMethod.Post, $"{type}/_search", "form:_id={id}");
+        yield return ("search by a list of ids", HttpMethod.Get, $"{type}?_id={{id}},{Unknown2}", null);
+        if (type == "Patient")
+        {
+            yield return ("search by patient", HttpMethod.Get, "Observation?patient={id}", null);
+            yield return ("count by subject", HttpMethod.Get, "Encounter?subject=Patient/{id}&_summary=count", null);
+            yield return ("conditional reference in a transaction", HttpMethod.Post, "", ConditionalReference("subject", "Patient"));
+        }
+        if (type == "Encounter")
+        {
+            yield return ("search by encounter", HttpMethod.Get, "Observation?encounter={id}", null);
+            yield return ("conditional reference in a transaction", HttpMethod.Post, "", ConditionalReference("encounter", "Encounter"));
+        }
         foreach (var kind in new[] { "batch", "transaction" })
         {
             yield return ($"{kind} GET entries", HttpMethod.Post, "", """
@@ -51,6 +65,32 @@ public sealed class IdorTests(HospitalFixture fixture)
                   {"request":{"method":"GET","url":"TYPE?_id={id}"}}]}
                 """.Replace("KIND", kind, StringComparison.Ordinal).Replace("TYPE", type, StringComparison.Ordinal));
         }
+    }
+
+    /// <summary>For a search by reference to the guessed record: how many of the records it finds the user may see; else null.</summary>
+    private int? Referrers(string path, OracleFacts hidden, OracleSubject s) => path switch
+    {
+        "search by patient" => fixture.World.OfType("Observation").Count(f => f.Patient == hidden.Id && HospitalPolicyOracle.Permits(s, MatrixAction.Search, f)),
+        "count by subject" => fixture.World.OfType("Encounter").Count(f => f.Patient == hidden.Id && HospitalPolicyOracle.Permits(s, MatrixAction.Search, f)),
+        "search by encounter" => fixture.World.OfType("Observation").Count(f => HospitalWorld.Ref(fixture.World.Json("Observation", f.Id)["encounter"], "Encounter") == hidden.Id
+            && HospitalPolicyOracle.Permits(s, MatrixAction.Search, f)),
+        _ => null,
+    };
+
+    /// <summary>A transaction creating an Observation that points at the guessed record by a conditional reference.</summary>
+    private static string ConditionalReference(string element, string type) => """
+        {"resourceType":"Bundle","type":"transaction","entry":[{"fullUrl":"urn:uuid:8d7c6b5a-0000-4000-8000-000000000001",
+          "resource":{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},
+            "ELEMENT":{"reference":"TYPE?_id={id}"},"valueQuantity":{"value":72,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}},
+          "request":{"method":"POST","url":"Observation"}}]}
+        """.Replace("ELEMENT", element, StringComparison.Ordinal).Replace("TYPE", type, StringComparison.Ordinal);
+
+    private Task<HttpResponseMessage> SendAsync(string account, HttpMethod method, string url, string? body)
+    {
+        if (body?.StartsWith("form:", StringComparison.Ordinal) != true) return fixture.SendAsync(account, method, url, body);
+        var form = body["form:".Length..].Split('=');
+        var request = new HttpRequestMessage(method, url) { Content = new FormUrlEncodedContent([new(form[0], form[1])]) };
+        return fixture.As(account).SendAsync(request);
     }
 
     /// <summary>Status and body with the id replaced and the parts that change with every response (bundle id, meta, timestamp) left out.</summary>
@@ -100,9 +140,17 @@ public sealed class IdorTests(HospitalFixture fixture)
         var differences = new List<string>();
         foreach (var (name, method, url, body) in Paths(hidden.Type))
         {
-            using var guessed = await fixture.SendAsync(account, method, url.Replace("{id}", hidden.Id, StringComparison.Ordinal), body?.Replace("{id}", hidden.Id, StringComparison.Ordinal));
-            using var unknown = await fixture.SendAsync(account, method, url.Replace("{id}", Unknown, StringComparison.Ordinal), body?.Replace("{id}", Unknown, StringComparison.Ordinal));
+            using var guessed = await SendAsync(account, method, url.Replace("{id}", hidden.Id, StringComparison.Ordinal), body?.Replace("{id}", hidden.Id, StringComparison.Ordinal));
+            using var unknown = await SendAsync(account, method, url.Replace("{id}", Unknown, StringComparison.Ordinal), body?.Replace("{id}", Unknown, StringComparison.Ordinal));
             var (g, u) = (await ShapeAsync(guessed, hidden.Id), await ShapeAsync(unknown, Unknown));
+            if (Referrers(name, hidden, fixture.Subject(account)) is { } visibleReferrers)
+            {
+                // Records that point at the hidden one may themselves be visible (an unlabelled observation of an
+                // HIV-labelled patient the nurse cares for): the search then finds exactly those, and no others.
+                var total = (int?)(await guessed.ReadJsonAsync())["total"];
+                if (total != visibleReferrers) differences.Add($"{name}: total {total}, but the policy permits {visibleReferrers} records pointing at it");
+                if (visibleReferrers > 0) continue;
+            }
             if (g != u) differences.Add($"{name} {FirstDifference(g, u)}");
             if (name == "read") Assert.Equal(404, (int)guessed.StatusCode);
         }
@@ -183,6 +231,17 @@ public sealed class IdorTests(HospitalFixture fixture)
             Assert.NotEqual(hidden.Id, onHidden.Id);
             Assert.Equal(201, onNothing.Status);
             Assert.Equal((200, visible.Id), onVisible);
+
+            // The same through a batch entry's ifNoneExist.
+            var batch = """
+                {"resourceType":"Bundle","type":"batch","entry":[{"resource":PATIENT,"request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=https://wardline.example/mrn|MRN"}}]}
+                """.Replace("PATIENT", FhirTest.Patient("Guesser"), StringComparison.Ordinal).Replace("MRN", Mrn(hidden), StringComparison.Ordinal);
+            using var inBatch = await fixture.SendAsync("nurse.cardio", HttpMethod.Post, "", batch);
+            var entry = (await inBatch.ReadJsonAsync()).Entries().Single();
+            var location = (string?)entry["response"]?["location"] ?? "";
+            if (location.Contains("/Patient/", StringComparison.Ordinal)) created.Add(location.Split("/Patient/")[1].Split('/')[0]);
+            Assert.Equal("201 Created", (string?)entry["response"]?["status"]);
+            Assert.DoesNotContain(hidden.Id, entry.ToJsonString(), StringComparison.Ordinal);
         }
         finally
         {
