@@ -127,10 +127,10 @@ internal static class PolicyBenchmark
         {
             var a = e.GetProperty("attrs");
             records.Add(Id(e), new ResourceFacts(
-                string.Intern(a.GetProperty("kind").GetString()!),
+                a.GetProperty("kind").GetString()!,
                 Id(e),
-                [string.Intern(a.GetProperty("department").GetProperty("__entity").GetProperty("id").GetString()!)],
-                [.. a.GetProperty("labels").EnumerateArray().Select(l => string.Intern(l.GetString()!))],
+                [a.GetProperty("department").GetProperty("__entity").GetProperty("id").GetString()!],
+                [.. a.GetProperty("labels").EnumerateArray().Select(l => l.GetString()!)],
                 null,
                 patients[a.GetProperty("patient").GetProperty("__entity").GetProperty("id").GetString()!]));
         }
