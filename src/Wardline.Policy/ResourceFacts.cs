@@ -1,6 +1,9 @@
 namespace Wardline.Policy;
 
-/// <summary>What the policy may know of one resource.</summary>
+/// <summary>
+/// What the policy may know of one resource. Immutable: the lists passed in must not change afterwards
+/// (the constructor derives what decisions read from them: the kind's number, label bits, patient facts).
+/// </summary>
 public sealed class ResourceFacts
 {
     /// <param name="kind">The FHIR resource type.</param>

@@ -1,6 +1,9 @@
 namespace Wardline.Policy;
 
-/// <summary>The requesting user as the policy sees it; built once per request by the server.</summary>
+/// <summary>
+/// The requesting user as the policy sees it; built once per request by the server. Immutable: the lists
+/// and sets passed in must not change afterwards (the constructor derives what decisions read from them).
+/// </summary>
 public sealed class Subject
 {
     /// <param name="accountExpires">Unix seconds; <see cref="long.MaxValue"/> means never.</param>
