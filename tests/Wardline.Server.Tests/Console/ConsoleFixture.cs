@@ -78,22 +78,22 @@ public sealed class ConsoleFixture : IAsyncLifetime
     public static string NextCode(string secret) => new OtpNet.Totp(Base32Encoding.ToBytes(secret)).ComputeTotp(DateTime.UtcNow.AddSeconds(30));
 
     /// <summary>First sign-in of a new account: password, then enrolment from the key shown on the page. Returns the key.</summary>
-    public static async Task<string> SignInAndEnrolAsync(IPage page, string name, string? screenshot = null)
+    public static async Task<string> SignInAndEnrolAsync(IPage page, string name, string? screenshot = null, string signInPath = "/console/sign-in", string landing = "/console$")
     {
-        await SubmitPasswordAsync(page, name, Password);
+        await SubmitPasswordAsync(page, name, Password, signInPath);
         await Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/console/sign-in/enrol$"));
         await Expect(page.Locator(".wl-qr svg")).ToBeVisibleAsync();
         var secret = (await page.Locator(".wl-secret").InnerTextAsync()).Trim();
         if (screenshot is not null) await ShotAsync(page, screenshot);
         await page.FillAsync("input[name='Input.Code']", Code(secret));
         await page.GetByRole(AriaRole.Button, new() { Name = "Confirm and sign in" }).ClickAsync();
-        await Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/console$"));
+        await Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex(landing));
         return secret;
     }
 
-    public static async Task SubmitPasswordAsync(IPage page, string name, string password)
+    public static async Task SubmitPasswordAsync(IPage page, string name, string password, string signInPath = "/console/sign-in")
     {
-        await page.GotoAsync("/console/sign-in");
+        await page.GotoAsync(signInPath);
         await page.FillAsync("input[name='Input.UserName']", name);
         await page.FillAsync("input[name='Input.Password']", password);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();

@@ -77,6 +77,21 @@ public sealed class ConsoleTests(ConsoleFixture fx) : IClassFixture<ConsoleFixtu
     }
 
     [Fact]
+    public async Task After_sign_in_the_browser_continues_to_a_console_path_it_came_from_but_never_to_another_site()
+    {
+        await fx.CreateAccountAsync(Account.New("rita.return", "Rita Return") with { Roles = ["administrator"] });
+        await fx.CreateAccountAsync(Account.New("evan.evil", "Evan Evil") with { Roles = ["nurse"] });
+
+        var page = await fx.NewPageAsync();
+        await ConsoleFixture.SignInAndEnrolAsync(page, "rita.return", signInPath: "/console/sign-in?returnUrl=%2Fconsole%2Fusers", landing: "/console/users$");
+        await Expect(page.Locator(".wl-users")).ToContainTextAsync("rita.return");
+
+        var other = await fx.NewPageAsync();
+        await ConsoleFixture.SignInAndEnrolAsync(other, "evan.evil", signInPath: "/console/sign-in?returnUrl=https%3A%2F%2Fexample.org%2F");
+        Assert.StartsWith(fx.Origin + "/console", other.Url, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_explainer_shows_a_permit_and_a_deny_with_their_rules_for_two_users_on_one_observation()
     {
         await fx.ImportAsync(new Patient { Id = "expl-patient", Name = [new HumanName { Family = "Example", Given = ["Pat"] }] });

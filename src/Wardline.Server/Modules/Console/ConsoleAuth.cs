@@ -25,6 +25,7 @@ internal static class ConsoleAuth
     public const string StepClaim = "wardline_step";
     public const string StepCode = "totp";
     public const string StepEnrol = "enrol";
+    public const string ReturnClaim = "wardline_return";
 
     public static async Task SignInAsync(HttpContext http, string name, bool mfa, TimeProvider time)
     {
@@ -39,14 +40,37 @@ internal static class ConsoleAuth
         await http.SignInAsync(Scheme, new ClaimsPrincipal(new ClaimsIdentity(claims, Scheme)), new AuthenticationProperties { IsPersistent = false });
     }
 
-    public static Task BeginSecondStepAsync(HttpContext http, string name, string step) =>
-        http.SignInAsync(PendingScheme, new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, name), new Claim(StepClaim, step)], PendingScheme)));
+    /// <summary>Remembers, for the second step in this browser, the account, the step and where to go after it.</summary>
+    public static Task BeginSecondStepAsync(HttpContext http, string name, string step, string? returnTo)
+    {
+        var claims = new List<Claim> { new(ClaimTypes.Name, name), new(StepClaim, step) };
+        if (SafeReturn(returnTo) is { } back) claims.Add(new Claim(ReturnClaim, back));
+        return http.SignInAsync(PendingScheme, new ClaimsPrincipal(new ClaimsIdentity(claims, PendingScheme)));
+    }
 
-    /// <summary>The account waiting for <paramref name="step"/> in this browser, or null.</summary>
-    public static async Task<string?> PendingAsync(HttpContext http, string step)
+    /// <summary>The account waiting for <paramref name="step"/> in this browser and where it goes next, or null.</summary>
+    public static async Task<(string Name, string? ReturnTo)?> PendingAsync(HttpContext http, string step)
     {
         var result = await http.AuthenticateAsync(PendingScheme);
-        return result.Succeeded && result.Principal.FindFirst(StepClaim)?.Value == step ? result.Principal.Identity?.Name : null;
+        if (!result.Succeeded || result.Principal.FindFirst(StepClaim)?.Value != step || result.Principal.Identity?.Name is not { } name) return null;
+        return (name, SafeReturn(result.Principal.FindFirst(ReturnClaim)?.Value));
+    }
+
+    /// <summary>
+    /// Where a sign-in may send the browser afterwards: only a console path of this server (e.g. the
+    /// OAuth authorisation endpoint /console/authorize?...), never another site, so the sign-in page
+    /// cannot be used as an open redirect. Anything else is null (the console's home).
+    /// </summary>
+    public static string? SafeReturn(string? url)
+    {
+        if (string.IsNullOrEmpty(url) || url.Length > 4096) return null;
+        if (!(url == ConsoleModule.PathPrefix || url.StartsWith(ConsoleModule.PathPrefix + "/", StringComparison.Ordinal)
+            || url.StartsWith(ConsoleModule.PathPrefix + "?", StringComparison.Ordinal))) return null;
+        var query = url.IndexOf('?', StringComparison.Ordinal);
+        var path = query < 0 ? url : url[..query];
+        if (path.Contains("//", StringComparison.Ordinal) || path.Contains("..", StringComparison.Ordinal) || url.Contains('\\', StringComparison.Ordinal)
+            || url.Any(c => char.IsControl(c) || char.IsWhiteSpace(c))) return null;
+        return path.StartsWith(SignInPath, StringComparison.Ordinal) ? null : url;
     }
 
     /// <summary>
