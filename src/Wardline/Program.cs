@@ -10,6 +10,7 @@ root.Subcommands.Add(ImportCommand.Create());
 root.Subcommands.Add(KeysCommand.Create());
 root.Subcommands.Add(UsersCommand.Create());
 root.Subcommands.Add(TokenCommand.Create());
+root.Subcommands.Add(ClientsCommand.Create());
 root.Subcommands.Add(AccessCommand.Create());
 root.Subcommands.Add(PolicyCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -52,6 +52,7 @@ public sealed class PublicSurfaceTests
         "Wardline.Policy.Subject",
         "Wardline.Server.Hosting.WardlineHost",
         "Wardline.Server.Hosting.WardlineOptions",
+        "Wardline.Server.Modules.Access.OAuth.ExternalOidcOptions",
     ];
 
     [Fact]

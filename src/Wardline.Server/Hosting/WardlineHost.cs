@@ -2,7 +2,6 @@ using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using OperationOutcome = Hl7.Fhir.Model.OperationOutcome;
-using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
@@ -14,6 +13,7 @@ using Microsoft.Extensions.Options;
 using Wardline.Crypto;
 using Wardline.Server.Modules.Access;
 using Wardline.Server.Modules.Access.Identity;
+using Wardline.Server.Modules.Access.OAuth;
 using Wardline.Server.Modules.Console;
 using Wardline.Server.Modules.Access.Facts;
 using Wardline.Server.Modules.Records;
@@ -77,8 +77,7 @@ public static class WardlineHost
             // anyway, and an https endpoint should answer the same whatever name reached it.
             h.ExcludedHosts.Clear();
         });
-        builder.Services.AddAuthentication(TokenAuthenticationHandler.SchemeName)
-            .AddScheme<AuthenticationSchemeOptions, TokenAuthenticationHandler>(TokenAuthenticationHandler.SchemeName, null);
+        builder.Services.AddWardlineOAuth(options);
         builder.Services.AddProblemDetails();
         builder.Services.AddWardlineRateLimits(options.Access.RateLimits);
         builder.Services.AddWardlineConsole(builder.Configuration);
@@ -99,6 +98,7 @@ public static class WardlineHost
             "Wardline protected record store. The FHIR API is at /fhir (see /fhir/metadata); every request needs a bearer token.\n",
             "text/plain; charset=utf-8"));
         app.MapFhir();
+        app.MapWardlineOAuth();
         app.MapWardlineConsole();
         return app;
     }
@@ -126,7 +126,7 @@ public static class WardlineHost
         services.AddSingleton<RecordService>();
         services.AddSingleton<BundleProcessor>();
         services.AddSingleton<RecordImporter>();
-        services.AddSingleton<AccessTokens>();
+        services.AddWardlineTokens(options);
         services.AddOptions<SignInOptions>().Validate(o => o.Validate().Count == 0, "Sign-in options are out of range.").ValidateOnStart();
         services.AddSingleton<AccountStore>();
         services.AddSingleton<AccountService>();

@@ -37,6 +37,15 @@ public sealed class AccessOptions
 
     public RateLimitOptions RateLimits { get; } = new();
 
+    /// <summary>The issuer of Wardline's tokens (OAuth server, `wardline token`). Unset: the first server URL.</summary>
+    public string? Issuer { get; set; }
+
+    /// <summary>The audience Wardline's tokens carry and the API requires. Unset: the issuer's /fhir.</summary>
+    public string? Audience { get; set; }
+
+    /// <summary>An external OpenID Connect provider whose tokens the API also accepts; unset: none.</summary>
+    public OAuth.ExternalOidcOptions? ExternalOidc { get; set; }
+
     public IReadOnlyList<string> Validate()
     {
         var problems = new List<string>(RateLimits.Validate());
@@ -56,6 +65,9 @@ public sealed class AccessOptions
         }
         if (CareRelationGraceDays is < 0 or > 3650) problems.Add("Wardline:Access:CareRelationGraceDays must be from 0 to 3650.");
         if (BreakGlassHours is <= 0 or > 72) problems.Add("Wardline:Access:BreakGlassHours must be more than 0 and at most 72.");
+        if (Issuer is not null && !(Uri.TryCreate(Issuer, UriKind.Absolute, out var issuer) && issuer.Scheme is "http" or "https" && issuer.Query.Length == 0))
+            problems.Add("Wardline:Access:Issuer must be an absolute http(s) URL without a query.");
+        if (ExternalOidc is not null) problems.AddRange(ExternalOidc.Validate());
         if (SubjectCacheSeconds is < 0 or > 300) problems.Add("Wardline:Access:SubjectCacheSeconds must be from 0 to 300.");
         return problems;
     }

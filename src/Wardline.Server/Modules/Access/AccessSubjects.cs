@@ -37,7 +37,8 @@ internal sealed class AccessSubjects(
         var principal = http.User;
         var name = principal.Identity?.Name;
         if (principal.Identity?.IsAuthenticated != true || string.IsNullOrEmpty(name)) return (null, "not authenticated");
-        var account = await accounts.FindAsync(name, ct);
+        // A user of the external OpenID Connect provider without a local account brings its own (OAuth/ExternalOidc.cs).
+        var account = await accounts.FindAsync(name, ct) ?? OAuth.ExternalOidc.Account(principal);
         if (account is null) return (null, "unknown account");
 
         var purposeHeader = http.Request.Headers[PurposeHeader].ToString();

@@ -1,22 +1,27 @@
-using System.Security.Cryptography;
-using Microsoft.Extensions.Caching.Memory;
+using System.Security.Claims;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
 using Wardline.Server.Modules.Access.Identity;
-using Wardline.Server.Modules.Records.Storage;
+using Wardline.Server.Modules.Access.OAuth;
 using Wardline.Server.Pipeline;
 
 namespace Wardline.Server.Modules.Access;
 
 /// <summary>
-/// Operator-issued bearer tokens (`wardline token`) for local accounts. Only a SHA-256 of each token
-/// is stored, so a copy of the database cannot be used to sign in. A token works while its account
-/// is enabled and unexpired: disabling an account stops its tokens at once in this process, and
-/// within <see cref="AccountStore.CacheFor"/> on other servers sharing the store.
+/// Wardline's access tokens: JWTs (type <c>at+jwt</c>, ES256) signed with the store's sealed token key
+/// (<see cref="TokenKeys"/>) for the issuer and audience of <see cref="TokenSettings"/>. The OAuth
+/// endpoints (Modules/Access/OAuth) issue them to clients; <see cref="IssueAsync(string, TimeSpan, string?, CancellationToken)"/>
+/// issues them to operators (`wardline token`). <see cref="ValidateAsync(string, CancellationToken)"/> is the one check
+/// every Wardline token passes at the API: signature, issuer, audience, type and lifetime, then the
+/// account must still be enabled and unexpired. Disabling an account stops its tokens at once in this
+/// process, and within <see cref="AccountStore.CacheFor"/> on other servers sharing the store.
 /// </summary>
 internal sealed class AccessTokens(
-    SqlDialect dialect, TimeProvider time, IMemoryCache cache, AccountStore accounts, AccountService accountService, IAccessRecorder recorder)
+    TokenKeys keys, TokenSettings settings, TimeProvider time, AccountStore accounts, AccountService accountService, IAccessRecorder recorder)
 {
-    public const string Prefix = "wl_";
-    private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(30);
+    public const string TokenType = "at+jwt";
+    private static readonly TimeSpan ClockSkew = TimeSpan.FromSeconds(30);
+    private static readonly JsonWebTokenHandler Handler = new() { MapInboundClaims = false };
 
     /// <summary>
     /// Makes sure a token-only account (no password, no roles) exists, for tests and tools that only
@@ -29,47 +34,75 @@ internal sealed class AccessTokens(
             throw new InvalidOperationException($"The account could not be created: {result}");
     }
 
-    /// <summary>Issues a token for an existing, enabled, unexpired account. Returns null if there is no such account.</summary>
-    public async Task<string?> IssueAsync(string user, TimeSpan lifetime, CancellationToken ct)
+    /// <summary>Issues an operator token (all of the user's own permissions) for an existing, enabled, unexpired account; null if there is none.</summary>
+    public Task<string?> IssueAsync(string user, TimeSpan lifetime, CancellationToken ct) => IssueAsync(user, lifetime, null, ct);
+
+    /// <summary>
+    /// Issues an operator token for an existing, enabled, unexpired account, optionally narrowed to SMART
+    /// <paramref name="scope"/>s. Returns null if there is no such account. The token says "amr": pwd, mfa:
+    /// it is an operator-vouched sign-in, issued by someone holding the store and its keyring on the
+    /// server's own command line, which is a second factor beyond the account.
+    /// </summary>
+    public async Task<string?> IssueAsync(string user, TimeSpan lifetime, string? scope, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         if (await accounts.FindAsync(user, ct) is not { } account || !account.IsActive(now)) return null;
-        await using var c = await dialect.OpenAsync(ct);
-        var token = Prefix + Base64Url(RandomNumberGenerator.GetBytes(32));
-        await using var cmd = c.CreateCommand();
-        cmd.CommandText = "INSERT INTO api_tokens (token_hash, user_name, created, expires) VALUES (@h, @u, @c, @e)";
-        RecordStore.Add(cmd, "@h", SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(token)));
-        RecordStore.Add(cmd, "@u", user);
-        RecordStore.Add(cmd, "@c", now.ToUnixTimeMilliseconds());
-        RecordStore.Add(cmd, "@e", now.Add(lifetime).ToUnixTimeMilliseconds());
-        await cmd.ExecuteNonQueryAsync(ct);
+        var claims = new Dictionary<string, object>(StringComparer.Ordinal)
+        {
+            ["sub"] = account.Name,
+            ["name"] = account.Name,
+            ["amr"] = new[] { "pwd", "mfa" },
+            ["jti"] = Guid.NewGuid().ToString("N"),
+        };
+        if (!string.IsNullOrWhiteSpace(scope)) claims["scope"] = scope.Trim();
+        var loaded = await keys.GetAsync(ct);
+        var token = Handler.CreateToken(new SecurityTokenDescriptor
+        {
+            TokenType = TokenType,
+            Issuer = settings.IssuerClaim,
+            Audience = settings.Audience,
+            IssuedAt = now.UtcDateTime,
+            NotBefore = now.UtcDateTime,
+            Expires = now.Add(lifetime).UtcDateTime,
+            Claims = claims,
+            SigningCredentials = loaded.SigningCredentials,
+        });
         await recorder.RecordAsync(new SecurityEvent(now, SecurityEventKind.TokenIssued, user, "operator", "succeeded",
-            $"bearer token valid {lifetime.TotalMinutes:0} minutes", null, null), ct);
+            $"bearer token (JWT) valid {lifetime.TotalMinutes:0} minutes{(scope is null ? "" : " scope " + scope)}", null, null), ct);
         return token;
     }
 
-    /// <summary>The account a token belongs to, if the token is known and unexpired and its account enabled and unexpired.</summary>
-    public async ValueTask<string?> ValidateAsync(string token, CancellationToken ct)
+    /// <summary>The account a token belongs to, if it is a valid Wardline token of an enabled, unexpired account.</summary>
+    public async ValueTask<string?> ValidateAsync(string token, CancellationToken ct) =>
+        (await ValidateTokenAsync(token, ct))?.FindFirst("sub")?.Value;
+
+    /// <summary>The claims of a valid Wardline token whose account is enabled and unexpired, else null (no reason: the caller learns nothing).</summary>
+    public async Task<ClaimsIdentity?> ValidateTokenAsync(string token, CancellationToken ct)
     {
-        if (!token.StartsWith(Prefix, StringComparison.Ordinal) || token.Length > 100) return null;
-        var hash = SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(token));
-        var cacheKey = "tok:" + Convert.ToHexString(hash);
-        if (!cache.TryGetValue(cacheKey, out (string User, long Expires) entry))
-        {
-            await using var c = await dialect.OpenAsync(ct);
-            await using var cmd = c.CreateCommand();
-            cmd.CommandText = "SELECT user_name, expires FROM api_tokens WHERE token_hash = @h";
-            RecordStore.Add(cmd, "@h", hash);
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            if (!await r.ReadAsync(ct)) return null;
-            entry = (r.GetString(0), r.GetInt64(1));
-            cache.Set(cacheKey, entry, CacheFor);
-        }
+        if (token.Length is 0 or > 8192) return null;
+        var loaded = await keys.GetAsync(ct);
+        var result = await Handler.ValidateTokenAsync(token, Parameters(loaded));
+        if (!result.IsValid || result.ClaimsIdentity.FindFirst("sub")?.Value is not { Length: > 0 } user) return null;
         var now = time.GetUtcNow();
-        if (entry.Expires <= now.ToUnixTimeMilliseconds()) return null;
-        // The account is looked up on every use (it is cached, and dropped from the cache when it changes here).
-        return await accounts.FindAsync(entry.User, ct) is { } account && account.IsActive(now) ? entry.User : null;
+        return await accounts.FindAsync(user, ct) is { } account && account.IsActive(now) ? result.ClaimsIdentity : null;
     }
 
-    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    private TokenValidationParameters Parameters(TokenKeys.Loaded loaded) => new()
+    {
+        ValidIssuer = settings.IssuerClaim,
+        ValidAudience = settings.Audience,
+        IssuerSigningKey = loaded.Signing,
+        ValidAlgorithms = [SecurityAlgorithms.EcdsaSha256],
+        ValidTypes = [TokenType],
+        RequireSignedTokens = true,
+        RequireExpirationTime = true,
+        RequireAudience = true,
+        ValidateIssuerSigningKey = true,
+        // The server's clock (a TimeProvider, so tests can move it), with a little skew between servers.
+        LifetimeValidator = (notBefore, expires, _, _) =>
+        {
+            var now = time.GetUtcNow().UtcDateTime;
+            return expires is { } e && e.ToUniversalTime() > now - ClockSkew && (notBefore is not { } n || n.ToUniversalTime() <= now + ClockSkew);
+        },
+    };
 }

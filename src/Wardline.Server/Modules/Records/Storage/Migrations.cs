@@ -98,6 +98,21 @@ internal static class Migrations
             CREATE INDEX ix_break_glass_user ON break_glass (user_name, expires_at);
             CREATE INDEX ix_break_glass_open ON break_glass (reviewed_at, declared_at);
             """),
+        // OAuth (Modules/Access/OAuth): the token keys, sealed under the keyring (wrapped_key wraps the data
+        // key that seals the key material); registered clients, with a password hash of the secret; and
+        // the ids of redeemed authorization codes, so a code works once on every server sharing the store.
+        (6, "oauth", d => $"""
+            CREATE TABLE oauth_keys (
+                purpose TEXT NOT NULL PRIMARY KEY, key_id TEXT NOT NULL,
+                wrapped_key {d.BlobType} NOT NULL, sealed {d.BlobType} NOT NULL, created BIGINT NOT NULL);
+            CREATE TABLE oauth_clients (
+                client_id TEXT NOT NULL PRIMARY KEY, display TEXT NOT NULL, secret_hash TEXT,
+                grant_types TEXT NOT NULL, redirect_uris TEXT NOT NULL, scopes TEXT NOT NULL, account TEXT,
+                created BIGINT NOT NULL);
+            CREATE TABLE oauth_redeemed_codes (
+                code_id TEXT NOT NULL PRIMARY KEY, client_id TEXT NOT NULL, redeemed BIGINT NOT NULL, expires BIGINT NOT NULL);
+            CREATE INDEX ix_oauth_redeemed_codes_expires ON oauth_redeemed_codes (expires);
+            """),
     ];
 
     public static int Latest => Steps.Max(s => s.Version);

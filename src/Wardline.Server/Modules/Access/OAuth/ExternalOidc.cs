@@ -1,0 +1,61 @@
+using System.Security.Claims;
+using Microsoft.Extensions.DependencyInjection;
+using Wardline.Server.Modules.Access.Identity;
+
+namespace Wardline.Server.Modules.Access.OAuth;
+
+/// <summary>
+/// Maps a validated token of the external OpenID Connect provider to a Wardline user: the local
+/// account named by <see cref="ExternalOidcOptions.UserClaim"/> when there is one (it must be enabled
+/// and unexpired), otherwise an account built from the token's mapped roles and departments, which
+/// <see cref="AccessSubjects"/> uses in place of a stored one.
+/// </summary>
+internal static class ExternalOidc
+{
+    public static async Task<ClaimsIdentity?> MapAsync(ClaimsPrincipal principal, ExternalOidcOptions options, IServiceProvider services, CancellationToken ct)
+    {
+        var name = principal.FindFirst(options.UserClaim)?.Value;
+        if (name is null || !AccountRules.IsValidName(name)) return null;
+        var claims = new List<Claim> { new(ClaimTypes.Name, name) };
+        claims.AddRange(principal.FindAll("amr").Select(c => new Claim("amr", c.Value)));
+        if (principal.FindFirst("scope")?.Value is { } scope) claims.Add(new Claim("scope", scope));
+        var local = await services.GetRequiredService<AccountStore>().FindAsync(name, ct);
+        if (local is not null)
+        {
+            if (!local.IsActive(services.GetRequiredService<TimeProvider>().GetUtcNow())) return null;
+        }
+        else
+        {
+            claims.Add(new Claim(TokenSettings.SourceClaim, TokenSettings.ExternalSource));
+            claims.AddRange(Values(principal, options.RoleClaim, options.RoleMap).Select(r => new Claim(TokenSettings.ExternalRoleClaim, r)));
+            claims.AddRange(Values(principal, options.DepartmentClaim, options.DepartmentMap).Select(d => new Claim(TokenSettings.ExternalDepartmentClaim, d)));
+        }
+        return new ClaimsIdentity(claims, TokenAuthenticationHandler.SchemeName, ClaimTypes.Name, ClaimTypes.Role);
+    }
+
+    /// <summary>
+    /// The account of an external user who has no local one, from the claims <see cref="MapAsync"/> put
+    /// on the request's principal; null for any other principal or for values that are not valid
+    /// roles or departments (nothing the provider says is trusted beyond the account rules).
+    /// </summary>
+    public static Account? Account(ClaimsPrincipal principal)
+    {
+        if (principal.FindFirst(TokenSettings.SourceClaim)?.Value != TokenSettings.ExternalSource || principal.Identity?.Name is not { } name) return null;
+        var account = Identity.Account.New(name, name) with
+        {
+            Roles = [.. principal.FindAll(TokenSettings.ExternalRoleClaim).Select(c => c.Value).Distinct(StringComparer.Ordinal)],
+            Departments = [.. principal.FindAll(TokenSettings.ExternalDepartmentClaim).Select(c => c.Value).Distinct(StringComparer.Ordinal)],
+        };
+        return AccountRules.Check(account).Count == 0 ? account : null;
+    }
+
+    private static IEnumerable<string> Values(ClaimsPrincipal principal, string? claim, IDictionary<string, string> map)
+    {
+        if (claim is null) yield break;
+        foreach (var c in principal.FindAll(claim))
+        {
+            if (map.Count == 0) yield return c.Value;
+            else if (map.TryGetValue(c.Value, out var mapped)) yield return mapped;
+        }
+    }
+}

@@ -1,0 +1,42 @@
+using Wardline.Server.Hosting;
+
+namespace Wardline.Server.Modules.Access.OAuth;
+
+/// <summary>
+/// The issuer and audience of Wardline's tokens, shared by the server and the CLI. The issuer is
+/// <see cref="AccessOptions.Issuer"/>, else the first server URL; the audience (the FHIR base, as SMART
+/// expects) is <see cref="AccessOptions.Audience"/>, else the issuer's <c>/fhir</c>.
+/// </summary>
+internal sealed class TokenSettings
+{
+    public const string LocalScheme = "WardlineLocalToken";
+    public const string ExternalScheme = "WardlineExternalOidc";
+
+    /// <summary>Claim holding the authorization code's id (in the code only), recorded when redeemed.</summary>
+    public const string CodeIdClaim = "wl_code";
+
+    /// <summary>Set on principals of an external provider's token; their roles and departments follow in <see cref="ExternalRoleClaim"/> and <see cref="ExternalDepartmentClaim"/>.</summary>
+    public const string SourceClaim = "wl_source";
+    public const string ExternalSource = "external";
+    public const string ExternalRoleClaim = "wl_ext_role";
+    public const string ExternalDepartmentClaim = "wl_ext_department";
+
+    public TokenSettings(WardlineOptions options)
+    {
+        var issuer = options.Access.Issuer ?? (options.Urls.Count > 0 ? options.Urls[0] : "http://127.0.0.1:5080");
+        Issuer = new Uri(issuer.EndsWith('/') ? issuer : issuer + "/", UriKind.Absolute);
+        Audience = options.Access.Audience ?? new Uri(Issuer, "fhir").AbsoluteUri;
+        External = options.Access.ExternalOidc;
+    }
+
+    public Uri Issuer { get; }
+
+    public string Audience { get; }
+
+    public ExternalOidcOptions? External { get; }
+
+    public string Endpoint(string relative) => new Uri(Issuer, relative).AbsoluteUri;
+
+    /// <summary>The issuer as tokens carry it (OpenIddict writes the issuer URI with its trailing slash).</summary>
+    public string IssuerClaim => Issuer.AbsoluteUri;
+}

@@ -1,0 +1,155 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.IdentityModel.Tokens;
+using Wardline.Server.Modules.Access.Identity;
+using Wardline.Server.Tests.Infrastructure;
+using static Wardline.Server.Tests.Modules.Access.OAuth.OAuthServer;
+
+namespace Wardline.Server.Tests.Modules.Access.OAuth;
+
+/// <summary>
+/// Every token the API must not accept: each is the same 401, with <c>WWW-Authenticate: Bearer</c>, an
+/// OperationOutcome saying only "Authentication is required.", and nothing written.
+/// </summary>
+public sealed class BearerRefusalTests(OAuthFixture f) : IClassFixture<OAuthFixture>
+{
+    private OAuthServer S => f.Server;
+
+    [Fact]
+    public async Task An_operator_token_is_a_jwt_of_the_same_issuer_vouching_for_mfa_and_it_works()
+    {
+        var token = await f.OperatorTokenAsync(OAuthFixture.Physician);
+        var claims = Payload(token);
+
+        Assert.Equal(S.Issuer, (string?)claims["iss"]);
+        Assert.Equal(OAuthFixture.Physician, (string?)claims["sub"]);
+        Assert.Equal(["pwd", "mfa"], claims["amr"]!.AsArray().Select(n => (string?)n));
+        using var client = S.Client(token);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"Patient/{f.PatientA}")).StatusCode);
+    }
+
+    [Fact]
+    public async Task An_expired_token_is_refused()
+    {
+        var token = Mint(await S.ServerKeyAsync(), S.Issuer, S.Audience, OAuthFixture.Physician, DateTimeOffset.UtcNow.AddMinutes(-5));
+        await AssertRefusedAsync(token);
+    }
+
+    [Fact]
+    public async Task A_token_signed_by_another_key_is_refused()
+    {
+        using var other = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var key = await S.ServerKeyAsync();
+        // Even with the server's key id in the header.
+        var forged = new SigningCredentials(new ECDsaSecurityKey(other) { KeyId = key.Key.KeyId }, SecurityAlgorithms.EcdsaSha256);
+        await AssertRefusedAsync(Mint(forged, S.Issuer, S.Audience, OAuthFixture.Physician, DateTimeOffset.UtcNow.AddMinutes(30)));
+    }
+
+    [Fact]
+    public async Task A_token_signed_with_a_shared_secret_is_refused()
+    {
+        var hmac = new SigningCredentials(new SymmetricSecurityKey(RandomNumberGenerator.GetBytes(32)), SecurityAlgorithms.HmacSha256);
+        await AssertRefusedAsync(Mint(hmac, S.Issuer, S.Audience, OAuthFixture.Physician, DateTimeOffset.UtcNow.AddMinutes(30)));
+    }
+
+    [Fact]
+    public async Task An_unsigned_alg_none_token_is_refused()
+    {
+        var header = Base64Url(Encoding.UTF8.GetBytes("""{"alg":"none","typ":"at+jwt"}"""));
+        var exp = DateTimeOffset.UtcNow.AddMinutes(30).ToUnixTimeSeconds();
+        var payload = Base64Url(Encoding.UTF8.GetBytes(
+            $$"""{"iss":"{{S.Issuer}}","aud":"{{S.Audience}}","sub":"{{OAuthFixture.Physician}}","exp":{{exp}},"amr":["pwd","mfa"]}"""));
+        await AssertRefusedAsync(header + "." + payload + ".");
+        // With the real signature of another token pasted on.
+        var real = await f.OperatorTokenAsync(OAuthFixture.Physician);
+        await AssertRefusedAsync(header + "." + payload + "." + real.Split('.')[2]);
+    }
+
+    [Fact]
+    public async Task A_token_for_another_audience_is_refused()
+    {
+        var token = Mint(await S.ServerKeyAsync(), S.Issuer, "https://other.example/fhir", OAuthFixture.Physician, DateTimeOffset.UtcNow.AddMinutes(30));
+        await AssertRefusedAsync(token);
+    }
+
+    [Fact]
+    public async Task A_token_of_another_issuer_is_refused()
+    {
+        var token = Mint(await S.ServerKeyAsync(), "https://evil.example/", S.Audience, OAuthFixture.Physician, DateTimeOffset.UtcNow.AddMinutes(30));
+        await AssertRefusedAsync(token);
+    }
+
+    [Fact]
+    public async Task A_token_of_another_type_is_refused()
+    {
+        // An ID token (typ JWT) signed by the right key is not an access token.
+        var token = Mint(await S.ServerKeyAsync(), S.Issuer, S.Audience, OAuthFixture.Physician, DateTimeOffset.UtcNow.AddMinutes(30), type: "JWT");
+        await AssertRefusedAsync(token);
+    }
+
+    [Fact]
+    public async Task A_token_of_an_unknown_account_is_refused()
+    {
+        var token = Mint(await S.ServerKeyAsync(), S.Issuer, S.Audience, "nobody.here", DateTimeOffset.UtcNow.AddMinutes(30));
+        await AssertRefusedAsync(token);
+    }
+
+    [Theory]
+    [InlineData("garbage")]
+    [InlineData("a.b.c")]
+    [InlineData("wl_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]
+    public async Task Malformed_tokens_are_refused(string token) => await AssertRefusedAsync(token);
+
+    [Fact]
+    public async Task Tokens_of_a_disabled_account_are_refused_and_work_again_when_it_is_enabled()
+    {
+        await S.CreatePhysicianAsync("dr.leaving");
+        var token = await f.OperatorTokenAsync("dr.leaving");
+        using (var client = S.Client(token))
+        {
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"Patient/{f.PatientA}")).StatusCode);
+        }
+
+        Assert.IsType<AccountResult.Done>(await S.Service<AccountService>().DisableAsync("dr.leaving", "test", CancellationToken.None));
+        await AssertRefusedAsync(token);
+
+        Assert.IsType<AccountResult.Done>(await S.Service<AccountService>().EnableAsync("dr.leaving", "test", CancellationToken.None));
+        using var again = S.Client(token);
+        Assert.Equal(HttpStatusCode.OK, (await again.GetAsync($"Patient/{f.PatientA}")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_client_credentials_token_stops_when_its_service_account_is_disabled()
+    {
+        await S.CreateAccountAsync(Account.New("svc.temp", "Temp engine") with { Roles = ["integration_engine"] }, null);
+        var secret = await S.AddClientAsync("temp-engine", "client_credentials", ["system/*.rs"], "svc.temp");
+        var (_, body) = await S.ClientCredentialsAsync("temp-engine", secret, "system/*.rs");
+        var token = (string)body["access_token"]!;
+
+        Assert.IsType<AccountResult.Done>(await S.Service<AccountService>().DisableAsync("svc.temp", "test", CancellationToken.None));
+
+        await AssertRefusedAsync(token);
+        var (status, refused) = await S.ClientCredentialsAsync("temp-engine", secret, "system/*.rs");
+        TokenEndpointTests.AssertOAuthError(status, refused, "invalid_grant");
+    }
+
+    private async Task AssertRefusedAsync(string token)
+    {
+        using var client = S.Client(token);
+        var before = await S.StoredRowsAsync();
+        foreach (var request in new Func<Task<HttpResponseMessage>>[]
+        {
+            () => client.GetAsync($"Patient/{f.PatientA}"),
+            () => client.GetAsync("Observation"),
+            () => client.PostJsonAsync("Patient", FhirTest.Patient("Refused")),
+        })
+        {
+            var response = await request();
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+            Assert.Equal("Bearer", response.Headers.WwwAuthenticate.ToString());
+            Assert.Equal("Authentication is required.", await response.DiagnosticsAsync());
+        }
+        Assert.Equal(before, await S.StoredRowsAsync());
+    }
+}
