@@ -53,6 +53,8 @@ public sealed class PublicSurfaceTests
         "Wardline.Server.Hosting.WardlineHost",
         "Wardline.Server.Hosting.WardlineOptions",
         "Wardline.Server.Modules.Access.OAuth.ExternalOidcOptions",
+        "Wardline.Server.Modules.Access.AccessOptions",
+        "Wardline.Server.Modules.Access.RateLimitOptions",
     ];
 
     [Fact]

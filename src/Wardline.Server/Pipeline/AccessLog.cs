@@ -12,7 +12,7 @@ namespace Wardline.Server.Pipeline;
 /// </summary>
 internal sealed class AccessLog(GroupCommitter committer, SqlDialect dialect, ILogger<AccessLog> logger) : IAccessRecorder
 {
-    private const string Columns = "access_log (at, user_name, action, res_type, res_id, phase, permitted, rule, status, resource_ref, correlation, source)";
+    private const string Columns = "access_log (at, user_name, action, res_type, res_id, phase, permitted, rule, status, resource_ref, correlation, source, purpose)";
 
     private readonly Lock _lock = new();
     private List<AccessRecord> _pending = [];
@@ -83,12 +83,12 @@ internal sealed class AccessLog(GroupCommitter committer, SqlDialect dialect, IL
     }
 
     private Task InsertAsync(DbConnection c, DbTransaction tx, AccessRecord[] batch, CancellationToken ct) =>
-        dialect.InsertRowsAsync(c, tx, Columns, 12, batch.Length, (i, add) =>
+        dialect.InsertRowsAsync(c, tx, Columns, 13, batch.Length, (i, add) =>
         {
             var r = batch[i];
             add(r.At.ToUnixTimeMilliseconds()); add(r.User); add(r.Interaction.Action.ToString()); add(r.Interaction.ResourceType);
             add(r.Interaction.Id); add(r.Phase); add(r.Decision.Permitted ? 1 : 0); add(r.Decision.Rule); add(r.Status);
-            add(r.ResourceRef); add(r.CorrelationId); add(r.Source);
+            add(r.ResourceRef); add(r.CorrelationId); add(r.Source); add(r.Purpose);
         }, ct);
 }
 

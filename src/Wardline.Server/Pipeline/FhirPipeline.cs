@@ -31,7 +31,11 @@ internal sealed record AccessRecord(
     int? Status,
     string? ResourceRef,
     string CorrelationId,
-    string? Source);
+    string? Source)
+{
+    /// <summary>The purpose of use the request declared (ETREAT marks every access made under break-glass).</summary>
+    public string? Purpose { get; init; }
+}
 
 /// <summary>
 /// The one typed interface every access decision and every security event goes through; the audit
@@ -70,6 +74,7 @@ internal sealed class FhirPipeline(
                 : FhirResponse.Error(401, Hl7.Fhir.Model.OperationOutcome.IssueType.Login, "Authentication is required.");
         }
 
+        request = request with { Purpose = scope.Context.Purpose };
         var response = await execute(new FhirExecution(records, bundles, scope), ct);
         if (response.Status == 409)
         {

@@ -53,7 +53,9 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
         var interaction = new FhirInteraction(FhirAction.VRead, type, id);
         if (access.RefuseType(PolicyAction.Read, type, interaction) is { } refused) return Forbidden(refused);
         // Every version is judged by the resource's current facts: who may see it now may see its past.
-        if (!await PermitsAsync(access, PolicyAction.Read, type, id, interaction, ct)) return FhirResponse.NotFound($"{type}/{id} is not known.");
+        // Existence first, so a hidden resource and an unknown one answer alike whatever the policy says of "nothing".
+        if (await store.ReadCurrentAsync(type, id, ct) is null || !await PermitsAsync(access, PolicyAction.Read, type, id, interaction, ct))
+            return FhirResponse.NotFound($"{type}/{id} is not known.");
         if (!int.TryParse(vid, NumberStyles.None, CultureInfo.InvariantCulture, out var version) || version < 1)
             return FhirResponse.NotFound($"{type}/{id} has no such version.");
         var v = await store.ReadVersionAsync(type, id, version, ct);

@@ -52,6 +52,16 @@ internal sealed class FactsExtractor(AccessOptions options)
             else if (encounter is null && e.Param is "encounter" or "context" && e.Ref.StartsWith("Encounter/", StringComparison.Ordinal))
                 encounter = e.Ref["Encounter/".Length..];
         }
+        // Types whose patient or encounter is not a search parameter here (Coverage.beneficiary,
+        // MedicationAdministration.context, Specimen.subject, Device.patient, ...): read the elements.
+        patient ??= Referenced(resource, "Patient", "patient", "subject", "beneficiary");
+        encounter ??= Referenced(resource, "Encounter", "encounter", "context");
+        if (resource is Binary { SecurityContext.Reference: { } context })
+        {
+            // A Binary (an attachment's content) is protected like what its securityContext names.
+            if (patient is null && context.StartsWith("Patient/", StringComparison.Ordinal)) patient = context[8..];
+            else if (encounter is null && context.StartsWith("Encounter/", StringComparison.Ordinal)) encounter = context[10..];
+        }
         var department = resource switch
         {
             Encounter x => OrgId(x.ServiceProvider),
@@ -84,6 +94,27 @@ internal sealed class FactsExtractor(AccessOptions options)
         }
         return new FactsRow(department, encounter, patient, labels.Count == 0 ? "" : "|" + string.Join('|', labels) + "|",
             Status(resource), restricted, consent, staff, patient is null ? [] : CareRelations(resource, patient, nowSeconds));
+    }
+
+    /// <summary>The id of the first <paramref name="type"/> referenced by one of the named elements (single or repeating).</summary>
+    private static string? Referenced(Resource resource, string type, params string[] elements)
+    {
+        var prefix = type + "/";
+        foreach (var name in elements)
+        {
+            if (!resource.TryGetValue(name, out var value)) continue;
+            var refs = value switch
+            {
+                ResourceReference one => [one],
+                IEnumerable<ResourceReference> many => many,
+                _ => [],
+            };
+            foreach (var r in refs)
+            {
+                if (r.Reference is { } s && s.StartsWith(prefix, StringComparison.Ordinal) && s.IndexOf('/', prefix.Length) < 0) return s[prefix.Length..];
+            }
+        }
+        return null;
     }
 
     private static string? OrgId(ResourceReference? r) =>

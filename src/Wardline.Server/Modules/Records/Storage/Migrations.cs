@@ -97,6 +97,7 @@ internal static class Migrations
                 reviewed_at BIGINT, reviewer TEXT, review_outcome TEXT, review_note {d.BlobType});
             CREATE INDEX ix_break_glass_user ON break_glass (user_name, expires_at);
             CREATE INDEX ix_break_glass_open ON break_glass (reviewed_at, declared_at);
+            ALTER TABLE access_log ADD COLUMN purpose TEXT;
             """),
         // OAuth (Modules/Access/OAuth): the token keys, sealed under the keyring (wrapped_key wraps the data
         // key that seals the key material); registered clients, with a password hash of the secret; and
