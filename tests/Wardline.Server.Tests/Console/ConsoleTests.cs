@@ -245,6 +245,20 @@ public sealed class ConsoleTests(ConsoleFixture fx) : IClassFixture<ConsoleFixtu
     }
 
     [Fact]
+    public async Task An_unknown_console_path_is_a_console_page_with_404()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(fx.Origin) };
+
+        var response = await http.GetAsync("/console/no-such-page");
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("There is no such page", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Contains("frame-ancestors 'none'", string.Join(";", response.Headers.GetValues("Content-Security-Policy")), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/console/assets/mudblazor.min.css")).StatusCode);
+    }
+
+    [Fact]
     public async Task A_post_without_an_antiforgery_token_is_refused()
     {
         await fx.CreateAccountAsync(Account.New("forged.post", "Forged Post") with { Roles = ["nurse"] });

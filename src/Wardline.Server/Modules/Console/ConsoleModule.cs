@@ -112,9 +112,16 @@ internal static class ConsoleModule
         app.MapGet(PathPrefix + "/assets/mudblazor.min.css", () => Asset("mudblazor.min.css"));
         app.MapGet(PathPrefix + "/assets/console.css", () => Asset("console.css"));
         app.MapPost(PathPrefix + "/sign-out", SignOutAsync);
+        // Unknown console paths (named routes always win): a page, not the API's OperationOutcome.
+        app.MapGet(PathPrefix + "/{**path}", () => Results.Content(NotFoundPage, "text/html; charset=utf-8", statusCode: StatusCodes.Status404NotFound));
         app.MapRazorComponents<App>();
         return app;
     }
+
+    private const string NotFoundPage =
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\" /><title>Not found · Wardline</title>"
+        + "<link rel=\"stylesheet\" href=\"/console/assets/console.css\" /></head><body><div class=\"wl-bare\"><div class=\"wl-brand\">Wardline</div>"
+        + "<p>There is no such page in the console.</p><p><a href=\"/console\">Go to the console</a></p></div></body></html>";
 
     private static IResult Asset(string name)
     {
