@@ -57,6 +57,6 @@ public sealed partial class DemoTests
         return (demo.Output, (int)bundle["total"]!);
     }
 
-    [GeneratedRegex(@"wl_[A-Za-z0-9_\-]{20,}")]
+    [GeneratedRegex(@"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")]
     private static partial Regex Token();
 }

@@ -59,8 +59,8 @@ internal sealed class AccessTokens(
         var token = Handler.CreateToken(new SecurityTokenDescriptor
         {
             TokenType = TokenType,
-            Issuer = settings.IssuerClaim,
-            Audience = settings.Audience,
+            Issuer = settings.MintIssuer,
+            Audience = settings.MintAudience,
             IssuedAt = now.UtcDateTime,
             NotBefore = now.UtcDateTime,
             Expires = now.Add(lifetime).UtcDateTime,
@@ -89,8 +89,8 @@ internal sealed class AccessTokens(
 
     private TokenValidationParameters Parameters(TokenKeys.Loaded loaded) => new()
     {
-        ValidIssuer = settings.IssuerClaim,
-        ValidAudience = settings.Audience,
+        ValidIssuers = settings.ValidIssuers,
+        ValidAudiences = settings.ValidAudiences,
         IssuerSigningKey = loaded.Signing,
         ValidAlgorithms = [SecurityAlgorithms.EcdsaSha256],
         ValidTypes = [TokenType],

@@ -21,13 +21,36 @@ internal sealed class TokenSettings
     public const string ExternalRoleClaim = "wl_ext_role";
     public const string ExternalDepartmentClaim = "wl_ext_department";
 
+    /// <summary>
+    /// Issuer and audience of tokens minted by a process that does not know the server's address: no
+    /// issuer configured and no server URL (e.g. `wardline token --data DIR`, then `wardline serve --urls ...`).
+    /// Servers without a configured issuer (or audience) accept it too. This takes nothing from the
+    /// issuer check: only holders of this store's sealed key can sign either.
+    /// </summary>
+    public const string LocalIssuer = "urn:wardline:local";
+
     public TokenSettings(WardlineOptions options)
     {
-        var issuer = options.Access.Issuer ?? (options.Urls.Count > 0 ? options.Urls[0] : "http://127.0.0.1:5080");
+        var configured = options.Access.Issuer ?? (options.Urls.Count > 0 ? options.Urls[0] : null);
+        var issuer = configured ?? "http://127.0.0.1:5080";
         Issuer = new Uri(issuer.EndsWith('/') ? issuer : issuer + "/", UriKind.Absolute);
         Audience = options.Access.Audience ?? new Uri(Issuer, "fhir").AbsoluteUri;
         External = options.Access.ExternalOidc;
+        MintIssuer = configured is null ? LocalIssuer : IssuerClaim;
+        MintAudience = configured is null && options.Access.Audience is null ? LocalIssuer : Audience;
+        ValidIssuers = options.Access.Issuer is null ? [IssuerClaim, LocalIssuer] : [IssuerClaim];
+        ValidAudiences = options.Access.Audience is null && options.Access.Issuer is null ? [Audience, LocalIssuer] : [Audience];
     }
+
+    /// <summary>The issuer and audience of operator tokens (`wardline token`) minted by this process.</summary>
+    public string MintIssuer { get; }
+
+    public string MintAudience { get; }
+
+    /// <summary>What the API accepts: its own issuer and audience, and the local ones unless an issuer (audience) is configured.</summary>
+    public IReadOnlyList<string> ValidIssuers { get; }
+
+    public IReadOnlyList<string> ValidAudiences { get; }
 
     public Uri Issuer { get; }
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Wardline.Server.Tests.Infrastructure;
 using static Wardline.Server.Tests.Modules.Access.OAuth.OAuthServer;
 
@@ -182,6 +183,32 @@ public sealed class TokenEndpointTests(OAuthFixture f) : IClassFixture<OAuthFixt
 
         Assert.Equal(HttpStatusCode.Redirect, second.StatusCode);
         Assert.StartsWith("/console/sign-in?returnUrl=", second.Headers.Location!.OriginalString, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_browser_that_is_not_signed_in_signs_in_and_continues_to_the_app_with_a_code()
+    {
+        using var browser = S.Browser();
+        var (verifier, challenge) = Pkce();
+        var first = await browser.GetAsync("/connect/authorize?" + AuthorizeQuery(challenge, "user/Condition.rs", state: "s1"));
+        var signIn = (await browser.GetAsync(first.Headers.Location)).Headers.Location!.OriginalString;
+        Assert.StartsWith("/console/sign-in?returnUrl=", signIn, StringComparison.Ordinal);
+
+        var page = await (await browser.GetAsync(signIn)).Content.ReadAsStringAsync();
+        var antiforgery = Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+        var signedIn = await browser.PostAsync(signIn, new FormUrlEncodedContent(Form(("_handler", "sign-in"),
+            ("__RequestVerificationToken", WebUtility.HtmlDecode(antiforgery)), ("Input.UserName", OAuthFixture.Physician), ("Input.Password", Password))));
+        var html = await signedIn.Content.ReadAsStringAsync();
+        var next = signedIn.Headers.Location?.OriginalString
+            ?? WebUtility.HtmlDecode(Regex.Match(html, "class=\"wl-continue\"[^>]*|href=\"(/console/authorize[^\"]*)\"").Groups[1].Value);
+        Assert.StartsWith("/console/authorize?", next, StringComparison.Ordinal);
+
+        var back = (await browser.GetAsync(next)).Headers.Location!;
+        Assert.StartsWith(OAuthFixture.RedirectUri, back.AbsoluteUri, StringComparison.Ordinal);
+        Assert.Equal("s1", Parameter(back, "state"));
+        var (status, body) = await RedeemAsync(Parameter(back, "code")!, verifier);
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(OAuthFixture.Physician, (string?)Payload((string)body["access_token"]!)["sub"]);
     }
 
     [Fact]
