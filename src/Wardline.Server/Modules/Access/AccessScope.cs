@@ -96,6 +96,15 @@ internal sealed class AccessScope
     public bool WouldPermit(PolicyAction action, ResourceFacts facts) =>
         _policy is null || ((_scopes?.Allows(facts.Kind, action, facts.Patient?.Id) ?? true) && _policy.Decide(_subject!, action, facts, _context).Permitted);
 
+    /// <summary>
+    /// Whether this subject may read every <paramref name="type"/> whatever it is (the policy's residual is
+    /// plain true): only then can an update to an unknown id create it without revealing, by contrast,
+    /// which guessed ids exist but are hidden.
+    /// </summary>
+    public bool SeesEvery(string type) =>
+        _policy is null || ((_scopes?.Allows(type, PolicyAction.Read) ?? true) && _scopes?.Patient is null
+            && _policy.Partial(_subject!, PolicyAction.Read, type, _context) is Residual.Constant { Value: true });
+
     /// <summary>The policy as a WHERE clause for a search or type history of <paramref name="type"/>; null when unrestricted.</summary>
     public AccessFilter? Filter(PolicyAction action, string type, FhirInteraction interaction)
     {

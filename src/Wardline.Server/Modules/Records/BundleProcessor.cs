@@ -174,6 +174,9 @@ internal sealed class BundleProcessor(RecordService records)
             p.Current = current;
             switch (p.Method)
             {
+                case "PUT" when current is null && !access.SeesEvery(p.Type!):
+                    // As for a plain update: an unknown id answers as a hidden one would.
+                    return FhirResponse.NotFound($"{p.Type}/{p.Id} is not known.");
                 case "POST" when p.Matched is null:
                 case "PUT":
                     if (p.IfMatch is not null && (current is null || current.Version != p.IfMatch))

@@ -127,6 +127,9 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
         for (var attempt = 0; attempt < MaxWriteAttempts; attempt++)
         {
             var current = await store.ReadCurrentAsync(type, id, ct);
+            // Update-as-create with a client id: only for those who could see any resource of the type
+            // anyway; for others an unknown id must answer exactly as a hidden one does.
+            if (current is null && !access.SeesEvery(type)) return FhirResponse.NotFound($"{type}/{id} is not known.");
             var write = Prepare(type, id, (Resource)resource.DeepCopy(), current, Now());
             if (await AuthorizeWritesAsync(access, [(write.Pending, current)], ct) is { } denied) return denied;
             if (expected is not null && (current is null || current.Version != expected))

@@ -1,0 +1,46 @@
+using System.Net;
+using Wardline.Server.Tests.Infrastructure;
+
+namespace Wardline.Server.Tests.Modules.Access.Matrix;
+
+/// <summary>An update to a guessed id tells nothing: hidden and unknown ids answer alike, in a plain PUT and in a transaction.</summary>
+[Collection(HospitalCollection.Name)]
+public sealed class UpdateCreateTests(HospitalFixture fixture)
+{
+    private const string Unknown = "6f0e1d2c-0000-4000-8000-00000000beef";
+
+    private OracleFacts HiddenFromNurse() =>
+        fixture.World.OfType("Observation").First(f => !HospitalPolicyOracle.Permits(fixture.Subject("nurse.cardio"), MatrixAction.Read, f));
+
+    [Fact]
+    public async Task A_put_to_a_hidden_id_and_to_an_unknown_id_answer_the_same_404()
+    {
+        var hidden = HiddenFromNurse();
+        var body = fixture.World.Json("Observation", hidden.Id).ToJsonString();
+
+        using var guessed = await fixture.SendAsync("nurse.cardio", HttpMethod.Put, $"Observation/{hidden.Id}", body);
+        using var unknown = await fixture.SendAsync("nurse.cardio", HttpMethod.Put, $"Observation/{Unknown}", body.Replace(hidden.Id, Unknown, StringComparison.Ordinal));
+
+        Assert.Equal(HttpStatusCode.NotFound, guessed.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal((await guessed.DiagnosticsAsync()).Replace(hidden.Id, "ID", StringComparison.Ordinal), (await unknown.DiagnosticsAsync()).Replace(Unknown, "ID", StringComparison.Ordinal));
+        using var after = await fixture.SendAsync("cmo.adams", HttpMethod.Get, $"Observation/{Unknown}");
+        Assert.Equal(HttpStatusCode.NotFound, after.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_transaction_put_to_a_hidden_id_and_to_an_unknown_id_answer_the_same_404()
+    {
+        var hidden = HiddenFromNurse();
+        var json = fixture.World.Json("Observation", hidden.Id).ToJsonString();
+        string Transaction(string id) =>
+            $$$"""{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{{{json.Replace(hidden.Id, id, StringComparison.Ordinal)}}},"request":{"method":"PUT","url":"Observation/{{{id}}}"}}]}""";
+
+        using var guessed = await fixture.SendAsync("nurse.cardio", HttpMethod.Post, "", Transaction(hidden.Id));
+        using var unknown = await fixture.SendAsync("nurse.cardio", HttpMethod.Post, "", Transaction(Unknown));
+
+        Assert.Equal(HttpStatusCode.NotFound, guessed.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal((await guessed.DiagnosticsAsync()).Replace(hidden.Id, "ID", StringComparison.Ordinal), (await unknown.DiagnosticsAsync()).Replace(Unknown, "ID", StringComparison.Ordinal));
+    }
+}
