@@ -27,6 +27,8 @@ wardline_start_postgres() {
   wardline_apt_install postgresql
   local bin
   bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  # Known before start, so the EXIT trap can stop (or clean up after) a server that failed to start.
+  export WARDLINE_PG_BIN="$bin"
   WARDLINE_PGDATA=$(mktemp -d /tmp/wardline-pg.XXXXXX)
   WARDLINE_PGPORT=${WARDLINE_PGPORT:-55432}
   [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$WARDLINE_PGDATA"
@@ -35,7 +37,6 @@ wardline_start_postgres() {
   wardline_as_postgres "$bin/pg_ctl" -D "$WARDLINE_PGDATA" -l "$WARDLINE_PGDATA/server.log" -w \
     -o "-c listen_addresses=127.0.0.1 -p $WARDLINE_PGPORT -k $WARDLINE_PGDATA -c max_connections=300 -c shared_buffers=256MB" start >/dev/null
   export WARDLINE_TEST_POSTGRES="Host=127.0.0.1;Port=$WARDLINE_PGPORT;Username=postgres;Database=postgres;Pooling=true"
-  export WARDLINE_PG_BIN="$bin"
   echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$WARDLINE_PGPORT"
 }
 
