@@ -49,12 +49,16 @@ public sealed partial class OAuthServer : IAsyncDisposable
 
     public T Service<T>() where T : notnull => App.Services.GetRequiredService<T>();
 
-    public static async Task<OAuthServer> StartAsync(Action<WardlineOptions>? configure = null)
+    public static async Task<OAuthServer> StartAsync(Action<WardlineOptions>? configure = null) =>
+        await StartAsync(await TestStore.CreateAsync(StoreKind.Sqlite), null, configure);
+
+    /// <summary>A server on <paramref name="store"/>; with <paramref name="options"/> (e.g. <see cref="TestStore.SharedOptions"/>) a second server on the same store, which it does not own.</summary>
+    public static async Task<OAuthServer> StartAsync(TestStore store, WardlineOptions? options, Action<WardlineOptions>? configure = null)
     {
-        var store = await TestStore.CreateAsync(StoreKind.Sqlite);
         var policy = Path.Combine(store.Folder, "hospital-policy.yaml");
-        await File.WriteAllTextAsync(policy, PolicyHolder.BuiltInText());
-        var options = store.Options;
+        if (!File.Exists(policy)) await File.WriteAllTextAsync(policy, PolicyHolder.BuiltInText());
+        var owner = options is null;
+        options ??= store.Options;
         options.Access.PolicyPath = policy;
         options.Access.RateLimits.UserPerMinute = 0;
         options.Access.RateLimits.AnonymousPerMinute = 0;
@@ -65,7 +69,7 @@ public sealed partial class OAuthServer : IAsyncDisposable
         configure?.Invoke(options);
         var app = WardlineHost.Build(options, configure: b => b.Services.Configure<SignInOptions>(o => o.MfaOptionalRoles.Add("physician")));
         await app.StartAsync();
-        return new OAuthServer(store, app, origin);
+        return new OAuthServer(store, app, origin) { _ownsStore = owner };
     }
 
     public static int FreePort()
@@ -210,11 +214,13 @@ public sealed partial class OAuthServer : IAsyncDisposable
 
     public static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
+    private bool _ownsStore = true;
+
     public async ValueTask DisposeAsync()
     {
         await App.StopAsync();
         await App.DisposeAsync();
-        await Store.DisposeAsync();
+        if (_ownsStore) await Store.DisposeAsync();
     }
 
     [GeneratedRegex("name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"")]
