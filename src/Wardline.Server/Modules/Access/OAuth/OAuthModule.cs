@@ -81,6 +81,12 @@ internal static class OAuthModule
             o.SetAuthorizationCodeLifetime(CodeLifetime);
             o.AddEventHandler<OpenIddictServerEvents.ValidateTokenRequestContext>(b => b.UseInlineHandler(ValidateTokenRequestAsync));
             o.AddEventHandler<OpenIddictServerEvents.ValidateAuthorizationRequestContext>(b => b.UseInlineHandler(ValidateAuthorizationRequestAsync));
+            // SMART: the launch patient is also a parameter of the token response.
+            o.AddEventHandler<OpenIddictServerEvents.ProcessSignInContext>(b => b.UseInlineHandler(c =>
+            {
+                if (c.EndpointType == OpenIddictServerEndpointType.Token && c.Principal?.GetClaim("patient") is { } patient) c.Parameters["patient"] = patient;
+                return default;
+            }));
             // Errors say what the client must fix, never where to read about the server's internals.
             o.AddEventHandler<OpenIddictServerEvents.ApplyTokenResponseContext>(b => b.UseInlineHandler(c =>
             {

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Wardline.Server.Modules.Access.Identity;
 using Wardline.Server.Tests.Infrastructure;
 using static Wardline.Server.Tests.Modules.Access.OAuth.OAuthServer;
 
@@ -121,6 +122,7 @@ public sealed class TokenEndpointTests(OAuthFixture f) : IClassFixture<OAuthFixt
         var claims = Payload(token);
         Assert.Equal(OAuthFixture.Physician, (string?)claims["sub"]);
         Assert.Equal(f.PatientA, (string?)claims["patient"]);
+        Assert.Equal(f.PatientA, (string?)body["patient"]); // SMART launch context in the token response
         Assert.Equal("pwd", claims["amr"] is JsonArray amr ? (string?)amr.Single() : (string?)claims["amr"]); // no second factor in this session
         Assert.Contains("patient/Observation.rs", ((string)claims["scope"]!).Split(' '));
 
@@ -210,6 +212,41 @@ public sealed class TokenEndpointTests(OAuthFixture f) : IClassFixture<OAuthFixt
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal(OAuthFixture.Physician, (string?)Payload((string)body["access_token"]!)["sub"]);
     }
+
+    [Fact]
+    public async Task A_session_signed_in_with_mfa_gives_a_token_saying_pwd_and_mfa()
+    {
+        const string nurse = "nurse.mfa";
+        await S.CreateAccountAsync(Account.New(nurse, nurse) with { Roles = ["nurse"], Departments = ["cardiology"] });
+        var signIns = S.Service<SignInService>();
+        Assert.IsType<SignInOutcome.NeedsMfaEnrolment>(await signIns.PasswordAsync(nurse, Password, "127.0.0.1", CancellationToken.None));
+        var secret = (await signIns.BeginEnrolmentAsync(nurse, CancellationToken.None))!.Secret;
+        var totp = new OtpNet.Totp(OtpNet.Base32Encoding.ToBytes(secret));
+        Assert.IsType<SignInOutcome.Succeeded>(await signIns.CompleteEnrolmentAsync(nurse, totp.ComputeTotp(DateTime.UtcNow), "127.0.0.1", CancellationToken.None));
+
+        using var browser = S.Browser();
+        var page = await (await browser.GetAsync("/console/sign-in")).Content.ReadAsStringAsync();
+        var password = await browser.PostAsync("/console/sign-in", new FormUrlEncodedContent(Form(("_handler", "sign-in"),
+            ("__RequestVerificationToken", Antiforgery(page)), ("Input.UserName", nurse), ("Input.Password", Password))));
+        var codePage = password.Headers.Location!.OriginalString;
+        Assert.EndsWith("/console/sign-in/code", codePage, StringComparison.Ordinal);
+        page = await (await browser.GetAsync(codePage)).Content.ReadAsStringAsync();
+        // Each code works once and one step ahead is accepted: the next step's code, not the one just used.
+        var second = await browser.PostAsync(codePage, new FormUrlEncodedContent(Form(("_handler", "totp"),
+            ("__RequestVerificationToken", Antiforgery(page)), ("Input.Code", totp.ComputeTotp(DateTime.UtcNow.AddSeconds(30))))));
+        Assert.EndsWith("/console", second.Headers.Location!.OriginalString, StringComparison.Ordinal);
+
+        var (verifier, challenge) = Pkce();
+        var code = Parameter(await AuthorizeAsync(browser, AuthorizeQuery(challenge, "user/Condition.rs")), "code")!;
+        var (status, body) = await RedeemAsync(code, verifier);
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        var amr = Payload((string)body["access_token"]!)["amr"]!.AsArray().Select(n => (string?)n).Order().ToList();
+        Assert.Equal(["mfa", "pwd"], amr);
+    }
+
+    private static string Antiforgery(string page) =>
+        WebUtility.HtmlDecode(Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value);
 
     [Fact]
     public async Task A_launch_patient_the_user_may_not_read_is_refused()
