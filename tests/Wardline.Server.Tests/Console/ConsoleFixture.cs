@@ -102,3 +102,10 @@ public sealed class ConsoleFixture : IAsyncLifetime
     public static async Task ShotAsync(IPage page, string name) =>
         await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, name + ".png"), FullPage = true });
 }
+
+/// <summary>The console's test classes share one server and one browser, and run one after another.</summary>
+[CollectionDefinition(Name)]
+public sealed class ConsoleCollection : ICollectionFixture<ConsoleFixture>
+{
+    public const string Name = "Console";
+}

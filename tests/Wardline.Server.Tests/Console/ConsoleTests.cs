@@ -10,7 +10,8 @@ using Task = System.Threading.Tasks.Task;
 namespace Wardline.Server.Tests.Console;
 
 /// <summary>The web console in a real browser: sign-in with MFA, the policy explainer, break-glass and its review, headers.</summary>
-public sealed class ConsoleTests(ConsoleFixture fx) : IClassFixture<ConsoleFixture>
+[Collection(ConsoleCollection.Name)]
+public sealed class ConsoleTests(ConsoleFixture fx)
 {
     [Fact]
     public async Task A_new_nurse_enrols_an_authenticator_signs_out_and_signs_in_again_with_password_and_code()
