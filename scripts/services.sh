@@ -50,4 +50,6 @@ wardline_stop_services() {
 trap wardline_stop_services EXIT
 # The console's browser tests drive Debian's chromium through Playwright (no browser download).
 wardline_apt_install chromium
+# A real SMTP server for notification tests (aiosmtpd, started by the tests themselves on 127.0.0.1).
+wardline_apt_install python3-aiosmtpd
 wardline_start_postgres

@@ -55,6 +55,7 @@ public sealed class PublicSurfaceTests
         "Wardline.Server.Modules.Access.OAuth.ExternalOidcOptions",
         "Wardline.Server.Modules.Access.AccessOptions",
         "Wardline.Server.Modules.Access.RateLimitOptions",
+        "Wardline.Server.Modules.Access.NotifyOptions",
     ];
 
     [Fact]

@@ -21,6 +21,7 @@ internal enum SecurityEventKind
     PolicyRejected,
     BreakGlassDeclared,
     BreakGlassReviewed,
+    NotificationFailed,
 }
 
 /// <summary>

@@ -12,4 +12,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "Break-glass declared by {User} for patient {Patient} (declaration {Id})")]
     public static partial void BreakGlassDeclared(ILogger logger, string user, string patient, string id);
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Error, Message = "Break-glass declaration {Id}: the privacy officers could not be e-mailed ({Error}); it waits in the review queue")]
+    public static partial void BreakGlassNotificationFailed(ILogger logger, string id, string error);
 }

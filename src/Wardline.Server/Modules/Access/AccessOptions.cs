@@ -37,6 +37,8 @@ public sealed class AccessOptions
 
     public RateLimitOptions RateLimits { get; } = new();
 
+    public NotifyOptions Notify { get; } = new();
+
     /// <summary>The issuer of Wardline's tokens (OAuth server, `wardline token`). Unset: the first server URL.</summary>
     public string? Issuer { get; set; }
 
@@ -49,6 +51,7 @@ public sealed class AccessOptions
     public IReadOnlyList<string> Validate()
     {
         var problems = new List<string>(RateLimits.Validate());
+        problems.AddRange(Notify.Validate());
         if (PolicyPath is not null && !File.Exists(PolicyPath))
             problems.Add($"Wardline:Access:PolicyPath: the file {PolicyPath} does not exist.");
         try

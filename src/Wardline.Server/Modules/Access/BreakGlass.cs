@@ -22,7 +22,8 @@ internal enum BreakGlassOutcome { Declared, NotApproved, NoSuchPatient, BadReaso
 /// security event at once, and waits in the review queue until a reviewer closes it. Reasons are
 /// free text that may name a diagnosis, so they are encrypted like records.
 /// </summary>
-internal sealed class BreakGlass(SqlDialect dialect, GroupCommitter committer, RecordKeys keys, RecordStore store, IAccessRecorder recorder, AccessOptions options, TimeProvider time)
+internal sealed class BreakGlass(
+    SqlDialect dialect, GroupCommitter committer, RecordKeys keys, RecordStore store, IAccessRecorder recorder, BreakGlassNotifier notifier, AccessOptions options, TimeProvider time)
 {
     public const int MaxReasonLength = 2000;
 
@@ -72,7 +73,9 @@ internal sealed class BreakGlass(SqlDialect dialect, GroupCommitter committer, R
         Granted?.Invoke(user);
         await recorder.RecordAsync(new SecurityEvent(at, SecurityEventKind.BreakGlassDeclared, user, user, "granted",
             $"declaration {id} patient Patient/{patient} purpose ETREAT until {expires:O}", correlation, source), ct);
-        return (BreakGlassOutcome.Declared, new BreakGlassDeclaration(id, user, patient, "ETREAT", reason, at, expires, null, null, null, null));
+        var declaration = new BreakGlassDeclaration(id, user, patient, "ETREAT", reason, at, expires, null, null, null, null);
+        await notifier.NotifyAsync(declaration, ct);
+        return (BreakGlassOutcome.Declared, declaration);
     }
 
     private async Task<int> InsertAsync(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction tx, string id, string user, string patient,
