@@ -176,6 +176,11 @@ internal static class OAuthModule
             context.Reject(Errors.InvalidRequest, "The redirect_uri is not registered for this client.");
             return;
         }
+        if (context.Request.CodeChallengeMethod != CodeChallengeMethods.Sha256)
+        {
+            context.Reject(Errors.InvalidRequest, "PKCE with code_challenge_method S256 is required.");
+            return;
+        }
         if (!OAuthScopes.Allowed([.. context.Request.GetScopes()], client, OAuthClients.AuthorizationCode))
         {
             context.Reject(Errors.InvalidScope, "The scope is missing, malformed or not allowed for this client.");

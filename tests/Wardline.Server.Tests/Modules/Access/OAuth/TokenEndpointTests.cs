@@ -177,6 +177,23 @@ public sealed class TokenEndpointTests(OAuthFixture f) : IClassFixture<OAuthFixt
     }
 
     [Fact]
+    public async Task The_plain_pkce_method_is_refused()
+    {
+        using var browser = S.Browser();
+        await SignInAsync(browser, OAuthFixture.Physician);
+        var verifier = Pkce().Verifier;
+        var query = Query(("response_type", "code"), ("client_id", OAuthFixture.App), ("redirect_uri", OAuthFixture.RedirectUri), ("scope", "user/Condition.rs"),
+            ("code_challenge", verifier), ("code_challenge_method", "plain"));
+
+        var response = await browser.GetAsync("/connect/authorize?" + query);
+
+        var location = response.Headers.Location;
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest || (location is not null && Parameter(location, "error") == "invalid_request"),
+            $"answered {(int)response.StatusCode} {location}");
+        Assert.True(location is null || Parameter(location, "code") is null);
+    }
+
+    [Fact]
     public async Task Authorize_without_a_console_session_sends_the_browser_to_sign_in()
     {
         using var browser = S.Browser();
@@ -275,8 +292,10 @@ public sealed class TokenEndpointTests(OAuthFixture f) : IClassFixture<OAuthFixt
         })
         {
             var response = await browser.GetAsync("/connect/authorize?" + query);
+            var text = await response.Content.ReadAsStringAsync();
             Assert.False(response.Headers.Location?.Host == "evil.example", "redirected to an unregistered URI");
-            Assert.NotEqual(HttpStatusCode.Redirect, response.StatusCode);
+            Assert.True(response.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.Unauthorized, $"answered {(int)response.StatusCode}");
+            Assert.DoesNotContain("Exception", text, StringComparison.Ordinal);
         }
     }
 
