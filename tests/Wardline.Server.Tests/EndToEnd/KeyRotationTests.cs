@@ -101,7 +101,7 @@ public sealed class ProtectedKeyringTests
         {
             var data = Path.Combine(folder, "data");
             var keyringPath = Path.Combine(data, "keyring.json");
-            var added = await WardlineCli.RunAsync(["users", "add", "--data", data, "keeper"], Passphrase);
+            var added = await WardlineCli.RunAsync(["users", "add", "--data", data, "keeper", "--role", "physician", "--tier", "1"], Passphrase);
             Assert.True(added.ExitCode == 0, added.Output);
             Assert.True(JsonDocument.Parse(File.ReadAllBytes(keyringPath)).RootElement.GetProperty("protected").GetBoolean());
             var token = await WardlineCli.RunAsync(["token", "--data", data, "--user", "keeper"], Passphrase);

@@ -33,7 +33,7 @@ public sealed class LoggingTests : IDisposable
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var tokens = app.Services.GetRequiredService<AccessTokens>();
-        await tokens.AddUserAsync("log-user", "log-user", CancellationToken.None);
+        await TestAccounts.SeniorClinicianAsync(app.Services, "log-user");
         var token = await tokens.IssueAsync("log-user", TimeSpan.FromHours(1), CancellationToken.None);
         using var client = new HttpClient { BaseAddress = new Uri(address.TrimEnd('/') + "/fhir/") };
         client.DefaultRequestHeaders.Authorization = new("Bearer", token);

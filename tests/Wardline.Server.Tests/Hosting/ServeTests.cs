@@ -266,7 +266,7 @@ public sealed class ServeTests : IDisposable
     private async Task<HttpClient> SignedInClientAsync(WebApplication app, int port)
     {
         var tokens = app.Services.GetRequiredService<AccessTokens>();
-        await tokens.AddUserAsync("tls-user", "tls-user", CancellationToken.None);
+        await TestAccounts.SeniorClinicianAsync(app.Services, "tls-user");
         var token = await tokens.IssueAsync("tls-user", TimeSpan.FromHours(1), CancellationToken.None) ?? throw new InvalidOperationException("no token");
         var client = new HttpClient(_cert.TrustingHandler()) { BaseAddress = new Uri($"https://127.0.0.1:{port}/fhir/"), Timeout = TimeSpan.FromSeconds(30) };
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);

@@ -151,3 +151,15 @@ public static class FhirTest
         return (string)(await r.ReadJsonAsync())["id"]!;
     }
 }
+
+/// <summary>Accounts for tests that run under the built-in hospital policy rather than the all-access test policy.</summary>
+public static class TestAccounts
+{
+    /// <summary>A tier 1 physician (the designated senior clinician): may read and write every clinical record without sensitivity labels.</summary>
+    public static async Task SeniorClinicianAsync(IServiceProvider services, string name)
+    {
+        var result = await services.GetRequiredService<Wardline.Server.Modules.Access.Identity.AccountService>().CreateAsync(
+            Wardline.Server.Modules.Access.Identity.Account.New(name, name) with { Roles = ["physician"], Tier = 1 }, null, "test", CancellationToken.None);
+        if (result is not Wardline.Server.Modules.Access.Identity.AccountResult.Done) throw new InvalidOperationException($"account {name}: {result}");
+    }
+}
