@@ -95,7 +95,7 @@ public static class WardlineHost
         app.UseWardlineConsole();
         app.UseRateLimiter();
         app.MapGet("/", () => Results.Text(
-            "Wardline protected record store. The FHIR API is at /fhir (see /fhir/metadata); every request needs a bearer token.\n",
+            "Wardline protected record store. The FHIR API is at /fhir (see /fhir/metadata); every request needs a bearer token. The console is at /console.\n",
             "text/plain; charset=utf-8"));
         app.MapFhir();
         app.MapWardlineOAuth();

@@ -54,6 +54,7 @@ internal static class DemoCommand
             AnsiConsole.Write(table);
             AnsiConsole.MarkupLine($"Every demo account signs in with the password [yellow]{DemoPassword}[/] (demo store only); the first sign-in enrols an authenticator app.");
             AnsiConsole.MarkupLine($"Wardline demo is serving [link]http://127.0.0.1:{p}/fhir[/] (CapabilityStatement: /fhir/metadata).");
+            AnsiConsole.MarkupLine($"The console (sign-in, users, policy and its \"Why?\" explainer, break-glass): [link]http://127.0.0.1:{p}/console[/]");
             AnsiConsole.MarkupLine($"Try: curl -H 'Authorization: Bearer <token>' 'http://127.0.0.1:{p}/fhir/Patient?_count=5'");
             AnsiConsole.MarkupLine("More tokens: wardline token --data " + Markup.Escape(options.DataDirectory) + " --user <name>. Press Ctrl+C to stop.");
             await app.WaitForShutdownAsync(ct);
