@@ -208,6 +208,7 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) 
     public async ValueTask DisposeAsync()
     {
         while (_readers.TryTake(out var reader)) await reader.DisposeAsync();
+        while (_factReaders.TryTake(out var reader)) await reader.DisposeAsync();
     }
 
     public async Task<StoredVersion?> ReadVersionAsync(string type, string id, int version, CancellationToken ct)
@@ -727,35 +728,71 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) 
     {
         var result = new Dictionary<(string, string), StoredFacts>();
         if (keys.Count == 0) return result;
-        var agg = dialect.Name == "sqlite" ? "group_concat(x.department, '|')" : "string_agg(x.department, '|')";
+        if (keys.Count == 1 && dialect.InProcess)
+        {
+            // The single-resource decision of every read: a kept, prepared statement, like the read itself.
+            var (type, id) = keys.First();
+            if (await ReadFactsPreparedAsync(type, id, ct) is { } one) result[(type, id)] = one;
+            return result;
+        }
         await using var c = await dialect.OpenAsync(ct);
         foreach (var (type, ids) in ByType(keys))
         {
             await using var cmd = c.CreateCommand();
-            cmd.CommandText =
-                "SELECT r.res_id, f.department, f.encounter, f.patient, f.labels, f.status, " +
-                "(SELECT ef.department FROM resources er JOIN access_facts ef ON ef.rid = er.rid WHERE er.res_type = 'Encounter' AND er.res_id = f.encounter), " +
-                $"CASE WHEN f.department IS NULL AND f.encounter IS NULL THEN (SELECT {agg} FROM (SELECT DISTINCT pd.department FROM access_facts pd WHERE pd.patient = f.patient AND pd.department IS NOT NULL) x) END, " +
-                "p.restricted, p.research_consent, p.staff_user " +
-                "FROM resources r JOIN access_facts f ON f.rid = r.rid " +
-                "LEFT JOIN resources pr ON pr.res_type = 'Patient' AND pr.res_id = f.patient LEFT JOIN access_facts p ON p.rid = pr.rid " +
-                "WHERE r.res_type = @t AND r.res_id IN (" + InList(cmd, ids) + ")";
+            cmd.CommandText = FactsSelect + "WHERE r.res_type = @t AND r.res_id IN (" + InList(cmd, ids) + ")";
             Add(cmd, "@t", type);
             await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct))
-            {
-                string? S(int i) => r.IsDBNull(i) ? null : r.GetString(i);
-                IReadOnlyList<string> departments = S(1) is { } own ? [own]
-                    : S(2) is not null ? (S(6) is { } enc ? [enc] : [])
-                    : S(7) is { } list ? list.Split('|') : [];
-                var patient = S(3);
-                result[(type, r.GetString(0))] = new StoredFacts(departments, patient, S(4) ?? "", S(5),
-                    !r.IsDBNull(8) && Convert.ToInt32(r.GetValue(8), System.Globalization.CultureInfo.InvariantCulture) == 1,
-                    !r.IsDBNull(9) && Convert.ToInt32(r.GetValue(9), System.Globalization.CultureInfo.InvariantCulture) == 1,
-                    S(10));
-            }
+            while (await r.ReadAsync(ct)) result[(type, r.GetString(0))] = MapFacts(r);
         }
         return result;
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentBag<PreparedRead> _factReaders = [];
+
+    private async Task<StoredFacts?> ReadFactsPreparedAsync(string type, string id, CancellationToken ct)
+    {
+        if (!_factReaders.TryTake(out var reader))
+        {
+            reader = await PreparedRead.OpenAsync(dialect, FactsSelect + "WHERE r.res_type = @t AND r.res_id = @i", ct);
+        }
+        StoredFacts? result = null;
+        try
+        {
+            reader.Type.Value = type;
+            reader.Id.Value = id;
+            await using var r = await reader.Command.ExecuteReaderAsync(ct);
+            if (await r.ReadAsync(ct)) result = MapFacts(r);
+        }
+        catch
+        {
+            await reader.DisposeAsync();
+            throw;
+        }
+        if (_factReaders.Count < MaxKeptReaders) _factReaders.Add(reader);
+        else await reader.DisposeAsync();
+        return result;
+    }
+
+    private string FactsSelect =>
+        "SELECT r.res_id, f.department, f.encounter, f.patient, f.labels, f.status, " +
+        "(SELECT ef.department FROM resources er JOIN access_facts ef ON ef.rid = er.rid WHERE er.res_type = 'Encounter' AND er.res_id = f.encounter), " +
+        "CASE WHEN f.department IS NULL AND f.encounter IS NULL THEN (SELECT " +
+        (dialect.Name == "sqlite" ? "group_concat(x.department, '|')" : "string_agg(x.department, '|')") +
+        " FROM (SELECT DISTINCT pd.department FROM access_facts pd WHERE pd.patient = f.patient AND pd.department IS NOT NULL) x) END, " +
+        "p.restricted, p.research_consent, p.staff_user " +
+        "FROM resources r JOIN access_facts f ON f.rid = r.rid " +
+        "LEFT JOIN resources pr ON pr.res_type = 'Patient' AND pr.res_id = f.patient LEFT JOIN access_facts p ON p.rid = pr.rid ";
+
+    private static StoredFacts MapFacts(DbDataReader r)
+    {
+        string? S(int i) => r.IsDBNull(i) ? null : r.GetString(i);
+        IReadOnlyList<string> departments = S(1) is { } own ? [own]
+            : S(2) is not null ? (S(6) is { } enc ? [enc] : [])
+            : S(7) is { } list ? list.Split('|') : [];
+        return new StoredFacts(departments, S(3), S(4) ?? "", S(5),
+            !r.IsDBNull(8) && Convert.ToInt32(r.GetValue(8), System.Globalization.CultureInfo.InvariantCulture) == 1,
+            !r.IsDBNull(9) && Convert.ToInt32(r.GetValue(9), System.Globalization.CultureInfo.InvariantCulture) == 1,
+            S(10));
     }
 
     /// <summary>
