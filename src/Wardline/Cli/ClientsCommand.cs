@@ -123,7 +123,7 @@ internal static class ClientsCommand
     {
         var store = new StoreArgs();
         var id = new Argument<string>("client-id");
-        var remove = new Command("remove", "Remove a client: it can get no new tokens (tokens already issued run out within their hour; disable its service account to stop them at once).");
+        var remove = new Command("remove", "Remove a client: it gets no new tokens, and the tokens it holds stop working within seconds.");
         store.AddTo(remove);
         remove.Arguments.Add(id);
         remove.SetAction((parse, ct) => CommandRunner.RunAsync(async () =>

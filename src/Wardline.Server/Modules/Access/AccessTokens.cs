@@ -17,7 +17,7 @@ namespace Wardline.Server.Modules.Access;
 /// process, and within <see cref="AccountStore.CacheFor"/> on other servers sharing the store.
 /// </summary>
 internal sealed class AccessTokens(
-    TokenKeys keys, TokenSettings settings, TimeProvider time, AccountStore accounts, AccountService accountService, IAccessRecorder recorder)
+    TokenKeys keys, TokenSettings settings, TimeProvider time, AccountStore accounts, AccountService accountService, OAuthClients clients, IAccessRecorder recorder)
 {
     public const string TokenType = "at+jwt";
     private static readonly TimeSpan ClockSkew = TimeSpan.FromSeconds(30);
@@ -83,6 +83,8 @@ internal sealed class AccessTokens(
         var loaded = await keys.GetAsync(ct);
         var result = await Handler.ValidateTokenAsync(token, Parameters(loaded));
         if (!result.IsValid || result.ClaimsIdentity.FindFirst("sub")?.Value is not { Length: > 0 } user) return null;
+        // A removed client's tokens stop too (an app's or a system's; operator tokens name no client).
+        if (result.ClaimsIdentity.FindFirst("client_id")?.Value is { } client && !await clients.IsRegisteredAsync(client, ct)) return null;
         var now = time.GetUtcNow();
         return await accounts.FindAsync(user, ct) is { } account && account.IsActive(now) ? result.ClaimsIdentity : null;
     }

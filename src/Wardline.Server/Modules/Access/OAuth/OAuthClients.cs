@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.Caching.Memory;
 using Wardline.Server.Modules.Access.Identity;
 using Wardline.Server.Modules.Records.Storage;
 
@@ -21,8 +22,11 @@ internal sealed record OAuthClient(
 /// The <c>oauth_clients</c> table and the redeemed authorization codes (schema step 6). Secrets are
 /// 256 random bits shown once; the table holds ASP.NET Core Identity password hashes of them.
 /// </summary>
-internal sealed partial class OAuthClients(SqlDialect dialect, GroupCommitter committer, TimeProvider time)
+internal sealed partial class OAuthClients(SqlDialect dialect, GroupCommitter committer, TimeProvider time, IMemoryCache cache)
 {
+    /// <summary>How long the API trusts that a token's client is still registered (a removal here is seen at once).</summary>
+    public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(10);
+
     public const string ClientCredentials = "client_credentials";
     public const string AuthorizationCode = "authorization_code";
 
@@ -30,6 +34,15 @@ internal sealed partial class OAuthClients(SqlDialect dialect, GroupCommitter co
 
     public async Task<OAuthClient?> FindAsync(string? clientId, CancellationToken ct) =>
         clientId is null || !IsValidClientId(clientId) ? null : (await ReadAsync(clientId, ct))?.Client;
+
+    /// <summary>Whether the client is still registered; cached for <see cref="CacheFor"/>, for every API request with a client's token.</summary>
+    public async ValueTask<bool> IsRegisteredAsync(string clientId, CancellationToken ct)
+    {
+        if (cache.TryGetValue(("oauth-client", clientId), out bool known)) return known;
+        known = await FindAsync(clientId, ct) is not null;
+        cache.Set(("oauth-client", clientId), known, CacheFor);
+        return known;
+    }
 
     /// <summary>The client if <paramref name="clientId"/> is registered and <paramref name="secret"/> is right (absent for public clients).</summary>
     public async Task<OAuthClient?> AuthenticateAsync(string? clientId, string? secret, CancellationToken ct)
@@ -80,8 +93,10 @@ internal sealed partial class OAuthClients(SqlDialect dialect, GroupCommitter co
         return (rows == 1, rows == 1 ? secret : null);
     }
 
-    public Task<bool> RemoveAsync(string clientId, CancellationToken ct) =>
-        committer.RunAsync(async (c, tx, token) =>
+    /// <summary>Removes a client: no new tokens, and its tokens stop at the API (at once here, within <see cref="CacheFor"/> elsewhere).</summary>
+    public async Task<bool> RemoveAsync(string clientId, CancellationToken ct)
+    {
+        var removed = await committer.RunAsync(async (c, tx, token) =>
         {
             await using var cmd = c.CreateCommand();
             cmd.Transaction = tx;
@@ -89,6 +104,9 @@ internal sealed partial class OAuthClients(SqlDialect dialect, GroupCommitter co
             RecordStore.Add(cmd, "@id", clientId);
             return await cmd.ExecuteNonQueryAsync(token) == 1;
         });
+        cache.Remove(("oauth-client", clientId));
+        return removed;
+    }
 
     /// <summary>
     /// Records an authorization code as redeemed. False if it was redeemed before (on any server

@@ -48,6 +48,10 @@ public sealed partial class ClientsCliTests : IAsyncLifetime
         Assert.Equal(0, (await CliAsync("clients", "remove", "lab-engine")).ExitCode);
         var (refused, error) = await _server.ClientCredentialsAsync("lab-engine", secret, "system/*.rs");
         TokenEndpointTests.AssertOAuthError(refused, error, "invalid_client");
+        // The token it already holds stops within the client cache time (the removal was made by another process).
+        await Task.Delay(OAuthClients.CacheFor + TimeSpan.FromSeconds(1));
+        using var stale = _server.Client((string)body["access_token"]!);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await stale.GetAsync("Observation")).StatusCode);
     }
 
     [Fact]
