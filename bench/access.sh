@@ -43,7 +43,9 @@ run() { # name: generate the demo store, serve it without rate limits, measure r
   for _ in $(seq 1 600); do grep -q "is serving" "$out" 2>/dev/null && break; sleep 1; done
   kill "$PID"; wait "$PID" 2>/dev/null || true
   local token
-  token=$(grep -o 'cmo.adams[^w]*wl_[A-Za-z0-9_-]*' "$out" | grep -o 'wl_[A-Za-z0-9_-]*' | head -1)
+  # Both versions have the operator command; it prints the token alone, whatever its format.
+  token=$(dotnet "$WORK/$name/wardline.dll" token --data "$dir" --user cmo.adams --minutes 120 | tail -1 | tr -d '[:space:]')
+  [ -n "$token" ] || { echo "$name: no token for cmo.adams" >&2; exit 1; }
   WARDLINE__Access__RateLimits__UserPerMinute=0 dotnet "$WORK/$name/wardline.dll" serve --data "$dir" >"$WORK/$name.serve" 2>&1 &
   PID=$!
   for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:5080/fhir/metadata" >/dev/null && break; sleep 1; done

@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Microsoft.Extensions.Caching.Memory;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using Wardline.Server.Modules.Access.Identity;
@@ -17,8 +18,12 @@ namespace Wardline.Server.Modules.Access;
 /// process, and within <see cref="AccountStore.CacheFor"/> on other servers sharing the store.
 /// </summary>
 internal sealed class AccessTokens(
-    TokenKeys keys, TokenSettings settings, TimeProvider time, AccountStore accounts, AccountService accountService, OAuthClients clients, IAccessRecorder recorder)
+    TokenKeys keys, TokenSettings settings, TimeProvider time, AccountStore accounts, AccountService accountService, OAuthClients clients, IAccessRecorder recorder,
+    IMemoryCache cache)
 {
+    /// <summary>How long a verified signature is trusted for the same token string (never past the token's expiry).</summary>
+    private static readonly TimeSpan VerifiedFor = TimeSpan.FromSeconds(30);
+
     public const string TokenType = "at+jwt";
     private static readonly TimeSpan ClockSkew = TimeSpan.FromSeconds(30);
     private static readonly JsonWebTokenHandler Handler = new() { MapInboundClaims = false };
@@ -80,13 +85,30 @@ internal sealed class AccessTokens(
     public async Task<ClaimsIdentity?> ValidateTokenAsync(string token, CancellationToken ct)
     {
         if (token.Length is 0 or > 8192) return null;
-        var loaded = await keys.GetAsync(ct);
-        var result = await Handler.ValidateTokenAsync(token, Parameters(loaded));
-        if (!result.IsValid || result.ClaimsIdentity.FindFirst("sub")?.Value is not { Length: > 0 } user) return null;
-        // A removed client's tokens stop too (an app's or a system's; operator tokens name no client).
-        if (result.ClaimsIdentity.FindFirst("client_id")?.Value is { } client && !await clients.IsRegisteredAsync(client, ct)) return null;
         var now = time.GetUtcNow();
-        return await accounts.FindAsync(user, ct) is { } account && account.IsActive(now) ? result.ClaimsIdentity : null;
+        // An ECDSA verification costs more than the rest of a read: a token seen in the last seconds is
+        // not verified again (keyed by its SHA-256; its lifetime still ends at its own expiry). The
+        // account and client checks below run on every request.
+        var cacheKey = ("jwt", Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token))));
+        ClaimsIdentity identity;
+        if (cache.TryGetValue(cacheKey, out (ClaimsIdentity Identity, DateTimeOffset Expires) hit) && hit.Expires > now - ClockSkew)
+        {
+            identity = hit.Identity.Clone();
+        }
+        else
+        {
+            var loaded = await keys.GetAsync(ct);
+            var result = await Handler.ValidateTokenAsync(token, Parameters(loaded));
+            if (!result.IsValid) return null;
+            identity = result.ClaimsIdentity;
+            var expires = result.SecurityToken.ValidTo is { } to && to > DateTime.MinValue ? new DateTimeOffset(to, TimeSpan.Zero) : now;
+            var keep = expires - now;
+            if (keep > TimeSpan.Zero) cache.Set(cacheKey, (identity.Clone(), expires), keep < VerifiedFor ? keep : VerifiedFor);
+        }
+        if (identity.FindFirst("sub")?.Value is not { Length: > 0 } user) return null;
+        // A removed client's tokens stop too (an app's or a system's; operator tokens name no client).
+        if (identity.FindFirst("client_id")?.Value is { } client && !await clients.IsRegisteredAsync(client, ct)) return null;
+        return await accounts.FindAsync(user, ct) is { } account && account.IsActive(now) ? identity : null;
     }
 
     private TokenValidationParameters Parameters(TokenKeys.Loaded loaded) => new()
