@@ -83,8 +83,12 @@ internal sealed class FhirPipeline(
         // Audit before disclosure: every decision and the outcome commit together, and the response
         // leaves only once they are durable. Executing discloses nothing by itself.
         var at = time.GetUtcNow();
-        var all = new List<AccessRecord> { request };
-        foreach (var (entry, decision) in scope.Decisions)
+        // Each decision row names the requester, the source and the correlation id, so the request row is
+        // written only when no decision was made (a bad request refused before any resource was judged).
+        var decisions = scope.Decisions;
+        var all = new List<AccessRecord>(decisions.Count + 2);
+        if (decisions.Count == 0) all.Add(request);
+        foreach (var (entry, decision) in decisions)
         {
             all.Add(request with { At = at, Interaction = entry, Phase = "decision", Decision = decision });
         }
