@@ -108,7 +108,7 @@ public sealed class PublicSurfaceTests
     /// components are exempt, and only there: anything else under the console must still be internal.
     /// </summary>
     private static bool IsConsoleComponent(Type t) =>
-        t.Namespace?.StartsWith("Wardline.Server.Modules.Console.Components", StringComparison.Ordinal) == true
+        t.Namespace?.StartsWith("Wardline.Server.Modules.Console", StringComparison.Ordinal) == true
         && t.GetInterfaces().Any(i => i.FullName == "Microsoft.AspNetCore.Components.IComponent");
 
     private static bool IsTopLevelProgram(Type t) => t.Namespace is null && t == t.Assembly.EntryPoint?.DeclaringType;
