@@ -104,12 +104,13 @@ public sealed class PublicSurfaceTests
     /// Program, in the global namespace, and public, by the language's choice rather than ours.
     /// </summary>
     /// <summary>
-    /// Razor always compiles components public (dotnet/aspnetcore#63041, closed by design); the console's
-    /// components are exempt, and only there: anything else under the console must still be internal.
+    /// Razor always compiles components public (dotnet/aspnetcore#63041, closed by design), and its
+    /// _Imports class with them; the console's are exempt, and only there: anything else under the
+    /// console must still be internal.
     /// </summary>
     private static bool IsConsoleComponent(Type t) =>
         t.Namespace?.StartsWith("Wardline.Server.Modules.Console", StringComparison.Ordinal) == true
-        && t.GetInterfaces().Any(i => i.FullName == "Microsoft.AspNetCore.Components.IComponent");
+        && (t.GetInterfaces().Any(i => i.FullName == "Microsoft.AspNetCore.Components.IComponent") || t.Name == "_Imports");
 
     private static bool IsTopLevelProgram(Type t) => t.Namespace is null && t == t.Assembly.EntryPoint?.DeclaringType;
 
