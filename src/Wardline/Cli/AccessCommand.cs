@@ -30,10 +30,9 @@ internal static class AccessCommand
             if (!Enum.TryParse<PolicyAction>(parse.GetValue(action), ignoreCase: true, out var a) || !Enum.IsDefined(a))
                 throw new CliException("--action must be one of read, search, create, update, delete, export.");
             await using var sp = await StoreArgs.OpenAsync(store.Resolve(parse), ct);
-            var explainer = new AccessExplainer(sp.GetRequiredService<PolicyHolder>(), sp.GetRequiredService<AccessSubjects>(),
-                sp.GetRequiredService<Wardline.Server.Modules.Access.Facts.FactsResolver>());
+            var explainer = sp.GetRequiredService<AccessExplainer>();
             var (result, problem) = await explainer.ExplainAsync(parse.GetValue(user)!, parse.GetValue(type)!, parse.GetValue(id), parse.GetValue(patient), a,
-                parse.GetValue(purpose)!.ToUpperInvariant(), !parse.GetValue(noMfa), !parse.GetValue(external), ct);
+                parse.GetValue(purpose)!.ToUpperInvariant(), !parse.GetValue(noMfa), !parse.GetValue(external), ct, askedBy: "operator", source: "cli");
             if (problem is not null) throw new CliException(problem.Message);
             var e = result!.Explanation;
             if (parse.GetValue(json))

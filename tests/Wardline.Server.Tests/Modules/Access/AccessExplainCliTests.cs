@@ -64,6 +64,12 @@ public sealed class AccessExplainCliTests : IAsyncLifetime
         Assert.Equal("permit", (string?)json["decision"]);
         Assert.Equal("department-clinical-read", (string?)json["rule"]);
         Assert.Equal(_patient, (string?)json["resource"]!["patient"]);
+        // An explanation shows a resource's labels and patient: it is recorded like an access.
+        await using var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_dir, "wardline.db")};Mode=ReadOnly");
+        await db.OpenAsync();
+        await using var count = db.CreateCommand();
+        count.CommandText = $"SELECT COUNT(*) FROM access_log WHERE phase = 'explain' AND user_name = 'operator' AND resource_ref = 'Observation/{_observation}'";
+        Assert.Equal(1L, (long)(await count.ExecuteScalarAsync())!);
     }
 
     [Fact]
