@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http;
@@ -139,6 +138,4 @@ internal sealed class AccessSubjects(
         cache.Set(("department", code), ids, TimeSpan.FromMinutes(ids.Count == 0 ? 0.1 : 5));
         return ids;
     }
-
-    internal static string Hour(int hour) => hour.ToString("00", CultureInfo.InvariantCulture) + ":00";
 }

@@ -89,8 +89,12 @@ internal sealed class BreakGlass(
         return 1;
     }
 
-    /// <summary>Declarations, newest first: the open ones only, or all.</summary>
-    public async Task<IReadOnlyList<BreakGlassDeclaration>> ListAsync(bool openOnly, int limit, CancellationToken ct)
+    /// <summary>
+    /// Declarations, newest first: the open ones only, or all. Their reasons are free text that may name a
+    /// diagnosis: when a person (<paramref name="viewer"/>) is shown them, each shown declaration is
+    /// recorded as an access to its patient before the list is returned.
+    /// </summary>
+    public async Task<IReadOnlyList<BreakGlassDeclaration>> ListAsync(bool openOnly, int limit, CancellationToken ct, string? viewer = null, string? source = null)
     {
         await using var c = await dialect.OpenAsync(ct);
         await using var cmd = c.CreateCommand();
@@ -108,6 +112,13 @@ internal sealed class BreakGlass(
                 r.IsDBNull(8) ? null : DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(8)),
                 r.IsDBNull(9) ? null : r.GetString(9), r.IsDBNull(10) ? null : r.GetString(10),
                 r.IsDBNull(11) ? null : Open(id, (byte[])r.GetValue(11), (byte[])r.GetValue(5), "/note")));
+        }
+        if (viewer is not null && list.Count > 0)
+        {
+            var at = time.GetUtcNow();
+            var correlation = Guid.NewGuid().ToString("N");
+            await recorder.RecordAsync([.. list.Select(d => new AccessRecord(at, viewer, new FhirInteraction(FhirAction.Read, "Patient", d.Patient), "review",
+                new AccessDecision(true, "break-glass-review", $"break-glass declaration {d.Id} shown for review"), null, $"Patient/{d.Patient}", correlation, source))], ct);
         }
         return list;
     }

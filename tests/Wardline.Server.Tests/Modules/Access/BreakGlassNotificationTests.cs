@@ -101,4 +101,19 @@ public sealed class BreakGlassNotificationTests : IAsyncLifetime
         Assert.Equal(1, await server.Service<RecordStore>().CountAsync(
             $"SELECT COUNT(*) FROM security_events WHERE kind = 'NotificationFailed' AND detail LIKE '%{declaration!.Id}%'", CancellationToken.None));
     }
+
+    [Fact]
+    public async Task Showing_declarations_to_a_reviewer_is_recorded_as_access_to_their_patients()
+    {
+        var (server, patient) = await StartAsync(FreePort(), "reviewed");
+        await using var _ = server;
+        var glass = server.Service<BreakGlass>();
+        await glass.DeclareAsync("dr.er", true, patient, Reason, "127.0.0.1", "corr-3", CancellationToken.None);
+
+        var shown = await glass.ListAsync(openOnly: true, 10, CancellationToken.None, viewer: "privacy.officer", source: "console");
+
+        Assert.Single(shown);
+        Assert.Equal(1, await server.Service<RecordStore>().CountAsync(
+            $"SELECT COUNT(*) FROM access_log WHERE phase = 'review' AND user_name = 'privacy.officer' AND resource_ref = 'Patient/{patient}'", CancellationToken.None));
+    }
 }

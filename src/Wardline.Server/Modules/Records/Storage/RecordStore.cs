@@ -141,25 +141,34 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) 
     /// statement prepared once, instead of opening a pooled connection and re-parsing the SQL per read.
     /// (PostgreSQL gets the same from Npgsql's auto-prepare.)
     /// </summary>
-    private async Task<StoredVersion?> ReadCurrentPreparedAsync(string type, string id, CancellationToken ct)
+    private Task<StoredVersion?> ReadCurrentPreparedAsync(string type, string id, CancellationToken ct) =>
+        WithPreparedAsync(_readers, SelectCurrent + "WHERE r.res_type = @t AND r.res_id = @i", type, id,
+            async (cmd, token) => await ReadOneAsync(cmd, token), ct);
+
+    /// <summary>
+    /// Runs a (type, id) statement on a kept connection where it is prepared once (SQLite); a failed
+    /// statement's connection is dropped, and at most <see cref="MaxKeptReaders"/> are kept per statement.
+    /// </summary>
+    private async Task<T?> WithPreparedAsync<T>(System.Collections.Concurrent.ConcurrentBag<PreparedRead> bag, string sql, string type, string id,
+        Func<DbCommand, CancellationToken, Task<T?>> run, CancellationToken ct)
     {
-        if (!_readers.TryTake(out var reader))
+        if (!bag.TryTake(out var reader))
         {
-            reader = await PreparedRead.OpenAsync(dialect, SelectCurrent + "WHERE r.res_type = @t AND r.res_id = @i", ct);
+            reader = await PreparedRead.OpenAsync(dialect, sql, ct);
         }
-        StoredVersion? result;
+        T? result;
         try
         {
             reader.Type.Value = type;
             reader.Id.Value = id;
-            result = await ReadOneAsync(reader.Command, ct);
+            result = await run(reader.Command, ct);
         }
         catch
         {
             await reader.DisposeAsync();
             throw;
         }
-        if (_readers.Count < MaxKeptReaders) _readers.Add(reader);
+        if (bag.Count < MaxKeptReaders) bag.Add(reader);
         else await reader.DisposeAsync();
         return result;
     }
@@ -749,29 +758,12 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) 
 
     private readonly System.Collections.Concurrent.ConcurrentBag<PreparedRead> _factReaders = [];
 
-    private async Task<StoredFacts?> ReadFactsPreparedAsync(string type, string id, CancellationToken ct)
-    {
-        if (!_factReaders.TryTake(out var reader))
+    private Task<StoredFacts?> ReadFactsPreparedAsync(string type, string id, CancellationToken ct) =>
+        WithPreparedAsync(_factReaders, FactsSelect + "WHERE r.res_type = @t AND r.res_id = @i", type, id, async (cmd, token) =>
         {
-            reader = await PreparedRead.OpenAsync(dialect, FactsSelect + "WHERE r.res_type = @t AND r.res_id = @i", ct);
-        }
-        StoredFacts? result = null;
-        try
-        {
-            reader.Type.Value = type;
-            reader.Id.Value = id;
-            await using var r = await reader.Command.ExecuteReaderAsync(ct);
-            if (await r.ReadAsync(ct)) result = MapFacts(r);
-        }
-        catch
-        {
-            await reader.DisposeAsync();
-            throw;
-        }
-        if (_factReaders.Count < MaxKeptReaders) _factReaders.Add(reader);
-        else await reader.DisposeAsync();
-        return result;
-    }
+            await using var r = await cmd.ExecuteReaderAsync(token);
+            return await r.ReadAsync(token) ? MapFacts(r) : null;
+        }, ct);
 
     private string FactsSelect =>
         "SELECT r.res_id, f.department, f.encounter, f.patient, f.labels, f.status, " +
