@@ -13,4 +13,5 @@ root.Subcommands.Add(TokenCommand.Create());
 root.Subcommands.Add(ClientsCommand.Create());
 root.Subcommands.Add(AccessCommand.Create());
 root.Subcommands.Add(PolicyCommand.Create());
+root.Subcommands.Add(LedgerCommand.Create());
 return await root.Parse(args).InvokeAsync();

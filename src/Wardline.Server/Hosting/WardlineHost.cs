@@ -16,6 +16,7 @@ using Wardline.Server.Modules.Access.Identity;
 using Wardline.Server.Modules.Access.OAuth;
 using Wardline.Server.Modules.Console;
 using Wardline.Server.Modules.Access.Facts;
+using Wardline.Server.Modules.Ledger;
 using Wardline.Server.Modules.Records;
 using Wardline.Server.Modules.Records.Api;
 using Wardline.Server.Modules.Records.Storage;
@@ -98,6 +99,7 @@ public static class WardlineHost
             "Wardline protected record store. The FHIR API is at /fhir (see /fhir/metadata); every request needs a bearer token. The console is at /console.\n",
             "text/plain; charset=utf-8"));
         app.MapFhir();
+        app.MapLedger();
         app.MapWardlineOAuth();
         app.MapWardlineConsole();
         return app;
@@ -143,9 +145,19 @@ public static class WardlineHost
         services.AddSingleton(sp => new PolicyHolder(options.Access, options.DataDirectory, sp.GetRequiredService<IAccessRecorder>(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PolicyHolder>>()));
         services.AddSingleton<GroupCommitter>();
-        services.AddSingleton<IAccessRecorder, AccessLog>();
+        services.AddSingleton(options.Ledger);
+        services.AddSingleton<LedgerAppender>();
+        services.AddSingleton<LedgerIntegrity>();
+        services.AddSingleton<IWitness>(_ => new FolderWitness(options.WitnessFolder()));
+        services.AddSingleton<LedgerVerifier>();
+        services.AddSingleton<TreeHeads>();
+        services.AddSingleton<LedgerProofs>();
+        services.AddSingleton<LedgerRecorder>();
+        services.AddSingleton<IAccessRecorder>(sp => sp.GetRequiredService<LedgerRecorder>());
         services.AddSingleton<FhirPipeline>();
         services.AddHostedService<StoreInitializer>();
+        // After the store, before anything records: the ledger is checked before it is appended to.
+        services.AddHostedService<LedgerService>();
         // After the store: the policy's first load is recorded as a security event.
         services.AddHostedService(sp => sp.GetRequiredService<PolicyHolder>());
         return services;
@@ -201,6 +213,7 @@ public static class WardlineHost
             BadHttpRequestException { StatusCode: 413 } => (413, "The body is larger than the limit."),
             BadHttpRequestException b => (b.StatusCode, "The request is malformed."),
             AccessNotRecordedException => (503, "The access could not be recorded, so nothing was disclosed. Try again later."),
+            LedgerReadOnlyException readOnly => (503, readOnly.Message + " Nothing was written."),
             StoreWriteException => (503, "The store could not commit the change; nothing was written. Try again later."),
             _ => (500, "An unexpected error occurred."),
         };

@@ -32,6 +32,13 @@ public sealed class WardlineOptions
 
     public Modules.Access.AccessOptions Access { get; } = new();
 
+    public Modules.Ledger.LedgerOptions Ledger { get; } = new();
+
+    /// <summary>The witness folder: the configured one, else "witness" beside the embedded store.</summary>
+    public string WitnessFolder() =>
+        Ledger.WitnessPath ?? (DataDirectory is not null ? Path.Combine(DataDirectory, "witness")
+            : throw new InvalidOperationException("Wardline:Ledger:WitnessPath is required when the store is PostgreSQL."));
+
     public string KeyringFile() =>
         KeyringPath ?? (DataDirectory is not null ? Path.Combine(DataDirectory, "keyring.json")
             : throw new InvalidOperationException("Wardline:KeyringPath is required when the store is PostgreSQL."));
@@ -62,6 +69,7 @@ public sealed class WardlineOptions
         if (CertificateKeyPath is not null && !File.Exists(CertificateKeyPath))
             problems.Add($"Wardline:CertificateKeyPath: the file {CertificateKeyPath} does not exist.");
         problems.AddRange(Access.Validate());
+        problems.AddRange(Ledger.Validate(PostgresConnectionString is not null));
         return problems;
     }
 

@@ -35,6 +35,20 @@ internal sealed record AccessRecord(
 {
     /// <summary>The purpose of use the request declared (ETREAT marks every access made under break-glass).</summary>
     public string? Purpose { get; init; }
+
+    /// <summary>The patient whose record the access touched, as "Patient/id", when known.</summary>
+    public string? Patient { get; init; }
+
+    /// <summary>The version disclosed, when the decision was about one.</summary>
+    public int? Version { get; init; }
+
+    /// <summary>The requester's roles and departments as the policy saw them.</summary>
+    public IReadOnlyList<string>? Roles { get; init; }
+
+    public IReadOnlyList<string>? Departments { get; init; }
+
+    /// <summary>The OAuth client (application) the request came through.</summary>
+    public string? Client { get; init; }
 }
 
 /// <summary>
@@ -74,7 +88,13 @@ internal sealed class FhirPipeline(
                 : FhirResponse.Error(401, Hl7.Fhir.Model.OperationOutcome.IssueType.Login, "Authentication is required.");
         }
 
-        request = request with { Purpose = scope.Context.Purpose };
+        request = request with
+        {
+            Purpose = scope.Context.Purpose,
+            Roles = scope.Subject?.Roles,
+            Departments = scope.Subject?.Departments,
+            Client = user.FindFirst("client_id")?.Value,
+        };
         var response = await execute(new FhirExecution(records, bundles, scope), ct);
         if (response.Status == 409)
         {
@@ -88,9 +108,9 @@ internal sealed class FhirPipeline(
         var decisions = scope.Decisions;
         var all = new List<AccessRecord>(decisions.Count + 2);
         if (decisions.Count == 0) all.Add(request);
-        foreach (var (entry, decision) in decisions)
+        foreach (var d in decisions)
         {
-            all.Add(request with { At = at, Interaction = entry, Phase = "decision", Decision = decision });
+            all.Add(request with { At = at, Interaction = d.Interaction, Phase = "decision", Decision = d.Decision, Patient = d.Patient, Version = d.Version });
         }
         all.Add(request with { At = at, Phase = "outcome", Status = response.Status, ResourceRef = response.ResourceRef });
         await recorder.RecordAsync(all, ct);

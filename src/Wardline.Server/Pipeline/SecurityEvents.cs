@@ -38,3 +38,6 @@ internal sealed record SecurityEvent(
     string? Detail,
     string? CorrelationId,
     string? Source);
+
+/// <summary>The access could not be recorded, so nothing was disclosed or changed: the request fails with 503.</summary>
+internal sealed class AccessNotRecordedException(Exception inner) : Exception("The access could not be recorded.", inner);

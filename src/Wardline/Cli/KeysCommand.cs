@@ -2,6 +2,7 @@ using System.CommandLine;
 using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
 using Wardline.Crypto;
+using Wardline.Server.Modules.Ledger;
 using Wardline.Server.Modules.Records;
 using Wardline.Server.Modules.Records.Storage;
 
@@ -56,6 +57,8 @@ internal static class KeysCommand
                 }
                 task.Value = task.MaxValue;
             });
+            await sp.GetRequiredService<LedgerRecorder>().RecordSystemAsync("key-rotated", "operator", "succeeded",
+                $"key-encryption key {rotated.ActiveKekId} active; {done} data keys re-wrapped", ct);
             AnsiConsole.MarkupLine($"re-wrapped [green]{done}[/] data keys; older keys stay in the keyring, marked retired");
             return 0;
         }));

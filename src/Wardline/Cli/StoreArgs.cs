@@ -8,13 +8,14 @@ using Wardline.Server.Modules.Records.Storage;
 
 namespace Wardline.Cli;
 
-/// <summary>The options every store command shares: --data, --db (with --keyring) and --config.</summary>
+/// <summary>The options every store command shares: --data, --db (with --keyring and --witness) and --config.</summary>
 internal sealed class StoreArgs
 {
     public Option<string?> Data { get; } = new("--data") { Description = "Folder of the embedded (SQLite) store; created if missing." };
     public Option<string?> Db { get; } = new("--db") { Description = "PostgreSQL connection string (Host=...;Database=...;Username=...)." };
     public Option<string?> Keyring { get; } = new("--keyring") { Description = "Key file (default: keyring.json in the --data folder; required with --db)." };
     public Option<FileInfo?> Config { get; } = new("--config") { Description = "JSON configuration file with a \"Wardline\" section." };
+    public Option<string?> Witness { get; } = new("--witness") { Description = "Witness folder of the signed tree heads (default: witness in the --data folder; required with --db)." };
 
     public void AddTo(Command command)
     {
@@ -22,6 +23,7 @@ internal sealed class StoreArgs
         command.Options.Add(Db);
         command.Options.Add(Keyring);
         command.Options.Add(Config);
+        command.Options.Add(Witness);
     }
 
     /// <summary>Builds the options from the arguments, the config file and WARDLINE__* environment variables.</summary>
@@ -58,6 +60,7 @@ internal sealed class StoreArgs
             options.DataDirectory = null;
         }
         if (parse.GetValue(Keyring) is { } keyring) options.KeyringPath = Path.GetFullPath(keyring);
+        if (parse.GetValue(Witness) is { } witness) options.Ledger.WitnessPath = Path.GetFullPath(witness);
         if (options.DataDirectory is null && options.PostgresConnectionString is null && defaultData is not null)
             options.DataDirectory = Path.GetFullPath(defaultData);
         var problems = options.Validate();

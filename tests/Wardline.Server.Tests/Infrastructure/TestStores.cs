@@ -55,6 +55,7 @@ public sealed class TestStore : IAsyncDisposable
         {
             PostgresConnectionString = cs,
             KeyringPath = Path.Combine(folder, "keys", "keyring.json"),
+            Ledger = { WitnessPath = Path.Combine(folder, "witness") },
         });
     }
 
@@ -64,6 +65,7 @@ public sealed class TestStore : IAsyncDisposable
         DataDirectory = Options.DataDirectory,
         PostgresConnectionString = Options.PostgresConnectionString,
         KeyringPath = Options.KeyringPath,
+        Ledger = { WitnessPath = Options.Ledger.WitnessPath },
     };
 
     public static string AdminConnectionString() =>

@@ -1,8 +1,12 @@
 using Wardline.Policy;
+using Wardline.Server.Modules.Ledger;
 using Wardline.Server.Modules.Records.Storage;
 using Wardline.Server.Pipeline;
 
 namespace Wardline.Server.Modules.Access;
+
+/// <summary>One decision of a request, with the patient whose record it touched, if known.</summary>
+internal sealed record ScopeDecision(FhirInteraction Interaction, AccessDecision Decision, string? Patient, int? Version = null);
 
 /// <summary>
 /// One request's right to the records: the policy, the subject and the request's context, plus the
@@ -17,7 +21,7 @@ internal sealed class AccessScope
     private readonly RequestContext _context;
     private readonly AccessSqlSubject? _sql;
     private readonly SmartScopes? _scopes;
-    private readonly List<(FhirInteraction Interaction, AccessDecision Decision)> _decisions = [];
+    private readonly List<ScopeDecision> _decisions = [];
 
     private AccessScope(string? user, Policy.Policy? policy, Subject? subject, RequestContext context, AccessSqlSubject? sql, SmartScopes? scopes)
     {
@@ -32,8 +36,11 @@ internal sealed class AccessScope
     /// <summary>The operator's scope: everything, no decisions recorded (the operator's commands are recorded as such).</summary>
     public static AccessScope Operator { get; } = new(null, null, null, default, null, null);
 
-    public static AccessScope For(string user, Policy.Policy policy, Subject subject, RequestContext context, AccessSqlSubject sql, SmartScopes? scopes) =>
-        new(user, policy, subject, context, sql, scopes);
+    public static AccessScope For(string user, Policy.Policy policy, Subject subject, RequestContext context, AccessSqlSubject sql, SmartScopes? scopes, LedgerActor actor) =>
+        new(user, policy, subject, context, sql, scopes) { Actor = actor };
+
+    /// <summary>Who the writes made under this scope are recorded against in the ledger.</summary>
+    public LedgerActor Actor { get; private init; } = LedgerActor.Operator;
 
     public string? User { get; }
 
@@ -44,7 +51,7 @@ internal sealed class AccessScope
     public RequestContext Context => _context;
 
     /// <summary>Every decision made so far, in order.</summary>
-    public IReadOnlyList<(FhirInteraction Interaction, AccessDecision Decision)> Decisions
+    public IReadOnlyList<ScopeDecision> Decisions
     {
         get
         {
@@ -88,7 +95,7 @@ internal sealed class AccessScope
             var d = _policy.Decide(_subject!, action, facts, _context);
             decision = new AccessDecision(d.Permitted, d.RuleId, d.Reason);
         }
-        Add(interaction, decision);
+        Add(interaction, decision, facts.Patient?.Id);
         return decision.Permitted;
     }
 
@@ -121,9 +128,24 @@ internal sealed class AccessScope
     /// <summary>A patient-launch token sees only its patient: the same atom break-glass uses, with that patient.</summary>
     private static Residual PatientIs(string patient) => new Residual.Atom(AtomKind.BreakGlass, [patient]);
 
-    private void Add(FhirInteraction interaction, AccessDecision decision)
+    private void Add(FhirInteraction interaction, AccessDecision decision, string? patient = null)
     {
-        lock (_decisions) _decisions.Add((interaction, decision));
+        lock (_decisions) _decisions.Add(new ScopeDecision(interaction, decision, patient is null ? null : "Patient/" + patient));
+    }
+
+    /// <summary>The resources of a search page, disclosed under a decision made once for the page (the policy as a filter): recorded one by one.</summary>
+    public void Disclosed(FhirAction action, IEnumerable<(string Type, string Id, int Version, string? Patient)> resources)
+    {
+        if (_policy is null) return;
+        lock (_decisions)
+        {
+            foreach (var (type, id, version, patient) in resources)
+            {
+                _decisions.Add(new ScopeDecision(new FhirInteraction(action, type, id),
+                    new AccessDecision(true, "policy-filter", $"a {type} the policy permits, in a search or history result"),
+                    patient is null ? null : "Patient/" + patient, version));
+            }
+        }
     }
 
     internal static string Name(PolicyAction action) => action switch

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Caching.Memory;
 using Wardline.Policy;
 using Wardline.Server.Modules.Access.Identity;
+using Wardline.Server.Modules.Ledger;
 using Wardline.Server.Modules.Records;
 using Wardline.Server.Modules.Records.Storage;
 
@@ -51,7 +52,8 @@ internal sealed class AccessSubjects(
         {
             scopes = SmartScopes.Parse(scope, principal.FindFirst("patient")?.Value);
         }
-        return (AccessScope.For(account.Name, policy.Current, subject, context, Sql(account), scopes), null);
+        var actor = new LedgerActor(account.Name, principal.FindFirst("client_id")?.Value, http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString());
+        return (AccessScope.For(account.Name, policy.Current, subject, context, Sql(account), scopes, actor), null);
     }
 
     /// <summary>A subject for the explainer and the CLI: the named account as it stands now, with a chosen context.</summary>

@@ -205,7 +205,8 @@ internal sealed class BundleProcessor(RecordService records)
             .Concat(toPrepare.Select(p => (p.Write!.Pending, p.Current))).ToList();
         if (await records.AuthorizeWritesAsync(access, judged, ct) is { } refused) return refused;
 
-        if (await records.Store.WriteAsync(writes, ct) == WriteStatus.Conflict)
+        var committed = await records.Store.WriteAsync(writes, access.Actor, ct);
+        if (committed.Status == WriteStatus.Conflict)
         {
             // Lost a race. If an entry's If-Match no longer holds, that is the client's answer (412),
             // exactly as if the other writer had finished before this transaction was read.
@@ -234,7 +235,7 @@ internal sealed class BundleProcessor(RecordService records)
         {
             WriteResponseEntry(response, p, baseUrl, getResponses.GetValueOrDefault(p.Index));
         }
-        return new FhirResponse(200, response.Finish()) { ResourceRef = $"Bundle/transaction:{writes.Count}" };
+        return new FhirResponse(200, response.Finish()) { ResourceRef = $"Bundle/transaction:{writes.Count}", Receipt = committed.Receipt };
     }
 
     private static void WriteResponseEntry(BundleWriter response, Planned p, string baseUrl, FhirResponse? get)

@@ -16,6 +16,11 @@ internal sealed record FhirResponse(int Status, byte[]? Json)
     /// <summary>Identifies what the response disclosed or changed, for the audit record.</summary>
     public string? ResourceRef { get; init; }
 
+    /// <summary>Where a write's ledger entries landed; sent as <see cref="ReceiptHeader"/> so the client can ask for a proof later.</summary>
+    public Ledger.LedgerReceipt? Receipt { get; init; }
+
+    public const string ReceiptHeader = "X-Ledger-Receipt";
+
     public bool IsSuccess => Status is >= 200 and < 300;
 
     public static FhirResponse Ok(byte[] json, int version, long lastUpdated, int status = 200) => new(status, json)

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Globalization;
 using System.Text;
 using Hl7.Fhir.Model;
@@ -103,8 +104,8 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
         if (await AuthorizeWritesAsync(access, [(write.Pending, null)], ct) is { } denied) return denied;
         var refs = await CheckReferencesAsync([resource!], allowUrn: false, alsoExisting: NoKeys, ct);
         if (refs is not null) return refs;
-        await store.WriteAsync([write.Pending], ct);
-        return Created(write, baseUrl);
+        var written = await store.WriteAsync([write.Pending], access.Actor, ct);
+        return Created(write, baseUrl) with { Receipt = written.Receipt };
     }
 
     public async Task<FhirResponse> UpdateAsync(string type, string id, byte[] body, string? ifMatch, string baseUrl, AccessScope access, CancellationToken ct)
@@ -139,11 +140,12 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
                 if (await CheckReferencesAsync([resource], allowUrn: false, alsoExisting: NoKeys, ct) is { } refs) return refs;
                 checkedReferences = true;
             }
-            if (await store.WriteAsync([write.Pending], ct) == WriteStatus.Committed)
+            if (await store.WriteAsync([write.Pending], access.Actor, ct) is { Status: WriteStatus.Committed } written)
             {
-                return current is null ? Created(write, baseUrl) : FhirResponse.Ok(write.Json, write.Pending.Version, write.Pending.LastUpdated) with
+                return current is null ? Created(write, baseUrl) with { Receipt = written.Receipt } : FhirResponse.Ok(write.Json, write.Pending.Version, write.Pending.LastUpdated) with
                 {
                     ResourceRef = $"{type}/{id}/_history/{write.Pending.Version}",
+                    Receipt = written.Receipt,
                 };
             }
             if (expected is not null)
@@ -162,9 +164,9 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
             if (current is null) return FhirResponse.NotFound($"{type}/{id} is not known.");
             if (await AuthorizeWritesAsync(access, [(RecordService.Tombstone(current, 0), current)], ct) is { } denied) return denied;
             if (current.Deleted) return new FhirResponse(204, null) { ETag = FhirResponse.ETagFor(current.Version) };
-            var tomb = Tombstone(current, Now());
-            if (await store.WriteAsync([tomb], ct) == WriteStatus.Committed)
-                return new FhirResponse(204, null) { ETag = FhirResponse.ETagFor(tomb.Version), ResourceRef = $"{type}/{id}/_history/{tomb.Version}" };
+            var tomb = Tombstone(current, Now()) with { Patient = (await facts.StoredAsync(type, id, ct)).Patient?.Id };
+            if (await store.WriteAsync([tomb], access.Actor, ct) is { Status: WriteStatus.Committed } written)
+                return new FhirResponse(204, null) { ETag = FhirResponse.ETagFor(tomb.Version), ResourceRef = $"{type}/{id}/_history/{tomb.Version}", Receipt = written.Receipt };
         }
         return FhirResponse.Conflict($"{type}/{id} is being changed by others too often; try again.");
     }
@@ -179,6 +181,7 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
         plan.Access = access.Filter(PolicyAction.Search, type, interaction);
         var page = await store.SearchAsync(plan, ct);
         page = page with { Included = await PermittedAsync(access, page.Included, ct) };
+        await DisclosedAsync(access, FhirAction.Search, page.Matches, ct);
         using var bundle = new BundleWriter("searchset", page.Total, time.GetUtcNow());
         bundle.Links(PageLinks(baseUrl + "/" + type, plan, page.Total));
         foreach (var m in page.Matches)
@@ -246,6 +249,7 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
             return FhirResponse.NotFound($"{type}/{id} is not known.");
         var filter = id is null ? access.Filter(PolicyAction.Search, type, interaction) : null;
         var (page, total) = await store.HistoryAsync(type, id, since, count, offset, filter, ct);
+        if (filter is not null) await DisclosedAsync(access, FhirAction.History, page, ct);
         var self = $"{baseUrl}/{type}{(id is null ? "" : "/" + id)}/_history";
         using var bundle = new BundleWriter("history", total, time.GetUtcNow());
         var links = new List<(string, string)> { ("self", $"{self}?_count={count}&_offset={offset}") };
@@ -339,11 +343,13 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
         {
             using var created = cipher.CreateDataKey(keyContext);
             var body = cipher.Encrypt(created.DataKey, json, bodyContext);
-            return new PreparedWrite(new PendingWrite(type, id, version, 0, now, false, body, created.Wrapped, cipher.WrappingKekId(created.Wrapped), index) { Facts = row }, json);
+            return new PreparedWrite(new PendingWrite(type, id, version, 0, now, false, body, created.Wrapped, cipher.WrappingKekId(created.Wrapped), index)
+                { Facts = row, Sha256 = SHA256.HashData(json), Patient = row.Patient }, json);
         }
         using var key = keys.Unwrap(type, id, current.WrappedKey);
         var sealedBody = cipher.Encrypt(key, json, bodyContext);
-        return new PreparedWrite(new PendingWrite(type, id, version, current.Version, now, false, sealedBody, null, null, index, current.Rid) { Facts = row }, json);
+        return new PreparedWrite(new PendingWrite(type, id, version, current.Version, now, false, sealedBody, null, null, index, current.Rid)
+            { Facts = row, Sha256 = SHA256.HashData(json), Patient = row.Patient }, json);
     }
 
     /// <summary>Whether a stored version holds the same content as <paramref name="incoming"/>, ignoring meta (used to de-duplicate imports).</summary>
@@ -385,6 +391,17 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
     /// <summary>Decides one stored resource by its current facts, and keeps the decision.</summary>
     private async Task<bool> PermitsAsync(AccessScope access, PolicyAction action, string type, string id, FhirInteraction interaction, CancellationToken ct) =>
         access.Unrestricted || access.Permits(action, await facts.StoredAsync(type, id, ct), interaction);
+
+    /// <summary>
+    /// Search and type-history pages are filtered by the policy in the query, one decision for the page;
+    /// what the page then shows is recorded resource by resource, with its patient, so each disclosure is in the ledger.
+    /// </summary>
+    private async System.Threading.Tasks.Task DisclosedAsync(AccessScope access, FhirAction action, IReadOnlyList<StoredVersion> shown, CancellationToken ct)
+    {
+        if (access.Unrestricted || shown.Count == 0) return;
+        var all = await facts.StoredAsync([.. shown.Select(v => (v.Type, v.Id)).Distinct()], ct);
+        access.Disclosed(action, shown.Select(v => (v.Type, v.Id, v.Version, all[(v.Type, v.Id)].Patient?.Id)));
+    }
 
     /// <summary>The included resources of a search page that the scope may see; the others are left out silently.</summary>
     private async Task<IReadOnlyList<StoredVersion>> PermittedAsync(AccessScope access, IReadOnlyList<StoredVersion> included, CancellationToken ct)

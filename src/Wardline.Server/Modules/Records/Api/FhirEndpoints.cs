@@ -195,6 +195,7 @@ internal sealed class FhirResult(FhirResponse response) : IResult
         if (response.ETag is not null) http.Response.Headers.ETag = response.ETag;
         if (response.LastModified is { } lm) http.Response.Headers.LastModified = lm.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
         if (response.Location is not null) http.Response.Headers.Location = response.Location;
+        if (response.Receipt is not null) http.Response.Headers[FhirResponse.ReceiptHeader] = response.Receipt.ToString();
         if (response.Status == 401) http.Response.Headers.WWWAuthenticate = "Bearer";
         if (response.Json is null) return;
         http.Response.ContentType = FhirEndpoints.FhirJsonType;

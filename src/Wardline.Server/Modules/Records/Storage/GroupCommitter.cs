@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Threading.Channels;
+using Wardline.Server.Modules.Ledger;
 
 namespace Wardline.Server.Modules.Records.Storage;
 
@@ -9,8 +10,10 @@ namespace Wardline.Server.Modules.Records.Storage;
 /// of one database transaction, commits once, and only then completes the units. Durability costs
 /// one commit (one fsync) per group, not per request; a unit that fails is rolled back to its
 /// savepoint alone, the others still commit. Units commit in the order they were queued.
+/// The ledger entries the group's units staged are appended last, in the same transaction: a write
+/// and its entry commit together or not at all, and the group costs one append of the tree.
 /// </summary>
-internal sealed class GroupCommitter(SqlDialect dialect) : IAsyncDisposable
+internal sealed class GroupCommitter(SqlDialect dialect, LedgerAppender ledger) : IAsyncDisposable
 {
     private const int MaxGroup = 256;
 
@@ -21,21 +24,34 @@ internal sealed class GroupCommitter(SqlDialect dialect) : IAsyncDisposable
     /// <summary>A unit of work: runs against the group's connection and transaction.</summary>
     internal delegate Task<T> Work<T>(DbConnection connection, DbTransaction transaction, CancellationToken ct);
 
+    /// <summary>A unit of work that stages ledger entries: they are appended with the group, and dropped if the unit fails.</summary>
+    internal delegate Task<T> AuditedWork<T>(DbConnection connection, DbTransaction transaction, List<LedgerRow> entries, CancellationToken ct);
+
     /// <summary>
     /// Queues <paramref name="work"/> and completes once it is committed. An isolated unit runs in its
     /// own savepoint and fails alone; a unit that cannot fail but for the database itself (appending
     /// records) skips the savepoint, and if it does fail, its whole group fails with it.
     /// </summary>
-    public Task<T> RunAsync<T>(Work<T> work, bool isolated = true)
+    public Task<T> RunAsync<T>(Work<T> work, bool isolated = true) =>
+        Queue(new Unit<T>((c, tx, _, ct) => work(c, tx, ct), isolated)).Task;
+
+    /// <summary>As <see cref="RunAsync{T}(Work{T}, bool)"/>, for a unit whose changes are recorded in the ledger; the receipt says where.</summary>
+    public async Task<Audited<T>> RunAsync<T>(AuditedWork<T> work, bool isolated = true)
     {
-        var unit = new Unit<T>(work, isolated);
+        var unit = Queue(new Unit<T>(work, isolated));
+        var result = await unit.Task;
+        return new Audited<T>(result, unit.Receipt);
+    }
+
+    private Unit<T> Queue<T>(Unit<T> unit)
+    {
         EnsureStarted();
         if (!_queue.Writer.TryWrite(unit))
         {
             throw new InvalidOperationException("The store is closed; the server is stopping.");
         }
         // Not cancellable once queued: a unit is written whether or not its caller still waits.
-        return unit.Completion.Task;
+        return unit;
     }
 
     // Started on first use, so the CLI and the server share it without a host to run it.
@@ -73,6 +89,7 @@ internal sealed class GroupCommitter(SqlDialect dialect) : IAsyncDisposable
     private async Task CommitGroupAsync(List<Unit> group)
     {
         var ct = CancellationToken.None;
+        LedgerAppend? appended = null;
         try
         {
             await using var gate = await dialect.EnterWriteAsync(ct);
@@ -101,20 +118,42 @@ internal sealed class GroupCommitter(SqlDialect dialect) : IAsyncDisposable
                     await tx.RollbackAsync("unit", ct);
                 }
             }
+            var staged = group.Where(u => u.Succeeded && u.Entries.Count > 0).ToList();
+            if (staged.Count > 0)
+            {
+                var rows = staged.Count == 1 ? staged[0].Entries : [.. staged.SelectMany(u => u.Entries)];
+                appended = await ledger.AppendAsync(c, tx, rows, ct);
+                var next = appended.First;
+                foreach (var unit in staged)
+                {
+                    unit.Receipt = new LedgerReceipt(next, unit.Entries.Count, appended.Tree.Size);
+                    next += unit.Entries.Count;
+                }
+            }
             await tx.CommitAsync(ct);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
+            // The transaction is gone, and with it any entries appended: the ledger's cached edge is stale.
+            if (appended is not null) ledger.Abandoned();
             var abort = new StoreWriteException("The write could not be committed.", ex);
             foreach (var unit in group) unit.Abort(abort);
             return;
         }
+        if (appended is not null) ledger.Committed(appended);
         foreach (var unit in group) unit.Complete();
     }
 
     private abstract class Unit(bool isolated)
     {
         public bool Isolated => isolated;
+
+        /// <summary>The ledger entries the unit staged; appended only if it succeeds.</summary>
+        public List<LedgerRow> Entries { get; } = [];
+
+        public LedgerReceipt? Receipt { get; set; }
+
+        public abstract bool Succeeded { get; }
 
         public abstract Task RunAsync(DbConnection c, DbTransaction tx, CancellationToken ct);
 
@@ -128,16 +167,24 @@ internal sealed class GroupCommitter(SqlDialect dialect) : IAsyncDisposable
         public abstract void Abort(Exception ex);
     }
 
-    private sealed class Unit<T>(Work<T> work, bool isolated) : Unit(isolated)
+    private sealed class Unit<T>(AuditedWork<T> work, bool isolated) : Unit(isolated)
     {
         private T? _result;
         private Exception? _error;
 
         public TaskCompletionSource<T> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public override async Task RunAsync(DbConnection c, DbTransaction tx, CancellationToken ct) => _result = await work(c, tx, ct);
+        public Task<T> Task => Completion.Task;
 
-        public override void Failed(Exception ex) => _error = ex;
+        public override bool Succeeded => _error is null;
+
+        public override async Task RunAsync(DbConnection c, DbTransaction tx, CancellationToken ct) => _result = await work(c, tx, Entries, ct);
+
+        public override void Failed(Exception ex)
+        {
+            _error = ex;
+            Entries.Clear();
+        }
 
         public override void Complete()
         {
@@ -148,6 +195,9 @@ internal sealed class GroupCommitter(SqlDialect dialect) : IAsyncDisposable
         public override void Abort(Exception ex) => Completion.TrySetException(ex);
     }
 }
+
+/// <summary>A unit's result and, if it staged ledger entries, where they landed.</summary>
+internal readonly record struct Audited<T>(T Value, LedgerReceipt? Receipt);
 
 /// <summary>The database did not take a write (disk full, connection lost, fsync failed); nothing of it is stored.</summary>
 internal sealed class StoreWriteException(string message, Exception inner) : Exception(message, inner);

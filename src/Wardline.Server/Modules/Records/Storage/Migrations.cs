@@ -114,6 +114,48 @@ internal static class Migrations
                 code_id TEXT NOT NULL PRIMARY KEY, client_id TEXT NOT NULL, redeemed BIGINT NOT NULL, expires BIGINT NOT NULL);
             CREATE INDEX ix_oauth_redeemed_codes_expires ON oauth_redeemed_codes (expires);
             """),
+        // The audit ledger (Modules/Ledger, docs/formats/ledger-entry.md): one row per entry, holding the
+        // canonical bytes that are hashed and, beside them, the same facts as columns to search by (the
+        // verifier checks that they agree); the hashes of complete subtrees at every fourth level, so a
+        // proof reads a few dozen rows; the tree's size and root, whose row lock sequences appends from
+        // every server; the signed heads; and the head-signing key, sealed under the keyring.
+        // The interim access log and security events (steps 2, 3) are kept, renamed, and the names now
+        // read the ledger.
+        (7, "ledger", d => $"""
+            CREATE TABLE ledger_entries (
+                idx BIGINT NOT NULL PRIMARY KEY, at BIGINT NOT NULL, type TEXT NOT NULL, event TEXT,
+                user_name TEXT, client TEXT, actor TEXT, patient TEXT, resource TEXT, res_type TEXT, res_id TEXT,
+                version INTEGER, action TEXT, purpose TEXT, permitted SMALLINT, rule TEXT, status INTEGER,
+                outcome TEXT, detail TEXT, correlation TEXT, source TEXT,
+                entry {d.BlobType} NOT NULL, leaf {d.BlobType} NOT NULL);
+            CREATE INDEX ix_ledger_at ON ledger_entries (at);
+            CREATE INDEX ix_ledger_patient ON ledger_entries (patient, at) WHERE patient IS NOT NULL;
+            CREATE INDEX ix_ledger_user ON ledger_entries (user_name, at) WHERE user_name IS NOT NULL;
+            CREATE INDEX ix_ledger_writes ON ledger_entries (res_type, res_id, version) WHERE type = 'write';
+            CREATE TABLE ledger_nodes (
+                level SMALLINT NOT NULL, idx BIGINT NOT NULL, hash {d.BlobType} NOT NULL,
+                PRIMARY KEY (level, idx)){d.ClusteredTableSuffix};
+            CREATE TABLE ledger_state (
+                id SMALLINT NOT NULL PRIMARY KEY, size BIGINT NOT NULL, root {d.BlobType} NOT NULL);
+            INSERT INTO ledger_state (id, size, root) VALUES (1, 0, {d.HexBlob("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")});
+            CREATE TABLE ledger_heads (
+                size BIGINT NOT NULL PRIMARY KEY, root {d.BlobType} NOT NULL, at BIGINT NOT NULL,
+                key_id TEXT NOT NULL, signature {d.BlobType} NOT NULL);
+            CREATE TABLE ledger_keys (
+                key_id TEXT NOT NULL PRIMARY KEY, public_key {d.BlobType} NOT NULL,
+                wrapped_key {d.BlobType} NOT NULL, sealed {d.BlobType} NOT NULL, created BIGINT NOT NULL);
+            CREATE TABLE ledger_export_cursors (
+                name TEXT NOT NULL PRIMARY KEY, acknowledged BIGINT NOT NULL, updated BIGINT NOT NULL);
+            ALTER TABLE access_log RENAME TO interim_access_log;
+            ALTER TABLE security_events RENAME TO interim_security_events;
+            CREATE VIEW access_log AS
+                SELECT idx AS seq, at, user_name, action, res_type, res_id, event AS phase, permitted, rule, status,
+                       resource AS resource_ref, correlation, source, purpose, patient, client
+                FROM ledger_entries WHERE type = 'access';
+            CREATE VIEW security_events AS
+                SELECT idx AS seq, at, event AS kind, user_name, actor, outcome, detail, correlation, source
+                FROM ledger_entries WHERE type = 'security';
+            """),
     ];
 
     public static int Latest => Steps.Max(s => s.Version);

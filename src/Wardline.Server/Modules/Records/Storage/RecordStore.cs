@@ -1,6 +1,8 @@
 using System.Data.Common;
 using System.Text;
+using Wardline.Ledger;
 using Wardline.Server.Modules.Access.Facts;
+using Wardline.Server.Modules.Ledger;
 using Wardline.Server.Modules.Records.Search;
 
 namespace Wardline.Server.Modules.Records.Storage;
@@ -28,7 +30,16 @@ internal sealed record PendingWrite(
 {
     /// <summary>What the policy knows of this version; null for a deletion, which keeps the last facts so its 410 is still decided.</summary>
     public FactsRow? Facts { get; init; }
+
+    /// <summary>SHA-256 of the version's canonical bytes (the JSON sealed in <see cref="Body"/>), recorded in its ledger entry; null for a deletion.</summary>
+    public byte[]? Sha256 { get; init; }
+
+    /// <summary>The patient the version belongs to, for its ledger entry (a deletion keeps the last version's).</summary>
+    public string? Patient { get; init; }
 }
+
+/// <summary>Whether the write committed and, if so, where its ledger entries are.</summary>
+internal sealed record WriteResult(WriteStatus Status, LedgerReceipt? Receipt);
 
 internal enum WriteStatus
 {
@@ -43,7 +54,7 @@ internal sealed record SearchPage(IReadOnlyList<StoredVersion> Matches, IReadOnl
 /// points at each resource's current version; <c>search_token</c>, <c>search_ref</c> and <c>search_date</c> index the
 /// current version only. All SQL is shared by both engines.
 /// </summary>
-internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) : IAsyncDisposable
+internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer, LedgerIntegrity integrity) : IAsyncDisposable
 {
     private const string SelectCurrent =
         "SELECT r.res_type, r.res_id, r.version, r.last_updated, r.deleted, v.body, k.wrapped, r.rid " +
@@ -488,20 +499,41 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer) 
     /// Appends all versions atomically. Returns <see cref="WriteStatus.Conflict"/> (and writes
     /// nothing) if any resource's current version is no longer the expected one.
     /// </summary>
-    public async Task<WriteStatus> WriteAsync(IReadOnlyList<PendingWrite> writes, CancellationToken ct)
+    public async Task<WriteResult> WriteAsync(IReadOnlyList<PendingWrite> writes, LedgerActor actor, CancellationToken ct)
     {
-        if (writes.Count == 0) return WriteStatus.Committed;
+        if (writes.Count == 0) return new WriteResult(WriteStatus.Committed, null);
+        integrity.EnsureWritable();
+        // Each version's ledger entry is made here, on the caller's thread, and committed with the version.
+        var at = DateTimeOffset.UtcNow;
+        var rows = writes.Select(w => new LedgerRow(new LedgerEntry
+        {
+            Type = "write",
+            At = at,
+            Event = w.Deleted ? "delete" : w.ExpectedVersion == 0 ? "create" : "update",
+            User = actor.User,
+            Client = actor.Client,
+            Patient = w.Patient is null ? null : "Patient/" + w.Patient,
+            Resource = $"{w.Type}/{w.Id}/_history/{w.Version}",
+            Sha256 = w.Sha256 is null ? null : Convert.ToHexStringLower(w.Sha256),
+            Source = actor.Source,
+            Correlation = actor.Correlation,
+        })).ToList();
         try
         {
-            return await committer.RunAsync((c, tx, ct2) => WriteUnitAsync(c, tx, writes, ct2));
+            var done = await committer.RunAsync((c, tx, entries, ct2) =>
+            {
+                entries.AddRange(rows);
+                return WriteUnitAsync(c, tx, writes, ct2);
+            });
+            return new WriteResult(done.Value, done.Receipt);
         }
         catch (WriteConflictException)
         {
-            return WriteStatus.Conflict;
+            return new WriteResult(WriteStatus.Conflict, null);
         }
         catch (DbException ex) when (dialect.IsUniqueViolation(ex))
         {
-            return WriteStatus.Conflict;
+            return new WriteResult(WriteStatus.Conflict, null);
         }
     }
 

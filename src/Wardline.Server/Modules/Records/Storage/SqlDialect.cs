@@ -15,6 +15,9 @@ internal abstract class SqlDialect : IAsyncDisposable
 
     public abstract string BlobType { get; }
 
+    /// <summary>A blob literal from hex digits, for schema steps.</summary>
+    public string HexBlob(string hex) => InProcess ? $"X'{hex}'" : $"'\\x{hex}'::bytea";
+
     /// <summary>Appended to CREATE TABLE for tables that are only ever read through their primary key.</summary>
     public virtual string ClusteredTableSuffix => "";
 

@@ -1,3 +1,4 @@
+using Wardline.Server.Modules.Ledger;
 using Wardline.Server.Modules.Records.Storage;
 using Wardline.Server.Tests.Infrastructure;
 
@@ -45,7 +46,7 @@ public abstract class GroupCommitterConformance(StoreKind kind) : IAsyncLifetime
     [Fact]
     public async Task Many_concurrent_units_all_commit()
     {
-        await using var committer = new GroupCommitter(_dialect);
+        await using var committer = new GroupCommitter(_dialect, new LedgerAppender(_dialect));
         await Task.WhenAll(Enumerable.Range(0, 300).Select(i => committer.RunAsync(Insert($"many-{i}"))));
         Assert.Equal(300, await CountAsync("many-"));
     }
@@ -53,7 +54,7 @@ public abstract class GroupCommitterConformance(StoreKind kind) : IAsyncLifetime
     [Fact]
     public async Task A_failing_unit_is_rolled_back_alone_and_the_others_commit()
     {
-        await using var committer = new GroupCommitter(_dialect);
+        await using var committer = new GroupCommitter(_dialect, new LedgerAppender(_dialect));
         var tasks = new List<Task<int>>();
         for (var i = 0; i < 50; i++)
         {
@@ -78,7 +79,7 @@ public abstract class GroupCommitterConformance(StoreKind kind) : IAsyncLifetime
     [Fact]
     public async Task Work_queued_before_disposal_is_still_written()
     {
-        var committer = new GroupCommitter(_dialect);
+        var committer = new GroupCommitter(_dialect, new LedgerAppender(_dialect));
         var pending = Enumerable.Range(0, 20).Select(i => committer.RunAsync(Insert($"drain-{i}"))).ToList();
         await committer.DisposeAsync();
         await Task.WhenAll(pending);

@@ -1,0 +1,113 @@
+using System.Security.Cryptography;
+using System.Text;
+using Wardline.Ledger;
+
+namespace Wardline.Server.Modules.Ledger;
+
+/// <summary>
+/// A place outside the database where signed tree heads are published (docs/formats/ledger-entry.md).
+/// Once a head is there, the database cannot be rolled back or rewritten behind it unnoticed.
+/// </summary>
+internal interface IWitness
+{
+    string Describe();
+
+    /// <summary>The head-signing public key the witness pinned at its first publication, or null.</summary>
+    Task<byte[]?> PinnedKeyAsync(CancellationToken ct);
+
+    /// <summary>Publishes a head (pinning its key if none is pinned yet); durable when it returns.</summary>
+    Task PublishAsync(TreeHead head, byte[] publicKey, CancellationToken ct);
+
+    /// <summary>Every head published, oldest first.</summary>
+    Task<IReadOnlyList<TreeHead>> HeadsAsync(CancellationToken ct);
+}
+
+/// <summary>
+/// A folder witness: key.pub (the pinned public key, PEM), heads.jsonl (every head, one JSON per line,
+/// appended and fsync'd) and latest.json (the newest head, replaced atomically).
+/// </summary>
+internal sealed class FolderWitness(string folder) : IWitness, IDisposable
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+
+    private string KeyFile => Path.Combine(folder, "key.pub");
+
+    private string HeadsFile => Path.Combine(folder, "heads.jsonl");
+
+    public string Describe() => $"witness folder {folder}";
+
+    public async Task<byte[]?> PinnedKeyAsync(CancellationToken ct)
+    {
+        if (!File.Exists(KeyFile)) return null;
+        var pem = await File.ReadAllTextAsync(KeyFile, ct);
+        try
+        {
+            return PemEncoding.TryFind(pem, out var fields) && pem[fields.Label].SequenceEqual("PUBLIC KEY")
+                ? Convert.FromBase64String(pem[fields.Base64Data].ToString())
+                : throw new LedgerFormatException($"{KeyFile} is not a PEM public key.");
+        }
+        catch (FormatException ex)
+        {
+            throw new LedgerFormatException($"{KeyFile} is not a PEM public key.", ex);
+        }
+    }
+
+    public async Task PublishAsync(TreeHead head, byte[] publicKey, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            Directory.CreateDirectory(folder);
+            if (!File.Exists(KeyFile))
+            {
+                await WriteDurablyAsync(KeyFile, Encoding.ASCII.GetBytes(new string(PemEncoding.Write("PUBLIC KEY", publicKey)) + "\n"), ct);
+            }
+            var line = head.ToJson().Concat("\n"u8.ToArray()).ToArray();
+            await using (var s = new FileStream(HeadsFile, FileMode.Append, FileAccess.Write, FileShare.Read))
+            {
+                await s.WriteAsync(line, ct);
+                s.Flush(flushToDisk: true);
+            }
+            await WriteDurablyAsync(Path.Combine(folder, "latest.json"), head.ToJson(), ct);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async Task<IReadOnlyList<TreeHead>> HeadsAsync(CancellationToken ct)
+    {
+        if (!File.Exists(HeadsFile)) return [];
+        var heads = new List<TreeHead>();
+        var n = 0;
+        foreach (var line in await File.ReadAllLinesAsync(HeadsFile, ct))
+        {
+            n++;
+            if (line.Length == 0) continue;
+            try
+            {
+                heads.Add(TreeHead.FromJson(Encoding.UTF8.GetBytes(line)));
+            }
+            catch (LedgerFormatException ex)
+            {
+                throw new LedgerFormatException($"{HeadsFile} line {n}: {ex.Message}", ex);
+            }
+        }
+        return heads;
+    }
+
+    public void Dispose() => _gate.Dispose();
+
+    /// <summary>Writes a temporary file, flushes it to disk, then renames it over the target.</summary>
+    private static async Task WriteDurablyAsync(string path, byte[] bytes, CancellationToken ct)
+    {
+        var temp = path + ".tmp";
+        await using (var s = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            await s.WriteAsync(bytes, ct);
+            s.Flush(flushToDisk: true);
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+}

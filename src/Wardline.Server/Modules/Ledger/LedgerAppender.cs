@@ -1,0 +1,95 @@
+using System.Data.Common;
+using Wardline.Ledger;
+using Wardline.Server.Modules.Records.Storage;
+
+namespace Wardline.Server.Modules.Ledger;
+
+/// <summary>An append made inside a group's transaction; the tree becomes the cached edge once it commits.</summary>
+internal sealed record LedgerAppend(long First, CompactTree Tree);
+
+/// <summary>
+/// Appends entries to the Merkle tree inside the group commit's transaction. The tree's size and root
+/// live in one row of <c>ledger_state</c>, read with a row lock, so appends from several servers on one
+/// PostgreSQL are sequenced by the database: each group takes the next indexes, in one order. The tree's
+/// right edge (frontier) is cached between groups and reloaded from the stored subtree hashes whenever
+/// another server appended in between or a commit failed.
+/// </summary>
+internal sealed class LedgerAppender(SqlDialect dialect)
+{
+    private CompactTree? _cached;
+
+    /// <summary>Stores <paramref name="rows"/> as the next entries; the caller commits.</summary>
+    public async Task<LedgerAppend> AppendAsync(DbConnection c, DbTransaction tx, IReadOnlyList<LedgerRow> rows, CancellationToken ct)
+    {
+        var (size, root) = await ReadStateAsync(c, tx, ct);
+        var tree = _cached is { } cached && cached.Size == size ? cached.Clone() : await LedgerNodes.FrontierAsync(c, tx, size, ct);
+        if (!tree.Root().AsSpan().SequenceEqual(root))
+        {
+            throw new LedgerCorruptException($"The ledger's stored subtree hashes do not give its recorded root at size {size}; run 'wardline ledger verify'.");
+        }
+
+        var first = size;
+        var completed = new List<(int Level, long Index, byte[] Hash)>();
+        foreach (var row in rows)
+        {
+            tree.Append(row.Leaf, (level, index, hash) =>
+            {
+                if (LedgerNodes.IsStored(level)) completed.Add((level, index, hash));
+            });
+        }
+
+        foreach (var chunk in rows.Select((r, i) => (Row: r, Index: first + i)).Chunk(500))
+        {
+            await dialect.InsertRowsAsync(c, tx, Columns, 23, chunk.Length, (i, add) =>
+            {
+                var (r, idx) = chunk[i];
+                var e = r.Entry;
+                add(idx); add(e.At.ToUnixTimeMilliseconds()); add(e.Type); add(e.Event); add(e.User); add(e.Client); add(e.Actor);
+                add(e.Patient); add(e.Resource); add(r.ResType); add(r.ResId); add(r.Version); add(e.Action); add(e.Purpose);
+                add(e.Permitted is { } p ? (p ? 1 : 0) : null); add(e.Rule); add(e.Status); add(e.Outcome); add(e.Detail);
+                add(e.Correlation); add(e.Source); add(r.Bytes); add(r.Leaf);
+            }, ct);
+        }
+        foreach (var chunk in completed.Chunk(500))
+        {
+            await dialect.InsertRowsAsync(c, tx, "ledger_nodes (level, idx, hash)", 3, chunk.Length, (i, add) =>
+            {
+                add(chunk[i].Level); add(chunk[i].Index); add(chunk[i].Hash);
+            }, ct);
+        }
+        await using (var cmd = c.CreateCommand())
+        {
+            cmd.Transaction = tx;
+            cmd.CommandText = "UPDATE ledger_state SET size = @s, root = @r WHERE id = 1 AND size = @was";
+            Migrations.AddParam(cmd, "@s", tree.Size);
+            Migrations.AddParam(cmd, "@r", tree.Root());
+            Migrations.AddParam(cmd, "@was", size);
+            if (await cmd.ExecuteNonQueryAsync(ct) != 1) throw new LedgerCorruptException("The ledger's state changed while it was locked.");
+        }
+        return new LedgerAppend(first, tree);
+    }
+
+    internal const string Columns =
+        "ledger_entries (idx, at, type, event, user_name, client, actor, patient, resource, res_type, res_id, version, action, purpose, " +
+        "permitted, rule, status, outcome, detail, correlation, source, entry, leaf)";
+
+    /// <summary>The append committed: its tree is the edge the next group starts from.</summary>
+    public void Committed(LedgerAppend append) => _cached = append.Tree;
+
+    /// <summary>The append's transaction did not commit: forget the edge, reload it next time.</summary>
+    public void Abandoned() => _cached = null;
+
+    private async Task<(long Size, byte[] Root)> ReadStateAsync(DbConnection c, DbTransaction tx, CancellationToken ct)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        // The row lock is what sequences servers; SQLite's write transaction already excludes every other writer.
+        cmd.CommandText = "SELECT size, root FROM ledger_state WHERE id = 1" + (dialect.InProcess ? "" : " FOR UPDATE");
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        if (!await r.ReadAsync(ct)) throw new LedgerCorruptException("The ledger's state row is missing.");
+        return (r.GetInt64(0), (byte[])r.GetValue(1));
+    }
+}
+
+/// <summary>The stored ledger does not hang together; appending on top of it would bury the damage.</summary>
+internal sealed class LedgerCorruptException(string message) : Exception(message);

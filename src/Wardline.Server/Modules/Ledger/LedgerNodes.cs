@@ -1,0 +1,82 @@
+using System.Data.Common;
+using Wardline.Ledger;
+using Wardline.Server.Modules.Records.Storage;
+
+namespace Wardline.Server.Modules.Ledger;
+
+/// <summary>
+/// Reads subtree hashes. Leaves are kept with their entries; of the complete subtrees above them only
+/// every fourth level is stored (1/15 of a row per entry), and any other complete subtree is folded from
+/// at most 8 stored ones below it. So an inclusion or consistency proof, or the tree's edge, costs one
+/// query per stored level and a few hundred hashes, at any size.
+/// </summary>
+internal static class LedgerNodes
+{
+    public const int Stride = 4;
+
+    public static bool IsStored(int level) => level > 0 && level % Stride == 0;
+
+    /// <summary>The tree of the first <paramref name="size"/> entries, ready to append to.</summary>
+    public static async Task<CompactTree> FrontierAsync(DbConnection c, DbTransaction? tx, long size, CancellationToken ct)
+    {
+        if (size == 0) return new CompactTree();
+        var parts = CompactTree.FrontierOf(size);
+        var hashes = await CompleteAsync(c, tx, parts, ct);
+        return new CompactTree(size, [.. parts.Select(p => hashes[p])]);
+    }
+
+    /// <summary>MTH(D[start:end]) for each range, from stored hashes.</summary>
+    public static async Task<List<byte[]>> RangeHashesAsync(DbConnection c, DbTransaction? tx, IReadOnlyList<MerkleTree.Range> ranges, CancellationToken ct)
+    {
+        var needed = ranges.SelectMany(r => MerkleTree.CompleteSubtrees(r.Start, r.End)).Distinct().ToList();
+        var hashes = await CompleteAsync(c, tx, needed, ct);
+        return [.. ranges.Select(r => MerkleTree.RangeHash(r.Start, r.End, (level, index) => hashes[(level, index)]))];
+    }
+
+    /// <summary>The hashes of complete subtrees (level, index), each folded from the stored level at or below it.</summary>
+    public static async Task<Dictionary<(int Level, long Index), byte[]>> CompleteAsync(DbConnection c, DbTransaction? tx, IReadOnlyCollection<(int Level, long Index)> subtrees, CancellationToken ct)
+    {
+        // Which stored hashes each subtree needs: 2^(level - base) consecutive ones at its base level.
+        var wanted = new Dictionary<int, HashSet<long>>();
+        foreach (var (level, index) in subtrees)
+        {
+            var b = level - level % Stride;
+            var width = 1L << (level - b);
+            var set = wanted.TryGetValue(b, out var s) ? s : wanted[b] = [];
+            for (var i = index * width; i < (index + 1) * width; i++) set.Add(i);
+        }
+        var stored = new Dictionary<(int, long), byte[]>();
+        foreach (var (b, indexes) in wanted)
+        {
+            foreach (var chunk in indexes.Order().Chunk(400))
+            {
+                await using var cmd = c.CreateCommand();
+                cmd.Transaction = tx;
+                var list = string.Join(", ", chunk.Select((_, i) => "@i" + i));
+                cmd.CommandText = b == 0
+                    ? $"SELECT idx, leaf FROM ledger_entries WHERE idx IN ({list})"
+                    : $"SELECT idx, hash FROM ledger_nodes WHERE level = {b} AND idx IN ({list})";
+                for (var i = 0; i < chunk.Length; i++) Migrations.AddParam(cmd, "@i" + i, chunk[i]);
+                await using var r = await cmd.ExecuteReaderAsync(ct);
+                while (await r.ReadAsync(ct)) stored[(b, r.GetInt64(0))] = (byte[])r.GetValue(1);
+            }
+        }
+        var result = new Dictionary<(int Level, long Index), byte[]>();
+        foreach (var (level, index) in subtrees)
+        {
+            result[(level, index)] = Fold(level, index, stored);
+        }
+        return result;
+    }
+
+    private static byte[] Fold(int level, long index, Dictionary<(int, long), byte[]> stored)
+    {
+        var b = level - level % Stride;
+        if (level == b)
+        {
+            return stored.TryGetValue((b, index), out var h) ? h
+                : throw new LedgerCorruptException($"The ledger is missing the stored hash of subtree {index} at level {b}.");
+        }
+        return MerkleHash.Node(Fold(level - 1, index * 2, stored), Fold(level - 1, index * 2 + 1, stored));
+    }
+}

@@ -1,0 +1,242 @@
+using System.Data;
+using System.Data.Common;
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Wardline.Crypto;
+using Wardline.Ledger;
+using Wardline.Server.Modules.Records;
+using Wardline.Server.Modules.Records.Storage;
+
+namespace Wardline.Server.Modules.Ledger;
+
+/// <summary>What a verification found: the problems, each naming the entry, head or version that differs.</summary>
+internal sealed record VerifyReport(long Size, int HeadsChecked, long VersionsChecked, IReadOnlyList<string> Problems, TimeSpan Elapsed);
+
+/// <summary>
+/// Recomputes the tree from the stored entries, in one pass, and holds it against everything that vouches
+/// for it: each entry's stored leaf hash, the database's recorded root, the witness's signed heads (and
+/// their pinned key), and, in full, the stored subtree hashes, the searchable columns beside each entry,
+/// and every stored resource version against the SHA-256 its write entry recorded.
+/// </summary>
+internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitness witness)
+{
+    internal enum Depth
+    {
+        /// <summary>Entries, leaves, root and the witness: what start-up needs.</summary>
+        Startup,
+
+        /// <summary>Everything, including every resource version: what <c>wardline ledger verify</c> runs.</summary>
+        Full,
+    }
+
+    private const int MaxProblems = 50;
+
+    public async Task<VerifyReport> VerifyAsync(Depth depth, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        var problems = new List<string>();
+        void Problem(string p)
+        {
+            if (problems.Count < MaxProblems) problems.Add(p);
+        }
+
+        // The witness's heads, checked against its pinned key, and the database's key against that pin.
+        IReadOnlyList<TreeHead> heads;
+        byte[]? pinned;
+        try
+        {
+            heads = await witness.HeadsAsync(ct);
+            pinned = await witness.PinnedKeyAsync(ct);
+        }
+        catch (LedgerFormatException ex)
+        {
+            heads = [];
+            pinned = null;
+            Problem($"the {witness.Describe()} cannot be read: {ex.Message}");
+        }
+        if (heads.Count > 0 && pinned is null) Problem($"the {witness.Describe()} has heads but no pinned key");
+        var checkHeads = depth == Depth.Full ? heads : heads.Count > 0 ? [heads[^1]] : [];
+        foreach (var h in checkHeads)
+        {
+            if (pinned is not null && !h.IsSignedBy(pinned)) Problem($"witness head at size {h.Size} is not signed by the pinned key");
+        }
+        await using var c = await dialect.OpenAsync(ct);
+        if (pinned is not null && await DatabaseKeyAsync(c, ct) is { } dbKey && !dbKey.AsSpan().SequenceEqual(pinned))
+        {
+            Problem("the head-signing key in the database is not the key the witness pinned");
+        }
+
+        var (stateSize, stateRoot) = await StateAsync(c, ct);
+        var nodes = depth == Depth.Full ? await StoredNodesAsync(c, ct) : null;
+        var pendingHeads = new Queue<TreeHead>(checkHeads.Where(h => h.Size > 0).OrderBy(h => h.Size));
+        var writes = depth == Depth.Full ? new Dictionary<(string, string, int), (string? Sha, long Idx)>() : null;
+        var tree = new CompactTree();
+        var leaf = new byte[MerkleHash.Size];
+        var expected = 0L;
+
+        await using (var cmd = c.CreateCommand())
+        {
+            cmd.CommandText = "SELECT idx, entry, leaf, " + ColumnList + " FROM ledger_entries ORDER BY idx";
+            await using var r = await cmd.ExecuteReaderAsync(CommandBehavior.SequentialAccess, ct);
+            while (await r.ReadAsync(ct))
+            {
+                var idx = r.GetInt64(0);
+                var bytes = (byte[])r.GetValue(1);
+                var stored = (byte[])r.GetValue(2);
+                if (idx != expected)
+                {
+                    Problem(idx > expected ? $"entry {expected} is missing (the next stored entry is {idx})" : $"entry {idx} is out of order");
+                    if (idx < expected) continue;
+                    // Once an entry is gone every later subtree shifts: report the gap, not the cascade of
+                    // subtree hashes after it, and keep checking leaves, heads and the recorded size.
+                    expected = idx;
+                    nodes = null;
+                }
+                MerkleHash.Leaf(bytes, leaf);
+                if (!leaf.AsSpan().SequenceEqual(stored)) Problem($"entry {idx} was altered: its bytes no longer give its stored leaf hash");
+                if (depth == Depth.Full) CheckColumns(r, idx, bytes, writes!, Problem);
+                var kept = nodes;
+                tree.Append(leaf.ToArray(), kept is null ? null : (level, index, hash) =>
+                {
+                    if (LedgerNodes.IsStored(level) && (!kept.TryGetValue((level, index), out var held) || !held.AsSpan().SequenceEqual(hash)))
+                        Problem($"the stored hash of subtree {index} at level {level} (entries {index << level}..{((index + 1) << level) - 1}) is wrong or missing");
+                });
+                expected++;
+                while (pendingHeads.Count > 0 && pendingHeads.Peek().Size == tree.Size)
+                {
+                    var h = pendingHeads.Dequeue();
+                    if (!tree.Root().AsSpan().SequenceEqual(h.Root))
+                        Problem($"the ledger's first {h.Size} entries do not give the root of the witness's signed head at size {h.Size} ({LedgerEntry.FormatTime(h.Timestamp)}): the ledger was rewritten");
+                }
+            }
+        }
+        foreach (var h in pendingHeads)
+        {
+            Problem($"the witness has a signed head at size {h.Size} ({LedgerEntry.FormatTime(h.Timestamp)}) but the ledger holds only {tree.Size} entries: the database was rolled back or entries were deleted");
+        }
+        if (tree.Size != stateSize) Problem($"the ledger holds {tree.Size} entries but records its size as {stateSize}");
+        else if (!tree.Root().AsSpan().SequenceEqual(stateRoot)) Problem("the entries do not give the root the ledger records");
+
+        long versions = 0;
+        if (writes is not null) versions = await CheckVersionsAsync(c, writes, Problem, ct);
+        return new VerifyReport(tree.Size, checkHeads.Count, versions, problems, clock.Elapsed);
+    }
+
+    private const string ColumnList = "at, type, event, user_name, client, actor, patient, resource, res_type, res_id, version, action, purpose, permitted, rule, status, outcome, detail, correlation, source";
+
+    /// <summary>The searchable columns must say what the entry's bytes say: otherwise a search or an AuditEvent could hide an access.</summary>
+    private static void CheckColumns(DbDataReader r, long idx, byte[] bytes, Dictionary<(string, string, int), (string? Sha, long Idx)> writes, Action<string> problem)
+    {
+        LedgerEntry e;
+        try
+        {
+            e = LedgerEntry.Decode(bytes);
+        }
+        catch (LedgerFormatException ex)
+        {
+            problem($"entry {idx} is not a valid entry: {ex.Message}");
+            return;
+        }
+        var row = new LedgerRow(e);
+        object?[] want =
+        [
+            e.At.ToUnixTimeMilliseconds(), e.Type, e.Event, e.User, e.Client, e.Actor, e.Patient, e.Resource, row.ResType, row.ResId,
+            row.Version is { } v ? (long)v : null, e.Action, e.Purpose, e.Permitted is { } p ? (p ? 1L : 0L) : null, e.Rule,
+            e.Status is { } s ? (long)s : null, e.Outcome, e.Detail, e.Correlation, e.Source,
+        ];
+        var names = ColumnList.Split(", ");
+        for (var i = 0; i < want.Length; i++)
+        {
+            var got = r.IsDBNull(3 + i) ? null : r.GetValue(3 + i) switch
+            {
+                string str => (object)str,
+                var n => Convert.ToInt64(n, System.Globalization.CultureInfo.InvariantCulture),
+            };
+            if (!Equals(got, want[i]))
+            {
+                problem($"entry {idx}: the column {names[i]} does not match the entry's bytes");
+                break;
+            }
+        }
+        if (e.Type == "write" && row.ResType is not null && row.ResId is not null && row.Version is { } version)
+        {
+            writes[(row.ResType, row.ResId, version)] = (e.Sha256, idx);
+        }
+    }
+
+    /// <summary>Every stored version must have a write entry, and its content must hash to what that entry recorded.</summary>
+    private async Task<long> CheckVersionsAsync(DbConnection c, Dictionary<(string, string, int), (string? Sha, long Idx)> writes, Action<string> problem, CancellationToken ct)
+    {
+        long count = 0;
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT v.res_type, v.res_id, v.version, v.last_updated, v.deleted, v.body, k.wrapped " +
+            "FROM resource_versions v LEFT JOIN data_keys k ON k.res_type = v.res_type AND k.res_id = v.res_id ORDER BY v.res_type, v.res_id, v.version";
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            count++;
+            var (type, id, version) = (r.GetString(0), r.GetString(1), r.GetInt32(2));
+            var deleted = r.GetInt32(4) != 0;
+            var name = $"{type}/{id} version {version}";
+            if (!writes.Remove((type, id, version), out var entry))
+            {
+                problem($"{name} has no write entry in the ledger: it was stored behind Wardline's back");
+                continue;
+            }
+            if (deleted)
+            {
+                if (entry.Sha is not null) problem($"{name} is stored as deleted, but ledger entry {entry.Idx} recorded content");
+                continue;
+            }
+            if (r.IsDBNull(5) || r.IsDBNull(6))
+            {
+                problem($"{name}: its content or its key is missing (ledger entry {entry.Idx})");
+                continue;
+            }
+            byte[]? json;
+            try
+            {
+                json = keys.Open(new StoredVersion(type, id, version, r.GetInt64(3), false, (byte[])r.GetValue(5), (byte[])r.GetValue(6)));
+            }
+            catch (EnvelopeException)
+            {
+                problem($"{name} cannot be decrypted: its stored content was replaced or altered (ledger entry {entry.Idx})");
+                continue;
+            }
+            if (json is null || entry.Sha is null || Convert.ToHexStringLower(SHA256.HashData(json)) != entry.Sha)
+            {
+                problem($"{name} differs from what ledger entry {entry.Idx} recorded: its content was changed after it was written");
+            }
+        }
+        foreach (var ((type, id, version), entry) in writes)
+        {
+            problem($"ledger entry {entry.Idx} records {type}/{id} version {version}, which is no longer stored");
+        }
+        return count;
+    }
+
+    private static async Task<(long, byte[])> StateAsync(DbConnection c, CancellationToken ct)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT size, root FROM ledger_state WHERE id = 1";
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct) ? (r.GetInt64(0), (byte[])r.GetValue(1)) : (-1, []);
+    }
+
+    private static async Task<byte[]?> DatabaseKeyAsync(DbConnection c, CancellationToken ct)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT public_key FROM ledger_keys ORDER BY created LIMIT 1";
+        return await cmd.ExecuteScalarAsync(ct) as byte[];
+    }
+
+    private static async Task<Dictionary<(int, long), byte[]>> StoredNodesAsync(DbConnection c, CancellationToken ct)
+    {
+        var nodes = new Dictionary<(int, long), byte[]>();
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT level, idx, hash FROM ledger_nodes";
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) nodes[(r.GetInt32(0), r.GetInt64(1))] = (byte[])r.GetValue(2);
+        return nodes;
+    }
+}
