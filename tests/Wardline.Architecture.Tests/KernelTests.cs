@@ -1,10 +1,11 @@
 using System.Xml.Linq;
 using Wardline.Crypto;
+using Wardline.Ledger;
 using Wardline.Policy;
 
 namespace Wardline.Architecture.Tests;
 
-/// <summary>The security kernel (crypto, policy) stays small: no web framework, no database, no FHIR model.</summary>
+/// <summary>The security kernel (crypto, ledger, policy) stays small: no web framework, no database, no FHIR model.</summary>
 public sealed class KernelTests
 {
     private static readonly string[] Forbidden =
@@ -20,6 +21,17 @@ public sealed class KernelTests
     public void The_crypto_kernel_references_no_web_framework_database_or_fhir_assembly()
     {
         var referenced = typeof(Keyring).Assembly.GetReferencedAssemblies().Select(a => a.Name!).ToList();
+
+        var offending = referenced.Where(name => Forbidden.Any(f => name.StartsWith(f, StringComparison.OrdinalIgnoreCase))).ToList();
+
+        Assert.Empty(offending);
+        Assert.Contains("System.Security.Cryptography", referenced); // the check saw real references
+    }
+
+    [Fact]
+    public void The_ledger_kernel_references_no_web_framework_database_or_fhir_assembly()
+    {
+        var referenced = typeof(MerkleHash).Assembly.GetReferencedAssemblies().Select(a => a.Name!).ToList();
 
         var offending = referenced.Where(name => Forbidden.Any(f => name.StartsWith(f, StringComparison.OrdinalIgnoreCase))).ToList();
 
@@ -55,6 +67,19 @@ public sealed class KernelTests
     public void The_crypto_kernel_project_has_no_package_or_framework_references()
     {
         var project = XDocument.Load(Path.Combine(SourceTree.Src, "Wardline.Crypto", "Wardline.Crypto.csproj"));
+
+        var references = project.Descendants()
+            .Where(e => e.Name.LocalName is "PackageReference" or "FrameworkReference" or "ProjectReference")
+            .Select(e => $"{e.Name.LocalName} {(string?)e.Attribute("Include")}")
+            .ToList();
+
+        Assert.Empty(references);
+    }
+
+    [Fact]
+    public void The_ledger_kernel_project_has_no_package_framework_or_project_references()
+    {
+        var project = XDocument.Load(Path.Combine(SourceTree.Src, "Wardline.Ledger", "Wardline.Ledger.csproj"));
 
         var references = project.Descendants()
             .Where(e => e.Name.LocalName is "PackageReference" or "FrameworkReference" or "ProjectReference")
