@@ -192,7 +192,7 @@ public abstract class BadImportTests(StoreKind kind) : IAsyncLifetime
 
     private string[] StoreArgsFor() => _store.Kind == StoreKind.Sqlite
         ? ["--data", _store.Options.DataDirectory!]
-        : ["--db", _store.PostgresConnectionString!, "--keyring", _store.Options.KeyringPath!];
+        : ["--db", _store.PostgresConnectionString!, "--keyring", _store.Options.KeyringPath!, "--witness", _store.Options.Ledger.WitnessPath!];
 
     private string Copy(string source)
     {

@@ -73,7 +73,7 @@ public abstract class KeyRotationTests(StoreKind kind)
 
     private static string[] StoreArguments(TestStore store) => store.Kind == StoreKind.Sqlite
         ? ["--data", store.Options.DataDirectory!]
-        : ["--db", store.PostgresConnectionString!, "--keyring", store.Options.KeyringPath!];
+        : ["--db", store.PostgresConnectionString!, "--keyring", store.Options.KeyringPath!, "--witness", store.Options.Ledger.WitnessPath!];
 
     private static (string Active, IReadOnlyList<string> Keks) ReadUnprotected(string path)
     {

@@ -60,15 +60,28 @@ internal sealed class FolderWitness(string folder) : IWitness, IDisposable
             Directory.CreateDirectory(folder);
             if (!File.Exists(KeyFile))
             {
-                await WriteDurablyAsync(KeyFile, Encoding.ASCII.GetBytes(new string(PemEncoding.Write("PUBLIC KEY", publicKey)) + "\n"), ct);
+                // Several servers may publish at once: the key is written under a unique name, then linked
+                // into place only if no key is there yet, so the first one pins and the others find it.
+                var temp = KeyFile + "." + Guid.NewGuid().ToString("N") + ".tmp";
+                await WriteDurablyAsync(temp, Encoding.ASCII.GetBytes(new string(PemEncoding.Write("PUBLIC KEY", publicKey)) + "\n"), rename: null, ct);
+                try
+                {
+                    File.Move(temp, KeyFile, overwrite: false);
+                }
+                catch (IOException) when (File.Exists(KeyFile))
+                {
+                    File.Delete(temp);
+                }
             }
             var line = head.ToJson().Concat("\n"u8.ToArray()).ToArray();
-            await using (var s = new FileStream(HeadsFile, FileMode.Append, FileAccess.Write, FileShare.Read))
+            // One write per line in append mode: lines from several servers interleave whole, never torn.
+            await using (var s = new FileStream(HeadsFile, FileMode.Append, FileAccess.Write, FileShare.ReadWrite))
             {
                 await s.WriteAsync(line, ct);
                 s.Flush(flushToDisk: true);
             }
-            await WriteDurablyAsync(Path.Combine(folder, "latest.json"), head.ToJson(), ct);
+            var latest = Path.Combine(folder, "latest.json");
+            await WriteDurablyAsync(latest + "." + Guid.NewGuid().ToString("N") + ".tmp", head.ToJson(), rename: latest, ct);
         }
         finally
         {
@@ -99,15 +112,14 @@ internal sealed class FolderWitness(string folder) : IWitness, IDisposable
 
     public void Dispose() => _gate.Dispose();
 
-    /// <summary>Writes a temporary file, flushes it to disk, then renames it over the target.</summary>
-    private static async Task WriteDurablyAsync(string path, byte[] bytes, CancellationToken ct)
+    /// <summary>Writes <paramref name="temp"/> and flushes it to disk, then renames it over <paramref name="rename"/>, if given.</summary>
+    private static async Task WriteDurablyAsync(string temp, byte[] bytes, string? rename, CancellationToken ct)
     {
-        var temp = path + ".tmp";
-        await using (var s = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        await using (var s = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
         {
             await s.WriteAsync(bytes, ct);
             s.Flush(flushToDisk: true);
         }
-        File.Move(temp, path, overwrite: true);
+        if (rename is not null) File.Move(temp, rename, overwrite: true);
     }
 }

@@ -75,7 +75,7 @@ internal sealed class LedgerRecorder(GroupCommitter committer, ILogger<LedgerRec
             Type = "access",
             At = r.At,
             Event = r.Phase,
-            User = r.User,
+            User = Text(r.User),
             Roles = r.Roles,
             Departments = r.Departments,
             Client = r.Client,
@@ -85,23 +85,30 @@ internal sealed class LedgerRecorder(GroupCommitter committer, ILogger<LedgerRec
             Purpose = r.Purpose,
             Permitted = r.Decision.Permitted,
             Rule = r.Decision.Rule,
-            Reason = r.Decision.Reason,
+            Reason = Text(r.Decision.Reason),
             Status = r.Status,
-            Source = r.Source,
+            Source = Text(r.Source),
             Correlation = r.CorrelationId,
         };
     }
+
+    /// <summary>
+    /// Text from outside (a user name typed at sign-in, a reason) may hold a lone UTF-16 surrogate, which has no
+    /// UTF-8 form; the entry format refuses it rather than store it lossily, so it is replaced here by U+FFFD.
+    /// </summary>
+    private static string? Text(string? s) =>
+        s is null || s.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF') < 0 ? s : System.Text.Encoding.UTF8.GetString(System.Text.Encoding.UTF8.GetBytes(s));
 
     internal static LedgerEntry ToEntry(SecurityEvent e) => new()
     {
         Type = "security",
         At = e.At,
         Event = e.Kind.ToString(),
-        User = e.User,
-        Actor = e.Actor,
-        Outcome = e.Outcome,
-        Detail = e.Detail,
-        Source = e.Source,
+        User = Text(e.User),
+        Actor = Text(e.Actor),
+        Outcome = Text(e.Outcome),
+        Detail = Text(e.Detail),
+        Source = Text(e.Source),
         Correlation = e.CorrelationId,
     };
 }

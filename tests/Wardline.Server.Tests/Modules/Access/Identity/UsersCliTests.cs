@@ -213,7 +213,7 @@ internal static class UsersCli
 {
     public static string[] StoreArgs(TestStore store) => store.Kind == StoreKind.Sqlite
         ? ["--data", store.Options.DataDirectory!]
-        : ["--db", store.Options.PostgresConnectionString!, "--keyring", store.Options.KeyringPath!];
+        : ["--db", store.Options.PostgresConnectionString!, "--keyring", store.Options.KeyringPath!, "--witness", store.Options.Ledger.WitnessPath!];
 
     public static async Task<CliResult> RunAsync(IEnumerable<string> args, string? input)
     {
