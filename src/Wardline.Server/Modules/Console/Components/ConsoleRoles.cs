@@ -11,4 +11,7 @@ internal static class ConsoleRoles
 
     /// <summary>The break-glass review queue, which shows the declarations' reasons.</summary>
     public static readonly IReadOnlyList<string> BreakGlassReviewers = ["privacy_officer"];
+
+    /// <summary>The accounting of disclosures: who accessed a patient's record, with reasons.</summary>
+    public static readonly IReadOnlyList<string> DisclosureReaders = ["privacy_officer"];
 }
