@@ -158,6 +158,7 @@ public static class WardlineHost
         services.AddHostedService<StoreInitializer>();
         // After the store, before anything records: the ledger is checked before it is appended to.
         services.AddHostedService<LedgerService>();
+        services.AddHostedService<Modules.Ledger.Export.SiemExporter>();
         // After the store: the policy's first load is recorded as a security event.
         services.AddHostedService(sp => sp.GetRequiredService<PolicyHolder>());
         return services;

@@ -12,11 +12,87 @@ public sealed class LedgerOptions
     /// </summary>
     public string? WitnessPath { get; set; }
 
+    /// <summary>SIEMs (or files) the ledger is exported to, each from its own acknowledged cursor (Export/README.md).</summary>
+    public IList<LedgerExportOptions> Exports { get; } = [];
+
     public IReadOnlyList<string> Validate(bool postgres)
     {
         var problems = new List<string>();
         if (HeadIntervalSeconds is < 1 or > 86_400) problems.Add("Wardline:Ledger:HeadIntervalSeconds must be between 1 and 86400.");
         if (postgres && WitnessPath is null) problems.Add("Wardline:Ledger:WitnessPath is required with PostgreSQL: the witness must live outside the database.");
+        for (var i = 0; i < Exports.Count; i++)
+        {
+            problems.AddRange(Exports[i].Validate($"Wardline:Ledger:Exports:{i}"));
+            if (Exports.Take(i).Any(e => e.Name == Exports[i].Name))
+                problems.Add($"Wardline:Ledger:Exports:{i}:Name '{Exports[i].Name}' is used by another export; each target needs its own name (it keys its cursor).");
+        }
         return problems;
+    }
+}
+
+/// <summary>
+/// One export target of the ledger: "syslog-cef" sends RFC 5424 syslog messages with a CEF payload over
+/// TCP (RFC 6587 octet counting); "jsonl" writes one line per entry (its index and canonical JSON) to a
+/// TCP peer or a file. Delivery is at least once: the cursor advances only after a batch was flushed.
+/// </summary>
+public sealed class LedgerExportOptions
+{
+    /// <summary>The target's name, [a-z0-9-], 1 to 64 characters: the key of its cursor in ledger_export_cursors.</summary>
+    public string? Name { get; set; }
+
+    /// <summary>"syslog-cef" or "jsonl".</summary>
+    public string Format { get; set; } = "syslog-cef";
+
+    /// <summary>"tcp" (with <see cref="Address"/>) or "file" (with <see cref="Path"/>, jsonl only).</summary>
+    public string Transport { get; set; } = "tcp";
+
+    /// <summary>host:port of the SIEM's TCP listener ([::1]:6514 for an IPv6 literal).</summary>
+    public string? Address { get; set; }
+
+    /// <summary>The file the jsonl lines are appended to; its folder must exist.</summary>
+    public string? Path { get; set; }
+
+    /// <summary>Entries read, sent and acknowledged together.</summary>
+    public int BatchSize { get; set; } = 500;
+
+    public IReadOnlyList<string> Validate(string at)
+    {
+        var problems = new List<string>();
+        if (Name is null || Name.Length is 0 or > 64 || !Name.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '-'))
+            problems.Add($"{at}:Name must be 1 to 64 characters of a-z, 0-9 and '-'.");
+        if (Format is not ("syslog-cef" or "jsonl"))
+            problems.Add($"{at}:Format must be 'syslog-cef' or 'jsonl', not '{Format}'.");
+        if (Transport == "tcp")
+        {
+            if (!TryParseAddress(Address, out _, out _))
+                problems.Add($"{at}:Address must be host:port (port 1-65535) for the tcp transport.");
+        }
+        else if (Transport == "file")
+        {
+            if (Format != "jsonl") problems.Add($"{at}:Transport 'file' takes the jsonl format; syslog-cef is sent over tcp.");
+            if (string.IsNullOrWhiteSpace(Path))
+                problems.Add($"{at}:Path is required for the file transport.");
+            else if (System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path)) is { } dir && !Directory.Exists(dir))
+                problems.Add($"{at}:Path: the folder {dir} does not exist.");
+        }
+        else
+        {
+            problems.Add($"{at}:Transport must be 'tcp' or 'file', not '{Transport}'.");
+        }
+        if (BatchSize is < 1 or > 10_000) problems.Add($"{at}:BatchSize must be between 1 and 10000.");
+        return problems;
+    }
+
+    /// <summary>"host:port" or "[v6]:port" into its parts.</summary>
+    internal static bool TryParseAddress(string? address, out string host, out int port)
+    {
+        host = "";
+        port = 0;
+        var colon = address?.LastIndexOf(':') ?? -1;
+        if (address is null || colon <= 0) return false;
+        host = address[..colon].Trim('[', ']');
+        return host.Length > 0 && !host.Any(char.IsWhiteSpace)
+            && int.TryParse(address.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out port)
+            && port is >= 1 and <= 65_535;
     }
 }

@@ -1,0 +1,159 @@
+using System.Net.Sockets;
+
+namespace Wardline.Server.Modules.Ledger.Export;
+
+/// <summary>Where a target's bytes go: a SIEM's TCP listener or a file.</summary>
+internal interface IExportSink : IAsyncDisposable
+{
+    /// <summary>
+    /// How long flushed bytes must stand on a connection that is still open before they count as delivered.
+    /// A TCP flush only hands bytes to the kernel: a SIEM that closes or resets the connection a moment
+    /// later drops what it had not read, so the cursor waits this long and then checks the connection.
+    /// </summary>
+    TimeSpan Settle { get; }
+
+    ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken ct);
+
+    /// <summary>Pushes the buffered bytes out: onto the wire (TCP) or onto the disk (file, fsync).</summary>
+    Task FlushAsync(CancellationToken ct);
+
+    /// <summary>False once the peer closed or reset the connection.</summary>
+    bool IsOpen();
+}
+
+/// <summary>A TCP connection to a SIEM. The SIEM never speaks, so anything readable on the socket means it went away.</summary>
+internal sealed class TcpExportSink : IExportSink
+{
+    private readonly TcpClient _client;
+    private readonly BufferedStream _stream;
+
+    private TcpExportSink(TcpClient client)
+    {
+        _client = client;
+        _stream = new BufferedStream(client.GetStream(), 64 * 1024);
+    }
+
+    public TimeSpan Settle => TimeSpan.FromMilliseconds(500);
+
+    public static async Task<TcpExportSink> ConnectAsync(string host, int port, CancellationToken ct)
+    {
+        var client = new TcpClient { NoDelay = true };
+        try
+        {
+            client.Client.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(15));
+            await client.ConnectAsync(host, port, timeout.Token);
+            return new TcpExportSink(client);
+        }
+        catch
+        {
+            client.Dispose();
+            throw;
+        }
+    }
+
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken ct) => _stream.WriteAsync(bytes, ct);
+
+    public Task FlushAsync(CancellationToken ct) => _stream.FlushAsync(ct);
+
+    public bool IsOpen()
+    {
+        try
+        {
+            var socket = _client.Client;
+            if (socket.Poll(0, SelectMode.SelectError)) return false;
+            if (!socket.Poll(0, SelectMode.SelectRead)) return true;
+            if (socket.Available == 0) return false; // readable with nothing to read: closed or reset
+            // A SIEM that talks back (a banner, an acknowledgement) is ignored.
+            Span<byte> discard = stackalloc byte[512];
+            while (socket.Available > 0 && socket.Receive(discard) > 0)
+            {
+            }
+            return true;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            // A graceful close: what was flushed is still delivered, then the SIEM sees the end of the stream.
+            if (_client.Connected) _client.Client.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+        }
+        try
+        {
+            await _stream.DisposeAsync();
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
+        {
+            // Unflushed bytes were never acknowledged; they are sent again from the cursor.
+        }
+        _client.Dispose();
+    }
+}
+
+/// <summary>
+/// A file of jsonl lines, appended to. A line cut short by a crash (written but not fsync'd whole) is
+/// removed on opening, so the file holds whole lines only; its entries are written again from the cursor.
+/// </summary>
+internal sealed class FileExportSink : IExportSink
+{
+    private readonly FileStream _file;
+
+    private FileExportSink(FileStream file) => _file = file;
+
+    public TimeSpan Settle => TimeSpan.Zero;
+
+    public static FileExportSink Open(string path)
+    {
+        var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 64 * 1024);
+        try
+        {
+            file.SetLength(WholeLinesLength(file));
+            file.Seek(0, SeekOrigin.End);
+            return new FileExportSink(file);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The length up to and including the last newline.</summary>
+    private static long WholeLinesLength(FileStream file)
+    {
+        var end = file.Length;
+        var buffer = new byte[4096];
+        while (end > 0)
+        {
+            var start = Math.Max(0, end - buffer.Length);
+            file.Seek(start, SeekOrigin.Begin);
+            file.ReadExactly(buffer, 0, (int)(end - start));
+            var newline = Array.LastIndexOf(buffer, (byte)'\n', (int)(end - start) - 1);
+            if (newline >= 0) return start + newline + 1;
+            end = start;
+        }
+        return 0;
+    }
+
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken ct) => _file.WriteAsync(bytes, ct);
+
+    public Task FlushAsync(CancellationToken ct)
+    {
+        _file.Flush(flushToDisk: true);
+        return Task.CompletedTask;
+    }
+
+    public bool IsOpen() => true;
+
+    public ValueTask DisposeAsync() => _file.DisposeAsync();
+}
