@@ -100,6 +100,30 @@ public sealed class DisclosuresPageTests(ConsoleFixture fx)
     }
 
     [Fact]
+    public async Task A_long_trail_shows_the_first_2000_in_the_chosen_order_and_says_so()
+    {
+        var patient = "long-" + Guid.NewGuid().ToString("N")[..8];
+        var start = DateTimeOffset.UtcNow.AddHours(-3);
+        await fx.Server.Service<IAccessRecorder>().RecordAsync(
+        [
+            .. Enumerable.Range(0, 2100).Select(i => new AccessRecord(start.AddSeconds(i), $"user{i:D4}", new FhirInteraction(FhirAction.Read, "Patient", patient), "decision",
+                new AccessDecision(true, "tier1-full-access", "A tier 1 clinician may read clinical records without sensitivity labels."), null, null,
+                "long-" + i, "127.0.0.1") { Patient = "Patient/" + patient, Purpose = "TREAT", Roles = ["physician"] }),
+        ], CancellationToken.None);
+        await fx.CreateAccountAsync(Account.New("lou.privacy", "Lou Privacy") with { Roles = ["privacy_officer"] });
+        var page = await fx.NewPageAsync();
+        await ConsoleFixture.SignInAndEnrolAsync(page, "lou.privacy");
+
+        await page.GotoAsync($"/console/disclosures?patient={patient}&sort=user&dir=desc");
+
+        await Expect(page.Locator(".wl-summary")).ToContainTextAsync("2100 entries");
+        await Expect(page.Locator(".wl-truncated")).ToContainTextAsync("The first 2000 in this order are shown");
+        await Expect(page.Locator(".wl-disclosures tbody tr")).ToHaveCountAsync(2000);
+        await Expect(page.Locator(".wl-disclosures tbody tr").First.Locator("td[data-column='user']")).ToHaveTextAsync("user2099");
+        await Expect(page.Locator(".wl-disclosures tbody tr").Last.Locator("td[data-column='user']")).ToHaveTextAsync("user0100");
+    }
+
+    [Fact]
     public async Task Bad_input_gets_a_clear_message_and_400_never_an_error_page()
     {
         await fx.CreateAccountAsync(Account.New("pam.privacy", "Pam Privacy") with { Roles = ["privacy_officer"] });
