@@ -19,7 +19,11 @@ internal sealed record Disclosure(
     string? Rule,
     string? Reason,
     string? Source,
-    string? Correlation);
+    string? Correlation)
+{
+    /// <summary>The departments the user acted in, as the policy saw them.</summary>
+    public IReadOnlyList<string> Departments { get; init; } = [];
+}
 
 /// <summary>One stored ledger entry with its index.</summary>
 internal sealed record AuditItem(long Index, LedgerEntry Entry);
@@ -47,7 +51,14 @@ internal sealed record AuditQuery(
     string? Action = null,
     string? Type = null,
     int Count = 50,
-    long? After = null);
+    long? After = null)
+{
+    /// <summary>Audit events only: leaves out access outcome rows (they repeat their request's decisions).</summary>
+    public bool Events { get; init; } = true;
+
+    /// <summary>Only entries below this index (exclusive).</summary>
+    public long? Before { get; init; }
+}
 
 /// <summary>A page of audit groups, oldest first; <see cref="Next"/> is the <see cref="AuditQuery.After"/> of the next page.</summary>
 internal sealed record AuditPage(IReadOnlyList<AuditGroup> Groups, long? Next);
@@ -63,7 +74,7 @@ internal sealed class AuditTrail(SqlDialect dialect, IAccessRecorder recorder, T
 
     public const string AuditPhase = "audit";
 
-    public const int MaxCount = 1000;
+    public const int MaxCount = 500;
 
     /// <summary>
     /// Every access decision, review and explanation and every write touching <c>Patient/{patientId}</c> in
@@ -81,80 +92,118 @@ internal sealed class AuditTrail(SqlDialect dialect, IAccessRecorder recorder, T
             if (!isAccess && e.Type != "write") continue;
             list.Add(new Disclosure(i.Index, e.At, e.User, e.Roles ?? [], e.Client,
                 isAccess ? e.Action ?? "Read" : WriteAction(e.Event), e.Resource, e.Purpose,
-                isAccess ? e.Permitted ?? false : true, e.Rule, e.Reason, e.Source, e.Correlation));
+                isAccess ? e.Permitted ?? false : true, e.Rule, e.Reason, e.Source, e.Correlation) { Departments = e.Departments ?? [] });
         }
         await RecordReadAsync([patientId], viewer, source, ct);
         return list;
     }
 
-    /// <summary>Audit events matching the query, grouped, oldest first. Records that <paramref name="viewer"/> read each patient's trail shown.</summary>
+    /// <summary>
+    /// Audit events matching the query, grouped, oldest first. A group's rows lie close together in the
+    /// ledger (one request's decisions commit together), so a page looks <see cref="Reach"/> entries
+    /// behind its start for groups it already showed and ahead of its end to complete its last groups.
+    /// Records that <paramref name="viewer"/> read the trail of each patient shown (or asked for).
+    /// </summary>
     public async Task<AuditPage> SearchAsync(AuditQuery q, string viewer, string? source, CancellationToken ct)
     {
+        var count = Math.Clamp(q.Count, 0, MaxCount);
+        var window = Math.Min(Math.Max(count * 4, 64), 4000);
         var groups = new List<AuditGroup>();
-        var after = q.After;
         long? next = null;
-        // Entries are fetched in windows and grouped; a request's decisions sit close together in the ledger.
-        while (true)
+        if (count > 0)
         {
-            var window = Math.Min(Math.Max(q.Count * 4, 64), 4000);
-            var items = await QueryAsync(q with { After = after, Count = window }, ct);
-            if (items.Count == 0) break;
-            foreach (var g in Group(items))
+            var items = await QueryAsync(q with { Count = window }, ct);
+            var seen = new HashSet<(string, string)>();
+            if (q.After is { } after)
             {
-                if (groups.Count == q.Count)
-                {
-                    next = groups[^1].Id;
-                    break;
-                }
-                if (groups.Count > 0 && groups[^1].Id == g.Id) continue;
-                groups.Add(g);
+                foreach (var i in await QueryAsync(q with { After = Math.Max(-1, after - Reach), Before = after + 1, Count = int.MaxValue }, ct))
+                    if (IsGrouped(i.Entry)) seen.Add(Key(i.Entry));
             }
-            if (next is not null || items.Count < window) break;
-            after = items[^1].Index;
+            var all = Group(items).Where(g => !IsGrouped(g.First) || !seen.Contains(Key(g.First))).ToList();
+            groups = all.Take(count).ToList();
+            if (all.Count > count) next = groups[^1].Id;
+            else if (items.Count == window && groups.Count > 0) next = items[^1].Index;
+            if (items.Count == window && groups.Count > 0)
+            {
+                var last = items[^1].Index;
+                var wanted = groups.Where(g => IsGrouped(g.First)).ToDictionary(g => Key(g.First), g => g);
+                var extra = wanted.Count == 0 ? [] : await QueryAsync(q with { After = last, Before = last + Reach + 1, Count = int.MaxValue }, ct);
+                for (var k = 0; k < groups.Count; k++)
+                {
+                    var g = groups[k];
+                    if (!IsGrouped(g.First)) continue;
+                    var more = extra.Where(e => IsGrouped(e.Entry) && Key(e.Entry) == Key(g.First)).ToList();
+                    if (more.Count > 0) groups[k] = g with { Items = [.. g.Items, .. more] };
+                }
+            }
         }
-        if (next is null && groups.Count == q.Count && q.Count > 0)
-            next = (await QueryAsync(q with { After = groups[^1].Items.Max(i => i.Index), Count = 1 }, ct)).Count > 0 ? groups[^1].Id : null;
-        var patients = groups.Select(g => g.First.Patient).OfType<string>().Select(p => p[8..]).Distinct(StringComparer.Ordinal).ToList();
+        var patients = groups.SelectMany(g => g.Items).Select(i => PatientOf(i.Entry)).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
         if (q.Patient is not null && !patients.Contains(q.Patient)) patients.Add(q.Patient);
         await RecordReadAsync(patients, viewer, source, ct);
         return new AuditPage(groups, next);
     }
 
+    /// <summary>How far (in entries) a request's grouped decisions may lie apart in the ledger.</summary>
+    public const int Reach = 2000;
+
     /// <summary>The audit event whose first entry has this index, or null. Records the read when it names a patient.</summary>
     public async Task<AuditGroup?> ReadAsync(long id, string viewer, string? source, CancellationToken ct)
     {
         var first = await QueryAsync(new AuditQuery(After: id - 1, Count: 1), ct);
-        if (first.Count == 0 || first[0].Index != id) return null;
+        if (first.Count == 0 || first[0].Index != id || !IsEvent(first[0].Entry)) return null;
         var head = first[0].Entry;
         var items = new List<AuditItem> { first[0] };
-        if (head.Type == "access" && head.Correlation is not null)
+        if (IsGrouped(head))
         {
-            // The request's other decisions about the same patient follow it.
-            var rest = await QueryAsync(new AuditQuery(After: id, Count: 4000) { }, ct, head.Correlation);
-            items.AddRange(rest.Where(r => r.Entry.Type == "access" && r.Entry.Patient == head.Patient && IsGrouped(r.Entry)));
-            if (!IsGrouped(head)) items = [first[0]];
+            var near = await QueryAsync(new AuditQuery(After: Math.Max(-1, id - Reach - 1), Count: int.MaxValue) { Before = id + Reach + 1 }, ct, head.Correlation);
+            var same = near.Where(r => IsGrouped(r.Entry) && Key(r.Entry) == Key(head)).ToList();
+            // Only the group's first entry names the event: a later entry of a group is not an event of its own.
+            if (same.Count > 0 && same[0].Index != id) return null;
+            items = same;
         }
-        // Only the group's first entry names the event: a later entry of a group is not an event of its own.
-        var earlier = head.Correlation is null || !IsGrouped(head) ? []
-            : (await QueryAsync(new AuditQuery(Count: 4000), ct, head.Correlation)).Where(r => r.Index < id && r.Entry.Patient == head.Patient && IsGrouped(r.Entry)).ToList();
-        if (earlier.Count > 0) return null;
-        if (head.Patient is { Length: > 8 } p) await RecordReadAsync([p[8..]], viewer, source, ct);
+        if (PatientOf(head) is { } p) await RecordReadAsync([p], viewer, source, ct);
         return new AuditGroup(id, items);
     }
 
     /// <summary>Write entries for a resource ("Type/id", optionally "/_history/n") or a patient, oldest first.</summary>
     public async Task<IReadOnlyList<AuditItem>> WritesAsync(string? target, string? patientId, int count, string viewer, string? source, CancellationToken ct)
     {
-        var items = await QueryAsync(new AuditQuery(Patient: patientId, Entity: target, Type: "write", Count: count), ct);
-        var patients = items.Select(i => i.Entry.Patient).OfType<string>().Select(p => p[8..]).Distinct(StringComparer.Ordinal).ToList();
+        var items = await QueryAsync(new AuditQuery(Patient: patientId, Entity: target, Type: "write", Count: Math.Clamp(count, 0, MaxCount)), ct);
+        var patients = items.Select(i => PatientOf(i.Entry)).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+        if (patientId is not null && !patients.Contains(patientId)) patients.Add(patientId);
         await RecordReadAsync(patients, viewer, source, ct);
         return items;
     }
 
-    /// <summary>True for access entries that make up an audit event (a request row or an outcome row is context, not a disclosure).</summary>
+    /// <summary>True for access entries grouped into one audit event per request and patient.</summary>
     internal static bool IsGrouped(LedgerEntry e) => e.Type == "access" && e.Correlation is not null && e.Patient is not null;
 
-    private static IEnumerable<AuditGroup> Group(IReadOnlyList<AuditItem> items)
+    /// <summary>Entries that are audit events (or parts of one): an access outcome row only repeats its decisions.</summary>
+    internal static bool IsEvent(LedgerEntry e) => !(e.Type == "access" && e.Event == "outcome");
+
+    private static (string, string) Key(LedgerEntry e) => (e.Correlation!, e.Patient!);
+
+    /// <summary>The bare id of the patient an entry is about; a break-glass declaration names it in its detail.</summary>
+    internal static string? PatientOf(LedgerEntry e)
+    {
+        if (e.Patient is { Length: > 8 } p && p.StartsWith("Patient/", StringComparison.Ordinal)) return p[8..];
+        if (e.Type == "security" && e.Event == BreakGlassEvent && e.Detail is { } d)
+        {
+            var at = d.IndexOf(" patient Patient/", StringComparison.Ordinal);
+            if (at >= 0)
+            {
+                var rest = d[(at + " patient Patient/".Length)..];
+                var end = rest.IndexOf(' ', StringComparison.Ordinal);
+                return end < 0 ? rest : rest[..end];
+            }
+        }
+        if (e.Resource is { } r && r.StartsWith("Patient/", StringComparison.Ordinal)) return LedgerRow.SplitResource(r).Id;
+        return null;
+    }
+
+    public const string BreakGlassEvent = "BreakGlassDeclared";
+
+    private static List<AuditGroup> Group(IReadOnlyList<AuditItem> items)
     {
         var open = new Dictionary<(string, string), List<AuditItem>>();
         var order = new List<(long Id, List<AuditItem> Items)>();
@@ -162,7 +211,7 @@ internal sealed class AuditTrail(SqlDialect dialect, IAccessRecorder recorder, T
         {
             if (IsGrouped(i.Entry))
             {
-                var key = (i.Entry.Correlation!, i.Entry.Patient!);
+                var key = Key(i.Entry);
                 if (open.TryGetValue(key, out var list))
                 {
                     list.Add(i);
@@ -177,8 +226,13 @@ internal sealed class AuditTrail(SqlDialect dialect, IAccessRecorder recorder, T
                 order.Add((i.Index, [i]));
             }
         }
-        return order.Select(o => new AuditGroup(o.Id, o.Items));
+        return [.. order.Select(o => new AuditGroup(o.Id, o.Items))];
     }
+
+    /// <summary>Records a refused attempt to read the audit trail (a patient's, when one was named).</summary>
+    public async Task RecordRefusalAsync(string? viewer, string? patientId, string reason, string? source, CancellationToken ct) =>
+        await recorder.RecordAsync([new AccessRecord(time.GetUtcNow(), viewer, new FhirInteraction(FhirAction.Read, "AuditEvent", null), AuditPhase,
+            new AccessDecision(false, "audit-trail", reason), null, "AuditEvent", Guid.NewGuid().ToString("N"), source) { Patient = patientId is null ? null : "Patient/" + patientId }], ct);
 
     private async Task RecordReadAsync(IReadOnlyList<string> patientIds, string viewer, string? source, CancellationToken ct)
     {
@@ -208,9 +262,17 @@ internal sealed class AuditTrail(SqlDialect dialect, IAccessRecorder recorder, T
         }
         if (q.Patient is { } patient)
         {
-            where.Add("(patient = @patient OR resource = @patient OR resource LIKE @patientVersions)");
+            where.Add("(patient = @patient OR resource = @patient OR resource LIKE @patientVersions"
+                + " OR (type = 'security' AND event = @bg AND detail LIKE @bgDetail))");
             Migrations.AddParam(cmd, "@patient", "Patient/" + patient);
             Migrations.AddParam(cmd, "@patientVersions", "Patient/" + patient + "/_history/%");
+            Migrations.AddParam(cmd, "@bg", BreakGlassEvent);
+            Migrations.AddParam(cmd, "@bgDetail", "% patient Patient/" + patient + " %");
+        }
+        if (q.Before is { } before)
+        {
+            where.Add("idx < @before");
+            Migrations.AddParam(cmd, "@before", before);
         }
         if (q.Agent is { } agent)
         {
@@ -245,17 +307,23 @@ internal sealed class AuditTrail(SqlDialect dialect, IAccessRecorder recorder, T
         }
         if (q.Permitted is { } permitted)
         {
-            where.Add(permitted ? "(permitted IS NULL OR permitted <> 0) AND (outcome IS NULL OR outcome = 'success')" : "(permitted = 0 OR (outcome IS NOT NULL AND outcome <> 'success'))");
+            const string denied = "(COALESCE(permitted, 1) = 0 OR COALESCE(outcome, '') IN ('failure', 'failed', 'refused', 'denied', 'rejected'))";
+            where.Add(permitted ? "NOT " + denied : denied);
         }
         if (q.Action is { } action)
         {
-            where.Add("(action = @action OR event = @action)");
+            where.Add("(action = @action OR (type = 'write' AND event = @writeEvent))");
             Migrations.AddParam(cmd, "@action", action);
+            Migrations.AddParam(cmd, "@writeEvent", action.ToLowerInvariant());
         }
         if (q.Type is { } type2)
         {
             where.Add("type = @type");
             Migrations.AddParam(cmd, "@type", type2);
+        }
+        if (q.Events)
+        {
+            where.Add("NOT (type = 'access' AND event = 'outcome')");
         }
         if (correlation is not null)
         {
