@@ -12,6 +12,12 @@ public sealed class LedgerOptions
     /// </summary>
     public string? WitnessPath { get; set; }
 
+    /// <summary>
+    /// Whether a patient reading their own accounting of disclosures sees staff names; when false (the
+    /// default) each access is shown by the staff member's role and department only.
+    /// </summary>
+    public bool PatientSeesStaffNames { get; set; }
+
     /// <summary>SIEMs (or files) the ledger is exported to, each from its own acknowledged cursor (Export/README.md).</summary>
     public IList<LedgerExportOptions> Exports { get; } = [];
 
