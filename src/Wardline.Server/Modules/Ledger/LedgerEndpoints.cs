@@ -4,6 +4,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Wardline.Ledger;
+using Wardline.Server.Modules.Access.Identity;
+using Wardline.Server.Modules.Access.OAuth;
 using Wardline.Server.Modules.Records;
 using Wardline.Server.Modules.Records.Api;
 
@@ -37,10 +39,12 @@ internal static class LedgerEndpoints
             });
         });
 
-        ledger.MapPost("/head", async (HttpContext http, TreeHeads heads) =>
+        ledger.MapPost("/head", async (HttpContext http, TreeHeads heads, AccountStore accounts) =>
         {
             if (Unauthenticated(http) is { } no) return no;
-            if (!HeadSigners.Any(http.User.IsInRole))
+            // Tokens carry no role claims: the roles are the account's, as the audit trail reads them.
+            var account = await accounts.FindAsync(http.User.Identity!.Name!, http.RequestAborted) ?? ExternalOidc.Account(http.User);
+            if (account is null || !account.Roles.Any(HeadSigners.Contains))
                 return new FhirResult(FhirResponse.Error(403, OperationOutcome.IssueType.Forbidden, "Only an administrator or a security or privacy officer may have a tree head signed on demand."));
             try
             {

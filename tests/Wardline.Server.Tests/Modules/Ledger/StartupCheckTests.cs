@@ -1,0 +1,115 @@
+using System.Net;
+using System.Text;
+using Wardline.Ledger;
+using Wardline.Server.Hosting;
+using Wardline.Server.Tests.Infrastructure;
+using Wardline.Server.Tests.Modules.Ledger.Infrastructure;
+using static Wardline.Server.Tests.Modules.Ledger.Infrastructure.LedgerTestKit;
+
+namespace Wardline.Server.Tests.Modules.Ledger;
+
+/// <summary>
+/// A server started on a damaged ledger goes read-only: changes answer 503 naming the problem and write
+/// nothing, reads are still served and recorded, and no new head is vouched for in the witness.
+/// </summary>
+public abstract class StartupCheckConformance(StoreKind kind) : IAsyncLifetime
+{
+    private TestStore _store = null!;
+    private Seeded _seeded = null!;
+
+    public async Task InitializeAsync()
+    {
+        _store = await TestStore.CreateAsync(kind);
+        await using var server = await StartAsync(_store);
+        _seeded = await SeedAsync(server.Client);
+        await PublishHeadAsync(server);
+    }
+
+    public async Task DisposeAsync()
+    {
+        ReleasePools();
+        await _store.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_server_on_a_ledger_with_a_deleted_entry_refuses_writes_and_still_serves_recorded_reads()
+    {
+        await ExecAsync(_store.Options, "DELETE FROM ledger_entries WHERE idx = 2");
+
+        await AssertReadOnlyAsync(_store.SharedOptions(), "entry 2 is missing");
+    }
+
+    [Fact]
+    public async Task A_server_on_a_rewritten_ledger_refuses_writes_and_still_serves_recorded_reads()
+    {
+        var idx = await CountAsync(_store.Options, "SELECT MIN(idx) FROM ledger_entries WHERE type = 'write'");
+        var entry = Encoding.UTF8.GetString((byte[])(await ScalarAsync(_store.Options, "SELECT entry FROM ledger_entries WHERE idx = @i", ("@i", idx)))!);
+        var forged = Encoding.UTF8.GetBytes(entry.Replace("\"tester\"", "\"mallet\"", StringComparison.Ordinal));
+        Assert.NotEqual(entry, Encoding.UTF8.GetString(forged));
+        await ExecAsync(_store.Options, "UPDATE ledger_entries SET entry = @e, leaf = @l, user_name = 'mallet' WHERE idx = @i",
+            ("@e", forged), ("@l", MerkleHash.Leaf(forged)), ("@i", idx));
+
+        await AssertReadOnlyAsync(_store.SharedOptions(), "rewritten");
+    }
+
+    [Fact]
+    public async Task A_server_on_a_database_rolled_back_behind_the_witness_refuses_writes_and_still_serves_recorded_reads()
+    {
+        await using var older = await Snapshot.TakeAsync(_store);
+        await using (var server = await StartAsync(_store))
+        {
+            await SeedAsync(server.Client);
+            await PublishHeadAsync(server);
+        }
+        var restored = await older.RestoreAsync();
+
+        await AssertReadOnlyAsync(restored, "rolled back");
+    }
+
+    private async Task AssertReadOnlyAsync(WardlineOptions options, string problem)
+    {
+        ReleasePools();
+        var witness = await WitnessSnapshotAsync(options);
+        var headsBefore = await CountAsync(options, "SELECT COUNT(*) FROM ledger_heads");
+        await using (var server = await TestServer.StartAsync(options))
+        {
+            var head = await GetJsonAsync(server.Client, LedgerUri(server, "head"));
+            Assert.Contains(problem, (string?)head["readOnly"] ?? "<writable>", StringComparison.Ordinal);
+
+            var entriesBefore = await CountAsync(options, "SELECT COUNT(*) FROM ledger_entries WHERE type = 'write'");
+            var create = await server.RefusedAsync(HttpStatusCode.ServiceUnavailable,
+                new HttpRequestMessage(HttpMethod.Post, "Patient") { Content = FhirTest.Json(FhirTest.Patient("Refused")) });
+            var update = await server.RefusedAsync(HttpStatusCode.ServiceUnavailable,
+                new HttpRequestMessage(HttpMethod.Put, $"Condition/{_seeded.Other}") { Content = FhirTest.Json(FhirTest.Condition(_seeded.Patient, "1234", "Changed", id: _seeded.Other)) });
+            var delete = await server.RefusedAsync(HttpStatusCode.ServiceUnavailable, new HttpRequestMessage(HttpMethod.Delete, $"Condition/{_seeded.Updated}"));
+            foreach (var outcome in new[] { create, update, delete })
+            {
+                var text = string.Join(" ", outcome.Diagnostics());
+                Assert.Contains("read-only", text, StringComparison.Ordinal);
+                Assert.Contains(problem, text, StringComparison.Ordinal);
+                Assert.DoesNotContain("Refused", text, StringComparison.Ordinal);
+            }
+            Assert.Equal(entriesBefore, await CountAsync(options, "SELECT COUNT(*) FROM ledger_entries WHERE type = 'write'"));
+
+            var outcomesBefore = await ReadOutcomesAsync(options);
+            var read = await server.Client.GetAsync($"Condition/{_seeded.Updated}");
+            Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+            Assert.Equal("Condition", (string?)(await read.ReadJsonAsync())["resourceType"]);
+            Assert.Equal(outcomesBefore + 1, await ReadOutcomesAsync(options));
+
+            using var admin = await ClientAsync(server, "ledger.admin", "administrator");
+            var signed = await admin.PostAsync(LedgerUri(server, "head"), null);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, signed.StatusCode);
+            Assert.Contains(problem, await signed.DiagnosticsAsync(), StringComparison.Ordinal);
+        }
+        Assert.Equal(headsBefore, await CountAsync(options, "SELECT COUNT(*) FROM ledger_heads"));
+        Assert.Equal(witness, await WitnessSnapshotAsync(options));
+    }
+
+    private Task<long> ReadOutcomesAsync(WardlineOptions options) => CountAsync(options,
+        "SELECT COUNT(*) FROM access_log WHERE phase = 'outcome' AND action = 'Read' AND res_id = @id AND status = 200", ("@id", _seeded.Updated));
+}
+
+public sealed class StartupCheckOnSqlite() : StartupCheckConformance(StoreKind.Sqlite);
+
+public sealed class StartupCheckOnPostgres() : StartupCheckConformance(StoreKind.Postgres);

@@ -1,0 +1,179 @@
+using System.Text;
+using Wardline.Ledger;
+using Wardline.Server.Tests.Infrastructure;
+using Wardline.Server.Tests.Modules.Ledger.Infrastructure;
+using static Wardline.Server.Tests.Modules.Ledger.Infrastructure.LedgerTestKit;
+
+namespace Wardline.Server.Tests.Modules.Ledger;
+
+/// <summary>
+/// `wardline ledger verify` on a store changed behind Wardline's back, with direct SQL as a database
+/// administrator would: every kind of change is named, and a clean store verifies.
+/// </summary>
+public abstract class VerifyTamperConformance(StoreKind kind) : IAsyncLifetime
+{
+    private TestStore _store = null!;
+    private Seeded _seeded = null!;
+
+    private Wardline.Server.Hosting.WardlineOptions Options => _store.Options;
+
+    public async Task InitializeAsync()
+    {
+        _store = await TestStore.CreateAsync(kind);
+        await using var server = await StartAsync(_store);
+        _seeded = await SeedAsync(server.Client);
+        await PublishHeadAsync(server);
+    }
+
+    public async Task DisposeAsync()
+    {
+        ReleasePools();
+        await _store.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_store_nobody_touched_verifies_with_exit_code_0()
+    {
+        var result = await VerifyAsync(Options);
+
+        Assert.True(result.ExitCode == 0, result.Output);
+        Assert.Contains("verified", result.Output, StringComparison.Ordinal);
+        Assert.Contains("2 signed heads", result.Flat, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_condition_whose_stored_body_was_replaced_by_its_older_version_is_named()
+    {
+        await DropVersionTriggersAsync(Options);
+        await ExecAsync(Options,
+            "UPDATE resource_versions SET body = (SELECT body FROM resource_versions WHERE res_type = 'Condition' AND res_id = @id AND version = 1) " +
+            "WHERE res_type = 'Condition' AND res_id = @id AND version = 2", ("@id", _seeded.Updated));
+
+        var result = await VerifyAsync(Options);
+
+        Assert.True(result.ExitCode == 1, result.Output);
+        Assert.Contains($"Condition/{_seeded.Updated} version 2", result.Flat, StringComparison.Ordinal);
+        Assert.DoesNotContain("Myocardial", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_condition_with_one_byte_of_its_stored_body_flipped_is_named()
+    {
+        var body = (byte[])(await ScalarAsync(Options, "SELECT body FROM resource_versions WHERE res_type = 'Condition' AND res_id = @id AND version = 1", ("@id", _seeded.Other)))!;
+        body[body.Length / 2] ^= 0x01;
+        await DropVersionTriggersAsync(Options);
+        await ExecAsync(Options, "UPDATE resource_versions SET body = @b WHERE res_type = 'Condition' AND res_id = @id AND version = 1", ("@b", body), ("@id", _seeded.Other));
+
+        var result = await VerifyAsync(Options);
+
+        Assert.True(result.ExitCode == 1, result.Output);
+        Assert.Contains($"Condition/{_seeded.Other} version 1", result.Flat, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_deleted_ledger_row_is_named_as_missing()
+    {
+        await ExecAsync(Options, "DELETE FROM ledger_entries WHERE idx = 3");
+
+        var result = await VerifyAsync(Options);
+
+        Assert.True(result.ExitCode == 1, result.Output);
+        Assert.Contains("entry 3 is missing", result.Flat, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Two_ledger_rows_whose_entries_were_swapped_are_both_named()
+    {
+        var (a, b) = (await EntryAsync(4), await EntryAsync(7));
+        await ExecAsync(Options, "UPDATE ledger_entries SET entry = @e WHERE idx = 4", ("@e", b));
+        await ExecAsync(Options, "UPDATE ledger_entries SET entry = @e WHERE idx = 7", ("@e", a));
+
+        var result = await VerifyAsync(Options);
+
+        Assert.True(result.ExitCode == 1, result.Output);
+        Assert.Contains("entry 4 was altered", result.Flat, StringComparison.Ordinal);
+        Assert.Contains("entry 7 was altered", result.Flat, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_ledger_row_rewritten_with_a_consistent_leaf_is_found_by_the_witness_head()
+    {
+        var idx = await CountAsync(Options, "SELECT MIN(idx) FROM ledger_entries WHERE type = 'access' AND user_name = 'tester'");
+        var entry = Encoding.UTF8.GetString(await EntryAsync(idx));
+        Assert.Contains("\"tester\"", entry, StringComparison.Ordinal);
+        var forged = Encoding.UTF8.GetBytes(entry.Replace("\"tester\"", "\"mallet\"", StringComparison.Ordinal));
+        await ExecAsync(Options, "UPDATE ledger_entries SET entry = @e, leaf = @l, user_name = 'mallet' WHERE idx = @i",
+            ("@e", forged), ("@l", MerkleHash.Leaf(forged)), ("@i", idx));
+
+        var result = await VerifyAsync(Options);
+
+        Assert.True(result.ExitCode == 1, result.Output);
+        Assert.Contains("rewritten", result.Flat, StringComparison.Ordinal);
+        Assert.DoesNotContain($"entry {idx} was altered", result.Flat, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_searchable_column_changed_alone_is_named_with_its_entry()
+    {
+        var idx = await CountAsync(Options, "SELECT MAX(idx) FROM ledger_entries WHERE user_name = 'tester'");
+        await ExecAsync(Options, "UPDATE ledger_entries SET user_name = 'somebody.else' WHERE idx = @i", ("@i", idx));
+
+        var result = await VerifyAsync(Options);
+
+        Assert.True(result.ExitCode == 1, result.Output);
+        Assert.Contains($"entry {idx}: the column user_name does not match", result.Flat, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Two_conditions_whose_encrypted_bodies_were_swapped_cannot_be_decrypted()
+    {
+        const string Body = "SELECT body FROM resource_versions WHERE res_type = 'Condition' AND res_id = @id AND version = 1";
+        var a = (byte[])(await ScalarAsync(Options, Body, ("@id", _seeded.Updated)))!;
+        var b = (byte[])(await ScalarAsync(Options, Body, ("@id", _seeded.Other)))!;
+        await DropVersionTriggersAsync(Options);
+        const string Set = "UPDATE resource_versions SET body = @b WHERE res_type = 'Condition' AND res_id = @id AND version = 1";
+        await ExecAsync(Options, Set, ("@b", b), ("@id", _seeded.Updated));
+        await ExecAsync(Options, Set, ("@b", a), ("@id", _seeded.Other));
+
+        var result = await VerifyAsync(Options);
+
+        Assert.True(result.ExitCode == 1, result.Output);
+        Assert.Contains($"Condition/{_seeded.Updated} version 1 cannot be decrypted", result.Flat, StringComparison.Ordinal);
+        Assert.Contains($"Condition/{_seeded.Other} version 1 cannot be decrypted", result.Flat, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_database_restored_from_an_older_copy_is_reported_as_rolled_back_against_the_witness()
+    {
+        ReleasePools();
+        var older = await Snapshot.TakeAsync(_store);
+        try
+        {
+            await using (var server = await StartAsync(_store))
+            {
+                await SeedAsync(server.Client);
+                await PublishHeadAsync(server);
+            }
+            ReleasePools();
+            var before = await VerifyAsync(Options);
+            Assert.True(before.ExitCode == 0, before.Output);
+
+            var restored = await older.RestoreAsync();
+            var result = await VerifyAsync(restored);
+
+            Assert.True(result.ExitCode == 1, result.Output);
+            Assert.Contains("rolled back", result.Flat, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await older.DisposeAsync();
+        }
+    }
+
+    private async Task<byte[]> EntryAsync(long idx) =>
+        (byte[])(await ScalarAsync(Options, "SELECT entry FROM ledger_entries WHERE idx = @i", ("@i", idx)))!;
+}
+
+public sealed class VerifyTamperOnSqlite() : VerifyTamperConformance(StoreKind.Sqlite);
+
+public sealed class VerifyTamperOnPostgres() : VerifyTamperConformance(StoreKind.Postgres);
