@@ -217,7 +217,7 @@ public static class WardlineHost
             BadHttpRequestException b => (b.StatusCode, "The request is malformed."),
             AccessNotRecordedException => (503, "The access could not be recorded, so nothing was disclosed. Try again later."),
             LedgerReadOnlyException readOnly => (503, readOnly.Message + " Nothing was written."),
-            StoreWriteException => (503, "The store could not commit the change; nothing was written. Try again later."),
+            StoreWriteException => (503, "The change and its audit record could not be committed, so nothing was written or disclosed. Try again later."),
             _ => (500, "An unexpected error occurred."),
         };
         // Only the correlation id goes back; the exception (which may hold anything) stays in the server log.
