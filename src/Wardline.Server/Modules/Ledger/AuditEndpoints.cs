@@ -180,8 +180,42 @@ internal static class AuditEndpoints
     private static IResult NotAllowed(HttpContext http, string type)
     {
         http.Response.Headers.Allow = "GET";
-        return new FhirResult(FhirResponse.Error(405, OperationOutcome.IssueType.NotSupported,
-            $"{type} is a read-only view of the audit ledger: it cannot be created, changed or deleted."));
+        return new FhirResult(ReadOnly(type));
+    }
+
+    internal static FhirResponse ReadOnly(string type) => FhirResponse.Error(405, OperationOutcome.IssueType.NotSupported,
+        $"{type} is a read-only view of the audit ledger: it cannot be created, changed or deleted.");
+
+    /// <summary>
+    /// The view type ("AuditEvent" or "Provenance") a batch or transaction bundle would write, else null.
+    /// Bodies that are not a bundle are left to the bundle processor to refuse.
+    /// </summary>
+    internal static string? WrittenView(byte[] body)
+    {
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(body);
+            if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object
+                || !doc.RootElement.TryGetProperty("entry", out var entries) || entries.ValueKind != System.Text.Json.JsonValueKind.Array) return null;
+            foreach (var entry in entries.EnumerateArray())
+            {
+                if (entry.ValueKind != System.Text.Json.JsonValueKind.Object || !entry.TryGetProperty("request", out var request)
+                    || request.ValueKind != System.Text.Json.JsonValueKind.Object) continue;
+                var method = request.TryGetProperty("method", out var m) && m.ValueKind == System.Text.Json.JsonValueKind.String ? m.GetString() : null;
+                if (method is null or "GET" or "HEAD") continue;
+                var url = request.TryGetProperty("url", out var u) && u.ValueKind == System.Text.Json.JsonValueKind.String ? u.GetString() ?? "" : "";
+                var type = url.TrimStart('/').Split('/', '?')[0];
+                if (type is "AuditEvent" or "Provenance") return type;
+                if (entry.TryGetProperty("resource", out var resource) && resource.ValueKind == System.Text.Json.JsonValueKind.Object
+                    && resource.TryGetProperty("resourceType", out var rt) && rt.ValueKind == System.Text.Json.JsonValueKind.String
+                    && rt.GetString() is "AuditEvent" or "Provenance")
+                    return rt.GetString();
+            }
+        }
+        catch (System.Text.Json.JsonException)
+        {
+        }
+        return null;
     }
 
     /// <summary>Null if the caller may read the audit trail; otherwise the refusal (401, or a recorded 403).</summary>

@@ -259,6 +259,10 @@ public abstract class AuditViewConformance(AuditViewFixture f)
             await officer.PostJsonAsync("Provenance", """{"resourceType":"Provenance"}"""),
             await officer.PutJsonAsync("Provenance/ledger-1", """{"resourceType":"Provenance","id":"ledger-1"}"""),
             await officer.DeleteAsync("Provenance/ledger-1"),
+            await officer.PostJsonAsync("", """
+                {"resourceType":"Bundle","type":"transaction","entry":[
+                  {"resource":{"resourceType":"Provenance","recorded":"2026-01-01T00:00:00Z"},"request":{"method":"POST","url":"Provenance"}}]}
+                """),
         };
 
         foreach (var r in responses)

@@ -77,6 +77,8 @@ internal static class FhirEndpoints
         {
             var (body, error) = await ReadBodyAsync(http);
             if (error is not null) return new FhirResult(error);
+            // AuditEvent and Provenance are read-only views of the ledger (Modules/Ledger/AuditEndpoints.cs), never stored.
+            if (Ledger.AuditEndpoints.WrittenView(body!) is { } view) return new FhirResult(Ledger.AuditEndpoints.ReadOnly(view));
             return await Run(http, p, new(FhirAction.Bundle, "Bundle", null), (x, ct) => x.Bundles.ProcessAsync(body!, BaseUrl(http), x.Access, ct));
         });
 
