@@ -57,7 +57,7 @@ internal static class LedgerEndpoints
             }
         });
 
-        ledger.MapGet("/proof/inclusion", async (HttpContext http, LedgerProofs proofs) =>
+        ledger.MapGet("/proof/inclusion", async (HttpContext http, LedgerProofs proofs, AccountStore accounts) =>
         {
             if (Unauthenticated(http) is { } no) return no;
             var (index, size, bad) = (Long(http, "index"), Long(http, "size"), new List<string>());
@@ -66,7 +66,14 @@ internal static class LedgerEndpoints
             if (bad.Count > 0) return new FhirResult(FhirResponse.BadRequest(bad));
             var (proof, problem) = await proofs.InclusionAsync(index!.Value, size!.Value, http.RequestAborted);
             if (proof is null) return new FhirResult(FhirResponse.BadRequest(problem!));
+            // The entry names a user and a patient: it is shown to the auditing roles, and to the user it is about
+            // (a clinician checking the receipt of their own write); anyone else gets the hashes only.
             var entry = await proofs.EntryAsync(proof.Index, http.RequestAborted);
+            if (entry is not null && LedgerEntry.Decode(entry).User != http.User.Identity!.Name)
+            {
+                var account = await accounts.FindAsync(http.User.Identity!.Name!, http.RequestAborted) ?? ExternalOidc.Account(http.User);
+                if (account is null || !account.Roles.Any(HeadSigners.Contains)) entry = null;
+            }
             return Results.Json(new
             {
                 index = proof.Index,

@@ -64,7 +64,7 @@ public abstract class ProofApiConformance(ProofFixture fixture)
         {
             foreach (var index in new[] { 0L, 1, treeSize / 2, treeSize - 2, treeSize - 1 }.Where(i => i >= 0 && i < treeSize).Distinct())
             {
-                var proof = await GetJsonAsync(Server.Client, LedgerUri(Server, $"proof/inclusion?index={index}&size={treeSize}"));
+                var proof = await GetJsonAsync(fixture.Admin, LedgerUri(Server, $"proof/inclusion?index={index}&size={treeSize}"));
                 var leaf = Hex(proof["leafHash"]);
                 var entry = Encoding.UTF8.GetBytes((string)proof["entry"]!);
                 Assert.Equal(MerkleHash.Leaf(entry), leaf);
@@ -196,6 +196,24 @@ public abstract class ProofApiConformance(ProofFixture fixture)
         Assert.Equal(("update", $"Patient/{id}/_history/2"), (update.Event, update.Resource));
         Assert.Equal(await StoredSha256Async(id, 2), update.Sha256);
         Assert.NotEqual(entry.Sha256, update.Sha256);
+    }
+
+    [Fact]
+    public async Task A_proof_shows_an_entry_only_to_the_user_it_is_about_and_to_auditors()
+    {
+        var created = await Server.Client.PostJsonAsync("Patient", FhirTest.Patient("Private"));
+        var (index, _, treeSize) = Receipt(created);
+        using var clerk = await ClientAsync(Server, "ledger.clerk", "billing_clerk");
+
+        var theirs = await GetJsonAsync(clerk, LedgerUri(Server, $"proof/inclusion?index={index}&size={treeSize}"));
+        var own = await GetJsonAsync(Server.Client, LedgerUri(Server, $"proof/inclusion?index={index}&size={treeSize}"));
+        var audited = await GetJsonAsync(fixture.Admin, LedgerUri(Server, $"proof/inclusion?index={index}&size={treeSize}"));
+
+        Assert.Null(theirs["entry"]);
+        Assert.Equal(own["leafHash"]!.ToString(), theirs["leafHash"]!.ToString());
+        Assert.True(ProofVerifier.VerifyInclusion(index, treeSize, Hex(theirs["leafHash"]), Path(theirs["auditPath"]), Hex(theirs["rootHash"])).Valid);
+        Assert.Equal("tester", LedgerEntry.Decode(Encoding.UTF8.GetBytes((string)own["entry"]!)).User);
+        Assert.Equal((string)own["entry"]!, (string)audited["entry"]!);
     }
 
     private async Task<string> StoredSha256Async(string id, int version)
