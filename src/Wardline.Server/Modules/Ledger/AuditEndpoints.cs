@@ -16,7 +16,8 @@ namespace Wardline.Server.Modules.Ledger;
 /// <summary>
 /// Read-only FHIR views over the ledger: AuditEvent (IHE BALP shapes) and Provenance for privacy and
 /// security officers, and the accounting of disclosures <c>Patient/{id}/$access-log</c> for them and for
-/// a patient-context token of that patient. AuditEvent and Provenance are never stored: any write
+/// the patient: a SMART patient-context token of that patient, or the account the Patient names as its
+/// own (identifier of <c>Access:StaffSystem</c>, as for staff who are patients). AuditEvent and Provenance are never stored: any write
 /// answers 405. Every read (and every refused attempt) is itself recorded in the ledger.
 /// </summary>
 internal static class AuditEndpoints
@@ -117,15 +118,20 @@ internal static class AuditEndpoints
                 if (id != own) return notKnown;
                 staff = false;
             }
+            else if ((await RolesAsync(http.User, accounts, http.RequestAborted)).Any(AuditorRoles.Contains) && ScopeAllows(http.User, "AuditEvent"))
+            {
+                staff = true;
+            }
+            else if (FhirIds.IsValid(id) && (await store.ReadFactsAsync([("Patient", id)], http.RequestAborted)).TryGetValue(("Patient", id), out var facts)
+                && facts.PatientStaffUser == viewer)
+            {
+                // The signed-in person's own record (the Patient names their account, as for staff who are patients).
+                staff = false;
+            }
             else
             {
-                var roles = await RolesAsync(http.User, accounts, http.RequestAborted);
-                if (!roles.Any(AuditorRoles.Contains) || !ScopeAllows(http.User, "AuditEvent"))
-                {
-                    await trail.RecordRefusalAsync(viewer, FhirIds.IsValid(id) ? id : null, "only privacy and security officers, or the patient, read an accounting of disclosures", Source(http), http.RequestAborted);
-                    return Forbidden();
-                }
-                staff = true;
+                await trail.RecordRefusalAsync(viewer, FhirIds.IsValid(id) ? id : null, "only privacy and security officers, or the patient, read an accounting of disclosures", Source(http), http.RequestAborted);
+                return Forbidden();
             }
             var bad = Unknown(http.Request.Query, AccessLogParameters);
             if (!FhirIds.IsValid(id)) bad.Add("The patient id is not a valid FHIR id.");

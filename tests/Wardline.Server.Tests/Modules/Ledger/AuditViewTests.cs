@@ -363,6 +363,47 @@ public abstract class AuditViewConformance(AuditViewFixture f)
         Assert.Equal(HttpStatusCode.Forbidden, (await me.GetAsync($"AuditEvent?patient={patient}")).StatusCode);
     }
 
+    [Fact]
+    public async Task A_patient_signed_in_with_their_own_account_reads_their_log_and_no_other()
+    {
+        var patient = await f.CreateAsync("Patient", """
+            {"resourceType":"Patient","identifier":[{"system":"https://wardline.example/staff","value":"patient.portal"}],"name":[{"family":"Portal"}]}
+            """);
+        var other = await NewPatientAsync();
+        Assert.Equal(HttpStatusCode.OK, (await (await f.ClientAsync("nurse.senior")).GetAsync($"Patient/{patient}")).StatusCode);
+        var me = await f.ClientAsync("patient.portal");
+
+        var response = await me.GetAsync($"Patient/{patient}/$access-log");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.DoesNotContain("nurse.senior", text, StringComparison.Ordinal);
+        Assert.Contains(Disclosures(JsonNode.Parse(text)!.AsObject()), d => Part(d, "action") == "Read" && Part(d, "role") == "nurse");
+        Assert.Equal(HttpStatusCode.Forbidden, (await me.GetAsync($"Patient/{other}/$access-log")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await me.GetAsync($"AuditEvent?patient={patient}")).StatusCode);
+    }
+
+    [Fact]
+    public async Task With_PatientSeesStaffNames_the_patient_sees_who_read_the_record()
+    {
+        var patient = await NewPatientAsync();
+        Assert.Equal(HttpStatusCode.OK, (await (await f.ClientAsync("nurse.senior")).GetAsync($"Patient/{patient}")).StatusCode);
+        var options = f.Service<Wardline.Server.Modules.Ledger.LedgerOptions>();
+        options.PatientSeesStaffNames = true;
+        try
+        {
+            var log = await (await (await f.PatientClientAsync(patient)).GetAsync($"Patient/{patient}/$access-log")).ReadJsonAsync();
+
+            var read = Assert.Single(Disclosures(log), d => Part(d, "action") == "Read");
+            Assert.Equal("nurse.senior", Part(read, "who"));
+            Assert.Null(Part(read, "source"));
+        }
+        finally
+        {
+            options.PatientSeesStaffNames = false;
+        }
+    }
+
     [Theory]
     [InlineData("AuditEvent?date=garbage")]
     [InlineData("AuditEvent?date=xx2026-01-01")]
