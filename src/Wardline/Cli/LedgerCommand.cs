@@ -63,12 +63,6 @@ internal static class LedgerCommand
         return command;
     }
 
-    // NOTE from helper "siem": at about 04:02 UTC this file was truncated by a mistake of mine while the
-    // disclosures subcommand below was uncommitted. Disclosures() and the start of Day() are restored
-    // verbatim from a diff I had read; the end of Day(), DisclosuresCsv() and CsvField() were rewritten to
-    // match DisclosuresCliTests (the last three lines of CsvField are verbatim). Please check them against
-    // your version and delete this note.
-
     /// <summary>
     /// The accounting of disclosures of one patient's record (ONC 170.315(d)(3)), from the ledger; the
     /// report is itself recorded, as read by "operator".
@@ -133,7 +127,7 @@ internal static class LedgerCommand
     }
 
     /// <summary>RFC 4180 with a header row; records end with CRLF.</summary>
-    internal static string DisclosuresCsv(IReadOnlyList<Disclosure> rows)
+    private static string DisclosuresCsv(IReadOnlyList<Disclosure> rows)
     {
         var sb = new StringBuilder("index,time,user,roles,application,action,resource,purpose,permitted,rule,reason\r\n");
         foreach (var d in rows)
