@@ -56,6 +56,8 @@ internal static class DemoCommand
             AnsiConsole.MarkupLine($"Wardline demo is serving [link]http://127.0.0.1:{p}/fhir[/] (CapabilityStatement: /fhir/metadata).");
             AnsiConsole.MarkupLine($"The console (sign-in, users, policy and its \"Why?\" explainer, break-glass): [link]http://127.0.0.1:{p}/console[/]");
             AnsiConsole.MarkupLine($"Try: curl -H 'Authorization: Bearer <token>' 'http://127.0.0.1:{p}/fhir/Patient?_count=5'");
+            AnsiConsole.MarkupLine($"The audit ledger: privacy.officer's token reads [link]http://127.0.0.1:{p}/fhir/AuditEvent?patient=<id>[/] and the console's Disclosures page; " +
+                "check it with: wardline ledger verify --data " + Markup.Escape(options.DataDirectory!));
             AnsiConsole.MarkupLine("More tokens: wardline token --data " + Markup.Escape(options.DataDirectory) + " --user <name>. Press Ctrl+C to stop.");
             await app.WaitForShutdownAsync(ct);
             return 0;
