@@ -116,6 +116,23 @@ public abstract class SiemExportConformance(StoreKind kind) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_siem_that_is_down_at_start_gets_every_entry_once_it_listens()
+    {
+        var port = SiemListener.FreePort();
+        await using var server = await StartAsync(new LedgerExportOptions { Name = "late", Address = $"127.0.0.1:{port}" });
+        await Task.WhenAll(Enumerable.Range(0, 3).Select(i => server.Client.CreateAsync("Patient", FhirTest.Patient("Late" + i))));
+        await Task.Delay(TimeSpan.FromSeconds(2)); // refused at least twice: the exporter is backing off
+
+        await using var siem = SiemListener.Start(port);
+        var size = await SizeAsync(server);
+        await siem.WaitForIndexesAsync(size, Patience);
+
+        await WaitAsync(async () => await CursorAsync("late") >= size - 1, "the cursor to reach the last entry");
+        Assert.Equal(1, siem.Connections);
+        Assert.Equal(Enumerable.Range(0, (int)size).Select(i => (long)i), siem.Messages.Select(m => SyslogMessage.Parse(m).Index).Take((int)size));
+    }
+
+    [Fact]
     public async Task A_restarted_server_resumes_from_the_stored_cursor()
     {
         await using var siem = SiemListener.Start();
@@ -298,6 +315,60 @@ public sealed class SiemExportOnSqlite() : SiemExportConformance(StoreKind.Sqlit
 
 public sealed class SiemExportOnPostgres() : SiemExportConformance(StoreKind.Postgres);
 
+/// <summary>Several servers on one PostgreSQL: one exports a target at a time; when it stops, another takes over from the cursor.</summary>
+public sealed class SiemExportTwoServersOnPostgres : IAsyncLifetime
+{
+    private TestStore _store = null!;
+
+    public async Task InitializeAsync() => _store = await TestStore.CreateAsync(StoreKind.Postgres);
+
+    public async Task DisposeAsync() => await _store.DisposeAsync();
+
+    private Task<TestServer> StartAsync(SiemListener siem)
+    {
+        var options = _store.SharedOptions();
+        options.Ledger.Exports.Add(new LedgerExportOptions { Name = "siem", Address = siem.Address, BatchSize = 50 });
+        return TestServer.StartAsync(options);
+    }
+
+    [Fact]
+    public async Task Only_one_of_two_servers_exports_a_target_and_the_other_takes_over_when_it_stops()
+    {
+        await using var siem = SiemListener.Start();
+        var a = await StartAsync(siem);
+        // The first server has the target before the second one starts.
+        for (var i = 0; i < 300 && siem.Connections == 0; i++) await Task.Delay(100);
+        await using var b = await StartAsync(siem);
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(0, 4).SelectMany(i => new[] { a, b }).Select((s, i) => s.Client.CreateAsync("Patient", FhirTest.Patient("Pair" + i))));
+            await siem.WaitForIndexesAsync(await SizeAsync(a), TimeSpan.FromSeconds(60));
+            Assert.Equal(1, siem.Connections);
+        }
+        finally
+        {
+            await a.DisposeAsync();
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(i => b.Client.CreateAsync("Patient", FhirTest.Patient("After" + i))));
+        var size = await SizeAsync(b);
+        await siem.WaitForIndexesAsync(size, TimeSpan.FromSeconds(60));
+
+        Assert.Equal(2, siem.Connections);
+        var indexes = siem.Messages.Select(m => SyslogMessage.Parse(m).Index).ToList();
+        Assert.Equal(Enumerable.Range(0, (int)size).Select(i => (long)i), indexes.Where(i => i < size).Distinct().Order());
+        Assert.True(indexes.Count - indexes.Distinct().Count() <= 3, "few entries sent twice");
+    }
+
+    private static async Task<long> SizeAsync(TestServer server)
+    {
+        await using var c = await server.Service<SqlDialect>().OpenAsync(CancellationToken.None);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT COUNT(*) FROM ledger_entries";
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
+    }
+}
+
 /// <summary>A misconfigured export stops the server at start, with a message naming the setting.</summary>
 public sealed class SiemExportOptionsTests
 {
@@ -389,9 +460,19 @@ internal sealed class SiemListener : IAsyncDisposable
         }
     }
 
-    public static SiemListener Start()
+    /// <summary>A loopback port nothing listens on (just now).</summary>
+    public static int FreePort()
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
+        var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        return port;
+    }
+
+    public static SiemListener Start(int port = 0)
+    {
+        var listener = new TcpListener(IPAddress.Loopback, port);
         listener.Start();
         var siem = new SiemListener(listener);
         siem._accepting = siem.AcceptAsync();
