@@ -47,6 +47,17 @@ internal static class LedgerTestKit
         return v is DBNull ? null : v;
     }
 
+    /// <summary>Every row of a query, read on one connection.</summary>
+    public static async Task<List<T>> QueryAsync<T>(WardlineOptions o, string sql, Func<DbDataReader, T> row)
+    {
+        await using var c = await OpenAsync(o);
+        await using var cmd = Command(c, sql, []);
+        await using var r = await cmd.ExecuteReaderAsync();
+        var rows = new List<T>();
+        while (await r.ReadAsync()) rows.Add(row(r));
+        return rows;
+    }
+
     public static async Task<long> CountAsync(WardlineOptions o, string sql, params (string Name, object Value)[] parameters) =>
         Convert.ToInt64(await ScalarAsync(o, sql, parameters), System.Globalization.CultureInfo.InvariantCulture);
 
