@@ -13,6 +13,13 @@ if (args is ["policy", ..])
     return;
 }
 
+// Usage: Wardline.Bench ledger append|profile|build|verify|proofs|hash [options]   (LedgerBenchmark.cs)
+if (args is ["ledger", ..])
+{
+    Environment.ExitCode = await Wardline.Bench.LedgerBenchmark.RunAsync(args[1..]);
+    return;
+}
+
 // Usage: Wardline.Bench DIR [--db CONNSTRING] [--rounds N]
 // Imports every *.json bundle in DIR through RecordImporter into a fresh store, N times (default 3).
 // Round 1 is cold (includes JIT and first-touch costs); later rounds are warm. With --db each round
