@@ -250,6 +250,18 @@ internal sealed class AuditTrail(SqlDialect dialect, IAccessRecorder recorder, T
         _ => "Update",
     };
 
+    /// <summary>The patient's break-glass declarations: id and when (unix seconds).</summary>
+    private static async Task<List<(string Id, long At)>> DeclaredAsync(DbConnection c, string patient, CancellationToken ct)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT id, declared_at FROM break_glass WHERE patient = @p ORDER BY declared_at LIMIT 200";
+        Migrations.AddParam(cmd, "@p", patient);
+        var list = new List<(string, long)>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) list.Add((r.GetString(0), r.GetInt64(1)));
+        return list;
+    }
+
     private async Task<List<AuditItem>> QueryAsync(AuditQuery q, CancellationToken ct, string? correlation = null)
     {
         await using var c = await dialect.OpenAsync(ct);
@@ -262,12 +274,21 @@ internal sealed class AuditTrail(SqlDialect dialect, IAccessRecorder recorder, T
         }
         if (q.Patient is { } patient)
         {
-            where.Add("(patient = @patient OR resource = @patient OR resource LIKE @patientVersions"
-                + " OR (type = 'security' AND event = @bg AND detail LIKE @bgDetail))");
+            // Each alternative can use an index (patient; the write index; time), so no term scans the ledger.
+            var terms = new List<string> { "patient = @patient", "(type = 'write' AND res_type = 'Patient' AND res_id = @pid)" };
             Migrations.AddParam(cmd, "@patient", "Patient/" + patient);
-            Migrations.AddParam(cmd, "@patientVersions", "Patient/" + patient + "/_history/%");
-            Migrations.AddParam(cmd, "@bg", BreakGlassEvent);
-            Migrations.AddParam(cmd, "@bgDetail", "% patient Patient/" + patient + " %");
+            Migrations.AddParam(cmd, "@pid", patient);
+            var declared = await DeclaredAsync(c, patient, ct);
+            for (var k = 0; k < declared.Count; k++)
+            {
+                // A break-glass declaration's entry names the patient only in its detail; it was made in the second the declaration was stored.
+                terms.Add($"(at >= @bgFrom{k} AND at < @bgTo{k} AND type = 'security' AND event = @bg AND detail LIKE @bgDetail{k})");
+                Migrations.AddParam(cmd, $"@bgFrom{k}", declared[k].At * 1000);
+                Migrations.AddParam(cmd, $"@bgTo{k}", (declared[k].At + 1) * 1000);
+                Migrations.AddParam(cmd, $"@bgDetail{k}", "declaration " + declared[k].Id + " patient Patient/" + patient + " %");
+            }
+            if (declared.Count > 0) Migrations.AddParam(cmd, "@bg", BreakGlassEvent);
+            where.Add("(" + string.Join(" OR ", terms) + ")");
         }
         if (q.Before is { } before)
         {

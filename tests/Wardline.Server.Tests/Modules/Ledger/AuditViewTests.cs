@@ -177,6 +177,34 @@ public abstract class AuditViewConformance(AuditViewFixture f)
     }
 
     [Fact]
+    public async Task Search_pages_follow_the_next_link_without_repeating_an_event()
+    {
+        var patient = await NewPatientAsync();
+        await f.CreateAsync("Observation", FhirTest.Observation(patient));
+        await f.CreateAsync("Observation", FhirTest.Observation(patient, value: 75));
+        var nurse = await f.ClientAsync("nurse.senior");
+        for (var i = 0; i < 3; i++) Assert.Equal(HttpStatusCode.OK, (await nurse.GetAsync($"Patient/{patient}")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await nurse.GetAsync($"Observation?patient={patient}")).StatusCode);
+
+        var ids = new List<string>();
+        var url = $"AuditEvent?patient={patient}&agent=nurse.senior&_count=2";
+        var pages = 0;
+        while (url is not null && pages++ < 10)
+        {
+            var bundle = await (await (await Officer()).GetAsync(url)).ReadJsonAsync();
+            ids.AddRange(Events(bundle).Select(e => (string)e["id"]!));
+            var next = bundle["link"]!.AsArray().FirstOrDefault(l => (string?)l!["relation"] == "next");
+            url = next is null ? null : ((string)next["url"]!)[(f.Server.BaseUri.ToString().Length - 1)..].TrimStart('/');
+        }
+
+        Assert.Equal(4, ids.Count);
+        Assert.Equal(4, ids.Distinct(StringComparer.Ordinal).Count());
+        Assert.True(pages >= 2);
+        var searches = Events(await (await (await Officer()).GetAsync($"AuditEvent?patient={patient}&agent=nurse.senior&action=E")).ReadJsonAsync());
+        Assert.Equal("search-type", Assert.Single(Codes(Assert.Single(searches)["subtype"])));
+    }
+
+    [Fact]
     public async Task A_denied_read_is_a_minor_failure_carrying_the_rules_reason()
     {
         var patient = await NewPatientAsync();
