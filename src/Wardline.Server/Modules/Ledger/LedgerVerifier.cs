@@ -66,6 +66,19 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
             Problem("the head-signing key in the database is not the key the witness pinned");
         }
 
+        // The database keeps a copy of every head it signed: heads there but none in the witness mean the
+        // witness was lost or replaced, and with it the protection against a rollback.
+        var signedHere = await DatabaseHeadsAsync(c, ct);
+        if (heads.Count == 0 && signedHere.Count > 0)
+        {
+            Problem($"the {witness.Describe()} holds no signed heads, but the database signed {signedHere.Count}: the witness was lost or replaced");
+        }
+        if (depth == Depth.Full)
+        {
+            // Its own copies must agree with the tree too (they are what the API serves as the newest head).
+            checkHeads = [.. checkHeads, .. signedHere.Where(h => !heads.Any(w => w.Size == h.Size))];
+        }
+
         var (stateSize, stateRoot) = await StateAsync(c, ct);
         var nodes = depth == Depth.Full ? await StoredNodesAsync(c, ct) : null;
         var pendingHeads = new Queue<TreeHead>(checkHeads.Where(h => h.Size > 0).OrderBy(h => h.Size));
@@ -106,13 +119,13 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
                 {
                     var h = pendingHeads.Dequeue();
                     if (!tree.Root().AsSpan().SequenceEqual(h.Root))
-                        Problem($"the ledger's first {h.Size} entries do not give the root of the witness's signed head at size {h.Size} ({LedgerEntry.FormatTime(h.Timestamp)}): the ledger was rewritten");
+                        Problem($"the ledger's first {h.Size} entries do not give the root of the signed head at size {h.Size} ({LedgerEntry.FormatTime(h.Timestamp)}): the ledger was rewritten");
                 }
             }
         }
         foreach (var h in pendingHeads)
         {
-            Problem($"the witness has a signed head at size {h.Size} ({LedgerEntry.FormatTime(h.Timestamp)}) but the ledger holds only {tree.Size} entries: the database was rolled back or entries were deleted");
+            Problem($"there is a signed head at size {h.Size} ({LedgerEntry.FormatTime(h.Timestamp)}) but the ledger holds only {tree.Size} entries: the database was rolled back or entries were deleted");
         }
         if (tree.Size != stateSize) Problem($"the ledger holds {tree.Size} entries but records its size as {stateSize}");
         else if (!tree.Root().AsSpan().SequenceEqual(stateRoot)) Problem("the entries do not give the root the ledger records");
@@ -221,6 +234,19 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         cmd.CommandText = "SELECT size, root FROM ledger_state WHERE id = 1";
         await using var r = await cmd.ExecuteReaderAsync(ct);
         return await r.ReadAsync(ct) ? (r.GetInt64(0), (byte[])r.GetValue(1)) : (-1, []);
+    }
+
+    private static async Task<List<TreeHead>> DatabaseHeadsAsync(DbConnection c, CancellationToken ct)
+    {
+        var heads = new List<TreeHead>();
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT size, root, at, key_id, signature FROM ledger_heads ORDER BY size";
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            heads.Add(new TreeHead(r.GetInt64(0), (byte[])r.GetValue(1), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(2)), r.GetString(3), (byte[])r.GetValue(4)));
+        }
+        return heads;
     }
 
     private static async Task<byte[]?> DatabaseKeyAsync(DbConnection c, CancellationToken ct)
