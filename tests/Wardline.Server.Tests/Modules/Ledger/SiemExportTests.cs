@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 using Wardline.Ledger;
 using Wardline.Server.Hosting;
@@ -204,6 +205,27 @@ public abstract class SiemExportConformance(StoreKind kind) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Jsonl_over_tcp_sends_one_line_per_entry_in_order()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        await using var server = await StartAsync(new LedgerExportOptions { Name = "lines", Format = "jsonl", Address = $"127.0.0.1:{port}" });
+        await server.Client.CreateAsync("Patient", FhirTest.Patient("Lines"));
+        var rows = await RowsAsync(server);
+
+        using var client = await listener.AcceptTcpClientAsync().WaitAsync(Patience);
+        using var reader = new StreamReader(client.GetStream(), Encoding.UTF8);
+        for (var i = 0; i < rows.Count; i++)
+        {
+            var line = await reader.ReadLineAsync().WaitAsync(Patience);
+            using var doc = JsonDocument.Parse(line!);
+            Assert.Equal(i, doc.RootElement.GetProperty("idx").GetInt64());
+            Assert.Equal(rows[i].Leaf, MerkleHash.Leaf(Encoding.UTF8.GetBytes(doc.RootElement.GetProperty("entry").GetRawText())));
+        }
+    }
+
+    [Fact]
     public async Task The_command_line_dumps_the_ledger_from_an_index_to_a_jsonl_file()
     {
         await using (var server = await StartAsync())
@@ -396,6 +418,28 @@ public sealed class SiemExportOptionsTests
 
         Assert.Contains(setting, refused.Message, StringComparison.Ordinal);
         Assert.False(Directory.Exists(options.DataDirectory));
+    }
+
+    [Fact]
+    public void Targets_bind_from_configuration_keys()
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Wardline:Ledger:Exports:0:Name"] = "siem",
+            ["Wardline:Ledger:Exports:0:Address"] = "siem.example:6514",
+            ["Wardline:Ledger:Exports:0:BatchSize"] = "200",
+            ["Wardline:Ledger:Exports:1:Name"] = "archive",
+            ["Wardline:Ledger:Exports:1:Format"] = "jsonl",
+            ["Wardline:Ledger:Exports:1:Transport"] = "file",
+            ["Wardline:Ledger:Exports:1:Path"] = Path.Combine(Path.GetTempPath(), "ledger.jsonl"),
+        }).Build();
+        var options = new WardlineOptions { DataDirectory = Path.GetTempPath() };
+
+        config.GetSection(WardlineOptions.Section).Bind(options);
+
+        Assert.Equal(["siem", "archive"], options.Ledger.Exports.Select(e => e.Name));
+        Assert.Equal(("syslog-cef", "tcp", "siem.example:6514", 200), (options.Ledger.Exports[0].Format, options.Ledger.Exports[0].Transport, options.Ledger.Exports[0].Address, options.Ledger.Exports[0].BatchSize));
+        Assert.Empty(options.Validate());
     }
 
     [Fact]
