@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
 using Wardline.Ledger;
@@ -94,7 +93,7 @@ internal static class LedgerCommand
             var rows = await sp.GetRequiredService<AuditTrail>().DisclosuresAsync(id, start, end, "operator", "cli", ct);
             if (parse.GetValue(csv))
             {
-                Console.Out.Write(DisclosuresCsv(rows));
+                Console.Out.Write(DisclosureCsv.Write(rows));
                 return 0;
             }
             var table = new Table().AddColumns("time (UTC)", "user", "roles", "application", "action", "resource", "purpose", "permitted", "reason");
@@ -124,35 +123,6 @@ internal static class LedgerCommand
         return DateOnly.TryParseExact(text.Trim(), "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var d)
             ? d
             : throw new CliException($"{option} must be a date as yyyy-mm-dd, for example 2026-01-31.");
-    }
-
-    /// <summary>RFC 4180 with a header row; records end with CRLF.</summary>
-    private static string DisclosuresCsv(IReadOnlyList<Disclosure> rows)
-    {
-        var sb = new StringBuilder("index,time,user,roles,application,action,resource,purpose,permitted,rule,reason\r\n");
-        foreach (var d in rows)
-        {
-            sb.Append(d.Index.ToString(CultureInfo.InvariantCulture)).Append(',')
-                .Append(LedgerEntry.FormatTime(d.At)).Append(',')
-                .Append(CsvField(d.User)).Append(',')
-                .Append(CsvField(string.Join(" ", d.Roles))).Append(',')
-                .Append(CsvField(d.Client)).Append(',')
-                .Append(CsvField(d.Action)).Append(',')
-                .Append(CsvField(d.Resource)).Append(',')
-                .Append(CsvField(d.Purpose)).Append(',')
-                .Append(d.Permitted ? "true" : "false").Append(',')
-                .Append(CsvField(d.Rule)).Append(',')
-                .Append(CsvField(d.Reason)).Append("\r\n");
-        }
-        return sb.ToString();
-    }
-
-    /// <summary>One field: quoted when it holds a comma, quote or line break; a leading formula character is defused for spreadsheets.</summary>
-    private static string CsvField(string? value)
-    {
-        if (string.IsNullOrEmpty(value)) return "";
-        if (value[0] is '=' or '+' or '-' or '@' or '\t' or '\r') value = "'" + value;
-        return value.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : value;
     }
 
     /// <summary>`ledger export --jsonl FILE [--from INDEX]`: a one-shot dump in the jsonl export format; the export cursors are not touched.</summary>
