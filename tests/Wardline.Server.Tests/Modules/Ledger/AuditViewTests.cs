@@ -312,6 +312,9 @@ public abstract class AuditViewConformance(AuditViewFixture f)
         Assert.Equal(HttpStatusCode.Forbidden, (await clerk.GetAsync($"Provenance?patient={patient}")).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await clerk.GetAsync($"Patient/{patient}/$access-log")).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await (await f.ClientAsync("nurse.senior")).GetAsync("AuditEvent")).StatusCode);
+        using var anonymous = f.Server.AnonymousClient();
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync($"AuditEvent?patient={patient}")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync($"Patient/{patient}/$access-log")).StatusCode);
         Assert.Equal(1, await f.CountAsync($"SELECT COUNT(*) FROM access_log WHERE phase = 'audit' AND user_name = 'clerk.billing' AND permitted = 0 AND patient = 'Patient/{patient}'"));
     }
 
