@@ -70,6 +70,7 @@ public sealed class PublicSurfaceTests
         "Wardline.Server.Modules.Access.RateLimitOptions",
         "Wardline.Server.Modules.Access.NotifyOptions",
         "Wardline.Server.Modules.Ledger.LedgerOptions",
+        "Wardline.Server.Modules.Ledger.LedgerExportOptions",
     ];
 
     [Fact]
