@@ -170,6 +170,24 @@ public abstract class VerifyTamperConformance(StoreKind kind) : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task A_head_signing_key_replaced_in_the_database_is_found_against_the_key_the_witness_pinned()
+    {
+        await ExecAsync(Options, "DELETE FROM ledger_keys");
+        await using (var server = await StartAsync(_store))
+        {
+            await SeedAsync(server.Client);
+            await PublishHeadAsync(server);
+        }
+        ReleasePools();
+
+        var result = await VerifyAsync(Options);
+
+        Assert.True(result.ExitCode == 1, result.Output);
+        Assert.Contains("not signed by the pinned key", result.Flat, StringComparison.Ordinal);
+        Assert.Contains("the head-signing key in the database is not the key the witness pinned", result.Flat, StringComparison.Ordinal);
+    }
+
     private async Task<byte[]> EntryAsync(long idx) =>
         (byte[])(await ScalarAsync(Options, "SELECT entry FROM ledger_entries WHERE idx = @i", ("@i", idx)))!;
 }
