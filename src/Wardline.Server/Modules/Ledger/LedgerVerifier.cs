@@ -61,9 +61,11 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
             if (pinned is not null && !h.IsSignedBy(pinned)) Problem($"witness head at size {h.Size} is not signed by the pinned key");
         }
         await using var c = await dialect.OpenAsync(ct);
-        if (pinned is not null && await DatabaseKeyAsync(c, ct) is { } dbKey && !dbKey.AsSpan().SequenceEqual(pinned))
+        if (pinned is not null)
         {
-            Problem("the head-signing key in the database is not the key the witness pinned");
+            var dbKey = await DatabaseKeyAsync(c, ct);
+            if (dbKey is null) Problem("the head-signing key the witness pinned is missing from the database");
+            else if (!dbKey.AsSpan().SequenceEqual(pinned)) Problem("the head-signing key in the database is not the key the witness pinned");
         }
 
         // The database keeps a copy of every head it signed: heads there but none in the witness mean the

@@ -30,6 +30,9 @@ internal sealed class TreeHeads(SqlDialect dialect, RecordStore store, RecordKey
         try
         {
             var signer = await SignerAsync(ct);
+            // A head the witness could not check against the key it pinned would vouch for nothing.
+            if (await witness.PinnedKeyAsync(ct) is { } pinned && !pinned.AsSpan().SequenceEqual(signer.PublicKey))
+                throw new LedgerReadOnlyException("the head-signing key in the database is not the key the witness pinned; no head is published");
             var (size, root) = await integrity.StateAsync(ct);
             var last = await LastSizeAsync(ct);
             if (!force && size == last) return null;
@@ -73,6 +76,9 @@ internal sealed class TreeHeads(SqlDialect dialect, RecordStore store, RecordKey
     {
         if (_signer is { } s) return s;
         if (await ReadAsync(ct) is { } existing) return _signer = existing;
+        // A witness that pinned a key means there was one: its loss from the database is a finding, not a cue to start over.
+        if (await witness.PinnedKeyAsync(ct) is not null)
+            throw new LedgerReadOnlyException("the head-signing key the witness pinned is missing from the database; no new key is made");
         using var fresh = TreeHeadSigner.Create();
         var material = fresh.ExportPrivateKey();
         using var key = keys.Cipher.CreateDataKey(RecordKeys.KeyContext(KeyType, fresh.KeyId));

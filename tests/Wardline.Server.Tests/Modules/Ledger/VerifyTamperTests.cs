@@ -171,20 +171,34 @@ public abstract class VerifyTamperConformance(StoreKind kind) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_head_signing_key_replaced_in_the_database_is_found_against_the_key_the_witness_pinned()
+    public async Task A_head_signing_key_deleted_from_the_database_is_reported_and_no_new_key_is_made()
     {
+        var pinned = await File.ReadAllTextAsync(Path.Combine(WitnessFolder(Options), "key.pub"));
         await ExecAsync(Options, "DELETE FROM ledger_keys");
+
+        var result = await VerifyAsync(Options);
+        HttpResponseMessage created;
         await using (var server = await StartAsync(_store))
         {
-            await SeedAsync(server.Client);
-            await PublishHeadAsync(server);
+            created = await server.Client.PostJsonAsync("Patient", FhirTest.Patient("AfterKeyLoss"));
         }
         ReleasePools();
+
+        Assert.True(result.ExitCode == 1, result.Output);
+        Assert.Contains("the head-signing key the witness pinned is missing from the database", result.Flat, StringComparison.Ordinal);
+        Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, created.StatusCode);
+        Assert.Equal(0, await CountAsync(Options, "SELECT COUNT(*) FROM ledger_keys"));
+        Assert.Equal(pinned, await File.ReadAllTextAsync(Path.Combine(WitnessFolder(Options), "key.pub")));
+    }
+
+    [Fact]
+    public async Task A_head_signing_key_replaced_in_the_database_is_found_against_the_key_the_witness_pinned()
+    {
+        await ExecAsync(Options, "UPDATE ledger_keys SET public_key = @k", ("@k", new byte[91]));
 
         var result = await VerifyAsync(Options);
 
         Assert.True(result.ExitCode == 1, result.Output);
-        Assert.Contains("not signed by the pinned key", result.Flat, StringComparison.Ordinal);
         Assert.Contains("the head-signing key in the database is not the key the witness pinned", result.Flat, StringComparison.Ordinal);
     }
 
