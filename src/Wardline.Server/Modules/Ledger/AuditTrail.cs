@@ -78,7 +78,7 @@ internal sealed class AuditTrail(SqlDialect dialect, IAccessRecorder recorder, T
 
     /// <summary>
     /// Every access decision, review and explanation and every write touching <c>Patient/{patientId}</c> in
-    /// [<paramref name="from"/>, <paramref name="to"/>), oldest first. Records first that <paramref name="viewer"/> read this trail.
+    /// [<paramref name="from"/>, <paramref name="to"/>), oldest first. Records that <paramref name="viewer"/> read this trail before returning it.
     /// </summary>
     public async Task<IReadOnlyList<Disclosure>> DisclosuresAsync(string patientId, DateTimeOffset? from, DateTimeOffset? to, string viewer, string? source, CancellationToken ct)
     {
