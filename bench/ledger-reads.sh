@@ -4,20 +4,23 @@
 # appended to the Merkle tree in the group commit before the resource is sent) and by 5e8c2ee, the last commit before
 # the ledger (the same decision rows went to the interim access_log table, also group-committed before the response).
 #
-#   bench/ledger-reads.sh      # about 4 minutes; raw figures in bench/results/ledger/reads.txt
+#   bench/ledger-reads.sh      # about 4 minutes (plus waits for the build lock); raw figures in bench/results/ledger/reads.txt
 #
 # Same data: the store is generated once (5e8c2ee's `wardline demo`, fixed seed) and copied; this commit's server
 # migrates its copy at start-up (the ledger starts by recording the versions already stored). Both servers run at once
 # on their own ports; the measured runs alternate (this commit, before, this commit, before) so that drift in the
-# machine's load falls on both. Each wrk run holds /tmp/wl.lock, so no build or test runs beside it.
+# machine's load falls on both. Each round holds /tmp/wl.lock, so no build or test runs beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BEFORE=${WARDLINE_BEFORE:-5e8c2ee}
 BEFORE_TREE=${WARDLINE_BEFORE_TREE:-/tmp/wl-before}
+# WARDLINE_NOW_TREE: serve "now" from another worktree (e.g. one at the ledger's own commit) instead of this one.
+NOW_TREE=${WARDLINE_NOW_TREE:-$ROOT}
+READS_OUT=${WARDLINE_READS_OUT:-reads.txt}
 PATIENTS=${WARDLINE_BENCH_PATIENTS:-500}
 WARMUP=${WARDLINE_BENCH_WARMUP:-10}
-DURATION=${WARDLINE_BENCH_DURATION:-15}
+DURATION=${WARDLINE_BENCH_DURATION:-12}
 ROUNDS=${WARDLINE_BENCH_ROUNDS:-2}
 PORT_NOW=${WARDLINE_BENCH_PORT:-5485}
 PORT_BEFORE=$((PORT_NOW + 1))
@@ -40,11 +43,11 @@ log "building this commit and $BEFORE (worktree $BEFORE_TREE), under /tmp/wl.loc
 [ "$(git -C "$BEFORE_TREE" rev-parse --short HEAD)" = "$(git rev-parse --short "$BEFORE")" ] || { echo "$BEFORE_TREE is not at $BEFORE" >&2; exit 2; }
 flock /tmp/wl.lock bash -c '
   set -e
-  dotnet build src/Wardline/Wardline.csproj -c Release -nologo -clp:ErrorsOnly -v:q
-  cp -r src/Wardline/bin/Release/net10.0 "$1/now"
+  (cd "$3" && dotnet build src/Wardline/Wardline.csproj -c Release -nologo -clp:ErrorsOnly -v:q)
+  cp -r "$3/src/Wardline/bin/Release/net10.0" "$1/now"
   cd "$2" && dotnet build src/Wardline/Wardline.csproj -c Release -nologo -clp:ErrorsOnly -v:q
   cp -r src/Wardline/bin/Release/net10.0 "$1/before"
-' _ "$WORK" "$BEFORE_TREE"
+' _ "$WORK" "$BEFORE_TREE" "$NOW_TREE"
 
 log "generating the demo hospital ($PATIENTS patients) once, with $BEFORE"
 dotnet "$WORK/before/wardline.dll" demo --data "$WORK/data" --patients "$PATIENTS" --port "$PORT_NOW" >"$WORK/demo.out" 2>&1 &
@@ -79,32 +82,37 @@ for pair in "now $PORT_NOW $TOKEN_NOW" "before $PORT_BEFORE $TOKEN_BEFORE"; do
   [ "$status" = 200 ] || { echo "$1: a sample read answered $status" >&2; exit 1; }
 done
 
-load() { # label name port token connections threads seconds
-  WL_TOKEN=$4 WL_IDS=$WORK/ids.txt flock /tmp/wl.lock wrk -t"$6" -c"$5" -d"$7s" -s bench/lua/read.lua "http://127.0.0.1:$3" | grep '^WL ' | sed "s/^WL /$1 /"
+# The measured runs hold the shared build lock (fd 9 on /tmp/wl.lock) a round at a time (about a minute), so no build or
+# test runs beside them, and a round's four runs are not spread over other people's lock holds.
+lock() { exec 9>>/tmp/wl.lock; flock 9; }
+unlock() { flock -u 9; exec 9>&-; }
+load() { # label port token connections threads seconds
+  WL_TOKEN=$3 WL_IDS=$WORK/ids.txt wrk -t"$5" -c"$4" -d"$6s" -s bench/lua/read.lua "http://127.0.0.1:$2" | grep '^WL ' | sed "s/^WL /$1 /"
 }
 : >"$WORK/results"
-for name in now before; do
-  port=$PORT_NOW; token=$TOKEN_NOW
-  [ "$name" = before ] && { port=$PORT_BEFORE; token=$TOKEN_BEFORE; }
-  log "warming up $name ($WARMUP s, 32 connections)"
-  load warmup "$name" "$port" "$token" 32 2 "$WARMUP" >/dev/null
-done
 for round in $(seq 1 "$ROUNDS"); do
+  lock
+  if [ "$round" = 1 ]; then
+    log "warming up both servers ($WARMUP s each, 32 connections)"
+    load warmup "$PORT_NOW" "$TOKEN_NOW" 32 2 "$WARMUP" >/dev/null
+    load warmup "$PORT_BEFORE" "$TOKEN_BEFORE" 32 2 "$WARMUP" >/dev/null
+  fi
   for name in now before; do
     port=$PORT_NOW; token=$TOKEN_NOW
     [ "$name" = before ] && { port=$PORT_BEFORE; token=$TOKEN_BEFORE; }
     log "round $round: $name, 32 connections then 1 connection ($DURATION s each)"
-    load "$name.c32.r$round" "$name" "$port" "$token" 32 2 "$DURATION" >>"$WORK/results"
-    load "$name.c1.r$round" "$name" "$port" "$token" 1 1 "$DURATION" >>"$WORK/results"
+    load "$name.c32.r$round" "$port" "$token" 32 2 "$DURATION" >>"$WORK/results"
+    load "$name.c1.r$round" "$port" "$token" 1 1 "$DURATION" >>"$WORK/results"
   done
+  unlock
 done
 LEDGER_SIZE=$(curl -sf -H "Authorization: Bearer $TOKEN_NOW" "http://127.0.0.1:$PORT_NOW/ledger/head" | python3 -c 'import sys,json; print(json.load(sys.stdin).get("currentSize", "?"))' 2>/dev/null || echo "?")
 {
   echo "# $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), load $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "# now=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo '+uncommitted-src') before=$BEFORE patients=$PATIENTS ids=$(wc -l <"$WORK/ids.txt") warmup_s=$WARMUP duration_s=$DURATION rounds=$ROUNDS ledger_size_after=$LEDGER_SIZE"
+  echo "# now=$(git -C "$NOW_TREE" rev-parse --short HEAD)$(git -C "$NOW_TREE" diff --quiet HEAD -- src || echo '+uncommitted-src') before=$BEFORE patients=$PATIENTS ids=$(wc -l <"$WORK/ids.txt") warmup_s=$WARMUP duration_s=$DURATION rounds=$ROUNDS ledger_size_after=$LEDGER_SIZE"
   cat "$WORK/results"
-} | tee "$OUT/reads.txt"
-python3 - "$OUT/reads.txt" <<'PY'
+} | tee "$OUT/$READS_OUT"
+python3 - "$OUT/$READS_OUT" <<'PY'
 import sys, collections
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
