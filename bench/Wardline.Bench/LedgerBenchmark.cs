@@ -390,7 +390,7 @@ internal static class LedgerBenchmark
             await using var c = await dialect.OpenAsync(default);
             var t2 = Stopwatch.GetTimestamp();
             var ranges = MerkleTree.InclusionRanges(index, first).Append(new MerkleTree.Range(index, index + 1)).Append(new MerkleTree.Range(0, first)).ToList();
-            await LedgerNodes.RangeHashesAsync(c, null, ranges, default);
+            await LedgerNodes.RangeHashesAsync(c, null, ranges, null, default);
             var t3 = Stopwatch.GetTimestamp();
             tState.Add(t1 - t0);
             tOpen.Add(t2 - t1);

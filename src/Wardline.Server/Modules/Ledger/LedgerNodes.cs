@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Data.Common;
 using Wardline.Ledger;
 using Wardline.Server.Modules.Records.Storage;
@@ -16,6 +17,18 @@ internal static class LedgerNodes
 
     public static bool IsStored(int level) => level > 0 && level % Stride == 0;
 
+    /// <summary>The lowest stored level worth keeping in memory for proofs.</summary>
+    public const int CachedFrom = 8;
+
+    /// <summary>Every stored hash from <see cref="CachedFrom"/> up, for a proof cache's first use.</summary>
+    public static async Task LoadUpperAsync(DbConnection c, ConcurrentDictionary<(int, long), byte[]> upper, CancellationToken ct)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = $"SELECT level, idx, hash FROM ledger_nodes WHERE level >= {CachedFrom}";
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) upper.TryAdd((r.GetInt32(0), r.GetInt64(1)), (byte[])r.GetValue(2));
+    }
+
     /// <summary>The tree of the first <paramref name="size"/> entries, ready to append to.</summary>
     public static async Task<CompactTree> FrontierAsync(DbConnection c, DbTransaction? tx, long size, CancellationToken ct)
     {
@@ -26,15 +39,22 @@ internal static class LedgerNodes
     }
 
     /// <summary>MTH(D[start:end]) for each range, from stored hashes.</summary>
-    public static async Task<List<byte[]>> RangeHashesAsync(DbConnection c, DbTransaction? tx, IReadOnlyList<MerkleTree.Range> ranges, CancellationToken ct)
+    public static async Task<List<byte[]>> RangeHashesAsync(
+        DbConnection c, DbTransaction? tx, IReadOnlyList<MerkleTree.Range> ranges, ConcurrentDictionary<(int, long), byte[]>? upper, CancellationToken ct)
     {
         var needed = ranges.SelectMany(r => MerkleTree.CompleteSubtrees(r.Start, r.End)).Distinct().ToList();
-        var hashes = await CompleteAsync(c, tx, needed, ct);
+        var hashes = await CompleteAsync(c, tx, needed, ct, upper);
         return [.. ranges.Select(r => MerkleTree.RangeHash(r.Start, r.End, (level, index) => hashes[(level, index)]))];
     }
 
     /// <summary>The hashes of complete subtrees (level, index), each folded from the stored level at or below it.</summary>
-    public static async Task<Dictionary<(int Level, long Index), byte[]>> CompleteAsync(DbConnection c, DbTransaction? tx, IReadOnlyCollection<(int Level, long Index)> subtrees, CancellationToken ct)
+    /// <remarks>
+    /// <paramref name="upper"/>, when given, keeps the stored hashes from level <see cref="CachedFrom"/> up (1/255 of a hash per
+    /// entry: 1.25 MB at 10 million entries). A stored subtree hash never changes once written, so it may be kept.
+    /// </remarks>
+    public static async Task<Dictionary<(int Level, long Index), byte[]>> CompleteAsync(
+        DbConnection c, DbTransaction? tx, IReadOnlyCollection<(int Level, long Index)> subtrees, CancellationToken ct,
+        ConcurrentDictionary<(int, long), byte[]>? upper = null)
     {
         // Which stored hashes each subtree needs: 2^(level - base) consecutive ones at its base level.
         var wanted = new Dictionary<int, HashSet<long>>();
@@ -46,6 +66,18 @@ internal static class LedgerNodes
             for (var i = index * width; i < (index + 1) * width; i++) set.Add(i);
         }
         var stored = new Dictionary<(int, long), byte[]>();
+        if (upper is not null)
+        {
+            foreach (var (b, indexes) in wanted.Where(w => w.Key >= CachedFrom))
+            {
+                indexes.RemoveWhere(i =>
+                {
+                    if (!upper.TryGetValue((b, i), out var h)) return false;
+                    stored[(b, i)] = h;
+                    return true;
+                });
+            }
+        }
         foreach (var (b, indexes) in wanted)
         {
             foreach (var chunk in indexes.Order().Chunk(400))
@@ -58,7 +90,12 @@ internal static class LedgerNodes
                     : $"SELECT idx, hash FROM ledger_nodes WHERE level = {b} AND idx IN ({list})";
                 for (var i = 0; i < chunk.Length; i++) Migrations.AddParam(cmd, "@i" + i, chunk[i]);
                 await using var r = await cmd.ExecuteReaderAsync(ct);
-                while (await r.ReadAsync(ct)) stored[(b, r.GetInt64(0))] = (byte[])r.GetValue(1);
+                while (await r.ReadAsync(ct))
+                {
+                    var hash = (byte[])r.GetValue(1);
+                    stored[(b, r.GetInt64(0))] = hash;
+                    if (upper is not null && b >= CachedFrom) upper.TryAdd((b, r.GetInt64(0)), hash);
+                }
             }
         }
         var result = new Dictionary<(int Level, long Index), byte[]>();

@@ -86,43 +86,68 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         var pendingHeads = new Queue<TreeHead>(checkHeads.Where(h => h.Size > 0).OrderBy(h => h.Size));
         var writes = depth == Depth.Full ? new Dictionary<(string, string, int), (string? Sha, long Idx)>() : null;
         var tree = new CompactTree();
-        var leaf = new byte[MerkleHash.Size];
         var expected = 0L;
 
+        void Check(Row row, byte[] leaf)
+        {
+            var idx = row.Idx;
+            if (idx != expected)
+            {
+                Problem(idx > expected ? $"entry {expected} is missing (the next stored entry is {idx})" : $"entry {idx} is out of order");
+                if (idx < expected) return;
+                // Once an entry is gone every later subtree shifts: report the gap, not the cascade of
+                // subtree hashes after it, and keep checking leaves, heads and the recorded size.
+                expected = idx;
+                nodes = null;
+            }
+            if (!leaf.AsSpan().SequenceEqual(row.Stored)) Problem($"entry {idx} was altered: its bytes no longer give its stored leaf hash");
+            if (row.Columns is not null) CheckColumns(row.Columns, idx, row.Bytes, writes!, Problem);
+            var kept = nodes;
+            tree.Append(leaf, kept is null ? null : (level, index, hash) =>
+            {
+                if (LedgerNodes.IsStored(level) && (!kept.TryGetValue((level, index), out var held) || !held.AsSpan().SequenceEqual(hash)))
+                    Problem($"the stored hash of subtree {index} at level {level} (entries {index << level}..{((index + 1) << level) - 1}) is wrong or missing");
+            });
+            expected++;
+            while (pendingHeads.Count > 0 && pendingHeads.Peek().Size == tree.Size)
+            {
+                var h = pendingHeads.Dequeue();
+                if (!tree.Root().AsSpan().SequenceEqual(h.Root))
+                    Problem($"the ledger's first {h.Size} entries do not give the root of the signed head at size {h.Size} ({LedgerEntry.FormatTime(h.Timestamp)}): the ledger was rewritten");
+            }
+        }
+
+        // Reading and leaf hashing overlap: while one batch of rows is hashed on another core, the next is read;
+        // each batch is then checked and appended to the tree in index order.
         await using (var cmd = c.CreateCommand())
         {
-            cmd.CommandText = "SELECT idx, entry, leaf, " + ColumnList + " FROM ledger_entries ORDER BY idx";
+            var full = depth == Depth.Full;
+            cmd.CommandText = "SELECT idx, entry, leaf" + (full ? ", " + ColumnList : "") + " FROM ledger_entries ORDER BY idx";
             await using var r = await cmd.ExecuteReaderAsync(CommandBehavior.SequentialAccess, ct);
-            while (await r.ReadAsync(ct))
+            var batch = new List<Row>(BatchSize);
+            (List<Row> Rows, Task<byte[][]> Leaves)? hashing = null;
+            while (true)
             {
-                var idx = r.GetInt64(0);
-                var bytes = (byte[])r.GetValue(1);
-                var stored = (byte[])r.GetValue(2);
-                if (idx != expected)
+                var more = await r.ReadAsync(ct);
+                if (more)
                 {
-                    Problem(idx > expected ? $"entry {expected} is missing (the next stored entry is {idx})" : $"entry {idx} is out of order");
-                    if (idx < expected) continue;
-                    // Once an entry is gone every later subtree shifts: report the gap, not the cascade of
-                    // subtree hashes after it, and keep checking leaves, heads and the recorded size.
-                    expected = idx;
-                    nodes = null;
+                    var row = new Row(r.GetInt64(0), (byte[])r.GetValue(1), (byte[])r.GetValue(2), full ? ReadColumns(r) : null);
+                    batch.Add(row);
+                    if (batch.Count < BatchSize) continue;
                 }
-                MerkleHash.Leaf(bytes, leaf);
-                if (!leaf.AsSpan().SequenceEqual(stored)) Problem($"entry {idx} was altered: its bytes no longer give its stored leaf hash");
-                if (depth == Depth.Full) CheckColumns(r, idx, bytes, writes!, Problem);
-                var kept = nodes;
-                tree.Append(leaf.ToArray(), kept is null ? null : (level, index, hash) =>
+                if (hashing is { } previous)
                 {
-                    if (LedgerNodes.IsStored(level) && (!kept.TryGetValue((level, index), out var held) || !held.AsSpan().SequenceEqual(hash)))
-                        Problem($"the stored hash of subtree {index} at level {level} (entries {index << level}..{((index + 1) << level) - 1}) is wrong or missing");
-                });
-                expected++;
-                while (pendingHeads.Count > 0 && pendingHeads.Peek().Size == tree.Size)
-                {
-                    var h = pendingHeads.Dequeue();
-                    if (!tree.Root().AsSpan().SequenceEqual(h.Root))
-                        Problem($"the ledger's first {h.Size} entries do not give the root of the signed head at size {h.Size} ({LedgerEntry.FormatTime(h.Timestamp)}): the ledger was rewritten");
+                    var leaves = await previous.Leaves;
+                    for (var i = 0; i < previous.Rows.Count; i++) Check(previous.Rows[i], leaves[i]);
+                    hashing = null;
                 }
+                if (batch.Count > 0)
+                {
+                    var rows = batch;
+                    hashing = (rows, Task.Run(() => HashAll(rows), ct));
+                    batch = new List<Row>(BatchSize);
+                }
+                if (!more && hashing is null) break;
             }
         }
         foreach (var h in pendingHeads)
@@ -137,10 +162,35 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         return new VerifyReport(tree.Size, checkHeads.Count, versions, problems, clock.Elapsed);
     }
 
+    private const int BatchSize = 4096;
+
+    private sealed record Row(long Idx, byte[] Bytes, byte[] Stored, object?[]? Columns);
+
+    private static byte[][] HashAll(List<Row> rows)
+    {
+        var leaves = new byte[rows.Count][];
+        for (var i = 0; i < rows.Count; i++) leaves[i] = MerkleHash.Leaf(rows[i].Bytes);
+        return leaves;
+    }
+
+    private static object?[] ReadColumns(DbDataReader r)
+    {
+        var values = new object?[r.FieldCount - 3];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = r.IsDBNull(3 + i) ? null : r.GetValue(3 + i) switch
+            {
+                string str => str,
+                var n => Convert.ToInt64(n, System.Globalization.CultureInfo.InvariantCulture),
+            };
+        }
+        return values;
+    }
+
     private const string ColumnList = "at, type, event, user_name, client, actor, patient, resource, res_type, res_id, version, action, purpose, permitted, rule, status, outcome, detail, correlation, source";
 
     /// <summary>The searchable columns must say what the entry's bytes say: otherwise a search or an AuditEvent could hide an access.</summary>
-    private static void CheckColumns(DbDataReader r, long idx, byte[] bytes, Dictionary<(string, string, int), (string? Sha, long Idx)> writes, Action<string> problem)
+    private static void CheckColumns(object?[] columns, long idx, byte[] bytes, Dictionary<(string, string, int), (string? Sha, long Idx)> writes, Action<string> problem)
     {
         LedgerEntry e;
         try
@@ -162,12 +212,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         var names = ColumnList.Split(", ");
         for (var i = 0; i < want.Length; i++)
         {
-            var got = r.IsDBNull(3 + i) ? null : r.GetValue(3 + i) switch
-            {
-                string str => (object)str,
-                var n => Convert.ToInt64(n, System.Globalization.CultureInfo.InvariantCulture),
-            };
-            if (!Equals(got, want[i]))
+            if (!Equals(columns[i], want[i]))
             {
                 problem($"entry {idx}: the column {names[i]} does not match the entry's bytes");
                 break;
