@@ -253,7 +253,12 @@ public abstract class RecordStoreConformance(ServerFixture fixture)
         Assert.Contains("name", names);
         Assert.Contains("birthdate", names);
         Assert.DoesNotContain("address-city", names);
-        Assert.Contains(resources, r => (string?)r!["type"] == "Provenance");
+        foreach (var view in new[] { "AuditEvent", "Provenance" })
+        {
+            // The audit ledger's views: read and search only.
+            var described = resources.Single(r => (string?)r!["type"] == view)!;
+            Assert.Equal("read search-type", string.Join(" ", described["interaction"]!.AsArray().Select(i => (string?)i!["code"])));
+        }
     }
 
     [Fact]

@@ -35,6 +35,8 @@ internal static class CapabilityStatementBuilder
         };
         foreach (var type in SearchParameterRegistry.ResourceTypes.Order(StringComparer.Ordinal))
         {
+            // Read-only views of the audit ledger, described below, not stored types.
+            if (type is "AuditEvent" or "Provenance") continue;
             var r = new CapabilityStatement.ResourceComponent
             {
                 Type = type,
@@ -93,8 +95,33 @@ internal static class CapabilityStatementBuilder
             }
             rest.Resource.Add(r);
         }
+        rest.Resource.Add(LedgerView("AuditEvent", "IHE BALP-shaped views of the audit ledger, one per request and patient; for privacy and security officers",
+            ("patient", SearchParamType.Reference), ("agent", SearchParamType.Token), ("entity", SearchParamType.Reference), ("date", SearchParamType.Date),
+            ("outcome", SearchParamType.Token), ("action", SearchParamType.Token), ("type", SearchParamType.Token)));
+        rest.Resource.Add(LedgerView("Provenance", "Views of the ledger's write entries (version, who, the stored content's SHA-256); for privacy and security officers",
+            ("target", SearchParamType.Reference), ("patient", SearchParamType.Reference)));
         cs.Rest.Add(rest);
         return FhirJson.Serialize(cs);
+    }
+
+    /// <summary>A read-only type served from the audit ledger: read and search, nothing that changes it.</summary>
+    private static CapabilityStatement.ResourceComponent LedgerView(string type, string doc, params (string Name, SearchParamType Type)[] parameters)
+    {
+        var r = new CapabilityStatement.ResourceComponent
+        {
+            Type = type,
+            Documentation = new Markdown(doc),
+            Versioning = CapabilityStatement.ResourceVersionPolicy.NoVersion,
+            ReadHistory = false,
+            UpdateCreate = false,
+            Interaction =
+            [
+                new CapabilityStatement.ResourceInteractionComponent { Code = CapabilityStatement.TypeRestfulInteraction.Read },
+                new CapabilityStatement.ResourceInteractionComponent { Code = CapabilityStatement.TypeRestfulInteraction.SearchType },
+            ],
+        };
+        foreach (var (name, kind) in parameters) r.SearchParam.Add(Param(name, kind, ""));
+        return r;
     }
 
     private static CapabilityStatement.SearchParamComponent Param(string name, SearchParamType type, string doc) =>
