@@ -5,6 +5,7 @@ using Hl7.Fhir.Model;
 using Microsoft.Playwright;
 using Wardline.Server.Modules.Access;
 using Wardline.Server.Pipeline;
+using Wardline.Server.Tests.Infrastructure;
 using static Microsoft.Playwright.Assertions;
 using Account = Wardline.Server.Modules.Access.Identity.Account;
 using Task = System.Threading.Tasks.Task;
@@ -62,7 +63,7 @@ public sealed class DisclosuresPageTests(ConsoleFixture fx)
         // The export: the same list as CSV, downloaded from the page without any script.
         var download = await page.RunAndWaitForDownloadAsync(() => page.GetByRole(AriaRole.Link, new() { Name = "Export as CSV" }).ClickAsync());
         Assert.Equal($"disclosures-{patient}.csv", download.SuggestedFilename);
-        var csv = ParseCsv(await File.ReadAllTextAsync((await download.PathAsync())!));
+        var csv = Rfc4180.Parse(await File.ReadAllTextAsync((await download.PathAsync())!));
         Assert.Equal(["index", "time", "user", "roles", "application", "action", "resource", "purpose", "permitted", "rule", "reason"], csv[0]);
         Assert.Equal(await page.Locator(".wl-disclosures tbody tr").CountAsync(), csv.Count - 1);
         Assert.Contains(csv, row => row[2] == "dr.disclose" && row[5] == "Read" && row[6] == $"Patient/{patient}" && row[8] == "true");
@@ -198,40 +199,6 @@ public sealed class DisclosuresPageTests(ConsoleFixture fx)
         Assert.Equal(indexes.Count, texts.Count);
         // A missing value shows as a dash and sorts first.
         return [.. indexes.Zip(texts, (i, t) => (i, t.Trim() is "—" or "(not signed in)" ? "" : t.Trim())).Where(r => seen.Contains(r.i))];
-    }
-
-    /// <summary>RFC 4180: quoted fields may hold commas, quotes (doubled) and line breaks; records end with CRLF.</summary>
-    private static List<List<string>> ParseCsv(string text)
-    {
-        var rows = new List<List<string>>();
-        var row = new List<string>();
-        var field = new System.Text.StringBuilder();
-        var quoted = false;
-        for (var i = 0; i < text.Length; i++)
-        {
-            var ch = text[i];
-            if (quoted)
-            {
-                if (ch == '"' && i + 1 < text.Length && text[i + 1] == '"') { field.Append('"'); i++; }
-                else if (ch == '"') quoted = false;
-                else field.Append(ch);
-            }
-            else if (ch == '"') quoted = true;
-            else if (ch == ',') { row.Add(field.ToString()); field.Clear(); }
-            else if (ch == '\r') { }
-            else if (ch == '\n')
-            {
-                row.Add(field.ToString());
-                field.Clear();
-                rows.Add(row);
-                row = [];
-            }
-            else field.Append(ch);
-        }
-        Assert.False(quoted, "an unterminated quoted field");
-        Assert.True(field.Length == 0 && row.Count == 0, "the last record does not end with a line break");
-        Assert.All(rows, r => Assert.Equal(rows[0].Count, r.Count));
-        return rows;
     }
 
     private static string Day(DateTime d) => d.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);

@@ -55,7 +55,7 @@ public abstract class DisclosuresCliConformance(StoreKind kind) : IAsyncLifetime
         var r = await RunAsync("--patient", "Patient/" + _patient, "--csv");
 
         Assert.True(r.ExitCode == 0, r.Output);
-        var rows = ParseCsv(r.Output);
+        var rows = Rfc4180.Parse(r.Output);
         Assert.Equal(["index", "time", "user", "roles", "application", "action", "resource", "purpose", "permitted", "rule", "reason"], rows[0]);
         Assert.All(rows, row => Assert.Equal(11, row.Count));
         var records = rows.Skip(1).Select(row => rows[0].Zip(row).ToDictionary(p => p.First, p => p.Second)).ToList();
@@ -79,8 +79,8 @@ public abstract class DisclosuresCliConformance(StoreKind kind) : IAsyncLifetime
         var today = await RunAsync("--patient", _patient, "--from", DateTime.UtcNow.Date.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), "--csv");
 
         Assert.True(r.ExitCode == 0, r.Output);
-        Assert.Single(ParseCsv(r.Output));
-        Assert.True(ParseCsv(today.Output).Count > 1, today.Output);
+        Assert.Single(Rfc4180.Parse(r.Output));
+        Assert.True(Rfc4180.Parse(today.Output).Count > 1, today.Output);
     }
 
     [Theory]
@@ -120,39 +120,6 @@ public abstract class DisclosuresCliConformance(StoreKind kind) : IAsyncLifetime
         p.Value = "Patient/" + _patient;
         cmd.Parameters.Add(p);
         return Convert.ToInt64(await cmd.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
-    }
-
-    /// <summary>RFC 4180: quoted fields may hold commas, quotes (doubled) and line breaks; records end with CRLF.</summary>
-    private static List<List<string>> ParseCsv(string text)
-    {
-        var rows = new List<List<string>>();
-        var row = new List<string>();
-        var field = new System.Text.StringBuilder();
-        var quoted = false;
-        for (var i = 0; i < text.Length; i++)
-        {
-            var ch = text[i];
-            if (quoted)
-            {
-                if (ch == '"' && i + 1 < text.Length && text[i + 1] == '"') { field.Append('"'); i++; }
-                else if (ch == '"') quoted = false;
-                else field.Append(ch);
-            }
-            else if (ch == '"') quoted = true;
-            else if (ch == ',') { row.Add(field.ToString()); field.Clear(); }
-            else if (ch == '\r') { }
-            else if (ch == '\n')
-            {
-                row.Add(field.ToString());
-                field.Clear();
-                rows.Add(row);
-                row = [];
-            }
-            else field.Append(ch);
-        }
-        Assert.False(quoted, "an unterminated quoted field");
-        Assert.True(field.Length == 0 && row.Count == 0, "the last record does not end with a line break");
-        return rows;
     }
 }
 
