@@ -127,16 +127,7 @@ internal static class AuditEventBuilder
             user.Network = new AuditEvent.NetworkComponent { Address = e.Source, Type = AuditEvent.AuditEventAgentNetworkType.N2 };
         }
         ae.Agent.Add(user);
-        if (e.Client is not null)
-        {
-            ae.Agent.Add(new AuditEvent.AgentComponent
-            {
-                Type = new CodeableConcept(Dcm, "110153", "Source Role ID"),
-                Who = new ResourceReference { Identifier = new Identifier(ClientSystem, e.Client), Display = e.Client },
-                Requestor = false,
-            });
-        }
-        ae.Agent.Add(Server(serverUrl));
+        AddApplicationAndServer(ae, e.Client, serverUrl);
 
         if (AuditTrail.PatientOf(e) is { } patient) ae.Entity.Add(PatientEntity(patient));
         foreach (var x in entries)
@@ -161,6 +152,21 @@ internal static class AuditEventBuilder
         }
     }
 
+    /// <summary>The client application (when the request came through one) and this server, as BALP's source and destination agents.</summary>
+    private static void AddApplicationAndServer(AuditEvent ae, string? client, string serverUrl)
+    {
+        if (client is not null)
+        {
+            ae.Agent.Add(new AuditEvent.AgentComponent
+            {
+                Type = new CodeableConcept(Dcm, "110153", "Source Role ID"),
+                Who = new ResourceReference { Identifier = new Identifier(ClientSystem, client), Display = client },
+                Requestor = false,
+            });
+        }
+        ae.Agent.Add(Server(serverUrl));
+    }
+
     private static void Write(AuditEvent ae, LedgerEntry e, string serverUrl)
     {
         ae.Type = new Coding(EventTypes, "rest", "Restful Operation");
@@ -173,16 +179,7 @@ internal static class AuditEventBuilder
         };
         ae.Outcome = AuditEvent.AuditEventOutcome.N0;
         ae.Agent.Add(Person(e.User ?? "operator", null, true));
-        if (e.Client is not null)
-        {
-            ae.Agent.Add(new AuditEvent.AgentComponent
-            {
-                Type = new CodeableConcept(Dcm, "110153", "Source Role ID"),
-                Who = new ResourceReference { Identifier = new Identifier(ClientSystem, e.Client), Display = e.Client },
-                Requestor = false,
-            });
-        }
-        ae.Agent.Add(Server(serverUrl));
+        AddApplicationAndServer(ae, e.Client, serverUrl);
         if (AuditTrail.PatientOf(e) is { } patient) ae.Entity.Add(PatientEntity(patient));
         if (e.Resource is not null)
         {
