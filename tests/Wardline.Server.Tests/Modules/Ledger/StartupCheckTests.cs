@@ -12,51 +12,34 @@ namespace Wardline.Server.Tests.Modules.Ledger;
 /// A server started on a damaged ledger goes read-only: changes answer 503 naming the problem and write
 /// nothing, reads are still served and recorded, and no new head is vouched for in the witness.
 /// </summary>
-public abstract class StartupCheckConformance(StoreKind kind) : IAsyncLifetime
+public abstract class StartupCheckConformance(StoreKind kind) : SeededLedgerStore(kind)
 {
-    private TestStore _store = null!;
-    private Seeded _seeded = null!;
-
-    public async Task InitializeAsync()
-    {
-        _store = await TestStore.CreateAsync(kind);
-        await using var server = await StartAsync(_store);
-        _seeded = await SeedAsync(server.Client);
-        await PublishHeadAsync(server);
-    }
-
-    public async Task DisposeAsync()
-    {
-        ReleasePools();
-        await _store.DisposeAsync();
-    }
-
     [Fact]
     public async Task A_server_on_a_ledger_with_a_deleted_entry_refuses_writes_and_still_serves_recorded_reads()
     {
-        await ExecAsync(_store.Options, "DELETE FROM ledger_entries WHERE idx = 2");
+        await ExecAsync(Store.Options, "DELETE FROM ledger_entries WHERE idx = 2");
 
-        await AssertReadOnlyAsync(_store.SharedOptions(), "entry 2 is missing");
+        await AssertReadOnlyAsync(Store.SharedOptions(), "entry 2 is missing");
     }
 
     [Fact]
     public async Task A_server_on_a_rewritten_ledger_refuses_writes_and_still_serves_recorded_reads()
     {
-        var idx = await CountAsync(_store.Options, "SELECT MIN(idx) FROM ledger_entries WHERE type = 'write'");
-        var entry = Encoding.UTF8.GetString((byte[])(await ScalarAsync(_store.Options, "SELECT entry FROM ledger_entries WHERE idx = @i", ("@i", idx)))!);
+        var idx = await CountAsync(Store.Options, "SELECT MIN(idx) FROM ledger_entries WHERE type = 'write'");
+        var entry = Encoding.UTF8.GetString((byte[])(await ScalarAsync(Store.Options, "SELECT entry FROM ledger_entries WHERE idx = @i", ("@i", idx)))!);
         var forged = Encoding.UTF8.GetBytes(entry.Replace("\"tester\"", "\"mallet\"", StringComparison.Ordinal));
         Assert.NotEqual(entry, Encoding.UTF8.GetString(forged));
-        await ExecAsync(_store.Options, "UPDATE ledger_entries SET entry = @e, leaf = @l, user_name = 'mallet' WHERE idx = @i",
+        await ExecAsync(Store.Options, "UPDATE ledger_entries SET entry = @e, leaf = @l, user_name = 'mallet' WHERE idx = @i",
             ("@e", forged), ("@l", MerkleHash.Leaf(forged)), ("@i", idx));
 
-        await AssertReadOnlyAsync(_store.SharedOptions(), "rewritten");
+        await AssertReadOnlyAsync(Store.SharedOptions(), "rewritten");
     }
 
     [Fact]
     public async Task A_server_on_a_database_rolled_back_behind_the_witness_refuses_writes_and_still_serves_recorded_reads()
     {
-        await using var older = await Snapshot.TakeAsync(_store);
-        await using (var server = await StartAsync(_store))
+        await using var older = await Snapshot.TakeAsync(Store);
+        await using (var server = await StartAsync(Store))
         {
             await SeedAsync(server.Client);
             await PublishHeadAsync(server);
@@ -80,8 +63,8 @@ public abstract class StartupCheckConformance(StoreKind kind) : IAsyncLifetime
             var create = await server.RefusedAsync(HttpStatusCode.ServiceUnavailable,
                 new HttpRequestMessage(HttpMethod.Post, "Patient") { Content = FhirTest.Json(FhirTest.Patient("Refused")) });
             var update = await server.RefusedAsync(HttpStatusCode.ServiceUnavailable,
-                new HttpRequestMessage(HttpMethod.Put, $"Condition/{_seeded.Other}") { Content = FhirTest.Json(FhirTest.Condition(_seeded.Patient, "1234", "Changed", id: _seeded.Other)) });
-            var delete = await server.RefusedAsync(HttpStatusCode.ServiceUnavailable, new HttpRequestMessage(HttpMethod.Delete, $"Condition/{_seeded.Updated}"));
+                new HttpRequestMessage(HttpMethod.Put, $"Condition/{Seeded.Other}") { Content = FhirTest.Json(FhirTest.Condition(Seeded.Patient, "1234", "Changed", id: Seeded.Other)) });
+            var delete = await server.RefusedAsync(HttpStatusCode.ServiceUnavailable, new HttpRequestMessage(HttpMethod.Delete, $"Condition/{Seeded.Updated}"));
             foreach (var outcome in new[] { create, update, delete })
             {
                 var text = string.Join(" ", outcome.Diagnostics());
@@ -92,7 +75,7 @@ public abstract class StartupCheckConformance(StoreKind kind) : IAsyncLifetime
             Assert.Equal(entriesBefore, await CountAsync(options, "SELECT COUNT(*) FROM ledger_entries WHERE type = 'write'"));
 
             var outcomesBefore = await ReadOutcomesAsync(options);
-            var read = await server.Client.GetAsync($"Condition/{_seeded.Updated}");
+            var read = await server.Client.GetAsync($"Condition/{Seeded.Updated}");
             Assert.Equal(HttpStatusCode.OK, read.StatusCode);
             Assert.Equal("Condition", (string?)(await read.ReadJsonAsync())["resourceType"]);
             Assert.Equal(outcomesBefore + 1, await ReadOutcomesAsync(options));
@@ -107,7 +90,7 @@ public abstract class StartupCheckConformance(StoreKind kind) : IAsyncLifetime
     }
 
     private Task<long> ReadOutcomesAsync(WardlineOptions options) => CountAsync(options,
-        "SELECT COUNT(*) FROM access_log WHERE phase = 'outcome' AND action = 'Read' AND res_id = @id AND status = 200", ("@id", _seeded.Updated));
+        "SELECT COUNT(*) FROM access_log WHERE phase = 'outcome' AND action = 'Read' AND res_id = @id AND status = 200", ("@id", Seeded.Updated));
 }
 
 public sealed class StartupCheckOnSqlite() : StartupCheckConformance(StoreKind.Sqlite);

@@ -10,29 +10,12 @@ namespace Wardline.Server.Tests.Modules.Ledger;
 /// `wardline ledger verify` on a store changed behind Wardline's back, with direct SQL as a database
 /// administrator would: every kind of change is named, and a clean store verifies.
 /// </summary>
-public abstract class VerifyTamperConformance(StoreKind kind) : IAsyncLifetime
+public abstract class VerifyTamperConformance(StoreKind kind) : SeededLedgerStore(kind)
 {
-    private TestStore _store = null!;
-    private Seeded _seeded = null!;
-
-    private Wardline.Server.Hosting.WardlineOptions Options => _store.Options;
-
-    public async Task InitializeAsync()
-    {
-        _store = await TestStore.CreateAsync(kind);
-        await using var server = await StartAsync(_store);
-        _seeded = await SeedAsync(server.Client);
-        await PublishHeadAsync(server);
-    }
-
-    public async Task DisposeAsync()
-    {
-        ReleasePools();
-        await _store.DisposeAsync();
-    }
+    private Wardline.Server.Hosting.WardlineOptions Options => Store.Options;
 
     [Fact]
-    public async Task A_store_nobody_touched_verifies_with_exit_code_0()
+    public async Task AStore_nobody_touched_verifies_with_exit_code_0()
     {
         var result = await VerifyAsync(Options);
 
@@ -42,32 +25,32 @@ public abstract class VerifyTamperConformance(StoreKind kind) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_condition_whose_stored_body_was_replaced_by_its_older_version_is_named()
+    public async Task A_condition_whoseStored_body_was_replaced_by_its_older_version_is_named()
     {
         await DropVersionTriggersAsync(Options);
         await ExecAsync(Options,
             "UPDATE resource_versions SET body = (SELECT body FROM resource_versions WHERE res_type = 'Condition' AND res_id = @id AND version = 1) " +
-            "WHERE res_type = 'Condition' AND res_id = @id AND version = 2", ("@id", _seeded.Updated));
+            "WHERE res_type = 'Condition' AND res_id = @id AND version = 2", ("@id", Seeded.Updated));
 
         var result = await VerifyAsync(Options);
 
         Assert.True(result.ExitCode == 1, result.Output);
-        Assert.Contains($"Condition/{_seeded.Updated} version 2", result.Flat, StringComparison.Ordinal);
+        Assert.Contains($"Condition/{Seeded.Updated} version 2", result.Flat, StringComparison.Ordinal);
         Assert.DoesNotContain("Myocardial", result.Output, StringComparison.Ordinal);
     }
 
     [Fact]
-    public async Task A_condition_with_one_byte_of_its_stored_body_flipped_is_named()
+    public async Task A_condition_with_one_byte_of_itsStored_body_flipped_is_named()
     {
-        var body = (byte[])(await ScalarAsync(Options, "SELECT body FROM resource_versions WHERE res_type = 'Condition' AND res_id = @id AND version = 1", ("@id", _seeded.Other)))!;
+        var body = (byte[])(await ScalarAsync(Options, "SELECT body FROM resource_versions WHERE res_type = 'Condition' AND res_id = @id AND version = 1", ("@id", Seeded.Other)))!;
         body[body.Length / 2] ^= 0x01;
         await DropVersionTriggersAsync(Options);
-        await ExecAsync(Options, "UPDATE resource_versions SET body = @b WHERE res_type = 'Condition' AND res_id = @id AND version = 1", ("@b", body), ("@id", _seeded.Other));
+        await ExecAsync(Options, "UPDATE resource_versions SET body = @b WHERE res_type = 'Condition' AND res_id = @id AND version = 1", ("@b", body), ("@id", Seeded.Other));
 
         var result = await VerifyAsync(Options);
 
         Assert.True(result.ExitCode == 1, result.Output);
-        Assert.Contains($"Condition/{_seeded.Other} version 1", result.Flat, StringComparison.Ordinal);
+        Assert.Contains($"Condition/{Seeded.Other} version 1", result.Flat, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -128,28 +111,28 @@ public abstract class VerifyTamperConformance(StoreKind kind) : IAsyncLifetime
     public async Task Two_conditions_whose_encrypted_bodies_were_swapped_cannot_be_decrypted()
     {
         const string Body = "SELECT body FROM resource_versions WHERE res_type = 'Condition' AND res_id = @id AND version = 1";
-        var a = (byte[])(await ScalarAsync(Options, Body, ("@id", _seeded.Updated)))!;
-        var b = (byte[])(await ScalarAsync(Options, Body, ("@id", _seeded.Other)))!;
+        var a = (byte[])(await ScalarAsync(Options, Body, ("@id", Seeded.Updated)))!;
+        var b = (byte[])(await ScalarAsync(Options, Body, ("@id", Seeded.Other)))!;
         await DropVersionTriggersAsync(Options);
         const string Set = "UPDATE resource_versions SET body = @b WHERE res_type = 'Condition' AND res_id = @id AND version = 1";
-        await ExecAsync(Options, Set, ("@b", b), ("@id", _seeded.Updated));
-        await ExecAsync(Options, Set, ("@b", a), ("@id", _seeded.Other));
+        await ExecAsync(Options, Set, ("@b", b), ("@id", Seeded.Updated));
+        await ExecAsync(Options, Set, ("@b", a), ("@id", Seeded.Other));
 
         var result = await VerifyAsync(Options);
 
         Assert.True(result.ExitCode == 1, result.Output);
-        Assert.Contains($"Condition/{_seeded.Updated} version 1 cannot be decrypted", result.Flat, StringComparison.Ordinal);
-        Assert.Contains($"Condition/{_seeded.Other} version 1 cannot be decrypted", result.Flat, StringComparison.Ordinal);
+        Assert.Contains($"Condition/{Seeded.Updated} version 1 cannot be decrypted", result.Flat, StringComparison.Ordinal);
+        Assert.Contains($"Condition/{Seeded.Other} version 1 cannot be decrypted", result.Flat, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task A_database_restored_from_an_older_copy_is_reported_as_rolled_back_against_the_witness()
     {
         ReleasePools();
-        var older = await Snapshot.TakeAsync(_store);
+        var older = await Snapshot.TakeAsync(Store);
         try
         {
-            await using (var server = await StartAsync(_store))
+            await using (var server = await StartAsync(Store))
             {
                 await SeedAsync(server.Client);
                 await PublishHeadAsync(server);
@@ -178,7 +161,7 @@ public abstract class VerifyTamperConformance(StoreKind kind) : IAsyncLifetime
 
         var result = await VerifyAsync(Options);
         HttpResponseMessage created;
-        await using (var server = await StartAsync(_store))
+        await using (var server = await StartAsync(Store))
         {
             created = await server.Client.PostJsonAsync("Patient", FhirTest.Patient("AfterKeyLoss"));
         }

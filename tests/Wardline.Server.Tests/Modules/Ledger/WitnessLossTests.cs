@@ -1,4 +1,5 @@
 using Wardline.Server.Tests.Infrastructure;
+using Wardline.Server.Tests.Modules.Ledger.Infrastructure;
 using static Wardline.Server.Tests.Modules.Ledger.Infrastructure.LedgerTestKit;
 
 namespace Wardline.Server.Tests.Modules.Ledger;
@@ -7,32 +8,16 @@ namespace Wardline.Server.Tests.Modules.Ledger;
 /// The witness is what catches a rollback; a witness emptied or swapped for a fresh folder must not
 /// quietly start over: verification and the start-up check say it was lost.
 /// </summary>
-public abstract class WitnessLossConformance(StoreKind kind) : IAsyncLifetime
+public abstract class WitnessLossConformance(StoreKind kind) : SeededLedgerStore(kind)
 {
-    private TestStore _store = null!;
-
-    public async Task InitializeAsync()
-    {
-        _store = await TestStore.CreateAsync(kind);
-        await using var server = await StartAsync(_store);
-        await SeedAsync(server.Client);
-        await PublishHeadAsync(server);
-    }
-
-    public async Task DisposeAsync()
-    {
-        ReleasePools();
-        await _store.DisposeAsync();
-    }
-
     [Fact]
     public async Task A_witness_folder_emptied_after_heads_were_signed_is_reported_by_verify_and_at_start()
     {
-        var witness = WitnessFolder(_store.Options);
+        var witness = WitnessFolder(Store.Options);
         Directory.Delete(witness, recursive: true);
 
-        var result = await VerifyAsync(_store.Options);
-        await using var server = await StartAsync(_store);
+        var result = await VerifyAsync(Store.Options);
+        await using var server = await StartAsync(Store);
         var created = await server.Client.PostJsonAsync("Patient", FhirTest.Patient("AfterLoss"));
 
         Assert.True(result.ExitCode == 1, result.Output);
