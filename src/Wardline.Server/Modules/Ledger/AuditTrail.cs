@@ -234,7 +234,8 @@ internal sealed class AuditTrail(SqlDialect dialect, IAccessRecorder recorder, T
         await recorder.RecordAsync([new AccessRecord(time.GetUtcNow(), viewer, new FhirInteraction(FhirAction.Read, "AuditEvent", null), AuditPhase,
             new AccessDecision(false, "audit-trail", reason), null, "AuditEvent", Guid.NewGuid().ToString("N"), source) { Patient = patientId is null ? null : "Patient/" + patientId }], ct);
 
-    private async Task RecordReadAsync(IReadOnlyList<string> patientIds, string viewer, string? source, CancellationToken ct)
+    /// <summary>Records that <paramref name="viewer"/> read the audit trail of each patient (ids without "Patient/").</summary>
+    public async Task RecordReadAsync(IReadOnlyList<string> patientIds, string viewer, string? source, CancellationToken ct)
     {
         if (patientIds.Count == 0) return;
         var at = time.GetUtcNow();

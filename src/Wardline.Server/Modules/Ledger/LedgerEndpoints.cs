@@ -57,7 +57,7 @@ internal static class LedgerEndpoints
             }
         });
 
-        ledger.MapGet("/proof/inclusion", async (HttpContext http, LedgerProofs proofs, AccountStore accounts) =>
+        ledger.MapGet("/proof/inclusion", async (HttpContext http, LedgerProofs proofs, AccountStore accounts, AuditTrail trail) =>
         {
             if (Unauthenticated(http) is { } no) return no;
             var (index, size, bad) = (Long(http, "index"), Long(http, "size"), new List<string>());
@@ -68,11 +68,15 @@ internal static class LedgerEndpoints
             if (proof is null) return new FhirResult(FhirResponse.BadRequest(problem!));
             // The entry names a user and a patient: it is shown to the auditing roles, and to the user it is about
             // (a clinician checking the receipt of their own write); anyone else gets the hashes only.
+            // An auditor who reads another user's entry about a patient has read that patient's audit trail: recorded first.
             var entry = await proofs.EntryAsync(proof.Index, http.RequestAborted);
-            if (entry is not null && LedgerEntry.Decode(entry).User != http.User.Identity!.Name)
+            var caller = http.User.Identity!.Name!;
+            if (entry is not null && LedgerEntry.Decode(entry) is var decoded && decoded.User != caller)
             {
-                var account = await accounts.FindAsync(http.User.Identity!.Name!, http.RequestAborted) ?? ExternalOidc.Account(http.User);
+                var account = await accounts.FindAsync(caller, http.RequestAborted) ?? ExternalOidc.Account(http.User);
                 if (account is null || !account.Roles.Any(HeadSigners.Contains)) entry = null;
+                else if (decoded.Patient is { } patient && patient.StartsWith("Patient/", StringComparison.Ordinal))
+                    await trail.RecordReadAsync([patient["Patient/".Length..]], caller, http.Connection.RemoteIpAddress?.ToString(), http.RequestAborted);
             }
             return Results.Json(new
             {

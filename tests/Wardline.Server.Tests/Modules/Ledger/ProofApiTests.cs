@@ -214,6 +214,9 @@ public abstract class ProofApiConformance(ProofFixture fixture)
         Assert.True(ProofVerifier.VerifyInclusion(index, treeSize, Hex(theirs["leafHash"]), Path(theirs["auditPath"]), Hex(theirs["rootHash"])).Valid);
         Assert.Equal("tester", LedgerEntry.Decode(Encoding.UTF8.GetBytes((string)own["entry"]!)).User);
         Assert.Equal((string)own["entry"]!, (string)audited["entry"]!);
+        var patient = LedgerEntry.Decode(Encoding.UTF8.GetBytes((string)own["entry"]!)).Resource!.Split('/')[1];
+        Assert.Equal(1, await Server.Service<RecordStore>().CountAsync(
+            $"SELECT COUNT(*) FROM access_log WHERE phase = 'audit' AND user_name = 'ledger.admin' AND patient = 'Patient/{patient}'", CancellationToken.None));
     }
 
     private async Task<string> StoredSha256Async(string id, int version)
