@@ -76,9 +76,9 @@ internal sealed class LedgerRecorder(GroupCommitter committer, ILogger<LedgerRec
             At = r.At,
             Event = r.Phase,
             User = Text(r.User),
-            Roles = r.Roles,
-            Departments = r.Departments,
-            Client = r.Client,
+            Roles = Texts(r.Roles),
+            Departments = Texts(r.Departments),
+            Client = Text(r.Client),
             Patient = patient,
             Resource = resource,
             Action = i.Action.ToString(),
@@ -98,6 +98,9 @@ internal sealed class LedgerRecorder(GroupCommitter committer, ILogger<LedgerRec
     /// </summary>
     private static string? Text(string? s) =>
         s is null || s.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF') < 0 ? s : System.Text.Encoding.UTF8.GetString(System.Text.Encoding.UTF8.GetBytes(s));
+
+    private static IReadOnlyList<string>? Texts(IReadOnlyList<string>? values) =>
+        values is null || values.All(v => Text(v) == v) ? values : [.. values.Select(v => Text(v)!)];
 
     internal static LedgerEntry ToEntry(SecurityEvent e) => new()
     {
