@@ -60,18 +60,23 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         {
             if (pinned is not null && !h.IsSignedBy(pinned)) Problem($"witness head at size {h.Size} is not signed by the pinned key");
         }
+        // One snapshot for everything read from the database: the entries, the recorded size and root, the heads and
+        // the versions agree with each other even while other servers append.
         await using var c = await dialect.OpenAsync(ct);
+        await using var tx = await dialect.BeginSnapshotAsync(c, ct);
         if (pinned is not null)
         {
-            var dbKey = await DatabaseKeyAsync(c, ct);
+            var dbKey = await DatabaseKeyAsync(c, tx, ct);
             if (dbKey is null) Problem("the head-signing key the witness pinned is missing from the database");
             else if (!dbKey.AsSpan().SequenceEqual(pinned)) Problem("the head-signing key in the database is not the key the witness pinned");
         }
 
         // The database keeps a copy of every head it signed: heads there but none in the witness mean the
         // witness was lost or replaced, and with it the protection against a rollback.
-        var signedHere = await DatabaseHeadsAsync(c, ct);
-        if (heads.Count == 0 && signedHere.Count > 0)
+        // A head goes to the witness before the database keeps its copy, so any copy in this snapshot is in the
+        // witness as read now (the heads checked against the tree were read before the snapshot, so none is newer than it).
+        var signedHere = await DatabaseHeadsAsync(c, tx, ct);
+        if (signedHere.Count > 0 && await WitnessEmptyAsync(ct))
         {
             Problem($"the {witness.Describe()} holds no signed heads, but the database signed {signedHere.Count}: the witness was lost or replaced");
         }
@@ -81,8 +86,8 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
             checkHeads = [.. checkHeads, .. signedHere.Where(h => !heads.Any(w => w.Size == h.Size))];
         }
 
-        var (stateSize, stateRoot) = await StateAsync(c, ct);
-        var nodes = depth == Depth.Full ? await StoredNodesAsync(c, ct) : null;
+        var (stateSize, stateRoot) = await StateAsync(c, tx, ct);
+        var nodes = depth == Depth.Full ? await StoredNodesAsync(c, tx, ct) : null;
         var pendingHeads = new Queue<TreeHead>(checkHeads.Where(h => h.Size > 0).OrderBy(h => h.Size));
         var writes = depth == Depth.Full ? new Dictionary<(string, string, int), (string? Sha, long Idx)>() : null;
         var tree = new CompactTree();
@@ -121,6 +126,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         // each batch is then checked and appended to the tree in index order.
         await using (var cmd = c.CreateCommand())
         {
+            cmd.Transaction = tx;
             var full = depth == Depth.Full;
             cmd.CommandText = "SELECT idx, entry, leaf" + (full ? ", " + ColumnList : "") + " FROM ledger_entries ORDER BY idx";
             await using var r = await cmd.ExecuteReaderAsync(CommandBehavior.SequentialAccess, ct);
@@ -158,7 +164,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         else if (!tree.Root().AsSpan().SequenceEqual(stateRoot)) Problem("the entries do not give the root the ledger records");
 
         long versions = 0;
-        if (writes is not null) versions = await CheckVersionsAsync(c, writes, Problem, ct);
+        if (writes is not null) versions = await CheckVersionsAsync(c, tx, writes, Problem, ct);
         return new VerifyReport(tree.Size, checkHeads.Count, versions, problems, clock.Elapsed);
     }
 
@@ -225,10 +231,11 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
     }
 
     /// <summary>Every stored version must have a write entry, and its content must hash to what that entry recorded.</summary>
-    private async Task<long> CheckVersionsAsync(DbConnection c, Dictionary<(string, string, int), (string? Sha, long Idx)> writes, Action<string> problem, CancellationToken ct)
+    private async Task<long> CheckVersionsAsync(DbConnection c, DbTransaction tx, Dictionary<(string, string, int), (string? Sha, long Idx)> writes, Action<string> problem, CancellationToken ct)
     {
         long count = 0;
         await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
         cmd.CommandText = "SELECT v.res_type, v.res_id, v.version, v.last_updated, v.deleted, v.body, k.wrapped " +
             "FROM resource_versions v LEFT JOIN data_keys k ON k.res_type = v.res_type AND k.res_id = v.res_id ORDER BY v.res_type, v.res_id, v.version";
         await using var r = await cmd.ExecuteReaderAsync(ct);
@@ -275,18 +282,32 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         return count;
     }
 
-    private static async Task<(long, byte[])> StateAsync(DbConnection c, CancellationToken ct)
+    private static async Task<(long, byte[])> StateAsync(DbConnection c, DbTransaction tx, CancellationToken ct)
     {
         await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
         cmd.CommandText = "SELECT size, root FROM ledger_state WHERE id = 1";
         await using var r = await cmd.ExecuteReaderAsync(ct);
         return await r.ReadAsync(ct) ? (r.GetInt64(0), (byte[])r.GetValue(1)) : (-1, []);
     }
 
-    private static async Task<List<TreeHead>> DatabaseHeadsAsync(DbConnection c, CancellationToken ct)
+    private async Task<bool> WitnessEmptyAsync(CancellationToken ct)
+    {
+        try
+        {
+            return (await witness.HeadsAsync(ct)).Count == 0;
+        }
+        catch (LedgerFormatException)
+        {
+            return false; // reported already
+        }
+    }
+
+    private static async Task<List<TreeHead>> DatabaseHeadsAsync(DbConnection c, DbTransaction tx, CancellationToken ct)
     {
         var heads = new List<TreeHead>();
         await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
         cmd.CommandText = "SELECT size, root, at, key_id, signature FROM ledger_heads ORDER BY size";
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
@@ -296,17 +317,19 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         return heads;
     }
 
-    private static async Task<byte[]?> DatabaseKeyAsync(DbConnection c, CancellationToken ct)
+    private static async Task<byte[]?> DatabaseKeyAsync(DbConnection c, DbTransaction tx, CancellationToken ct)
     {
         await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
         cmd.CommandText = "SELECT public_key FROM ledger_keys ORDER BY created LIMIT 1";
         return await cmd.ExecuteScalarAsync(ct) as byte[];
     }
 
-    private static async Task<Dictionary<(int, long), byte[]>> StoredNodesAsync(DbConnection c, CancellationToken ct)
+    private static async Task<Dictionary<(int, long), byte[]>> StoredNodesAsync(DbConnection c, DbTransaction tx, CancellationToken ct)
     {
         var nodes = new Dictionary<(int, long), byte[]>();
         await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
         cmd.CommandText = "SELECT level, idx, hash FROM ledger_nodes";
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct)) nodes[(r.GetInt32(0), r.GetInt64(1))] = (byte[])r.GetValue(2);

@@ -37,6 +37,8 @@ internal sealed class TreeHeads(SqlDialect dialect, RecordStore store, RecordKey
             var last = await LastSizeAsync(ct);
             if (!force && size == last) return null;
             var head = signer.Sign(size, root, time.GetUtcNow());
+            // The witness first: a head the database keeps a copy of is always in the witness already.
+            await witness.PublishAsync(head, signer.PublicKey, ct);
             await committer.RunAsync(async (c, tx, token) =>
             {
                 await using var cmd = c.CreateCommand();
@@ -47,7 +49,6 @@ internal sealed class TreeHeads(SqlDialect dialect, RecordStore store, RecordKey
                 Migrations.AddParam(cmd, "@g", head.Signature);
                 return await cmd.ExecuteNonQueryAsync(token);
             });
-            await witness.PublishAsync(head, signer.PublicKey, ct);
             return head;
         }
         finally

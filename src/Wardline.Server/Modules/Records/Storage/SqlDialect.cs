@@ -35,6 +35,9 @@ internal abstract class SqlDialect : IAsyncDisposable
 
     public abstract ValueTask<DbTransaction> BeginWriteTransactionAsync(DbConnection connection, CancellationToken ct);
 
+    /// <summary>A read-only transaction that sees one consistent snapshot of the store and blocks no writer.</summary>
+    public abstract ValueTask<DbTransaction> BeginSnapshotAsync(DbConnection connection, CancellationToken ct);
+
     /// <summary>Serialises schema migration across processes (several servers may start at once).</summary>
     public abstract Task LockForMigrationAsync(DbConnection connection, DbTransaction tx, CancellationToken ct);
 
@@ -165,6 +168,10 @@ internal sealed class SqliteDialect : SqlDialect
         return ((SqliteConnection)connection).BeginTransaction(deferred: false);
     }
 
+    // Deferred: the snapshot starts at the first read, and no write lock is taken (WAL lets the writer go on).
+    public override ValueTask<DbTransaction> BeginSnapshotAsync(DbConnection connection, CancellationToken ct) =>
+        ValueTask.FromResult<DbTransaction>(((SqliteConnection)connection).BeginTransaction(System.Data.IsolationLevel.Serializable, deferred: true));
+
     public override Task LockForMigrationAsync(DbConnection connection, DbTransaction tx, CancellationToken ct) =>
         Task.CompletedTask; // BEGIN IMMEDIATE already excludes every other writer of the file.
 
@@ -220,6 +227,9 @@ internal sealed class PostgresDialect : SqlDialect
 
     public override async ValueTask<DbTransaction> BeginWriteTransactionAsync(DbConnection connection, CancellationToken ct) =>
         await ((NpgsqlConnection)connection).BeginTransactionAsync(ct);
+
+    public override async ValueTask<DbTransaction> BeginSnapshotAsync(DbConnection connection, CancellationToken ct) =>
+        await ((NpgsqlConnection)connection).BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
 
     public override async Task LockForMigrationAsync(DbConnection connection, DbTransaction tx, CancellationToken ct)
     {
