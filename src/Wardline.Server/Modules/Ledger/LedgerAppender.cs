@@ -21,7 +21,8 @@ internal sealed class LedgerAppender(SqlDialect dialect)
     /// <summary>Stores <paramref name="rows"/> as the next entries; the caller commits.</summary>
     public async Task<LedgerAppend> AppendAsync(DbConnection c, DbTransaction tx, IReadOnlyList<LedgerRow> rows, CancellationToken ct)
     {
-        var (size, root) = await ReadStateAsync(c, tx, ct);
+        // The row lock is what sequences servers; SQLite's write transaction already excludes every other writer.
+        var (size, root) = await LedgerNodes.ReadStateAsync(c, tx, forUpdate: !dialect.InProcess, ct);
         var tree = _cached is { } cached && cached.Size == size ? cached.Clone() : await LedgerNodes.FrontierAsync(c, tx, size, ct);
         if (!tree.Root().AsSpan().SequenceEqual(root))
         {
@@ -78,17 +79,6 @@ internal sealed class LedgerAppender(SqlDialect dialect)
 
     /// <summary>The append's transaction did not commit: forget the edge, reload it next time.</summary>
     public void Abandoned() => _cached = null;
-
-    private async Task<(long Size, byte[] Root)> ReadStateAsync(DbConnection c, DbTransaction tx, CancellationToken ct)
-    {
-        await using var cmd = c.CreateCommand();
-        cmd.Transaction = tx;
-        // The row lock is what sequences servers; SQLite's write transaction already excludes every other writer.
-        cmd.CommandText = "SELECT size, root FROM ledger_state WHERE id = 1" + (dialect.InProcess ? "" : " FOR UPDATE");
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        if (!await r.ReadAsync(ct)) throw new LedgerCorruptException("The ledger's state row is missing.");
-        return (r.GetInt64(0), (byte[])r.GetValue(1));
-    }
 }
 
 /// <summary>The stored ledger does not hang together; appending on top of it would bury the damage.</summary>

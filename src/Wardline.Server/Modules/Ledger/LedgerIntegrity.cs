@@ -43,10 +43,6 @@ internal sealed class LedgerIntegrity(SqlDialect dialect, ILogger<LedgerIntegrit
     public async Task<(long Size, byte[] Root)> StateAsync(CancellationToken ct)
     {
         await using var c = await dialect.OpenAsync(ct);
-        await using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT size, root FROM ledger_state WHERE id = 1";
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        if (!await r.ReadAsync(ct)) throw new LedgerCorruptException("The ledger's state row is missing.");
-        return (r.GetInt64(0), (byte[])r.GetValue(1));
+        return await LedgerNodes.ReadStateAsync(c, null, forUpdate: false, ct);
     }
 }

@@ -6,7 +6,8 @@ using Wardline.Server.Modules.Records.Storage;
 namespace Wardline.Server.Modules.Ledger;
 
 /// <summary>
-/// Reads subtree hashes. Leaves are kept with their entries; of the complete subtrees above them only
+/// The one place that reads the ledger's tree from the store: its recorded state, its signed heads, and subtree
+/// hashes. Leaves are kept with their entries; of the complete subtrees above them only
 /// every fourth level is stored (1/15 of a row per entry), and any other complete subtree is folded from
 /// at most 8 stored ones below it. So an inclusion or consistency proof, or the tree's edge, costs one
 /// query per stored level and a few hundred hashes, at any size.
@@ -27,6 +28,32 @@ internal static class LedgerNodes
         cmd.CommandText = $"SELECT level, idx, hash FROM ledger_nodes WHERE level >= {CachedFrom}";
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct)) upper.TryAdd((r.GetInt32(0), r.GetInt64(1)), (byte[])r.GetValue(2));
+    }
+
+    /// <summary>The tree's size and root as recorded; <paramref name="forUpdate"/> takes the row lock that sequences appends (PostgreSQL).</summary>
+    public static async Task<(long Size, byte[] Root)> ReadStateAsync(DbConnection c, DbTransaction? tx, bool forUpdate, CancellationToken ct)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "SELECT size, root FROM ledger_state WHERE id = 1" + (forUpdate ? " FOR UPDATE" : "");
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        if (!await r.ReadAsync(ct)) throw new LedgerCorruptException("The ledger's state row is missing.");
+        return (r.GetInt64(0), (byte[])r.GetValue(1));
+    }
+
+    /// <summary>The heads the database signed (its copies of what the witness holds), oldest first, or only the newest.</summary>
+    public static async Task<List<TreeHead>> ReadHeadsAsync(DbConnection c, DbTransaction? tx, bool newestOnly, CancellationToken ct)
+    {
+        var heads = new List<TreeHead>();
+        await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "SELECT size, root, at, key_id, signature FROM ledger_heads ORDER BY size" + (newestOnly ? " DESC LIMIT 1" : "");
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            heads.Add(new TreeHead(r.GetInt64(0), (byte[])r.GetValue(1), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(2)), r.GetString(3), (byte[])r.GetValue(4)));
+        }
+        return heads;
     }
 
     /// <summary>The tree of the first <paramref name="size"/> entries, ready to append to.</summary>

@@ -26,9 +26,7 @@ internal sealed class LedgerProofs(SqlDialect dialect)
             await LedgerNodes.LoadUpperAsync(c, _upper, ct);
             _loaded = true;
         }
-        await using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT size FROM ledger_state WHERE id = 1";
-        return (c, Convert.ToInt64(await cmd.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture));
+        return (c, (await LedgerNodes.ReadStateAsync(c, null, forUpdate: false, ct)).Size);
     }
 
     /// <summary>The proof, or why the request is out of range (a 400 for the caller).</summary>

@@ -12,12 +12,12 @@ namespace Wardline.Server.Modules.Ledger;
 /// tree (read-only if it fails), then signs and publishes a tree head every interval while entries arrive.
 /// </summary>
 internal sealed class LedgerService(
-    LedgerIntegrity integrity, LedgerVerifier verifier, TreeHeads heads, SqlDialect dialect, RecordStore store, RecordKeys keys,
+    LedgerIntegrity integrity, LedgerVerifier verifier, TreeHeads heads, SqlDialect dialect, RecordKeys keys,
     GroupCommitter committer, LedgerOptions options, ILogger<LedgerService> logger) : BackgroundService
 {
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
-        await store.MigrateAsync(cancellationToken);
+        // StoreInitializer, registered before this service, has brought the schema up to date.
         await RecordEarlierVersionsAsync(cancellationToken);
         await integrity.CheckAsync(verifier, cancellationToken);
         if (integrity.Problem is null)

@@ -75,7 +75,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         // witness was lost or replaced, and with it the protection against a rollback.
         // A head goes to the witness before the database keeps its copy, so any copy in this snapshot is in the
         // witness as read now (the heads checked against the tree were read before the snapshot, so none is newer than it).
-        var signedHere = await DatabaseHeadsAsync(c, tx, ct);
+        var signedHere = await LedgerNodes.ReadHeadsAsync(c, tx, newestOnly: false, ct);
         if (signedHere.Count > 0 && await WitnessEmptyAsync(ct))
         {
             Problem($"the {witness.Describe()} holds no signed heads, but the database signed {signedHere.Count}: the witness was lost or replaced");
@@ -86,7 +86,16 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
             checkHeads = [.. checkHeads, .. signedHere.Where(h => !heads.Any(w => w.Size == h.Size))];
         }
 
-        var (stateSize, stateRoot) = await StateAsync(c, tx, ct);
+        (long Size, byte[] Root) state = (-1, []);
+        try
+        {
+            state = await LedgerNodes.ReadStateAsync(c, tx, forUpdate: false, ct);
+        }
+        catch (LedgerCorruptException ex)
+        {
+            Problem(ex.Message);
+        }
+        var (stateSize, stateRoot) = state;
         var nodes = depth == Depth.Full ? await StoredNodesAsync(c, tx, ct) : null;
         var pendingHeads = new Queue<TreeHead>(checkHeads.Where(h => h.Size > 0).OrderBy(h => h.Size));
         var writes = depth == Depth.Full ? new Dictionary<(string, string, int), (string? Sha, long Idx)>() : null;
@@ -282,15 +291,6 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         return count;
     }
 
-    private static async Task<(long, byte[])> StateAsync(DbConnection c, DbTransaction tx, CancellationToken ct)
-    {
-        await using var cmd = c.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = "SELECT size, root FROM ledger_state WHERE id = 1";
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        return await r.ReadAsync(ct) ? (r.GetInt64(0), (byte[])r.GetValue(1)) : (-1, []);
-    }
-
     private async Task<bool> WitnessEmptyAsync(CancellationToken ct)
     {
         try
@@ -301,20 +301,6 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         {
             return false; // reported already
         }
-    }
-
-    private static async Task<List<TreeHead>> DatabaseHeadsAsync(DbConnection c, DbTransaction tx, CancellationToken ct)
-    {
-        var heads = new List<TreeHead>();
-        await using var cmd = c.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = "SELECT size, root, at, key_id, signature FROM ledger_heads ORDER BY size";
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-        {
-            heads.Add(new TreeHead(r.GetInt64(0), (byte[])r.GetValue(1), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(2)), r.GetString(3), (byte[])r.GetValue(4)));
-        }
-        return heads;
     }
 
     private static async Task<byte[]?> DatabaseKeyAsync(DbConnection c, DbTransaction tx, CancellationToken ct)

@@ -61,11 +61,7 @@ internal sealed class TreeHeads(SqlDialect dialect, RecordStore store, RecordKey
     public async Task<TreeHead?> LatestAsync(CancellationToken ct)
     {
         await using var c = await dialect.OpenAsync(ct);
-        await using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT size, root, at, key_id, signature FROM ledger_heads ORDER BY size DESC LIMIT 1";
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        if (!await r.ReadAsync(ct)) return null;
-        return new TreeHead(r.GetInt64(0), (byte[])r.GetValue(1), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(2)), r.GetString(3), (byte[])r.GetValue(4));
+        return (await LedgerNodes.ReadHeadsAsync(c, null, newestOnly: true, ct)).SingleOrDefault();
     }
 
     private async Task<long> LastSizeAsync(CancellationToken ct) => (await LatestAsync(ct))?.Size ?? -1;
