@@ -1,0 +1,17 @@
+using Wardline.Backup.Tests.Infrastructure;
+
+namespace Wardline.Backup.Tests.Stores;
+
+/// <summary>The contract on S3, as s3rver (started by test.sh) implements it; one bucket per test.</summary>
+public sealed class S3rverStoreConformanceTests : BackupStoreConformance
+{
+    protected override IBackupStore OpenFreshStore() =>
+        BackupTargets.Open($"s3://{TestTargets.UniqueName("conformance")}/wardline", TestTargets.S3rver());
+
+    // s3rver has no Object Lock.
+    protected override bool ExpectedImmutability => false;
+
+    // s3rver 3.7.1 ignores If-None-Match on PUT (AWS and MinIO honour it), so two puts that both pass the store's
+    // HEAD check both land; the store cannot do better without the server.
+    protected override bool TargetRefusesRacingCreates => false;
+}
