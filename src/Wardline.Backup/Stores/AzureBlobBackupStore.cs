@@ -52,9 +52,19 @@ internal sealed class AzureBlobBackupStore : IBackupStore
     {
         await Run("prepare", null, async () =>
         {
-            await _container.CreateIfNotExistsAsync(cancellationToken: ct);
-            var properties = await _container.GetPropertiesAsync(cancellationToken: ct);
-            _versionLevelImmutability = properties.Value.HasImmutableStorageWithVersioning;
+            BlobContainerProperties properties;
+            try
+            {
+                properties = (await _container.GetPropertiesAsync(cancellationToken: ct)).Value;
+            }
+            catch (RequestFailedException e) when (e.Status == 404)
+            {
+                // Credentials scoped to an existing container (a SAS without create) never get here. A container
+                // created here has no immutability; one that needs it is set up by the operator (docs/formats/backup-targets.md).
+                await _container.CreateIfNotExistsAsync(cancellationToken: ct);
+                properties = (await _container.GetPropertiesAsync(cancellationToken: ct)).Value;
+            }
+            _versionLevelImmutability = properties.HasImmutableStorageWithVersioning;
         }, ct);
         Immutability = _versionLevelImmutability
             ? new BackupImmutability(true,
