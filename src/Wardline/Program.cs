@@ -14,4 +14,6 @@ root.Subcommands.Add(ClientsCommand.Create());
 root.Subcommands.Add(AccessCommand.Create());
 root.Subcommands.Add(PolicyCommand.Create());
 root.Subcommands.Add(LedgerCommand.Create());
+root.Subcommands.Add(BackupCommand.Create());
+root.Subcommands.Add(BackupCommand.Restore());
 return await root.Parse(args).InvokeAsync();

@@ -16,6 +16,7 @@ using Wardline.Server.Modules.Access.Identity;
 using Wardline.Server.Modules.Access.OAuth;
 using Wardline.Server.Modules.Console;
 using Wardline.Server.Modules.Access.Facts;
+using Wardline.Server.Modules.Backup;
 using Wardline.Server.Modules.Ledger;
 using Wardline.Server.Modules.Records;
 using Wardline.Server.Modules.Records.Api;
@@ -100,6 +101,7 @@ public static class WardlineHost
             "text/plain; charset=utf-8"));
         app.MapFhir();
         app.MapLedger();
+        app.MapBackup();
         app.MapAuditViews();
         app.MapWardlineOAuth();
         app.MapWardlineConsole();
@@ -161,6 +163,12 @@ public static class WardlineHost
         // After the store, before anything records: the ledger is checked before it is appended to.
         services.AddHostedService<LedgerService>();
         services.AddHostedService<Modules.Ledger.Export.SiemExporter>();
+        services.AddSingleton(options.Backup);
+        services.AddSingleton<Modules.Backup.BackupWriter>();
+        services.AddSingleton<Modules.Backup.BackupDrills>();
+        services.AddSingleton<Modules.Backup.BackupStatus>();
+        services.AddSingleton<Modules.Backup.BackupService>();
+        services.AddHostedService(sp => sp.GetRequiredService<Modules.Backup.BackupService>());
         // After the store: the policy's first load is recorded as a security event.
         services.AddHostedService(sp => sp.GetRequiredService<PolicyHolder>());
         return services;

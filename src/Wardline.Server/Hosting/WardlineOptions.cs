@@ -34,6 +34,8 @@ public sealed class WardlineOptions
 
     public Modules.Ledger.LedgerOptions Ledger { get; } = new();
 
+    public Modules.Backup.BackupOptions Backup { get; } = new();
+
     /// <summary>The witness folder: the configured one, else "witness" beside the embedded store.</summary>
     public string WitnessFolder() =>
         Ledger.WitnessPath ?? (DataDirectory is not null ? Path.Combine(DataDirectory, "witness")
@@ -70,6 +72,7 @@ public sealed class WardlineOptions
             problems.Add($"Wardline:CertificateKeyPath: the file {CertificateKeyPath} does not exist.");
         problems.AddRange(Access.Validate());
         problems.AddRange(Ledger.Validate(PostgresConnectionString is not null));
+        problems.AddRange(Backup.Validate());
         return problems;
     }
 

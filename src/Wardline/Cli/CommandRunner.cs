@@ -23,6 +23,21 @@ internal static class CommandRunner
             AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(ex.Message)}");
             return 2;
         }
+        catch (Wardline.Server.Modules.Backup.BackupRefusedException ex)
+        {
+            AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(ex.Message)}");
+            return 2;
+        }
+        catch (Wardline.Backup.BackupStoreException ex)
+        {
+            AnsiConsole.MarkupLine($"[red]backup target error ({ex.Kind}):[/] {Markup.Escape(ex.Message)}");
+            return 5;
+        }
+        catch (Wardline.Backup.Format.BackupFormatException ex)
+        {
+            AnsiConsole.MarkupLine($"[red]backup error:[/] {Markup.Escape(ex.Message)}");
+            return 6;
+        }
         catch (KeyringException ex)
         {
             AnsiConsole.MarkupLine($"[red]keyring error:[/] {Markup.Escape(ex.Message)}");

@@ -47,6 +47,9 @@ internal sealed class RecordKeys
 
     public string ActiveKekId => _state.Keyring.ActiveKekId;
 
+    /// <summary>The keyring as last loaded (backups derive their manifest key from it and check it holds the keys a backup needs).</summary>
+    public Keyring Keyring => _state.Keyring;
+
     public void Reload()
     {
         var k = Keyring.Load(_state.Keyring.Path, _passphrase);

@@ -156,6 +156,25 @@ internal static class Migrations
                 SELECT idx AS seq, at, event AS kind, user_name, actor, outcome, detail, correlation, source
                 FROM ledger_entries WHERE type = 'security';
             """),
+        // Backup (Modules/Backup, docs/formats/backup.md): this server's record of its backup runs (the target's
+        // manifests are the backups themselves; these rows say what was tried, when, and why it failed), the segments
+        // each run stored (so a run that failed half-way is resumed, not redone), and the restore drills, which are
+        // evidence for the security programme.
+        (8, "backup", d => $"""
+            CREATE TABLE backup_runs (
+                id TEXT NOT NULL PRIMARY KEY, target TEXT NOT NULL, kind TEXT NOT NULL, trigger_by TEXT NOT NULL,
+                started BIGINT NOT NULL, finished BIGINT, status TEXT NOT NULL, ledger_from BIGINT, ledger_size BIGINT,
+                objects INTEGER NOT NULL, stored_bytes BIGINT NOT NULL, reused INTEGER NOT NULL, manifest TEXT, error TEXT);
+            CREATE INDEX ix_backup_runs_target ON backup_runs (target, started);
+            CREATE TABLE backup_segments (
+                run_id TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL, bytes BIGINT NOT NULL, kind TEXT NOT NULL,
+                from_idx BIGINT NOT NULL, to_idx BIGINT NOT NULL, row_count BIGINT NOT NULL, fingerprint TEXT NOT NULL,
+                PRIMARY KEY (run_id, name));
+            CREATE TABLE backup_drills (
+                id TEXT NOT NULL PRIMARY KEY, at BIGINT NOT NULL, target TEXT NOT NULL, manifest TEXT, status TEXT NOT NULL,
+                restore_ms BIGINT, verify_ms BIGINT, rto_ms BIGINT, rpo_ms BIGINT, ledger_size BIGINT, versions BIGINT,
+                problems TEXT);
+            """),
     ];
 
     public static int Latest => Steps.Max(s => s.Version);
@@ -177,7 +196,11 @@ internal static class Migrations
             FOR EACH STATEMENT EXECUTE FUNCTION wardline_versions_immutable();
             """;
 
-    public static async Task<int> ApplyAsync(SqlDialect dialect, CancellationToken ct)
+    /// <summary>Applies every step not applied yet.</summary>
+    public static Task<int> ApplyAsync(SqlDialect dialect, CancellationToken ct) => ApplyAsync(dialect, int.MaxValue, ct);
+
+    /// <summary>Applies every step not applied yet, up to <paramref name="upTo"/> (a restore builds the schema of the backup's version first, then loads, then upgrades).</summary>
+    public static async Task<int> ApplyAsync(SqlDialect dialect, int upTo, CancellationToken ct)
     {
         await using var c = await dialect.OpenAsync(ct);
         await using var tx = await dialect.BeginWriteTransactionAsync(c, ct);
@@ -205,7 +228,7 @@ internal static class Migrations
         var count = 0;
         foreach (var (version, name, sql) in Steps.OrderBy(s => s.Version))
         {
-            if (applied.Contains(version))
+            if (applied.Contains(version) || version > upTo)
             {
                 continue;
             }

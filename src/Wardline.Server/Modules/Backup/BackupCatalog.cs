@@ -1,0 +1,40 @@
+using Wardline.Backup;
+using Wardline.Backup.Format;
+using Wardline.Crypto;
+
+namespace Wardline.Server.Modules.Backup;
+
+/// <summary>The backups on a target: its manifests, newest last (ordered by ledger size, then id, so clocks do not matter).</summary>
+internal static class BackupCatalog
+{
+    public const string ManifestPurpose = "backup.manifest";
+    public const string FingerprintPurpose = "backup.fingerprint";
+
+    /// <summary>Names of every manifest on the target, oldest first.</summary>
+    public static async Task<List<string>> ManifestNamesAsync(IBackupStore store, CancellationToken ct)
+    {
+        var names = new List<string>();
+        await foreach (var o in store.ListAsync("manifests/", ct))
+        {
+            if (o.Name.EndsWith(".json", StringComparison.Ordinal)) names.Add(o.Name);
+        }
+        names.Sort(StringComparer.Ordinal);
+        return names;
+    }
+
+    /// <summary>Reads and authenticates one manifest.</summary>
+    public static async Task<Manifest> ReadAsync(IBackupStore store, ContentAuthenticator authenticator, string name, CancellationToken ct) =>
+        Manifest.Open(authenticator, name, await store.GetAsync(name, ct));
+
+    /// <summary>The newest backup, or null when the target has none. A newest manifest that does not authenticate is an error, not skipped: it means another keyring or tampering.</summary>
+    public static async Task<Manifest?> LatestAsync(IBackupStore store, ContentAuthenticator authenticator, CancellationToken ct)
+    {
+        var names = await ManifestNamesAsync(store, ct);
+        return names.Count == 0 ? null : await ReadAsync(store, authenticator, names[^1], ct);
+    }
+
+    /// <summary>When a backup id was made (its id starts with the time), for the age of a chain.</summary>
+    public static DateTimeOffset? TimeOf(string id) =>
+        DateTimeOffset.TryParseExact(id.Length >= 18 ? id[..18] : id, "yyyyMMdd'-'HHmmssfff", System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out var t) ? t : null;
+}

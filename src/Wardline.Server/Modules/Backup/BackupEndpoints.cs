@@ -1,0 +1,62 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Wardline.Server.Modules.Access.Identity;
+
+namespace Wardline.Server.Modules.Backup;
+
+/// <summary>
+/// <c>/backup</c>: status and history (GET /backup/status), drills (GET /backup/drills), and on-demand runs
+/// (POST /backup/run, POST /backup/drill). For administrators and security officers; answers are ProblemDetails on error.
+/// </summary>
+internal static class BackupEndpoints
+{
+    private static readonly string[] Operators = ["administrator", "security_officer"];
+
+    public static IEndpointRouteBuilder MapBackup(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/backup");
+        group.MapGet("/status", async (HttpContext http, BackupStatus status, AccountStore accounts) =>
+            await Allowed(http, accounts) ?? Results.Json(await status.ReadAsync(20, http.RequestAborted)));
+        group.MapGet("/drills", async (HttpContext http, BackupStatus status, AccountStore accounts) =>
+            await Allowed(http, accounts) ?? Results.Json(await status.DrillsAsync(100, http.RequestAborted)));
+        group.MapPost("/run", async (HttpContext http, BackupService service, AccountStore accounts) =>
+        {
+            if (await Allowed(http, accounts) is { } no) return no;
+            var full = http.Request.Query["full"] == "true";
+            try
+            {
+                var result = await service.BackupNowAsync(full, "api:" + http.User.Identity!.Name, http.RequestAborted);
+                return result.Status == "failed"
+                    ? Results.Problem(statusCode: 502, title: "The backup failed", detail: result.Error)
+                    : Results.Json(new { result.RunId, result.Status, result.Kind, result.Target, ledgerSize = result.Manifest?.LedgerSize, result.Stored, result.Reused, result.StoredBytes, seconds = result.Elapsed.TotalSeconds });
+            }
+            catch (BackupRefusedException ex)
+            {
+                return Results.Problem(statusCode: 409, title: "No backup was taken", detail: ex.Message);
+            }
+        });
+        group.MapPost("/drill", async (HttpContext http, BackupService service, AccountStore accounts) =>
+        {
+            if (await Allowed(http, accounts) is { } no) return no;
+            try
+            {
+                return Results.Json(await service.DrillNowAsync("api:" + http.User.Identity!.Name, http.RequestAborted));
+            }
+            catch (BackupRefusedException ex)
+            {
+                return Results.Problem(statusCode: 409, title: "No drill was run", detail: ex.Message);
+            }
+        });
+        return app;
+    }
+
+    private static async Task<IResult?> Allowed(HttpContext http, AccountStore accounts)
+    {
+        if (http.User.Identity?.IsAuthenticated != true) return Results.Problem(statusCode: 401, title: "Authentication is required.");
+        var account = await accounts.FindAsync(http.User.Identity.Name!, http.RequestAborted);
+        return account is not null && account.Roles.Any(Operators.Contains)
+            ? null
+            : Results.Problem(statusCode: 403, title: "Only an administrator or a security officer may see or run backups.");
+    }
+}

@@ -1,0 +1,21 @@
+using Microsoft.Extensions.Logging;
+
+namespace Wardline.Server.Modules.Backup;
+
+internal static partial class BackupLog
+{
+    [LoggerMessage(EventId = 5001, Level = LogLevel.Information, Message = "Backup {RunId} ({Kind}) to {Target} completed: entries {From}..{Size}, {Stored} objects stored ({Bytes} bytes), {Reused} reused")]
+    public static partial void Completed(ILogger logger, string runId, string kind, string target, long from, long size, int stored, int reused, long bytes);
+
+    [LoggerMessage(EventId = 5002, Level = LogLevel.Error, Message = "Backup {RunId} to {Target} failed: {Reason}")]
+    public static partial void Failed(ILogger logger, string runId, string target, string reason);
+
+    [LoggerMessage(EventId = 5003, Level = LogLevel.Debug, Message = "Backup {RunId}: stored {Name} ({Bytes} bytes)")]
+    public static partial void SegmentStored(ILogger logger, string runId, string name, long bytes);
+
+    [LoggerMessage(EventId = 5004, Level = LogLevel.Information, Message = "Restore drill {DrillId} {Status}: restored {Size} entries in {RestoreMs} ms, verified in {VerifyMs} ms, recovery point {RpoMs} ms old")]
+    public static partial void Drill(ILogger logger, string drillId, string status, long size, long restoreMs, long verifyMs, long rpoMs);
+
+    [LoggerMessage(EventId = 5005, Level = LogLevel.Information, Message = "Backup retention removed {Manifests} manifests and {Objects} objects from {Target}; {Locked} kept because the target holds them locked")]
+    public static partial void Pruned(ILogger logger, string target, int manifests, int objects, int locked);
+}

@@ -1,0 +1,71 @@
+using Wardline.Backup;
+
+namespace Wardline.Server.Modules.Backup;
+
+/// <summary>Backup settings, bound from <c>Wardline:Backup</c> (docs/operations/backup.md).</summary>
+public sealed class BackupOptions
+{
+    /// <summary>Where backups go: <c>file:///path</c>, <c>azure://account/container[/prefix]</c> or <c>s3://bucket[/prefix]</c>. No target, no continuous backups.</summary>
+    public string? Target { get; set; }
+
+    /// <summary>Credentials and endpoints of the cloud targets (or their environment variables, see docs/formats/backup-targets.md).</summary>
+    public BackupTargetSettings Store { get; set; } = new();
+
+    /// <summary>The recovery point objective: the server ships what is new every this many seconds (0 turns continuous backups off).</summary>
+    public int IntervalSeconds { get; set; } = 60;
+
+    /// <summary>A new full backup starts a new chain when the current chain is older than this, which bounds restore time.</summary>
+    public int FullEveryDays { get; set; } = 7;
+
+    /// <summary>... or when the chain has this many objects.</summary>
+    public int MaxChainObjects { get; set; } = 20_000;
+
+    /// <summary>Days each object is locked for on a target that supports immutability (0: no lock).</summary>
+    public int LockDays { get; set; } = 35;
+
+    /// <summary>How many backups of each age class retention keeps (hourly, daily, weekly, monthly: the newest backup of each period).</summary>
+    public BackupRetentionOptions Retention { get; set; } = new();
+
+    /// <summary>Hours between scheduled restore drills (0: only on demand).</summary>
+    public int DrillIntervalHours { get; set; } = 168;
+
+    /// <summary>Where drills restore to (a scratch folder, emptied after each drill); defaults to the system's temp folder.</summary>
+    public string? DrillFolder { get; set; }
+
+    public IReadOnlyList<string> Validate()
+    {
+        var problems = new List<string>();
+        if (IntervalSeconds is < 0 or > 86_400) problems.Add("Wardline:Backup:IntervalSeconds must be between 0 (off) and 86400.");
+        if (FullEveryDays is < 1 or > 366) problems.Add("Wardline:Backup:FullEveryDays must be between 1 and 366.");
+        if (MaxChainObjects < 10) problems.Add("Wardline:Backup:MaxChainObjects must be at least 10.");
+        if (LockDays is < 0 or > 3650) problems.Add("Wardline:Backup:LockDays must be between 0 and 3650.");
+        if (DrillIntervalHours is < 0 or > 8784) problems.Add("Wardline:Backup:DrillIntervalHours must be between 0 (on demand only) and 8784.");
+        if (Retention.Hourly < 0 || Retention.Daily < 0 || Retention.Weekly < 0 || Retention.Monthly < 0) problems.Add("Wardline:Backup:Retention counts cannot be negative.");
+        if (Retention.Hourly + Retention.Daily + Retention.Weekly + Retention.Monthly == 0) problems.Add("Wardline:Backup:Retention must keep at least one backup.");
+        if (Target is not null)
+        {
+            try
+            {
+                // Opening contacts nothing; it checks the URI and that the credentials it needs are configured.
+                BackupTargets.Open(Target, Store.WithEnvironment()).DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+            catch (ArgumentException ex)
+            {
+                problems.Add($"Wardline:Backup:Target: {ex.Message}");
+            }
+        }
+        return problems;
+    }
+}
+
+/// <summary>Backups kept by age: the newest of each of the last N hours, days, weeks and months. The newest backup is always kept.</summary>
+public sealed class BackupRetentionOptions
+{
+    public int Hourly { get; set; } = 48;
+
+    public int Daily { get; set; } = 14;
+
+    public int Weekly { get; set; } = 8;
+
+    public int Monthly { get; set; } = 12;
+}

@@ -1,0 +1,156 @@
+using System.Diagnostics;
+using System.Globalization;
+using Wardline.Backup;
+using Wardline.Backup.Format;
+using Wardline.Crypto;
+using Wardline.Server.Modules.Records.Storage;
+
+namespace Wardline.Server.Modules.Backup;
+
+/// <summary>What a restore loaded, and what it could not (only with skip-damaged).</summary>
+internal sealed record RestoreReport(Manifest Manifest, int Objects, long Rows, long Bytes, IReadOnlyList<string> Damaged, TimeSpan Elapsed);
+
+/// <summary>
+/// Restores a backup into an empty store (docs/formats/backup.md, "Restore"): picks the manifest, checks the
+/// keyring holds every key it needs before any work, builds the schema of the backup's version, loads every
+/// object of the chain in order (each checked against its SHA-256, then authenticated), sets the ledger's size and
+/// root from the manifest and upgrades the schema. Proving the result is the caller's next step: the ledger
+/// verifier recomputes the tree (which must give the manifest's root) and checks every version against it.
+/// </summary>
+internal static class BackupRestorer
+{
+    /// <summary>The newest backup at or before the given point (ledger size, or time of the backup); the newest of all without one.</summary>
+    public static async Task<Manifest> ChooseAsync(IBackupStore store, ContentAuthenticator authenticator, DateTimeOffset? at, long? treeSize, CancellationToken ct)
+    {
+        var names = await BackupCatalog.ManifestNamesAsync(store, ct);
+        if (names.Count == 0) throw new BackupRefusedException($"{store.Display} holds no backup (no manifest under manifests/)");
+        for (var i = names.Count - 1; i >= 0; i--)
+        {
+            var m = await BackupCatalog.ReadAsync(store, authenticator, names[i], ct);
+            if (treeSize is { } n && m.LedgerSize > n) continue;
+            if (at is { } t && m.Created > t) continue;
+            return m;
+        }
+        throw new BackupRefusedException(treeSize is not null
+            ? $"{store.Display} holds no backup of {treeSize} entries or fewer"
+            : $"{store.Display} holds no backup taken at or before {at!.Value.UtcDateTime.ToString("u", CultureInfo.InvariantCulture)}");
+    }
+
+    /// <summary>Refuses, before any work, a keyring that lacks a key the backup was encrypted under.</summary>
+    public static void CheckKeys(Manifest manifest, Keyring keyring)
+    {
+        var missing = manifest.Keks.Where(k => !keyring.KekIds.Contains(k)).ToList();
+        if (missing.Count > 0)
+        {
+            throw new BackupRefusedException(
+                $"backup {manifest.Id} is encrypted under key-encryption key{(missing.Count > 1 ? "s" : "")} {string.Join(", ", missing.Select(k => "'" + k + "'"))}, " +
+                $"which the keyring at {keyring.Path} does not hold: give the keyring (or its escrow copy) that made the backup with --keyring");
+        }
+    }
+
+    /// <summary>Throws unless the destination holds no Wardline tables (a restore never merges into existing data).</summary>
+    public static async Task EnsureEmptyAsync(SqlDialect target, CancellationToken ct)
+    {
+        await using var c = await target.OpenAsync(ct);
+        var tables = await BackupTables.ExistingTablesAsync(target, c, ct);
+        if (tables.Count > 0)
+            throw new BackupRefusedException($"the destination ({target.Describe()}) is not empty: it holds {tables.Count} tables. A restore only goes into an empty store; give a new folder or an empty database.");
+    }
+
+    public static async Task<RestoreReport> RestoreAsync(IBackupStore store, Manifest manifest, SqlDialect target, EnvelopeCipher cipher, bool skipDamaged, IProgress<BackupProgress>? progress, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        if (manifest.Schema > Migrations.Latest)
+            throw new BackupRefusedException($"backup {manifest.Id} was made by a newer Wardline (schema {manifest.Schema}; this one knows {Migrations.Latest}): restore it with that version or newer");
+        await EnsureEmptyAsync(target, ct);
+        await Migrations.ApplyAsync(target, manifest.Schema, ct);
+
+        var damaged = new List<string>();
+        long rows = 0, bytes = 0;
+        var objects = manifest.Objects;
+        Task<(ManifestObject, byte[]?, string?)>? next = objects.Count > 0 ? FetchAsync(store, objects[0], cipher, ct) : null;
+        for (var i = 0; i < objects.Count; i++)
+        {
+            progress?.Report(new BackupProgress("restoring", i, objects.Count));
+            var (o, payload, problem) = await next!;
+            next = i + 1 < objects.Count ? FetchAsync(store, objects[i + 1], cipher, ct) : null;
+            if (problem is not null)
+            {
+                if (!skipDamaged)
+                {
+                    if (next is not null) _ = next.ContinueWith(t => t.Exception, TaskScheduler.Default);
+                    throw new BackupRefusedException(problem + ". The restore stopped; the destination is incomplete and must not be used. Run again with --skip-damaged to restore everything else and get a list of what is missing.");
+                }
+                damaged.Add($"{problem} (it held {Describe(o)})");
+                continue;
+            }
+            bytes += o.Bytes;
+            var blocks = RowCodec.ReadAll(payload);
+            await using var c = await target.OpenAsync(ct);
+            await using var tx = await target.BeginWriteTransactionAsync(c, ct);
+            foreach (var block in blocks)
+            {
+                await BackupTables.ApplyAsync(target, c, tx, block, ct);
+                rows += block.Rows.Count;
+            }
+            await tx.CommitAsync(ct);
+        }
+        progress?.Report(new BackupProgress("restoring", objects.Count, objects.Count));
+
+        await using (var c = await target.OpenAsync(ct))
+        {
+            await using var tx = await target.BeginWriteTransactionAsync(c, ct);
+            await using (var cmd = c.CreateCommand())
+            {
+                cmd.Transaction = tx;
+                cmd.CommandText = "UPDATE ledger_state SET size = @s, root = @r WHERE id = 1";
+                Migrations.AddParam(cmd, "@s", manifest.LedgerSize);
+                Migrations.AddParam(cmd, "@r", Convert.FromHexString(manifest.LedgerRoot));
+                await cmd.ExecuteNonQueryAsync(ct);
+            }
+            if (!target.InProcess)
+            {
+                foreach (var (table, column) in BackupTables.Identities)
+                {
+                    await BackupTables.ExecAsync(c, tx, $"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)", ct);
+                }
+            }
+            await tx.CommitAsync(ct);
+        }
+        await Migrations.ApplyAsync(target, ct);
+        return new RestoreReport(manifest, objects.Count - damaged.Count, rows, bytes, damaged, clock.Elapsed);
+    }
+
+    /// <summary>Reads an object and opens it; a problem (missing, wrong checksum, fails to open) is returned, naming the object.</summary>
+    private static async Task<(ManifestObject, byte[]?, string?)> FetchAsync(IBackupStore store, ManifestObject o, EnvelopeCipher cipher, CancellationToken ct)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = await store.GetAsync(o.Name, ct);
+        }
+        catch (BackupStoreException ex) when (ex.Kind == BackupStoreErrorKind.NotFound)
+        {
+            return (o, null, $"segment {o.Name} is missing from {store.Display}");
+        }
+        if (bytes.Length != o.Bytes) return (o, null, $"segment {o.Name} is {bytes.Length} bytes, the manifest says {o.Bytes}: it was truncated or replaced");
+        if (SegmentCodec.Checksum(bytes) != o.Sha256) return (o, null, $"segment {o.Name} does not match its SHA-256 in the manifest: it is corrupted or was altered");
+        try
+        {
+            return (o, await Task.Run(() => SegmentCodec.Open(cipher, o.Name, bytes), ct), null);
+        }
+        catch (BackupFormatException ex)
+        {
+            return (o, null, ex.Message);
+        }
+    }
+
+    /// <summary>What an object holds, in words, for the list of what a damaged restore is missing.</summary>
+    public static string Describe(ManifestObject o) => o.Kind switch
+    {
+        "ledger" => $"ledger entries {o.From} to {o.To - 1} and the resource versions they wrote",
+        "resources" => $"the current state (index, access facts, data keys) of resources written in entries {o.From} to {o.To - 1}",
+        "table" => $"the table {o.Table}",
+        _ => o.Kind,
+    };
+}

@@ -1,0 +1,174 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Wardline.Backup;
+using Wardline.Server.Modules.Ledger;
+using Wardline.Server.Modules.Records;
+using Wardline.Server.Modules.Records.Storage;
+
+namespace Wardline.Server.Modules.Backup;
+
+/// <summary>
+/// Continuous backups: every <see cref="BackupOptions.IntervalSeconds"/> the server ships what is new to the
+/// configured target (the recovery point objective), prunes by the retention policy at most hourly, and runs a
+/// restore drill when the last one is older than <see cref="BackupOptions.DrillIntervalHours"/>. Failures are
+/// recorded in the ledger when a streak starts and when it ends (not every minute), and shown as "failing" in status.
+/// With several servers on one PostgreSQL, one runs the backups (a session advisory lock), the others wait.
+/// </summary>
+internal sealed class BackupService(BackupOptions options, BackupWriter writer, BackupDrills drills, BackupStatus status, RecordKeys keys,
+    LedgerRecorder recorder, SqlDialect dialect, TimeProvider time, ILogger<BackupService> logger) : BackgroundService
+{
+    private readonly SemaphoreSlim _run = new(1, 1);
+    private bool _failing;
+    private DateTimeOffset _lastPrune = DateTimeOffset.MinValue;
+
+    /// <summary>Takes a backup now (API and console "back up now"); serialised with the scheduled runs.</summary>
+    public async Task<BackupRunResult> BackupNowAsync(bool full, string trigger, CancellationToken ct)
+    {
+        if (options.Target is null) throw new BackupRefusedException("no backup target is configured (Wardline:Backup:Target)");
+        await _run.WaitAsync(ct);
+        try
+        {
+            await using var store = Open();
+            return await RunOnceAsync(store, full, trigger, ct);
+        }
+        finally
+        {
+            _run.Release();
+        }
+    }
+
+    /// <summary>Runs a restore drill now.</summary>
+    public async Task<DrillResult> DrillNowAsync(string actor, CancellationToken ct)
+    {
+        if (options.Target is null) throw new BackupRefusedException("no backup target is configured (Wardline:Backup:Target)");
+        await _run.WaitAsync(ct);
+        try
+        {
+            await using var store = Open();
+            return await drills.RunAsync(store, options, actor, null, ct);
+        }
+        finally
+        {
+            _run.Release();
+        }
+    }
+
+    private IBackupStore Open() => BackupTargets.Open(options.Target!, options.Store.WithEnvironment());
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (options.Target is null || options.IntervalSeconds == 0) return;
+        await Task.Yield();
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.IntervalSeconds), time);
+        do
+        {
+            try
+            {
+                await using var leader = await LeaderLock.TryTakeAsync(dialect, "wardline.backup", stoppingToken);
+                if (leader is null) continue;
+                await _run.WaitAsync(stoppingToken);
+                try
+                {
+                    await using var store = Open();
+                    var result = await RunOnceAsync(store, false, "schedule", stoppingToken);
+                    if (result.Status != "failed")
+                    {
+                        await MaintainAsync(store, stoppingToken);
+                    }
+                }
+                finally
+                {
+                    _run.Release();
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or BackupStoreException or BackupRefusedException)
+            {
+                BackupLog.Failed(logger, "-", options.Target, ex.Message);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    private async Task<BackupRunResult> RunOnceAsync(IBackupStore store, bool full, string trigger, CancellationToken ct)
+    {
+        var result = await writer.RunAsync(store, options, full, trigger, null, ct);
+        status.Immutability = store.Immutability.Description;
+        if (result.Status == "failed")
+        {
+            if (!_failing || trigger != "schedule")
+            {
+                await recorder.RecordSystemAsync("backup-failed", trigger, "failed", $"backup {result.RunId} to {result.Target} failed: {result.Error}", ct);
+            }
+            _failing = true;
+        }
+        else
+        {
+            if (_failing) await recorder.RecordSystemAsync("backup-recovered", trigger, "succeeded", $"backups to {result.Target} succeed again (run {result.RunId})", ct);
+            _failing = false;
+            if (result.Status == "completed" && (result.Kind == "full" || trigger != "schedule"))
+            {
+                await recorder.RecordSystemAsync("backup-completed", trigger, "succeeded",
+                    $"{result.Kind} backup {result.RunId} to {result.Target}: entries up to {result.Manifest!.LedgerSize}, {result.Stored} objects stored ({result.StoredBytes} bytes), {result.Reused} reused", ct);
+            }
+        }
+        return result;
+    }
+
+    private async Task MaintainAsync(IBackupStore store, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        if (now - _lastPrune > TimeSpan.FromHours(1))
+        {
+            _lastPrune = now;
+            var pruned = await BackupRetention.PruneAsync(store, keys.Keyring, options.Retention, ct);
+            if (pruned.ManifestsRemoved + pruned.ObjectsRemoved + pruned.Locked > 0) BackupLog.Pruned(logger, store.Display, pruned.ManifestsRemoved, pruned.ObjectsRemoved, pruned.Locked);
+        }
+        if (options.DrillIntervalHours > 0)
+        {
+            var last = (await status.DrillsAsync(1, ct)).FirstOrDefault();
+            if (last is null || now - last.At > TimeSpan.FromHours(options.DrillIntervalHours))
+            {
+                await drills.RunAsync(store, options, "schedule", null, ct);
+            }
+        }
+    }
+}
+
+/// <summary>A PostgreSQL session advisory lock held on its own connection (always granted on SQLite, where one process owns the file).</summary>
+internal sealed class LeaderLock : IAsyncDisposable
+{
+    private readonly System.Data.Common.DbConnection? _connection;
+
+    private LeaderLock(System.Data.Common.DbConnection? connection) => _connection = connection;
+
+    public static async Task<LeaderLock?> TryTakeAsync(SqlDialect dialect, string name, CancellationToken ct)
+    {
+        if (dialect.InProcess) return new LeaderLock(null);
+        var c = await dialect.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT pg_try_advisory_lock(@k)";
+        Migrations.AddParam(cmd, "@k", BitConverter.ToInt64(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name))));
+        if (await cmd.ExecuteScalarAsync(ct) is true) return new LeaderLock(c);
+        await c.DisposeAsync();
+        return null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_connection is null) return;
+        try
+        {
+            await using var cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT pg_advisory_unlock_all()";
+            await cmd.ExecuteScalarAsync();
+        }
+        finally
+        {
+            await _connection.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,343 @@
+using System.Data.Common;
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Wardline.Backup;
+using Wardline.Backup.Format;
+using Wardline.Crypto;
+using Wardline.Server.Modules.Ledger;
+using Wardline.Server.Modules.Records;
+using Wardline.Server.Modules.Records.Storage;
+
+namespace Wardline.Server.Modules.Backup;
+
+/// <summary>Where a run is: a phase and how far through it (objects or entries), for progress bars and the console.</summary>
+internal sealed record BackupProgress(string Phase, long Done, long Total);
+
+/// <summary>What a run did. <see cref="Status"/> is completed, unchanged (nothing new since the last backup) or failed.</summary>
+internal sealed record BackupRunResult(string RunId, string Target, string Kind, string Status, Manifest? Manifest, int Stored, int Reused, long StoredBytes, TimeSpan Elapsed, string? Error);
+
+/// <summary>
+/// Takes one backup (docs/formats/backup.md): reads the store in one snapshot, ships the ledger entries (and the
+/// versions they wrote) after the newest backup on the target, the current state of the resources they touched,
+/// and the small tables that changed, each as an encrypted segment; then writes the manifest that makes it a backup.
+/// A run that fails leaves no manifest; the segments it stored are recorded and the next run reuses them.
+/// </summary>
+internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProvider time, ILogger<BackupWriter> logger)
+{
+    /// <summary>Entries per ledger segment: about 8 to 30 MB of plaintext with the versions they wrote.</summary>
+    public static int EntriesPerSegment { get; set; } = 8192;
+
+    /// <summary>Resources per state segment.</summary>
+    public static int ResourcesPerSegment { get; set; } = 8192;
+
+    public async Task<BackupRunResult> RunAsync(IBackupStore store, BackupOptions options, bool forceFull, string trigger, IProgress<BackupProgress>? progress, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        var runId = Manifest.NewId(time.GetUtcNow());
+        var cipher = keys.Cipher;
+        var keyring = keys.Keyring;
+        var authenticator = new ContentAuthenticator(keyring, BackupCatalog.ManifestPurpose);
+        var fingerprints = new ContentAuthenticator(keyring, BackupCatalog.FingerprintPurpose);
+        var kind = "incremental";
+        var stored = 0;
+        var reused = 0;
+        long bytes = 0;
+        long? from = null;
+        await RecordRunAsync(runId, store.Display, kind, trigger, ct);
+        try
+        {
+            progress?.Report(new BackupProgress("reading the target", 0, 0));
+            await store.PrepareAsync(ct);
+            var prev = await BackupCatalog.LatestAsync(store, authenticator, ct);
+            var full = forceFull || prev is null || prev.Schema != Migrations.Latest
+                || (BackupCatalog.TimeOf(prev.Chain) is { } chainStart && time.GetUtcNow() - chainStart > TimeSpan.FromDays(options.FullEveryDays))
+                || prev.Objects.Count > options.MaxChainObjects;
+            kind = full ? "full" : "incremental";
+            await using var c = await dialect.OpenAsync(ct);
+            await using var tx = await dialect.BeginSnapshotAsync(c, ct);
+            var (size, root) = await LedgerNodes.ReadStateAsync(c, tx, forUpdate: false, ct);
+            var head = (await LedgerNodes.ReadHeadsAsync(c, tx, newestOnly: true, ct)).LastOrDefault();
+            from = full ? 0 : prev!.LedgerSize;
+            if (size < from)
+                throw new BackupRefusedException($"the store's ledger holds {size} entries, fewer than the {from} of the newest backup on {store.Display}: the store was rolled back or restored from an older backup. Take a full backup (--full) to start a new chain.");
+            await UpdateRunAsync(runId, kind, from, null, ct);
+
+            var objects = new List<ManifestObject>();
+            if (!full) objects.AddRange(prev!.Objects.Where(o => o.Kind != "table"));
+            var pending = new Pending(store, options, runId, o => o.Kind == "ledger" ? RecordSegmentAsync(runId, o, ct) : Task.CompletedTask, logger);
+
+            // Ledger segments: reuse those a failed run of the same chain already stored, then make the rest.
+            var cursor = from.Value;
+            foreach (var done in await ResumableAsync(store, from.Value, size, ct))
+            {
+                objects.Add(done);
+                cursor = done.To!.Value;
+                reused++;
+            }
+            var total = size - from.Value;
+            for (var a = cursor; a < size; a += EntriesPerSegment)
+            {
+                var b = Math.Min(size, a + EntriesPerSegment);
+                progress?.Report(new BackupProgress("ledger entries and versions", a - from.Value, total));
+                var blocks = new List<RowBlock>
+                {
+                    await BackupTables.ReadAsync(c, tx, "ledger_entries", "insert", Sql($"SELECT * FROM ledger_entries WHERE idx >= {a} AND idx < {b} ORDER BY idx"), null, ct),
+                    await BackupTables.ReadAsync(c, tx, "ledger_nodes", "insert", BackupTables.NodesSql(a, b), null, ct),
+                    await BackupTables.ReadAsync(c, tx, "resource_versions", "insert", Sql(
+                        $"SELECT v.* FROM ledger_entries e JOIN resource_versions v ON v.res_type = e.res_type AND v.res_id = e.res_id AND v.version = e.version WHERE e.type = 'write' AND e.idx >= {a} AND e.idx < {b} ORDER BY e.idx"), null, ct),
+                };
+                var heads = await BackupTables.ReadAsync(c, tx, "ledger_heads", "upsert", Sql($"SELECT * FROM ledger_heads WHERE size >= {a} AND size <= {b} ORDER BY size"), ["size"], ct);
+                heads.Keys.AddRange(heads.Rows.Select(r => new[] { r[Column(heads, "size")] }));
+                blocks.Add(heads);
+                var name = Sql($"segments/{runId}/ledger-{a:D16}-{b:D16}.seg");
+                objects.Add(await pending.AddAsync(cipher, fingerprints, name, "ledger", null, a, b, blocks, ct));
+            }
+            progress?.Report(new BackupProgress("ledger entries and versions", total, total));
+
+            // The current state of every resource: all of them in a full backup, those the new entries wrote otherwise.
+            var rids = await ResourceIdsAsync(c, tx, full, from.Value, size, ct);
+            var chunkNo = 0;
+            for (var i = 0; i < rids.Count; i += ResourcesPerSegment)
+            {
+                progress?.Report(new BackupProgress("resources", i, rids.Count));
+                var chunk = rids.GetRange(i, Math.Min(ResourcesPerSegment, rids.Count - i));
+                var blocks = await ResourceBlocksAsync(c, tx, chunk, full, ct);
+                var name = Sql($"segments/{runId}/resources-{chunkNo++:D6}.seg");
+                var o = await pending.AddAsync(cipher, fingerprints, name, "resources", null, from.Value, size, blocks, ct);
+                objects.Add(o);
+            }
+            progress?.Report(new BackupProgress("resources", rids.Count, rids.Count));
+
+            // Whole tables, shipped again only when changed.
+            var tablesChanged = false;
+            foreach (var table in BackupTables.Whole)
+            {
+                var block = await BackupTables.ReadAsync(c, tx, table, "replace", "SELECT * FROM " + table, null, ct);
+                var payload = Payload([block]);
+                var fingerprint = Convert.ToHexStringLower(fingerprints.Tag(payload));
+                var before = prev?.Objects.FirstOrDefault(o => o.Kind == "table" && o.Table == table);
+                if (!full && before is not null && before.Fingerprint == fingerprint)
+                {
+                    objects.Add(before);
+                    continue;
+                }
+                tablesChanged = true;
+                objects.Add(await pending.AddPayloadAsync(cipher, Sql($"segments/{runId}/table-{table}.seg"), "table", table, null, null, block.Rows.Count, payload, fingerprint, ct));
+            }
+            await tx.RollbackAsync(ct);
+            await pending.DrainAsync();
+            stored = pending.Count;
+            bytes = pending.Bytes;
+
+            if (!full && size == prev!.LedgerSize && !tablesChanged)
+            {
+                await FinishRunAsync(runId, "unchanged", size, 0, 0, 0, null, null, ct);
+                return new BackupRunResult(runId, store.Display, kind, "unchanged", prev, 0, 0, 0, clock.Elapsed, null);
+            }
+
+            var manifest = new Manifest
+            {
+                Id = runId,
+                Created = time.GetUtcNow(),
+                Kind = kind,
+                Chain = full ? runId : prev!.Chain,
+                Parent = full ? null : prev!.Name,
+                Engine = dialect.Name,
+                Schema = Migrations.Latest,
+                LedgerFrom = from.Value,
+                LedgerSize = size,
+                LedgerRoot = Convert.ToHexStringLower(root),
+                SignedHead = head is null ? null : System.Text.Encoding.UTF8.GetString(head.ToJson()),
+                Keks = [.. keyring.KekIds.Where(id => id == keyring.ActiveKekId || (prev?.Keks.Contains(id) ?? false))],
+                Objects = objects,
+                Immutability = store.Immutability.Description,
+            };
+            progress?.Report(new BackupProgress("manifest", 0, 1));
+            await store.PutAsync(manifest.Name, manifest.Seal(authenticator), RetainUntil(options), ct);
+            progress?.Report(new BackupProgress("manifest", 1, 1));
+            await FinishRunAsync(runId, "completed", size, stored, reused, bytes, manifest.Name, null, ct);
+            BackupLog.Completed(logger, runId, kind, store.Display, from.Value, size, stored, reused, bytes);
+            return new BackupRunResult(runId, store.Display, kind, "completed", manifest, stored, reused, bytes, clock.Elapsed, null);
+        }
+        catch (Exception ex) when (ex is BackupStoreException or BackupFormatException or BackupRefusedException or DbException or IOException)
+        {
+            var message = ex.Message;
+            BackupLog.Failed(logger, runId, store.Display, message);
+            await FinishRunAsync(runId, "failed", null, stored, reused, bytes, null, message, CancellationToken.None);
+            return new BackupRunResult(runId, store.Display, kind, "failed", null, stored, reused, bytes, clock.Elapsed, message);
+        }
+        catch (OperationCanceledException)
+        {
+            await FinishRunAsync(runId, "failed", null, stored, reused, bytes, null, "cancelled", CancellationToken.None);
+            throw;
+        }
+        catch (Exception ex)
+        {
+            // A bug, not an expected failure: the run is still closed as failed (never left "running"), then it propagates.
+            await FinishRunAsync(runId, "failed", null, stored, reused, bytes, null, "internal error: " + ex.GetType().Name, CancellationToken.None);
+            throw;
+        }
+    }
+
+    private static int Column(RowBlock block, string name)
+    {
+        for (var i = 0; i < block.Columns.Count; i++)
+        {
+            if (block.Columns[i] == name) return i;
+        }
+        throw new InvalidOperationException($"{block.Table} has no column {name}");
+    }
+
+    private static DateTimeOffset? RetainUntil(BackupOptions options) =>
+        options.LockDays > 0 ? DateTimeOffset.UtcNow.AddDays(options.LockDays) : null;
+
+    private static string Sql(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    internal static byte[] Payload(IEnumerable<RowBlock> blocks)
+    {
+        using var ms = new MemoryStream();
+        foreach (var b in blocks) RowCodec.Write(ms, b);
+        return ms.ToArray();
+    }
+
+    private static async Task<List<long>> ResourceIdsAsync(DbConnection c, DbTransaction tx, bool full, long from, long size, CancellationToken ct)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandTimeout = 0;
+        cmd.CommandText = full
+            ? "SELECT rid FROM resources ORDER BY rid"
+            : Sql($"SELECT DISTINCT r.rid FROM ledger_entries e JOIN resources r ON r.res_type = e.res_type AND r.res_id = e.res_id WHERE e.type = 'write' AND e.idx >= {from} AND e.idx < {size} ORDER BY r.rid");
+        var rids = new List<long>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) rids.Add(r.GetInt64(0));
+        return rids;
+    }
+
+    /// <summary>The rows of every per-resource table for these resources; a full backup inserts them, an incremental one replaces each resource's rows.</summary>
+    private static async Task<List<RowBlock>> ResourceBlocksAsync(DbConnection c, DbTransaction tx, List<long> rids, bool full, CancellationToken ct)
+    {
+        var where = full ? Sql($"rid BETWEEN {rids[0]} AND {rids[^1]}") : "rid IN (" + BackupTables.IdList(rids) + ")";
+        var mode = full ? "insert" : "upsert";
+        var ridKeys = rids.Select(r => new object?[] { r }).ToList();
+        var blocks = new List<RowBlock>();
+        var resources = await BackupTables.ReadAsync(c, tx, "resources", mode, "SELECT * FROM resources WHERE " + where + " ORDER BY rid", full ? null : ["rid"], ct);
+        if (!full) resources.Keys.AddRange(ridKeys);
+        blocks.Add(resources);
+        var dataKeys = await BackupTables.ReadAsync(c, tx, "data_keys", mode,
+            "SELECT k.* FROM data_keys k JOIN resources r ON r.res_type = k.res_type AND r.res_id = k.res_id WHERE r." + where + " ORDER BY r.rid", full ? null : ["res_type", "res_id"], ct);
+        if (!full) dataKeys.Keys.AddRange(dataKeys.Rows.Select(row => new[] { row[Column(dataKeys, "res_type")], row[Column(dataKeys, "res_id")] }));
+        blocks.Add(dataKeys);
+        foreach (var table in new[] { "access_facts", "care_relations", "search_token", "search_ref", "search_date" })
+        {
+            var block = await BackupTables.ReadAsync(c, tx, table, mode, "SELECT * FROM " + table + " WHERE " + where, full ? null : ["rid"], ct);
+            if (!full) block.Keys.AddRange(ridKeys);
+            blocks.Add(block);
+        }
+        return blocks;
+    }
+
+    /// <summary>Ledger segments a failed run of this chain stored from <paramref name="from"/> on, still on the target, in order.</summary>
+    private async Task<List<ManifestObject>> ResumableAsync(IBackupStore store, long from, long size, CancellationToken ct)
+    {
+        var found = new List<ManifestObject>();
+        await using var c = await dialect.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT s.name, s.sha256, s.bytes, s.from_idx, s.to_idx, s.row_count, s.fingerprint FROM backup_segments s " +
+            "JOIN backup_runs r ON r.id = s.run_id WHERE r.target = @t AND r.status = 'failed' AND r.ledger_from = @f AND s.kind = 'ledger' " +
+            "AND r.id = (SELECT MAX(id) FROM backup_runs WHERE target = @t AND status = 'failed' AND ledger_from = @f) ORDER BY s.from_idx";
+        Migrations.AddParam(cmd, "@t", store.Display);
+        Migrations.AddParam(cmd, "@f", from);
+        var candidates = new List<ManifestObject>();
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+        {
+            while (await r.ReadAsync(ct))
+            {
+                candidates.Add(new ManifestObject
+                {
+                    Name = r.GetString(0), Sha256 = r.GetString(1), Bytes = r.GetInt64(2), Kind = "ledger",
+                    From = r.GetInt64(3), To = r.GetInt64(4), Rows = r.GetInt64(5), Fingerprint = r.GetString(6),
+                });
+            }
+        }
+        var cursor = from;
+        foreach (var o in candidates)
+        {
+            if (o.From != cursor || o.To > size) break;
+            var info = await store.StatAsync(o.Name, ct);
+            if (info is null || info.Length != o.Bytes) break;
+            found.Add(o);
+            cursor = o.To!.Value;
+        }
+        return found;
+    }
+
+    private async Task RecordRunAsync(string runId, string target, string kind, string trigger, CancellationToken ct) =>
+        await ExecAsync("INSERT INTO backup_runs (id, target, kind, trigger_by, started, status, objects, stored_bytes, reused) VALUES (@id, @t, @k, @by, @s, 'running', 0, 0, 0)",
+            [("@id", runId), ("@t", target), ("@k", kind), ("@by", trigger), ("@s", time.GetUtcNow().ToUnixTimeMilliseconds())], ct);
+
+    private async Task UpdateRunAsync(string runId, string kind, long? from, long? size, CancellationToken ct) =>
+        await ExecAsync("UPDATE backup_runs SET kind = @k, ledger_from = @f, ledger_size = @z WHERE id = @id",
+            [("@id", runId), ("@k", kind), ("@f", from), ("@z", size)], ct);
+
+    private async Task FinishRunAsync(string runId, string status, long? size, int objects, int reused, long bytes, string? manifest, string? error, CancellationToken ct) =>
+        await ExecAsync("UPDATE backup_runs SET status = @st, finished = @fin, ledger_size = COALESCE(@z, ledger_size), objects = @o, reused = @r, stored_bytes = @b, manifest = @m, error = @e WHERE id = @id",
+            [("@id", runId), ("@st", status), ("@fin", time.GetUtcNow().ToUnixTimeMilliseconds()), ("@z", size), ("@o", objects), ("@r", reused), ("@b", bytes), ("@m", manifest), ("@e", error)], ct);
+
+    private async Task RecordSegmentAsync(string runId, ManifestObject o, CancellationToken ct) =>
+        await ExecAsync("INSERT INTO backup_segments (run_id, name, sha256, bytes, kind, from_idx, to_idx, row_count, fingerprint) VALUES (@r, @n, @s, @b, @k, @f, @t, @c, @p)",
+            [("@r", runId), ("@n", o.Name), ("@s", o.Sha256), ("@b", o.Bytes), ("@k", o.Kind), ("@f", o.From ?? 0), ("@t", o.To ?? 0), ("@c", o.Rows), ("@p", o.Fingerprint)], ct);
+
+    private async Task ExecAsync(string sql, (string Name, object? Value)[] args, CancellationToken ct)
+    {
+        await using var gate = await dialect.EnterWriteAsync(ct);
+        await using var c = await dialect.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        foreach (var (name, value) in args) Migrations.AddParam(cmd, name, value);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
+    /// Seals segments and uploads them, one upload in flight while the next segment is read and sealed. An object
+    /// counts (and a ledger segment is recorded for a later run to resume from) only once its upload returned.
+    /// </summary>
+    private sealed class Pending(IBackupStore store, BackupOptions options, string runId, Func<ManifestObject, Task> stored, ILogger logger)
+    {
+        private (Task Upload, ManifestObject Object)? _inFlight;
+
+        public int Count { get; private set; }
+
+        public long Bytes { get; private set; }
+
+        public Task<ManifestObject> AddAsync(EnvelopeCipher cipher, ContentAuthenticator fingerprints, string name, string kind, string? table, long? from, long? to, List<RowBlock> blocks, CancellationToken ct)
+        {
+            var payload = Payload(blocks);
+            return AddPayloadAsync(cipher, name, kind, table, from, to, blocks.Sum(b => (long)b.Rows.Count), payload, Convert.ToHexStringLower(fingerprints.Tag(payload)), ct);
+        }
+
+        public async Task<ManifestObject> AddPayloadAsync(EnvelopeCipher cipher, string name, string kind, string? table, long? from, long? to, long rows, byte[] payload, string fingerprint, CancellationToken ct)
+        {
+            var segment = SegmentCodec.Seal(cipher, name, runId, payload);
+            var o = new ManifestObject { Name = name, Sha256 = SegmentCodec.Checksum(segment), Bytes = segment.Length, Kind = kind, Table = table, From = from, To = to, Rows = rows, Fingerprint = fingerprint };
+            await DrainAsync();
+            _inFlight = (store.PutAsync(name, segment, RetainUntil(options), ct), o);
+            return o;
+        }
+
+        public async Task DrainAsync()
+        {
+            if (_inFlight is not { } f) return;
+            _inFlight = null;
+            await f.Upload;
+            BackupLog.SegmentStored(logger, runId, f.Object.Name, f.Object.Bytes);
+            Count++;
+            Bytes += f.Object.Bytes;
+            await stored(f.Object);
+        }
+    }
+}
+
+/// <summary>A backup the writer will not take, with the reason and what to do.</summary>
+internal sealed class BackupRefusedException(string message) : Exception(message);
