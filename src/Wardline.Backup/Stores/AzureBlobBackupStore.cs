@@ -152,7 +152,29 @@ internal sealed class AzureBlobBackupStore : IBackupStore
     public async Task DeleteAsync(string name, CancellationToken ct)
     {
         ObjectNames.Validate(name);
-        await Run("delete", name, () => _container.GetBlobClient(_prefix + name).DeleteIfExistsAsync(cancellationToken: ct), ct);
+        var blob = _container.GetBlobClient(_prefix + name);
+        await Run("delete", name, async () =>
+        {
+            // Version-level immutability needs blob versioning, and there deleting the current version succeeds by
+            // turning it into a previous version that stays locked; the contract says a locked object is refused,
+            // so the lock is checked first.
+            if (_versionLevelImmutability)
+            {
+                try
+                {
+                    var properties = (await blob.GetPropertiesAsync(cancellationToken: ct)).Value;
+                    if (LockedUntil(properties.ImmutabilityPolicy, properties.HasLegalHold) is { } until && until > DateTimeOffset.UtcNow)
+                    {
+                        throw new BackupStoreException(BackupStoreErrorKind.Locked, $"{Display}: delete '{name}': the object is held under an immutability policy or legal hold until {until:u}");
+                    }
+                }
+                catch (RequestFailedException e) when (e.Status == 404)
+                {
+                    return;
+                }
+            }
+            await blob.DeleteIfExistsAsync(cancellationToken: ct);
+        }, ct);
     }
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
@@ -169,6 +191,10 @@ internal sealed class AzureBlobBackupStore : IBackupStore
             await action();
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (BackupStoreException)
         {
             throw;
         }

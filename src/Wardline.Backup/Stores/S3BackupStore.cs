@@ -80,22 +80,24 @@ internal sealed class S3BackupStore : IBackupStore
         }, ct);
 
         string? why = null;
-        try
+        await Run("prepare", null, async () =>
         {
-            var response = await _client.GetObjectLockConfigurationAsync(new GetObjectLockConfigurationRequest { BucketName = _bucket }, ct);
-            _objectLock = response.ObjectLockConfiguration?.ObjectLockEnabled == Amazon.S3.ObjectLockEnabled.Enabled;
-            if (!_objectLock)
+            try
             {
-                why = "the bucket does not have Object Lock enabled";
+                var response = await _client.GetObjectLockConfigurationAsync(new GetObjectLockConfigurationRequest { BucketName = _bucket }, ct);
+                _objectLock = response.ObjectLockConfiguration?.ObjectLockEnabled == Amazon.S3.ObjectLockEnabled.Enabled;
+                why = _objectLock ? null : "the bucket does not have Object Lock enabled";
             }
-        }
-        catch (AmazonS3Exception e) when (!ct.IsCancellationRequested)
-        {
-            _objectLock = false;
-            why = e.ErrorCode == "ObjectLockConfigurationNotFoundError"
-                ? "the bucket does not have Object Lock enabled"
-                : $"the server does not report an Object Lock configuration ({e.ErrorCode ?? ((int)e.StatusCode).ToString()})";
-        }
+            catch (AmazonS3Exception e) when ((int)e.StatusCode is >= 400 and < 500 or 501)
+            {
+                // Not found (no Object Lock), not implemented (s3rver and other servers without it) or not permitted to read it:
+                // in each case nothing tells us the server will hold objects, so none is promised.
+                _objectLock = false;
+                why = e.ErrorCode == "ObjectLockConfigurationNotFoundError"
+                    ? "the bucket does not have Object Lock enabled"
+                    : $"the server does not report an Object Lock configuration ({e.ErrorCode ?? ((int)e.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture)})";
+            }
+        }, ct);
         Immutability = _objectLock
             ? new BackupImmutability(true, $"S3 Object Lock on bucket '{_bucket}': each object is retained in {_lockMode.Value} mode until its retention date")
             : new BackupImmutability(false,
