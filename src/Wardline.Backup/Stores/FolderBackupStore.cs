@@ -67,6 +67,7 @@ internal sealed class FolderBackupStore : IBackupStore
                 throw FolderClash(name);
             }
             var folder = Path.GetDirectoryName(path)!;
+            var newFolders = !Directory.Exists(folder);
             try
             {
                 Directory.CreateDirectory(folder);
@@ -93,6 +94,14 @@ internal sealed class FolderBackupStore : IBackupStore
                     throw AlreadyExists(name);
                 }
                 SyncFolder(folder);
+                if (newFolders)
+                {
+                    // The folders made for this name are entries in their parents, which need flushing too.
+                    for (var parent = Path.GetDirectoryName(folder); parent is not null && parent.Length >= _root.Length; parent = Path.GetDirectoryName(parent))
+                    {
+                        SyncFolder(parent);
+                    }
+                }
             }
             finally
             {
@@ -113,9 +122,11 @@ internal sealed class FolderBackupStore : IBackupStore
             {
                 result = await File.ReadAllBytesAsync(path, ct);
             }
-            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException
+                || (e is UnauthorizedAccessException or IOException && Directory.Exists(path)))
             {
-                throw new BackupStoreException(BackupStoreErrorKind.NotFound, $"{Display}: no object '{name}'", e);
+                // A folder of that name holds other objects; it is not one.
+                throw new BackupStoreException(BackupStoreErrorKind.NotFound, $"{Display}: get '{name}': no such object", e);
             }
         }, ct);
         return result;
@@ -172,6 +183,10 @@ internal sealed class FolderBackupStore : IBackupStore
         var path = PathOf(name);
         await Run("delete", name, () =>
         {
+            if (Directory.Exists(path))
+            {
+                return Task.CompletedTask; // a folder of other objects, not an object
+            }
             try
             {
                 File.Delete(path);

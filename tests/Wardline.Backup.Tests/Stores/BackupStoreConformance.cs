@@ -103,6 +103,19 @@ public abstract class BackupStoreConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_name_that_only_begins_other_names_is_no_object()
+    {
+        await Store.PutAsync("dir/inside", new byte[] { 1 }, null, None);
+
+        var missing = await Assert.ThrowsAsync<BackupStoreException>(() => Store.GetAsync("dir", None));
+        Assert.Equal(BackupStoreErrorKind.NotFound, missing.Kind);
+        Assert.Null(await Store.StatAsync("dir", None));
+        await Store.DeleteAsync("dir", None);
+
+        Assert.Equal(new byte[] { 1 }, await Store.GetAsync("dir/inside", None));
+    }
+
+    [Fact]
     public async Task Stat_gives_the_length_and_time_of_an_object_and_null_for_a_missing_one()
     {
         var before = DateTimeOffset.UtcNow.AddMinutes(-5);
