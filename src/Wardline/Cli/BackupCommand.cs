@@ -285,8 +285,18 @@ internal static class BackupCommand
                 AnsiConsole.MarkupLine("[red]the restored store is NOT proven to be the backed-up data[/]: do not serve it before the problems above are understood");
                 return 1;
             }
+            var lost = "";
+            if (verdict.WitnessBeyond is { } after && witnessDir is not null)
+            {
+                // The witness remembers entries the old database held after this backup; they are gone (the RPO), so
+                // its heads beyond the restored size are archived and the restored store can take writes again.
+                using var folderWitness = new FolderWitness(witnessDir);
+                var archive = await folderWitness.RebaseAsync(manifest.LedgerSize, ct);
+                lost = $"; the witness had seen {after.Size} entries: {after.Size - manifest.LedgerSize} entries after the backup are lost, its heads beyond {manifest.LedgerSize} were archived to {Path.GetFileName(archive)}";
+                AnsiConsole.MarkupLine($"the witness's heads beyond {manifest.LedgerSize} entries were moved to {Markup.Escape(archive ?? "")}");
+            }
             await recorder.RecordSystemAsync("restore-completed", "operator", "succeeded",
-                $"restore of backup {manifest.Id} from {backupStore.Display}: {verdict.Report.Size} entries and {verdict.Report.VersionsChecked} versions verified", ct);
+                $"restore of backup {manifest.Id} from {backupStore.Display}: {verdict.Report.Size} entries and {verdict.Report.VersionsChecked} versions verified{lost}", ct);
             AnsiConsole.MarkupLine("[green]proven[/]: the restored store is the unaltered data of the backup");
             return 0;
         }));

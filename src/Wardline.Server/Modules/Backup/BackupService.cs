@@ -18,7 +18,14 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
     LedgerRecorder recorder, SqlDialect dialect, TimeProvider time, ILogger<BackupService> logger) : BackgroundService
 {
     private readonly SemaphoreSlim _run = new(1, 1);
+    private readonly CurrentProgress _current = new();
     private bool _failing;
+
+    /// <summary>What this server's backup or drill in progress is doing (null when idle), for the console's progress display.</summary>
+    public BackupProgress? Current => _current.Value;
+
+    /// <summary>What is running: "backup" or "drill" (null when idle).</summary>
+    public string? Running => _current.Activity;
     private DateTimeOffset _lastPrune = DateTimeOffset.MinValue;
 
     /// <summary>Takes a backup now (API and console "back up now"); serialised with the scheduled runs.</summary>
@@ -45,10 +52,12 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
         try
         {
             await using var store = Open();
-            return await drills.RunAsync(store, options, actor, null, ct);
+            _current.Start("drill");
+            return await drills.RunAsync(store, options, actor, _current, ct);
         }
         finally
         {
+            _current.Stop();
             _run.Release();
         }
     }
@@ -95,7 +104,16 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
 
     private async Task<BackupRunResult> RunOnceAsync(IBackupStore store, bool full, string trigger, CancellationToken ct)
     {
-        var result = await writer.RunAsync(store, options, full, trigger, null, ct);
+        BackupRunResult result;
+        _current.Start("backup");
+        try
+        {
+            result = await writer.RunAsync(store, options, full, trigger, _current, ct);
+        }
+        finally
+        {
+            _current.Stop();
+        }
         status.Immutability = store.Immutability.Description;
         if (result.Status == "failed")
         {
@@ -132,10 +150,43 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
             var last = (await status.DrillsAsync(1, ct)).FirstOrDefault();
             if (last is null || now - last.At > TimeSpan.FromHours(options.DrillIntervalHours))
             {
-                await drills.RunAsync(store, options, "schedule", null, ct);
+                _current.Start("drill");
+                try
+                {
+                    await drills.RunAsync(store, options, "schedule", _current, ct);
+                }
+                finally
+                {
+                    _current.Stop();
+                }
             }
         }
     }
+}
+
+/// <summary>The latest progress report, kept for readers on other threads (Progress&lt;T&gt; would post to a context instead).</summary>
+internal sealed class CurrentProgress : IProgress<BackupProgress>
+{
+    private volatile BackupProgress? _value;
+    private volatile string? _activity;
+
+    public BackupProgress? Value => _value;
+
+    public string? Activity => _activity;
+
+    public void Start(string activity)
+    {
+        _activity = activity;
+        _value = new BackupProgress("starting", 0, 0);
+    }
+
+    public void Stop()
+    {
+        _activity = null;
+        _value = null;
+    }
+
+    public void Report(BackupProgress value) => _value = value;
 }
 
 /// <summary>A PostgreSQL session advisory lock held on its own connection (always granted on SQLite, where one process owns the file).</summary>

@@ -45,7 +45,8 @@ internal static class RestoreCheck
     {
         public string Describe() => inner.Describe() + $" (heads up to size {maxSize})";
 
-        public Task<byte[]?> PinnedKeyAsync(CancellationToken ct) => inner.PinnedKeyAsync(ct);
+        /// <summary>The pinned key, once the witness had a head within the restored size (a key made after the backup is not the restored store's).</summary>
+        public async Task<byte[]?> PinnedKeyAsync(CancellationToken ct) => (await HeadsAsync(ct)).Count > 0 ? await inner.PinnedKeyAsync(ct) : null;
 
         public Task PublishAsync(TreeHead head, byte[] publicKey, CancellationToken ct) => throw new InvalidOperationException("a restore check publishes nothing");
 

@@ -110,6 +110,51 @@ internal sealed class FolderWitness(string folder) : IWitness, IDisposable
         return heads;
     }
 
+    /// <summary>
+    /// After a proven restore to <paramref name="size"/> entries: the heads the witness holds beyond it describe
+    /// entries that were lost with the old database (they fall within the recovery point). They are moved, never
+    /// deleted, to heads-before-restore-&lt;time&gt;.jsonl, and heads.jsonl keeps the heads up to the restored size, so
+    /// the restored store is not taken for a rollback and can take writes again. The pinned key stays. Returns the
+    /// archive's path, or null when no head was beyond the size. The restore records this in the ledger. When no head
+    /// is left, the pinned key is archived beside them too.
+    /// </summary>
+    public async Task<string?> RebaseAsync(long size, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            if (!File.Exists(HeadsFile)) return null;
+            var lines = await File.ReadAllLinesAsync(HeadsFile, ct);
+            var kept = new List<TreeHead>();
+            var beyond = false;
+            foreach (var line in lines.Where(l => l.Length > 0))
+            {
+                var head = TreeHead.FromJson(Encoding.UTF8.GetBytes(line));
+                if (head.Size <= size) kept.Add(head);
+                else beyond = true;
+            }
+            if (!beyond) return null;
+            var archive = Path.Combine(folder, $"heads-before-restore-{DateTime.UtcNow:yyyyMMdd'T'HHmmss'Z'}.jsonl");
+            File.Move(HeadsFile, archive, overwrite: false);
+            var content = kept.SelectMany(h => h.ToJson().Concat("\n"u8.ToArray())).ToArray();
+            await WriteDurablyAsync(HeadsFile + "." + Guid.NewGuid().ToString("N") + ".tmp", content, rename: HeadsFile, ct);
+            var latest = Path.Combine(folder, "latest.json");
+            if (kept.Count > 0) await WriteDurablyAsync(latest + "." + Guid.NewGuid().ToString("N") + ".tmp", kept[^1].ToJson(), rename: latest, ct);
+            else
+            {
+                // No head is left: the key was pinned after the backup, by a store that no longer exists; the restored
+                // store pins its own at its first head.
+                File.Delete(latest);
+                if (File.Exists(KeyFile)) File.Move(KeyFile, Path.ChangeExtension(archive, ".pub"), overwrite: false);
+            }
+            return archive;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
     public void Dispose() => _gate.Dispose();
 
     /// <summary>Writes <paramref name="temp"/> and flushes it to disk, then renames it over <paramref name="rename"/>, if given.</summary>
