@@ -1,0 +1,178 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.Data.Sqlite;
+using Wardline.Server.Tests.Infrastructure;
+using Xunit.Abstractions;
+using static Wardline.Server.Tests.Modules.Ledger.Infrastructure.LedgerTestKit;
+
+namespace Wardline.Server.Tests.EndToEnd;
+
+/// <summary>
+/// Issue 5, item 6: a server backs up continuously under a write load, ransomware overwrites its database files,
+/// and `wardline restore` brings the store back into the same folder. Every write acknowledged before the recovery
+/// point comes back with identical content, and the restored ledger verifies.
+/// </summary>
+public sealed class RansomwareTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private const int IntervalSeconds = 1;
+    private static readonly TimeSpan LoadDuration = TimeSpan.FromSeconds(8);
+
+    // A backup run needs time of its own after its tick (reading what is new, sealing, uploading): the recovery
+    // point is the interval plus one run, and a loaded two-core machine stretches the run.
+    private static readonly TimeSpan Margin = TimeSpan.FromSeconds(2);
+
+    private TestStore _store = null!;
+    private string _target = null!;
+
+    /// <summary>One write the server acknowledged: what it answered, and when the answer arrived.</summary>
+    private sealed record Acknowledged(string Type, string Id, string Version, string Body, string Sha256, DateTimeOffset At);
+
+    public async Task InitializeAsync()
+    {
+        _store = await TestStore.CreateAsync(StoreKind.Sqlite);
+        _target = Path.Combine(_store.Folder, "target");
+    }
+
+    public async Task DisposeAsync() => await _store.DisposeAsync();
+
+    [Fact]
+    public async Task Writes_acknowledged_before_the_recovery_point_survive_ransomware_on_the_database_files()
+    {
+        var options = _store.SharedOptions();
+        options.Backup.Target = "file://" + _target;
+        options.Backup.IntervalSeconds = IntervalSeconds;
+        options.Backup.DrillIntervalHours = 0;
+        var acknowledged = new ConcurrentBag<Acknowledged>();
+        DateTimeOffset destroyedAt;
+        await using (var server = await TestServer.StartAsync(options))
+        {
+            var until = Stopwatch.StartNew();
+            await Task.WhenAll(Enumerable.Range(0, 4).Select(worker => WriteLoadAsync(server, worker, until, acknowledged)));
+            await Task.Delay(TimeSpan.FromSeconds(IntervalSeconds));
+
+            destroyedAt = DateTimeOffset.UtcNow;
+            Encrypt(options.DataDirectory!);
+            await DisposeCrashingAsync(server);
+        }
+        SqliteConnection.ClearAllPools();
+        // Whatever the dying server wrote back is encrypted too, as ransomware would.
+        Encrypt(options.DataDirectory!);
+        Assert.True(acknowledged.Count > 100, $"only {acknowledged.Count} writes were acknowledged");
+
+        var restore = await WardlineCli.RunAsync(["restore", "--from", options.Backup.Target, "--to", options.DataDirectory!], timeout: TimeSpan.FromMinutes(5));
+        output.WriteLine(restore.Output);
+        Assert.True(restore.ExitCode == 0, restore.Output);
+        Assert.Contains("proven", restore.Output, StringComparison.Ordinal);
+        Assert.NotEmpty(Directory.GetFiles(options.DataDirectory!, "wardline.db.damaged-*"));
+
+        var cutoff = destroyedAt - TimeSpan.FromSeconds(IntervalSeconds) - Margin;
+        var lost = new List<Acknowledged>();
+        var restoredOptions = _store.SharedOptions();
+        await using (var restored = await TestServer.StartAsync(restoredOptions))
+        {
+            foreach (var batch in acknowledged.OrderBy(a => a.At).Chunk(16))
+            {
+                var found = await Task.WhenAll(batch.Select(a => ReadBackAsync(restored, a)));
+                foreach (var (write, body) in batch.Zip(found))
+                {
+                    if (body is null)
+                    {
+                        lost.Add(write);
+                        continue;
+                    }
+                    Assert.True(JsonNode.DeepEquals(JsonNode.Parse(write.Body), JsonNode.Parse(body)),
+                        $"{write.Type}/{write.Id} version {write.Version} came back with other content (acknowledged SHA-256 {write.Sha256})");
+                }
+            }
+            var written = await restored.Client.PostJsonAsync("Patient", FhirTest.Patient("AfterRestore"));
+            Assert.True(written.StatusCode == HttpStatusCode.Created, $"the restored server refused a write: {(int)written.StatusCode} {await written.Content.ReadAsStringAsync()}");
+        }
+
+        var window = lost.Count == 0 ? TimeSpan.Zero : destroyedAt - lost.Min(l => l.At);
+        var newestKept = acknowledged.Except(lost).Max(a => a.At);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{acknowledged.Count} writes acknowledged over {LoadDuration.TotalSeconds:0} s; {acknowledged.Count - lost.Count} restored with identical content, {lost.Count} lost; " +
+            $"loss window {window.TotalSeconds:0.00} s (the oldest lost write was acknowledged that long before the files were destroyed; allowed {IntervalSeconds + Margin.TotalSeconds:0.0} s); " +
+            $"newest restored write acknowledged {(destroyedAt - newestKept).TotalSeconds:0.00} s before the destruction"));
+        var tooOld = lost.Where(l => l.At < cutoff).ToList();
+        Assert.True(tooOld.Count == 0,
+            $"{tooOld.Count} writes acknowledged more than {IntervalSeconds} s + {Margin.TotalSeconds} s before the destruction are missing, the oldest {(destroyedAt - tooOld.FirstOrDefault()?.At)?.TotalSeconds:0.00} s before");
+
+        var verify = await VerifyAsync(restoredOptions);
+        Assert.True(verify.ExitCode == 0, verify.Output);
+    }
+
+    /// <summary>A client's loop: a patient and an observation created, then each updated, until the load's time is up.</summary>
+    private static async Task WriteLoadAsync(TestServer server, int worker, Stopwatch clock, ConcurrentBag<Acknowledged> acknowledged)
+    {
+        using var client = new HttpClient { BaseAddress = server.BaseUri, Timeout = TimeSpan.FromSeconds(60) };
+        client.DefaultRequestHeaders.Authorization = server.Client.DefaultRequestHeaders.Authorization;
+        for (var round = 0; clock.Elapsed < LoadDuration; round++)
+        {
+            var family = $"Ransom{worker}x{round}";
+            var patient = await WriteAsync(client, HttpMethod.Post, "Patient", FhirTest.Patient(family), acknowledged);
+            var observation = JsonNode.Parse(FhirTest.Observation(patient, value: 60 + round % 40))!.AsObject();
+            var observationId = await WriteAsync(client, HttpMethod.Post, "Observation", observation.ToJsonString(), acknowledged);
+            await WriteAsync(client, HttpMethod.Put, $"Patient/{patient}", FhirTest.Patient(family, given: "Updated", id: patient), acknowledged);
+            observation["id"] = observationId;
+            observation["status"] = "amended";
+            await WriteAsync(client, HttpMethod.Put, $"Observation/{observationId}", observation.ToJsonString(), acknowledged);
+        }
+    }
+
+    private static async Task<string> WriteAsync(HttpClient client, HttpMethod method, string url, string json, ConcurrentBag<Acknowledged> acknowledged)
+    {
+        using var request = new HttpRequestMessage(method, url) { Content = FhirTest.Json(json) };
+        using var response = await client.SendAsync(request);
+        var body = await response.Content.ReadAsStringAsync();
+        var at = DateTimeOffset.UtcNow;
+        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"{method} {url} answered {(int)response.StatusCode}: {body}");
+        var resource = JsonNode.Parse(body)!.AsObject();
+        var id = (string)resource["id"]!;
+        acknowledged.Add(new Acknowledged((string)resource["resourceType"]!, id, (string)resource["meta"]!["versionId"]!, body,
+            Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(body))), at));
+        return id;
+    }
+
+    /// <summary>The version as the restored server reads it back, or null when it is not there.</summary>
+    private static async Task<string?> ReadBackAsync(TestServer server, Acknowledged write)
+    {
+        using var response = await server.Client.GetAsync($"{write.Type}/{write.Id}/_history/{write.Version}");
+        if (response.StatusCode == HttpStatusCode.NotFound) return null;
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{write.Type}/{write.Id}/_history/{write.Version}: {(int)response.StatusCode} {body}");
+        return body;
+    }
+
+    /// <summary>Overwrites the database and its WAL and shared-memory files in place with random bytes, as ransomware encrypting them would.</summary>
+    private static void Encrypt(string folder)
+    {
+        foreach (var suffix in new[] { "", "-wal", "-shm" })
+        {
+            var file = Path.Combine(folder, "wardline.db" + suffix);
+            if (!File.Exists(file)) continue;
+            var length = Math.Max(4096, new FileInfo(file).Length);
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+            stream.Write(RandomNumberGenerator.GetBytes((int)length));
+            stream.Flush(flushToDisk: true);
+        }
+    }
+
+    /// <summary>Stops a server whose database was destroyed under it: what it fails at on the way down is expected.</summary>
+    private async Task DisposeCrashingAsync(TestServer server)
+    {
+        try
+        {
+            await server.DisposeAsync();
+        }
+        catch (Exception ex) when (ex is SqliteException or InvalidOperationException or IOException or AggregateException)
+        {
+            output.WriteLine($"the server stopped with {ex.GetType().Name}: {ex.Message}");
+        }
+    }
+}
