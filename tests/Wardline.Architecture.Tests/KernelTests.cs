@@ -40,6 +40,18 @@ public sealed class KernelTests
     }
 
     [Fact]
+    public void The_backup_formats_and_targets_reference_no_web_framework_database_or_fhir_assembly()
+    {
+        // Restore reads a target before any store or server exists; the CLI and benchmarks use it without a host.
+        var referenced = typeof(Wardline.Backup.IBackupStore).Assembly.GetReferencedAssemblies().Select(a => a.Name!).ToList();
+
+        var offending = referenced.Where(name => Forbidden.Any(f => name.StartsWith(f, StringComparison.OrdinalIgnoreCase))).ToList();
+
+        Assert.Empty(offending);
+        Assert.Contains("Wardline.Crypto", referenced); // the check saw real references
+    }
+
+    [Fact]
     public void The_policy_kernel_references_no_web_framework_database_or_fhir_assembly()
     {
         var referenced = typeof(PolicyRule).Assembly.GetReferencedAssemblies().Select(a => a.Name!).ToList();

@@ -149,7 +149,9 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
                 LedgerSize = size,
                 LedgerRoot = Convert.ToHexStringLower(root),
                 SignedHead = head is null ? null : System.Text.Encoding.UTF8.GetString(head.ToJson()),
-                Keks = [.. keyring.KekIds.Where(id => id == keyring.ActiveKekId || (prev?.Keks.Contains(id) ?? false))],
+                // Every KEK the keyring holds: segments are sealed under the active one, but the data keys inside them
+                // are wrapped by whichever KEK wrapped them (a rotation re-wraps them without a ledger entry).
+                Keks = [.. keyring.KekIds.Union(full ? [] : prev!.Keks)],
                 Objects = objects,
                 Immutability = store.Immutability.Description,
             };
