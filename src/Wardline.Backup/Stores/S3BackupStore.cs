@@ -131,9 +131,13 @@ internal sealed class S3BackupStore : IBackupStore
                 request.ObjectLockMode = _lockMode;
                 request.ObjectLockRetainUntilDate = until.UtcDateTime;
             }
+            ct.ThrowIfCancellationRequested();
             try
             {
-                await _client.PutObjectAsync(request, ct);
+                // Once sending starts it runs to its end (bounded by the network timeout and the retries), whatever
+                // the caller's token says: an S3-compatible server may keep what it received of an abandoned PUT as
+                // the object (s3rver does), and the contract allows no torn object under a name.
+                await _client.PutObjectAsync(request, CancellationToken.None);
             }
             catch (AmazonS3Exception e) when (e.StatusCode is HttpStatusCode.PreconditionFailed or HttpStatusCode.Conflict && e.ErrorCode is "PreconditionFailed" or "ConditionalRequestConflict")
             {
