@@ -1,0 +1,98 @@
+using Wardline.Backup;
+using Wardline.Server.Modules.Backup;
+using Wardline.Server.Tests.Infrastructure;
+using Wardline.Server.Tests.Modules.Backup.Infrastructure;
+using static Wardline.Server.Tests.Modules.Backup.Infrastructure.BackupTestKit;
+
+namespace Wardline.Server.Tests.Modules.Backup;
+
+/// <summary>
+/// A target that goes away half-way through a run, and a target whose disk is full: the run is recorded as failed
+/// with the reason, no manifest makes it look like a backup, and the next run on a working target completes,
+/// reusing the ledger segments the failed run had already stored.
+/// </summary>
+[Collection(BackupStaticsCollection.Name)]
+public abstract class BackupFaultConformance(StoreKind kind) : IAsyncLifetime
+{
+    private TestStore _store = null!;
+    private FolderTarget _target = null!;
+
+    public async Task InitializeAsync()
+    {
+        _store = await TestStore.CreateAsync(kind);
+        _target = new FolderTarget();
+    }
+
+    public async Task DisposeAsync()
+    {
+        ReleasePools();
+        await _target.DisposeAsync();
+        await _store.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Target_failing_half_way_leaves_a_failed_run_and_no_manifest_and_the_next_run_reuses_its_segments()
+    {
+        BackupWriter.EntriesPerSegment = 16;
+        try
+        {
+            await using var server = await StartAsync(_store);
+            var seeded = await SeedAsync(server.Client, observations: 40);
+            var failing = new FailingPutStore(_target.Store, failFrom: 3);
+
+            var failed = await BackupAsync(server, failing);
+
+            Assert.Equal("failed", failed.Status);
+            Assert.Null(failed.Manifest);
+            Assert.Contains("unreachable", failed.Error, StringComparison.Ordinal);
+            Assert.Empty(_target.Manifests());
+            Assert.Equal(1, await CountAsync(_store, $"SELECT COUNT(*) FROM backup_runs WHERE id = '{failed.RunId}' AND status = 'failed' AND manifest IS NULL AND error LIKE '%unreachable%'"));
+            Assert.Equal(2, await CountAsync(_store, $"SELECT COUNT(*) FROM backup_segments WHERE run_id = '{failed.RunId}' AND kind = 'ledger'"));
+
+            var next = await BackupAsync(server, _target.Store);
+
+            Assert.True(next.Status == "completed", next.Error);
+            Assert.Equal(2, next.Reused);
+            var manifest = next.Manifest!;
+            Assert.Equal(2, manifest.Objects.Count(o => o.Name.StartsWith($"segments/{failed.RunId}/ledger-", StringComparison.Ordinal)));
+            Assert.True(manifest.Objects.Count(o => o.Kind == "ledger") >= 3, "expected several ledger segments");
+            Assert.Single(_target.Manifests());
+
+            // The backup made of both runs' segments restores and proves.
+            await using var restored = await TestStore.CreateAsync(kind);
+            await RestoreIntoAsync(_target.Store, manifest, restored, _store);
+            var verdict = await VerifyAsync(restored, manifest, WitnessPath(_store));
+            Assert.True(verdict.Proven, string.Join("\n", verdict.Report.Problems));
+            Assert.Equal(1, await CountAsync(restored, $"SELECT COUNT(*) FROM resources WHERE res_type = 'Observation' AND res_id = '{seeded.Observations[0]}'"));
+            ReleasePools();
+        }
+        finally
+        {
+            BackupWriter.EntriesPerSegment = 8192;
+        }
+    }
+
+    [Fact]
+    public async Task Backup_to_a_full_disk_fails_cleanly_with_no_manifest()
+    {
+        using var tiny = new TinyFilesystem(kibibytes: 16);
+        await using var full = BackupTargets.Open(new Uri(tiny.Path).AbsoluteUri, new BackupTargetSettings());
+        await using var server = await StartAsync(_store);
+        await SeedAsync(server.Client, observations: 20);
+
+        var run = await BackupAsync(server, full);
+
+        Assert.Equal("failed", run.Status);
+        Assert.Null(run.Manifest);
+        Assert.Contains("no space left", run.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(tiny.Path, "manifests")) && Directory.EnumerateFiles(Path.Combine(tiny.Path, "manifests")).Any());
+        Assert.Equal(1, await CountAsync(_store, $"SELECT COUNT(*) FROM backup_runs WHERE id = '{run.RunId}' AND status = 'failed' AND manifest IS NULL AND error LIKE '%no space left%'"));
+        // Once space is found (another target), the next run completes.
+        var next = await BackupAsync(server, _target.Store);
+        Assert.True(next.Status == "completed", next.Error);
+    }
+}
+
+public sealed class SqliteBackupFaultTests() : BackupFaultConformance(StoreKind.Sqlite);
+
+public sealed class PostgresBackupFaultTests() : BackupFaultConformance(StoreKind.Postgres);

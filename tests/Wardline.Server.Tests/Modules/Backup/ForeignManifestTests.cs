@@ -1,0 +1,126 @@
+using Wardline.Backup.Format;
+using Wardline.Crypto;
+using Wardline.Server.Modules.Backup;
+using Wardline.Server.Tests.Infrastructure;
+using Wardline.Server.Tests.Modules.Backup.Infrastructure;
+using static Wardline.Server.Tests.Modules.Backup.Infrastructure.BackupTestKit;
+
+namespace Wardline.Server.Tests.Modules.Backup;
+
+/// <summary>
+/// Backups the keyring cannot vouch for are refused before any work: a manifest made by another store's keyring,
+/// a backup encrypted under a key the keyring lacks, a manifest renamed on the target, and a destination that
+/// already holds data.
+/// </summary>
+public abstract class ForeignManifestConformance(StoreKind kind) : IAsyncLifetime
+{
+    private TestStore _store = null!;
+    private FolderTarget _target = null!;
+    private Manifest _manifest = null!;
+    private Keyring _keyring = null!;
+
+    public async Task InitializeAsync()
+    {
+        _store = await TestStore.CreateAsync(kind);
+        _target = new FolderTarget();
+        await using var server = await StartAsync(_store);
+        await SeedAsync(server.Client);
+        var run = await BackupAsync(server, _target.Store);
+        Assert.True(run.Status == "completed", run.Error);
+        _manifest = run.Manifest!;
+        _keyring = Keyring.Load(KeyringPath(_store), null);
+    }
+
+    public async Task DisposeAsync()
+    {
+        ReleasePools();
+        await _target.DisposeAsync();
+        await _store.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Manifest_made_with_another_keyring_is_refused_as_not_signed_by_this_keyring()
+    {
+        await using var other = await TestStore.CreateAsync(kind);
+        await using var theirTarget = new FolderTarget();
+        await using (var server = await StartAsync(other))
+        {
+            // More records than ours, so the other store's backup is the newest once copied onto our target.
+            await SeedAsync(server.Client, observations: 30);
+            var theirs = await BackupAsync(server, theirTarget.Store);
+            Assert.True(theirs.Status == "completed", theirs.Error);
+            Assert.True(theirs.Manifest!.LedgerSize > _manifest.LedgerSize);
+            File.Copy(theirTarget.PathOf(theirs.Manifest.Name), _target.PathOf(theirs.Manifest.Name));
+        }
+
+        var refused = await Assert.ThrowsAsync<BackupFormatException>(() => BackupRestorer.ChooseAsync(_target.Store, Authenticator(_keyring), null, null, CancellationToken.None));
+
+        Assert.Contains("not signed by this keyring", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("manifests/", refused.Message, StringComparison.Ordinal);
+        // Our own server will not chain a backup onto it either: the run fails and says why.
+        await using (var ours = await StartAsync(_store))
+        {
+            var run = await BackupAsync(ours, _target.Store);
+            Assert.Equal("failed", run.Status);
+            Assert.Contains("not signed by this keyring", run.Error, StringComparison.Ordinal);
+        }
+        ReleasePools();
+    }
+
+    [Fact]
+    public async Task Keyring_lacking_a_key_the_manifest_lists_is_refused_naming_the_key_id()
+    {
+        var folder = Directory.CreateTempSubdirectory("wardline-other-keyring-").FullName;
+        try
+        {
+            var other = Keyring.LoadOrCreate(Path.Combine(folder, "keyring.json"), null);
+
+            var refused = Assert.Throws<BackupRefusedException>(() => BackupRestorer.CheckKeys(_manifest, other));
+
+            Assert.Contains($"'{_keyring.ActiveKekId}'", refused.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain(other.ActiveKekId, refused.Message, StringComparison.Ordinal);
+            Assert.Contains("--keyring", refused.Message, StringComparison.Ordinal);
+            // The right keyring passes.
+            BackupRestorer.CheckKeys(_manifest, _keyring);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+        await Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Restore_into_a_store_that_holds_data_is_refused_and_leaves_it_untouched()
+    {
+        var before = await LedgerStateAsync(_store);
+        var resources = await CountAsync(_store, "SELECT COUNT(*) FROM resources");
+
+        await using (var dialect = Dialect(_store))
+        {
+            var refused = await Assert.ThrowsAsync<BackupRefusedException>(() =>
+                BackupRestorer.RestoreAsync(_target.Store, _manifest, dialect, new EnvelopeCipher(_keyring), skipDamaged: false, null, CancellationToken.None));
+            Assert.Contains("is not empty", refused.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(before, await LedgerStateAsync(_store));
+        Assert.Equal(resources, await CountAsync(_store, "SELECT COUNT(*) FROM resources"));
+    }
+
+    [Fact]
+    public async Task Manifest_renamed_on_the_target_is_refused()
+    {
+        // Renamed to pass for a backup of a larger ledger: the name sorts it newest.
+        var renamed = Manifest.NameFor(_manifest.LedgerSize + 1000, _manifest.Id);
+        File.Move(_target.PathOf(_manifest.Name), _target.PathOf(renamed));
+
+        var refused = await Assert.ThrowsAsync<BackupFormatException>(() => BackupRestorer.ChooseAsync(_target.Store, Authenticator(_keyring), null, null, CancellationToken.None));
+
+        Assert.Contains(renamed, refused.Message, StringComparison.Ordinal);
+        Assert.Contains("renamed", refused.Message, StringComparison.Ordinal);
+    }
+}
+
+public sealed class SqliteForeignManifestTests() : ForeignManifestConformance(StoreKind.Sqlite);
+
+public sealed class PostgresForeignManifestTests() : ForeignManifestConformance(StoreKind.Postgres);

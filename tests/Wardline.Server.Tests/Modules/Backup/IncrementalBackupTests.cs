@@ -1,0 +1,152 @@
+using Wardline.Server.Modules.Access.Identity;
+using Wardline.Server.Modules.Backup;
+using Wardline.Server.Tests.Infrastructure;
+using Wardline.Server.Tests.Modules.Backup.Infrastructure;
+using static Wardline.Server.Tests.Modules.Backup.Infrastructure.BackupTestKit;
+
+namespace Wardline.Server.Tests.Modules.Backup;
+
+/// <summary>
+/// Incremental backups ship only what the append-only ledger added since the last one (and the small tables
+/// that changed); a chain restores to its newest point, and an older point of it is chosen by ledger size or time.
+/// </summary>
+public abstract class IncrementalBackupConformance(StoreKind kind) : IAsyncLifetime
+{
+    private TestStore _store = null!;
+    private FolderTarget _target = null!;
+
+    public async Task InitializeAsync()
+    {
+        _store = await TestStore.CreateAsync(kind);
+        _target = new FolderTarget();
+    }
+
+    public async Task DisposeAsync()
+    {
+        ReleasePools();
+        await _target.DisposeAsync();
+        await _store.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Second_backup_after_a_few_writes_ships_only_ledger_and_resources_objects_and_far_fewer_bytes()
+    {
+        await using var server = await StartAsync(_store);
+        var seeded = await SeedAsync(server.Client, observations: 40);
+        var full = await BackupAsync(server, _target.Store);
+        await WriteMoreAsync(server.Client, seeded, "2024-04-01");
+
+        var incremental = await BackupAsync(server, _target.Store);
+
+        Assert.True(full.Status == "completed", full.Error);
+        Assert.True(incremental.Status == "completed", incremental.Error);
+        Assert.Equal("full", full.Kind);
+        Assert.Equal("incremental", incremental.Kind);
+        var shipped = StoredBy(incremental.Manifest!);
+        Assert.All(shipped, o => Assert.Contains(o.Kind, new[] { "ledger", "resources" }));
+        Assert.Contains(shipped, o => o.Kind == "ledger");
+        Assert.Contains(shipped, o => o.Kind == "resources");
+        Assert.Equal(full.Manifest!.LedgerSize, incremental.Manifest!.LedgerFrom);
+        Assert.Equal(full.Manifest.Name, incremental.Manifest.Parent);
+        Assert.Equal(full.Manifest.Id, incremental.Manifest.Chain);
+        Assert.True(incremental.StoredBytes * 3 < full.StoredBytes, $"incremental stored {incremental.StoredBytes} bytes, the full backup {full.StoredBytes}");
+        // The chain's manifest still lists everything a restore needs: the full backup's objects, then the new ones.
+        Assert.Equal(full.Manifest.Objects.Select(o => o.Name).Where(n => !n.Contains("/table-", StringComparison.Ordinal)),
+            incremental.Manifest.Objects.Select(o => o.Name).Where(n => !n.Contains("/table-", StringComparison.Ordinal)).Take(full.Manifest.Objects.Count(o => o.Kind != "table")));
+    }
+
+    [Fact]
+    public async Task Backup_with_no_change_at_all_is_unchanged_and_writes_no_manifest()
+    {
+        await using var server = await StartAsync(_store);
+        await SeedAsync(server.Client);
+        var first = await BackupAsync(server, _target.Store);
+        var manifests = _target.Manifests();
+
+        var again = await BackupAsync(server, _target.Store);
+
+        Assert.True(first.Status == "completed", first.Error);
+        Assert.Equal("unchanged", again.Status);
+        Assert.Equal(0, again.Stored);
+        Assert.Equal(0, again.StoredBytes);
+        Assert.Equal(manifests, _target.Manifests());
+        Assert.Single(manifests);
+        Assert.False(Directory.Exists(_target.PathOf($"segments/{again.RunId}")), "the unchanged run stored segments");
+        Assert.Equal(1, await CountAsync(_store, $"SELECT COUNT(*) FROM backup_runs WHERE id = '{again.RunId}' AND status = 'unchanged' AND manifest IS NULL"));
+    }
+
+    [Fact]
+    public async Task Change_only_to_an_account_ships_the_accounts_table_alone()
+    {
+        await using var server = await StartAsync(_store);
+        await SeedAsync(server.Client);
+        var first = await BackupAsync(server, _target.Store);
+        var accounts = server.Service<AccountService>();
+        var result = await accounts.CreateAsync(Account.New("night-nurse", "Night Nurse") with { Roles = ["tester"] }, null, "test", CancellationToken.None);
+        Assert.IsType<AccountResult.Done>(result);
+
+        var second = await BackupAsync(server, _target.Store);
+
+        Assert.True(second.Status == "completed", second.Error);
+        var shipped = StoredBy(second.Manifest!);
+        Assert.Equal(["accounts"], shipped.Where(o => o.Kind == "table").Select(o => o.Table!));
+        // The account's creation is audited, so its ledger entry ships too; no resource changed.
+        Assert.DoesNotContain(shipped, o => o.Kind == "resources");
+        Assert.Equal(first.Manifest!.Objects.Where(o => o.Kind == "table" && o.Table != "accounts").Select(o => o.Name),
+            second.Manifest!.Objects.Where(o => o.Kind == "table" && o.Table != "accounts").Select(o => o.Name));
+    }
+
+    [Fact]
+    public async Task Newest_of_a_chain_of_three_restores_everything_and_an_older_point_lacks_the_later_writes()
+    {
+        Seeded seeded;
+        string late;
+        BackupRunResult first, second, third;
+        await using (var server = await StartAsync(_store))
+        {
+            seeded = await SeedAsync(server.Client);
+            first = await BackupAsync(server, _target.Store);
+            await WriteMoreAsync(server.Client, seeded, "2024-04-01");
+            second = await BackupAsync(server, _target.Store);
+            await Task.Delay(20);
+            late = await WriteMoreAsync(server.Client, seeded, "2024-04-02");
+            third = await BackupAsync(server, _target.Store);
+        }
+        Assert.All(new[] { first, second, third }, r => Assert.True(r.Status == "completed", r.Error));
+        Assert.Equal(["full", "incremental", "incremental"], new[] { first.Kind, second.Kind, third.Kind });
+        var keyring = Wardline.Crypto.Keyring.Load(KeyringPath(_store), null);
+        var authenticator = Authenticator(keyring);
+
+        var newest = await BackupRestorer.ChooseAsync(_target.Store, authenticator, null, null, CancellationToken.None);
+        var bySize = await BackupRestorer.ChooseAsync(_target.Store, authenticator, null, third.Manifest!.LedgerSize - 1, CancellationToken.None);
+        var byTime = await BackupRestorer.ChooseAsync(_target.Store, authenticator, second.Manifest!.Created.AddMilliseconds(1), null, CancellationToken.None);
+
+        Assert.Equal(third.Manifest.Name, newest.Name);
+        Assert.Equal(second.Manifest.Name, bySize.Name);
+        Assert.Equal(second.Manifest.Name, byTime.Name);
+
+        await using (var all = await TestStore.CreateAsync(kind))
+        {
+            await RestoreIntoAsync(_target.Store, newest, all, _store);
+            var verdict = await VerifyAsync(all, newest, WitnessPath(_store));
+            Assert.True(verdict.Proven, string.Join("\n", verdict.Report.Problems));
+            Assert.Equal(1, await CountAsync(all, $"SELECT COUNT(*) FROM resources WHERE res_type = 'Observation' AND res_id = '{late}'"));
+            Assert.Equal(3, await CountAsync(all, $"SELECT COUNT(*) FROM resource_versions WHERE res_type = 'Condition' AND res_id = '{seeded.Condition}'"));
+            ReleasePools();
+        }
+        await using (var older = await TestStore.CreateAsync(kind))
+        {
+            await RestoreIntoAsync(_target.Store, bySize, older, _store);
+            var verdict = await VerifyAsync(older, bySize, WitnessPath(_store));
+            Assert.True(verdict.Proven, string.Join("\n", verdict.Report.Problems));
+            Assert.Equal((second.Manifest.LedgerSize, second.Manifest.LedgerRoot), await LedgerStateAsync(older));
+            Assert.Equal(0, await CountAsync(older, $"SELECT COUNT(*) FROM resources WHERE res_type = 'Observation' AND res_id = '{late}'"));
+            Assert.Equal(2, await CountAsync(older, $"SELECT COUNT(*) FROM resource_versions WHERE res_type = 'Condition' AND res_id = '{seeded.Condition}'"));
+            ReleasePools();
+        }
+    }
+}
+
+public sealed class SqliteIncrementalBackupTests() : IncrementalBackupConformance(StoreKind.Sqlite);
+
+public sealed class PostgresIncrementalBackupTests() : IncrementalBackupConformance(StoreKind.Postgres);
