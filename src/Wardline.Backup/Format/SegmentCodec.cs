@@ -21,6 +21,9 @@ internal static class SegmentCodec
     /// <summary>Longest header accepted on read; a header is a few hundred bytes.</summary>
     private const int MaxHeader = 64 * 1024;
 
+    /// <summary>Largest segment content accepted on read; writers make segments of a few tens of MB.</summary>
+    public const int MaxPlainLength = 1 << 30;
+
     /// <summary>zstd level: 3 is zstd's default, fast on two cores and close to the best ratio on encrypted-body-heavy payloads.</summary>
     public static int CompressionLevel { get; set; } = 3;
 
@@ -66,6 +69,7 @@ internal static class SegmentCodec
         }
         if (header.Format != FormatVersion) throw new BackupFormatException($"segment {name} is format {header.Format}; this Wardline reads format {FormatVersion}");
         if (header.Name != name) throw new BackupFormatException($"segment {name} says it is {header.Name}: it was renamed or moved");
+        if (header.PlainLength is < 0 or > MaxPlainLength) throw new BackupFormatException($"segment {name} declares {header.PlainLength} bytes of content, outside 0..{MaxPlainLength}");
         if (header.Compression != "zstd" || header.Cipher != "aes-256-gcm") throw new BackupFormatException($"segment {name} uses {header.Compression}/{header.Cipher}, which this Wardline does not read");
         byte[] wrapped;
         try
@@ -108,17 +112,21 @@ internal static class SegmentCodec
                 throw new BackupFormatException($"segment {name} fails authentication: it was altered or truncated");
             }
         }
-        byte[] payload;
+        // A streaming decoder reads any conformant zstd frame (with or without the content size in its header, with a
+        // checksum, several frames), not only the ones this code writes; it stops one byte past the declared length.
+        var payload = new byte[header.PlainLength];
         try
         {
-            using var zstd = new Decompressor();
-            payload = zstd.Unwrap(compressed, header.PlainLength).ToArray();
+            using var zstd = new DecompressionStream(new MemoryStream(compressed));
+            var read = 0;
+            int n;
+            while (read < payload.Length && (n = zstd.Read(payload, read, payload.Length - read)) > 0) read += n;
+            if (read != payload.Length || zstd.ReadByte() != -1) throw new BackupFormatException($"segment {name} does not hold the {header.PlainLength} bytes its header says");
         }
-        catch (ZstdException)
+        catch (Exception ex) when (ex is ZstdException or IOException or InvalidDataException)
         {
             throw new BackupFormatException($"segment {name} does not decompress");
         }
-        if (payload.Length != header.PlainLength) throw new BackupFormatException($"segment {name} holds {payload.Length} bytes, its header says {header.PlainLength}");
         return payload;
     }
 
