@@ -20,6 +20,13 @@ if (args is ["ledger", ..])
     return;
 }
 
+// Usage: Wardline.Bench backup generate|update [options]   (BackupStoreGenerator.cs)
+if (args is ["backup", ..])
+{
+    Environment.ExitCode = await Wardline.Bench.BackupStoreGenerator.RunAsync(args[1..]);
+    return;
+}
+
 // Usage: Wardline.Bench DIR [--db CONNSTRING] [--rounds N]
 // Imports every *.json bundle in DIR through RecordImporter into a fresh store, N times (default 3).
 // Round 1 is cold (includes JIT and first-touch costs); later rounds are warm. With --db each round

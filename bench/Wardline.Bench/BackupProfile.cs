@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Wardline.Backup;
+using Wardline.Backup.Format;
+using Wardline.Crypto;
+using Wardline.Server.Hosting;
+using Wardline.Server.Modules.Backup;
+using Wardline.Server.Modules.Records;
+using Wardline.Server.Modules.Records.Storage;
+using ZstdSharp;
+
+namespace Wardline.Bench;
+
+/// <summary>
+/// Where a full backup's and a restore's time goes (bench/backup.sh profile), by replaying their steps with the
+/// same code and SQL as <see cref="BackupWriter"/> and <see cref="BackupRestorer"/>, one stopwatch per step:
+///
+///   Wardline.Bench backup profile-backup --data DIR --target file:///SCRATCH
+///       a full backup's segments (ledger entries with their versions, then resources with their index rows):
+///       SQL read, row encoding, fingerprint (HMAC), zstd, AES-GCM sealing, SHA-256, upload; written, no manifest.
+///   Wardline.Bench backup profile-restore --data DIR --from file:///TARGET --to NEWDIR
+///       the newest backup on TARGET restored into a new SQLite store in NEWDIR: read, checksum, open (decrypt and
+///       decompress), decode, then the inserts of each table; no verification (the CLI times that phase).
+/// </summary>
+internal static class BackupProfile
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        string Get(string name)
+        {
+            var i = Array.IndexOf(args, name);
+            return i >= 0 && i + 1 < args.Length ? args[i + 1] : throw new ArgumentException($"{name} is required");
+        }
+        var options = new WardlineOptions { DataDirectory = Get("--data") };
+        await using var sp = new ServiceCollection().AddLogging().AddSingleton(Options.Create(options)).AddStores(options).BuildServiceProvider();
+        await sp.GetRequiredService<RecordStore>().MigrateAsync(default);
+        var keys = sp.GetRequiredService<RecordKeys>();
+        if (args[0] == "profile-backup")
+        {
+            await using var target = BackupTargets.Open(Get("--target"), new BackupTargetSettings());
+            await ProfileBackupAsync(sp.GetRequiredService<SqlDialect>(), keys, target);
+        }
+        else
+        {
+            await using var source = BackupTargets.Open(Get("--from"), new BackupTargetSettings());
+            await ProfileRestoreAsync(keys, source, Get("--to"));
+        }
+        return 0;
+    }
+
+    private sealed class Clock
+    {
+        private readonly Dictionary<string, long> _ticks = [];
+        private readonly List<string> _order = [];
+        private readonly Stopwatch _total = Stopwatch.StartNew();
+
+        public T Time<T>(string step, Func<T> f)
+        {
+            var t0 = Stopwatch.GetTimestamp();
+            try { return f(); } finally { Add(step, Stopwatch.GetTimestamp() - t0); }
+        }
+
+        public async Task<T> TimeAsync<T>(string step, Func<Task<T>> f)
+        {
+            var t0 = Stopwatch.GetTimestamp();
+            try { return await f(); } finally { Add(step, Stopwatch.GetTimestamp() - t0); }
+        }
+
+        private void Add(string step, long ticks)
+        {
+            if (!_ticks.ContainsKey(step)) _order.Add(step);
+            _ticks[step] = _ticks.GetValueOrDefault(step) + ticks;
+        }
+
+        public void Print(string title, long bytes)
+        {
+            var total = _total.Elapsed.TotalSeconds;
+            Console.WriteLine(FormattableString.Invariant($"{title}: {total:F1} s in all, {bytes / 1048576.0:F0} MiB stored"));
+            foreach (var step in _order)
+            {
+                var s = _ticks[step] * 1.0 / Stopwatch.Frequency;
+                Console.WriteLine(FormattableString.Invariant($"  {step,-44} {s,8:F1} s {100 * s / total,5:F1}%"));
+            }
+            Console.WriteLine(FormattableString.Invariant($"WL {title.Replace(' ', '_')}.seconds={total:F1}"));
+        }
+    }
+
+    private static string Sql(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    private static async System.Threading.Tasks.Task ProfileBackupAsync(SqlDialect dialect, RecordKeys keys, IBackupStore target)
+    {
+        var clock = new Clock();
+        var cipher = keys.Cipher;
+        var fingerprints = new ContentAuthenticator(keys.Keyring, BackupCatalog.FingerprintPurpose);
+        await target.PrepareAsync(default);
+        await using var c = await dialect.OpenAsync(default);
+        await using var tx = await dialect.BeginSnapshotAsync(c, default);
+        long size;
+        await using (var cmd = c.CreateCommand())
+        {
+            cmd.Transaction = tx;
+            cmd.CommandText = "SELECT size FROM ledger_state WHERE id = 1";
+            size = Convert.ToInt64(await cmd.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
+        }
+        long stored = 0;
+        var run = "profile-" + DateTime.UtcNow.ToString("HHmmss", CultureInfo.InvariantCulture);
+
+        async System.Threading.Tasks.Task SealAndPutAsync(string kind, string name, List<RowBlock> blocks)
+        {
+            var payload = clock.Time($"{kind}: encode rows (RowCodec)", () => BackupWriter.Payload(blocks));
+            clock.Time($"{kind}: fingerprint (HMAC-SHA256)", () => fingerprints.Tag(payload));
+            // zstd alone, to split SegmentCodec.Seal into compression and the rest (key, AES-GCM, copy).
+            var zstd = clock.Time($"{kind}: zstd level {SegmentCodec.CompressionLevel} (alone, for the split)", () =>
+            {
+                using var z = new Compressor(SegmentCodec.CompressionLevel);
+                return z.Wrap(payload).Length;
+            });
+            var segment = clock.Time($"{kind}: SegmentCodec.Seal (zstd + AES-GCM)", () => SegmentCodec.Seal(cipher, name, run, payload));
+            clock.Time($"{kind}: SHA-256 checksum", () => SegmentCodec.Checksum(segment));
+            await clock.TimeAsync($"{kind}: upload (file://, not overlapped here)", async () => { await target.PutAsync(name, segment, null, default); return 0; });
+            stored += segment.Length;
+            _ = zstd;
+        }
+
+        for (var a = 0L; a < size; a += BackupWriter.EntriesPerSegment)
+        {
+            var b = Math.Min(size, a + BackupWriter.EntriesPerSegment);
+            var blocks = new List<RowBlock>
+            {
+                await clock.TimeAsync("ledger: SQL read ledger_entries", () => BackupTables.ReadAsync(c, tx, "ledger_entries", "insert", Sql($"SELECT * FROM ledger_entries WHERE idx >= {a} AND idx < {b} ORDER BY idx"), null, default)),
+                await clock.TimeAsync("ledger: SQL read ledger_nodes", () => BackupTables.ReadAsync(c, tx, "ledger_nodes", "insert", BackupTables.NodesSql(a, b), null, default)),
+                await clock.TimeAsync("ledger: SQL read resource_versions (join)", () => BackupTables.ReadAsync(c, tx, "resource_versions", "insert", Sql(
+                    $"SELECT v.* FROM ledger_entries e JOIN resource_versions v ON v.res_type = e.res_type AND v.res_id = e.res_id AND v.version = e.version WHERE e.type = 'write' AND e.idx >= {a} AND e.idx < {b} ORDER BY e.idx"), null, default)),
+                await clock.TimeAsync("ledger: SQL read ledger_heads", () => BackupTables.ReadAsync(c, tx, "ledger_heads", "upsert", Sql($"SELECT * FROM ledger_heads WHERE size >= {a} AND size <= {b} ORDER BY size"), ["size"], default)),
+            };
+            await SealAndPutAsync("ledger", Sql($"segments/{run}/ledger-{a:D16}-{b:D16}.seg"), blocks);
+        }
+
+        var rids = new List<long>();
+        await using (var cmd = c.CreateCommand())
+        {
+            cmd.Transaction = tx;
+            cmd.CommandText = "SELECT rid FROM resources ORDER BY rid";
+            await using var r = await cmd.ExecuteReaderAsync();
+            while (await r.ReadAsync()) rids.Add(r.GetInt64(0));
+        }
+        for (var i = 0; i < rids.Count; i += BackupWriter.ResourcesPerSegment)
+        {
+            var chunk = rids.GetRange(i, Math.Min(BackupWriter.ResourcesPerSegment, rids.Count - i));
+            var where = Sql($"rid BETWEEN {chunk[0]} AND {chunk[^1]}");
+            var blocks = new List<RowBlock>
+            {
+                await clock.TimeAsync("resources: SQL read resources", () => BackupTables.ReadAsync(c, tx, "resources", "insert", "SELECT * FROM resources WHERE " + where + " ORDER BY rid", null, default)),
+                await clock.TimeAsync("resources: SQL read data_keys (join)", () => BackupTables.ReadAsync(c, tx, "data_keys", "insert",
+                    "SELECT k.* FROM data_keys k JOIN resources r ON r.res_type = k.res_type AND r.res_id = k.res_id WHERE r." + where + " ORDER BY r.rid", null, default)),
+            };
+            foreach (var table in new[] { "access_facts", "care_relations", "search_token", "search_ref", "search_date" })
+                blocks.Add(await clock.TimeAsync($"resources: SQL read {table}", () => BackupTables.ReadAsync(c, tx, table, "insert", "SELECT * FROM " + table + " WHERE " + where, null, default)));
+            await SealAndPutAsync("resources", Sql($"segments/{run}/resources-{i / BackupWriter.ResourcesPerSegment:D6}.seg"), blocks);
+        }
+        await tx.RollbackAsync();
+        clock.Print("profile backup", stored);
+        Console.WriteLine("  (the zstd line repeats the compression inside SegmentCodec.Seal: the sum of the lines exceeds the total by it)");
+    }
+
+    private static async System.Threading.Tasks.Task ProfileRestoreAsync(RecordKeys keys, IBackupStore source, string to)
+    {
+        var clock = new Clock();
+        var cipher = keys.Cipher;
+        var authenticator = new ContentAuthenticator(keys.Keyring, BackupCatalog.ManifestPurpose);
+        var manifest = await clock.TimeAsync("choose the manifest", () => BackupRestorer.ChooseAsync(source, authenticator, null, null, default));
+        Directory.CreateDirectory(to);
+        var target = SqlDialect.Sqlite(Path.Combine(to, "wardline.db"));
+        await clock.TimeAsync("create the schema", () => Migrations.ApplyAsync(target, manifest.Schema, default));
+        long bytes = 0;
+        foreach (var o in manifest.Objects)
+        {
+            var segment = await clock.TimeAsync("read the segment (file://)", () => source.GetAsync(o.Name, default));
+            clock.Time("SHA-256 checksum", () => SegmentCodec.Checksum(segment));
+            var payload = clock.Time("SegmentCodec.Open (AES-GCM + zstd)", () => SegmentCodec.Open(cipher, o.Name, segment));
+            var blocks = clock.Time("decode rows (RowCodec)", () => RowCodec.ReadAll(payload));
+            bytes += segment.Length;
+            await using var c = await target.OpenAsync(default);
+            await using var tx = await target.BeginWriteTransactionAsync(c, default);
+            foreach (var block in blocks)
+                await clock.TimeAsync($"insert {block.Table}", async () => { await BackupTables.ApplyAsync(target, c, tx, block, default); return 0; });
+            await clock.TimeAsync("commit", async () => { await tx.CommitAsync(); return 0; });
+        }
+        clock.Print("profile restore", bytes);
+        Console.WriteLine("  (not overlapped: BackupRestorer fetches and opens the next segment while the current one is inserted)");
+    }
+}

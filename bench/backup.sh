@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# The backup benchmark against restic (issue 5, item 8), on one store of 1,000,000 resources, in one run:
+#
+#   bench/backup.sh [STEP...]      # steps: machine generate run (default: all three)
+#
+#   generate  builds (or reuses) the store: Synthea Patients, Encounters, Observations and Conditions cloned with new
+#             ids and written through the server's write path (RecordService.Prepare + RecordStore.WriteAsync:
+#             encryption, index, access facts, one ledger entry per version; bench/Wardline.Bench/BackupStoreGenerator.cs),
+#             kept in $WARDLINE_BACKUP_STORE (default /tmp/wl-backup-1m) for later runs; WARDLINE_BACKUP_RESOURCES sets
+#             the size (default 1000000; use 100000 to try the script).
+#   run       on a copy of that store, holding the shared build lock (/tmp/wl.lock) throughout, each tool twice:
+#               full         `wardline backup now --full` to a new file:// target  vs  `restic backup` of wardline.db
+#                            into a new repository (restic 0.14 from Debian, default compression "auto")
+#               incremental  10,000 resources (1%) get a new version through the store (`Wardline.Bench backup
+#                            update`, not measured), then `wardline backup now` and `restic backup` to the second
+#                            full's target/repository; twice, with different resources
+#               restore      `wardline restore --to DIR --keyring --witness` (restore, then verification against the
+#                            ledger and the witness's signed head: the CLI prints both phases)  vs  `restic restore
+#                            latest`, and once more `restic restore --verify` (restic re-reads what it wrote)
+#             every command under /usr/bin/time -v (wall, user+sys CPU, max RSS); bytes on the target with du -sb;
+#             then, still under the lock, where Wardline's time goes: a full backup and the restore replayed step by
+#             step with one stopwatch per step (bench/Wardline.Bench/BackupProfile.cs).
+#
+# Raw outputs go to bench/results/backup/ (machine.txt, generate.txt, run.txt, summary.txt).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STORE=${WARDLINE_BACKUP_STORE:-/tmp/wl-backup-1m}
+RESOURCES=${WARDLINE_BACKUP_RESOURCES:-1000000}
+CHANGED=$((RESOURCES / 100))
+OUT=${WARDLINE_BACKUP_OUT:-bench/results/backup}
+mkdir -p "$OUT"
+STEPS=("$@")
+[ ${#STEPS[@]} -gt 0 ] || STEPS=(machine generate run)
+want() { local s; for s in "${STEPS[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+command -v restic >/dev/null || { log "installing restic from Debian"; apt-get install -y restic >/dev/null || sudo apt-get install -y restic >/dev/null; }
+[ -x /usr/bin/time ] || { apt-get install -y time >/dev/null || sudo apt-get install -y time >/dev/null; }
+
+WORK=$(mktemp -d ${WARDLINE_BACKUP_WORK:-/tmp}/wardline-backup-bench.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+log "building bench/Wardline.Bench and the CLI (Release, under /tmp/wl.lock), copied to $WORK"
+flock /tmp/wl.lock bash -c '
+  set -e
+  dotnet build bench/Wardline.Bench/Wardline.Bench.csproj -c Release -nologo -clp:ErrorsOnly -v:q
+  dotnet build src/Wardline/Wardline.csproj -c Release -nologo -clp:ErrorsOnly -v:q
+  cp -r bench/Wardline.Bench/bin/Release/net10.0 "$1/inproc"
+  cp -r src/Wardline/bin/Release/net10.0 "$1/cli"
+' _ "$WORK"
+B=(dotnet "$WORK/inproc/Wardline.Bench.dll" backup)
+WL="$WORK/cli/wardline"
+
+stamp() { echo "# $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), load $(cut -d' ' -f1-3 /proc/loadavg), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ' + uncommitted changes in src/')"; }
+
+if want machine; then
+  {
+    stamp
+    echo "nproc=$(nproc)"
+    echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+    echo "mem_gib=$(awk '/MemTotal/ {printf "%.1f", $2/1048576}' /proc/meminfo)"
+    echo "kernel=$(uname -sr)"
+    echo "dotnet=$(dotnet --list-runtimes | awk '/Microsoft.NETCore.App/ {v=$2} END {print v}')"
+    echo "restic=$(restic version)"
+    echo "fs=$(df -T /tmp | awk 'NR==2 {print $1" ("$2")"}')"
+  } | tee "$OUT/machine.txt"
+fi
+
+if want generate; then
+  log "generate: building (or reusing) a $RESOURCES-resource store in $STORE"
+  { stamp; "${B[@]}" generate --data "$STORE" --resources "$RESOURCES"; } | tee -a "$OUT/generate.txt" | grep -v '^  [0-9]' || true
+fi
+
+if want run; then
+  [ -f "$STORE/bench-ids.txt" ] || { log "no generated store in $STORE: run the generate step first"; exit 2; }
+  export RESTIC_PASSWORD=wardline-bench-restic
+  # One measured command: its output, then /usr/bin/time's wall, CPU and memory, on one "TIME" line.
+  timed() {
+    local label=$1; shift
+    echo "--- $label: $*"
+    local rc=0
+    /usr/bin/time -v -o "$WORK/time.txt" "$@" >"$WORK/out.txt" 2>&1 || rc=$?
+    sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' "$WORK/out.txt" | grep -v '^\s*$' | tail -12 || true
+    [ "$rc" = 0 ] || { echo "FAILED $label: exit code $rc"; return "$rc"; }
+    awk -v l="$label" -F': ' '
+      /Elapsed \(wall clock\)/ { n = split($2, p, ":"); w = (n == 3) ? p[1]*3600 + p[2]*60 + p[3] : p[1]*60 + p[2] }
+      /User time/ { u = $2 } /System time/ { s = $2 } /Maximum resident/ { m = $2 } /Percent of CPU/ { c = $2 }
+      END { printf "TIME %s wall_s=%.2f user_s=%.2f sys_s=%.2f cpu=%s maxrss_mib=%.0f\n", l, w, u, s, c, m/1024 }' "$WORK/time.txt"
+  }
+  bytes() { echo "BYTES $1 $(du -sb "$2" | cut -f1)"; }
+  log "run: copying the store to $WORK/store (not measured)"
+  cp -a "$STORE" "$WORK/store"
+  rm -f "$WORK/store/bench-ids.txt.partial"
+  S=$WORK/store
+  # restic backs up the database file; the store is closed, so the WAL is checkpointed into it first.
+  sqlite3 "$S/wardline.db" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
+  log "run: measuring under /tmp/wl.lock (each tool twice)"
+  {
+    stamp
+    flock /tmp/wl.lock bash -c '
+      set -euo pipefail
+      '"$(declare -f timed bytes)"'
+      WORK=$1 S=$2 WL=$3 CHANGED=$4; shift 4; B=("$@")
+      echo "store: $(du -sb "$S/wardline.db" | cut -f1) bytes in wardline.db, $(sqlite3 "$S/wardline.db" "SELECT COUNT(*) FROM resources") resources, $(sqlite3 "$S/wardline.db" "SELECT COUNT(*) FROM resource_versions") versions, $(sqlite3 "$S/wardline.db" "SELECT COUNT(*) FROM ledger_entries") ledger entries"
+      for r in 1 2; do
+        timed "wardline-full-$r" "$WL" backup now --full --data "$S" --target "file://$WORK/wl-$r"
+        bytes "wardline-full-$r" "$WORK/wl-$r"
+        sqlite3 "$S/wardline.db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+        restic init -q -r "$WORK/restic-$r" >/dev/null
+        timed "restic-full-$r" restic -r "$WORK/restic-$r" backup "$S/wardline.db"
+        bytes "restic-full-$r" "$WORK/restic-$r"
+      done
+      for r in 1 2; do
+        echo "--- update $CHANGED resources (seed $r), not measured"
+        "${B[@]}" update --data "$S" --count "$CHANGED" --seed "$r"
+        sqlite3 "$S/wardline.db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+        before=$(du -sb "$WORK/wl-2" | cut -f1)
+        timed "wardline-incr-$r" "$WL" backup now --data "$S" --target "file://$WORK/wl-2"
+        echo "BYTES wardline-incr-$r $(( $(du -sb "$WORK/wl-2" | cut -f1) - before ))"
+        sqlite3 "$S/wardline.db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+        before=$(du -sb "$WORK/restic-2" | cut -f1)
+        timed "restic-incr-$r" restic -r "$WORK/restic-2" backup "$S/wardline.db"
+        echo "BYTES restic-incr-$r $(( $(du -sb "$WORK/restic-2" | cut -f1) - before ))"
+      done
+      for r in 1 2; do
+        timed "wardline-restore-$r" "$WL" restore --from "file://$WORK/wl-2" --to "$WORK/wl-restore-$r" --keyring "$S/keyring.json" --witness "$S/witness"
+        bytes "wardline-restore-$r" "$WORK/wl-restore-$r"
+        rm -rf "$WORK/wl-restore-$r"
+        timed "restic-restore-$r" restic -r "$WORK/restic-2" restore latest --target "$WORK/restic-restore-$r"
+        bytes "restic-restore-$r" "$WORK/restic-restore-$r"
+        rm -rf "$WORK/restic-restore-$r"
+      done
+      timed "restic-restore-verify" restic -r "$WORK/restic-2" restore latest --verify --target "$WORK/restic-restore-v"
+      rm -rf "$WORK/restic-restore-v"
+      echo "--- profile: a full backup of the same store replayed step by step (Wardline.Bench backup profile-backup)"
+      "${B[@]}" profile-backup --data "$S" --target "file://$WORK/profile-target"
+      rm -rf "$WORK/profile-target"
+      echo "--- profile: the restore of the second chain replayed step by step (Wardline.Bench backup profile-restore)"
+      "${B[@]}" profile-restore --data "$S" --from "file://$WORK/wl-2" --to "$WORK/profile-restore"
+      rm -rf "$WORK/profile-restore"
+    ' _ "$WORK" "$S" "$WL" "$CHANGED" "${B[@]}"
+  } 2>&1 | tee "$OUT/run.txt"
+  grep -E '^(TIME|BYTES|store:)' "$OUT/run.txt" | tee "$OUT/summary.txt"
+fi
