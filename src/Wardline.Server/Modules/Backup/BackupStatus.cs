@@ -7,7 +7,10 @@ namespace Wardline.Server.Modules.Backup;
 internal sealed record BackupRunRow(string Id, string Target, string Kind, string Trigger, DateTimeOffset Started, DateTimeOffset? Finished, string Status,
     long? LedgerFrom, long? LedgerSize, int Objects, long StoredBytes, int Reused, string? Manifest, string? Error);
 
-/// <summary>What the console, the API and <c>backup status</c> show: the last good backup (and its age, the number that matters), the last attempt, recent history and drills.</summary>
+/// <summary>
+/// What the console, the API and <c>backup status</c> show: the last good backup (and its age, the number that matters:
+/// a run that found nothing new counts, since the target then holds everything), the last attempt, recent history and drills.
+/// </summary>
 internal sealed record BackupStatusView(string? Target, string? Immutability, int IntervalSeconds, BackupRunRow? LastGood, double? LastGoodAgeSeconds, BackupRunRow? LastAttempt,
     IReadOnlyList<BackupRunRow> History, IReadOnlyList<DrillResult> Drills, string Health);
 
@@ -21,7 +24,7 @@ internal sealed class BackupStatus(SqlDialect dialect, BackupOptions options, Ti
     {
         await using var c = await dialect.OpenAsync(ct);
         var history = await RunsAsync(c, $"SELECT * FROM backup_runs ORDER BY started DESC LIMIT {Math.Clamp(historyCount, 1, 1000)}", ct);
-        var lastGood = (await RunsAsync(c, "SELECT * FROM backup_runs WHERE status = 'completed' ORDER BY started DESC LIMIT 1", ct)).FirstOrDefault();
+        var lastGood = (await RunsAsync(c, "SELECT * FROM backup_runs WHERE status IN ('completed', 'unchanged') ORDER BY started DESC LIMIT 1", ct)).FirstOrDefault();
         var drills = await DrillsAsync(c, 20, ct);
         var now = time.GetUtcNow();
         double? age = lastGood?.Finished is { } f ? Math.Max(0, (now - f).TotalSeconds) : null;

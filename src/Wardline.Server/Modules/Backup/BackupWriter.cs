@@ -133,6 +133,8 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             if (!full && size == prev!.LedgerSize && !tablesChanged)
             {
                 await FinishRunAsync(runId, "unchanged", size, 0, 0, 0, null, null, ct);
+                // An idle store checks every interval: keep one "unchanged" row per target, not one a minute.
+                await ExecAsync("DELETE FROM backup_runs WHERE target = @t AND status = 'unchanged' AND id <> @id", [("@t", store.Display), ("@id", runId)], ct);
                 return new BackupRunResult(runId, store.Display, kind, "unchanged", prev, 0, 0, 0, clock.Elapsed, null);
             }
 
@@ -159,6 +161,8 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             await store.PutAsync(manifest.Name, manifest.Seal(authenticator), RetainUntil(options), ct);
             progress?.Report(new BackupProgress("manifest", 1, 1));
             await FinishRunAsync(runId, "completed", size, stored, reused, bytes, manifest.Name, null, ct);
+            // Recorded segments only serve to resume a failed run; a completed backup supersedes every earlier one.
+            await ExecAsync("DELETE FROM backup_segments WHERE run_id IN (SELECT id FROM backup_runs WHERE target = @t AND id <= @id)", [("@t", store.Display), ("@id", runId)], ct);
             BackupLog.Completed(logger, runId, kind, store.Display, from.Value, size, stored, reused, bytes);
             return new BackupRunResult(runId, store.Display, kind, "completed", manifest, stored, reused, bytes, clock.Elapsed, null);
         }
