@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The backup benchmark against restic (issue 5, item 8), on one store of 1,000,000 resources, in one run:
 #
-#   bench/backup.sh [STEP...]      # steps: machine generate run (default: all three)
+#   bench/backup.sh [STEP...]      # steps: machine generate run phases (default: all four)
 #
 #   generate  builds (or reuses) the store: Synthea Patients, Encounters, Observations and Conditions cloned with new
 #             ids and written through the server's write path (RecordService.Prepare + RecordStore.WriteAsync:
@@ -21,7 +21,11 @@
 #             then, still under the lock, where Wardline's time goes: a full backup and the restore replayed step by
 #             step with one stopwatch per step (bench/Wardline.Bench/BackupProfile.cs).
 #
-# Raw outputs go to bench/results/backup/ (machine.txt, generate.txt, run.txt, summary.txt).
+#   phases    on another copy, under the lock: a full backup and two incrementals after 1% changes run in-process
+#             (BackupWriter.RunAsync, as `wardline backup now` runs it) with the time of each phase it reports, and the
+#             CLI's fixed cost (`backup now` with nothing new).
+#
+# Raw outputs go to bench/results/backup/ (machine.txt, generate.txt, run.txt, summary.txt, phases.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STORE=${WARDLINE_BACKUP_STORE:-/tmp/wl-backup-1m}
@@ -30,7 +34,7 @@ CHANGED=$((RESOURCES / 100))
 OUT=${WARDLINE_BACKUP_OUT:-bench/results/backup}
 mkdir -p "$OUT"
 STEPS=("$@")
-[ ${#STEPS[@]} -gt 0 ] || STEPS=(machine generate run)
+[ ${#STEPS[@]} -gt 0 ] || STEPS=(machine generate run phases)
 want() { local s; for s in "${STEPS[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -68,6 +72,29 @@ fi
 if want generate; then
   log "generate: building (or reusing) a $RESOURCES-resource store in $STORE"
   { stamp; "${B[@]}" generate --data "$STORE" --resources "$RESOURCES"; } | tee -a "$OUT/generate.txt" | grep -v '^  [0-9]' || true
+fi
+
+if want phases; then
+  [ -f "$STORE/bench-ids.txt" ] || { log "no generated store in $STORE: run the generate step first"; exit 2; }
+  log "phases: copying the store to $WORK/pstore (not measured)"
+  cp -a "$STORE" "$WORK/pstore"
+  {
+    stamp
+    flock /tmp/wl.lock bash -c '
+      set -euo pipefail
+      WORK=$1 P=$2 WL=$3 CHANGED=$4; shift 4; B=("$@")
+      echo "--- a full backup, in-process, with the phases BackupWriter reports"
+      "${B[@]}" profile-run --data "$P" --target "file://$WORK/ptarget" --full
+      for r in 1 2; do
+        echo "--- update $CHANGED resources (seed $((r + 10))), not measured"
+        "${B[@]}" update --data "$P" --count "$CHANGED" --seed $((r + 10))
+        echo "--- the incremental backup after it, in-process"
+        "${B[@]}" profile-run --data "$P" --target "file://$WORK/ptarget"
+      done
+      echo "--- the CLI with nothing new to ship (its fixed cost: start-up, store and keyring, reading the target)"
+      for r in 1 2; do /usr/bin/time -f "TIME wardline-unchanged-$r wall_s=%e user_s=%U sys_s=%S" "$WL" backup now --data "$P" --target "file://$WORK/ptarget" 2>&1 | grep -v "^\s*$" | tail -2; done
+    ' _ "$WORK" "$WORK/pstore" "$WL" "$CHANGED" "${B[@]}"
+  } 2>&1 | tee "$OUT/phases.txt"
 fi
 
 if want run; then

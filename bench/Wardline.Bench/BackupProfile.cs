@@ -20,6 +20,9 @@ namespace Wardline.Bench;
 ///   Wardline.Bench backup profile-backup --data DIR --target file:///SCRATCH
 ///       a full backup's segments (ledger entries with their versions, then resources with their index rows):
 ///       SQL read, row encoding, fingerprint (HMAC), zstd, AES-GCM sealing, SHA-256, upload; written, no manifest.
+///   Wardline.Bench backup profile-run --data DIR --target URI [--full]
+///       one real run of BackupWriter.RunAsync (what `wardline backup now` runs), with the time of each phase it
+///       reports (reading the target, ledger entries and versions, resources, manifest) and of the uploads.
 ///   Wardline.Bench backup profile-restore --data DIR --from file:///TARGET --to NEWDIR
 ///       the newest backup on TARGET restored into a new SQLite store in NEWDIR: read, checksum, open (decrypt and
 ///       decompress), decode, then the inserts of each table; no verification (the CLI times that phase).
@@ -37,7 +40,12 @@ internal static class BackupProfile
         await using var sp = new ServiceCollection().AddLogging().AddSingleton(Options.Create(options)).AddStores(options).BuildServiceProvider();
         await sp.GetRequiredService<RecordStore>().MigrateAsync(default);
         var keys = sp.GetRequiredService<RecordKeys>();
-        if (args[0] == "profile-backup")
+        if (args[0] == "profile-run")
+        {
+            await using var target = new TimedStore(BackupTargets.Open(Get("--target"), new BackupTargetSettings()));
+            await ProfileRunAsync(sp.GetRequiredService<BackupWriter>(), target, args.Contains("--full"));
+        }
+        else if (args[0] == "profile-backup")
         {
             await using var target = BackupTargets.Open(Get("--target"), new BackupTargetSettings());
             await ProfileBackupAsync(sp.GetRequiredService<SqlDialect>(), keys, target);
@@ -190,5 +198,85 @@ internal static class BackupProfile
         }
         clock.Print("profile restore", bytes);
         Console.WriteLine("  (not overlapped: BackupRestorer fetches and opens the next segment while the current one is inserted)");
+    }
+    private static async System.Threading.Tasks.Task ProfileRunAsync(BackupWriter writer, TimedStore target, bool full)
+    {
+        var clock = Stopwatch.StartNew();
+        var phases = new List<(string Phase, double At)>();
+        var progress = new SyncProgress(p =>
+        {
+            lock (phases)
+            {
+                if (phases.Count == 0 || phases[^1].Phase != p.Phase) phases.Add((p.Phase, clock.Elapsed.TotalSeconds));
+            }
+        });
+        var result = await writer.RunAsync(target, new BackupOptions(), full, "bench", progress, default);
+        var end = clock.Elapsed.TotalSeconds;
+        Console.WriteLine(FormattableString.Invariant(
+            $"{result.Kind} backup {result.Status}: {result.Manifest?.LedgerFrom}..{result.Manifest?.LedgerSize}, {result.Stored} objects ({result.StoredBytes / 1048576.0:F1} MiB) in {end:F2} s (BackupWriter.RunAsync in-process)"));
+        for (var i = 0; i < phases.Count; i++)
+        {
+            var until = i + 1 < phases.Count ? phases[i + 1].At : end;
+            Console.WriteLine(FormattableString.Invariant($"  phase {phases[i].Phase,-32} {until - phases[i].At,8:F2} s (from {phases[i].At:F2} s)"));
+        }
+        Console.WriteLine(FormattableString.Invariant($"  before the first phase report (run row) {(phases.Count > 0 ? phases[0].At : end):F2} s; uploads (overlapped with reading): {target.Puts} puts, {target.PutSeconds:F2} s; reads of the target: {target.Gets} gets + lists, {target.GetSeconds:F2} s"));
+        Console.WriteLine(FormattableString.Invariant($"WL profile_run.{result.Kind}.seconds={end:F2}"));
+    }
+
+    /// <summary>Reports synchronously on the caller's thread (Progress&lt;T&gt; would post to the pool and blur the times).</summary>
+    private sealed class SyncProgress(Action<BackupProgress> report) : IProgress<BackupProgress>
+    {
+        public void Report(BackupProgress value) => report(value);
+    }
+
+    /// <summary>Times the calls into a real store; changes nothing.</summary>
+    private sealed class TimedStore(IBackupStore inner) : IBackupStore
+    {
+        private long _putTicks, _getTicks;
+
+        public int Puts { get; private set; }
+
+        public int Gets { get; private set; }
+
+        public double PutSeconds => _putTicks * 1.0 / Stopwatch.Frequency;
+
+        public double GetSeconds => _getTicks * 1.0 / Stopwatch.Frequency;
+
+        public string Display => inner.Display;
+
+        public BackupImmutability Immutability => inner.Immutability;
+
+        public Task PrepareAsync(CancellationToken ct) => inner.PrepareAsync(ct);
+
+        public async Task PutAsync(string name, ReadOnlyMemory<byte> content, DateTimeOffset? retainUntil, CancellationToken ct)
+        {
+            var t0 = Stopwatch.GetTimestamp();
+            await inner.PutAsync(name, content, retainUntil, ct);
+            Interlocked.Add(ref _putTicks, Stopwatch.GetTimestamp() - t0);
+            Puts++;
+        }
+
+        public async Task<byte[]> GetAsync(string name, CancellationToken ct)
+        {
+            var t0 = Stopwatch.GetTimestamp();
+            var bytes = await inner.GetAsync(name, ct);
+            _getTicks += Stopwatch.GetTimestamp() - t0;
+            Gets++;
+            return bytes;
+        }
+
+        public Task<BackupObjectInfo?> StatAsync(string name, CancellationToken ct) => inner.StatAsync(name, ct);
+
+        public async IAsyncEnumerable<BackupObjectInfo> ListAsync(string prefix, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+        {
+            var t0 = Stopwatch.GetTimestamp();
+            await foreach (var o in inner.ListAsync(prefix, ct)) yield return o;
+            _getTicks += Stopwatch.GetTimestamp() - t0;
+            Gets++;
+        }
+
+        public Task DeleteAsync(string name, CancellationToken ct) => inner.DeleteAsync(name, ct);
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 }

@@ -43,12 +43,12 @@ internal static class BackupStoreGenerator
         var data = Get("--data");
         if (args.Length == 0 || data is null)
         {
-            Console.Error.WriteLine("usage: Wardline.Bench backup generate --data DIR --resources N [--synthea DIR] | update --data DIR --count N [--seed S] | profile-backup --data DIR --target URI | profile-restore --data DIR --from URI --to DIR");
+            Console.Error.WriteLine("usage: Wardline.Bench backup generate --data DIR --resources N [--synthea DIR] | update --data DIR --count N [--seed S] | profile-backup|profile-run --data DIR --target URI [--full] | profile-restore --data DIR --from URI --to DIR");
             return 2;
         }
         switch (args[0])
         {
-            case "profile-backup" or "profile-restore":
+            case "profile-backup" or "profile-restore" or "profile-run":
                 return await BackupProfile.RunAsync(args);
             case "generate":
                 await GenerateAsync(data, Int("--resources", 1_000_000), Get("--synthea") ?? "/work/shared/data/synthea", Int("--batch", 2000));
