@@ -229,7 +229,7 @@ public sealed class BackupPageTests(ConsoleFixture console, BackupPageFixture fx
             await Expect(progress).ToHaveAttributeAsync("data-activity", "backup");
             await Expect(progress).ToContainTextAsync("Backup in progress");
             await Expect(progress.Locator("progress")).ToBeVisibleAsync();
-            await Expect(page.Locator("meta[http-equiv='refresh']")).ToHaveAttributeAsync("content", "1");
+            await Expect(page.Locator("meta[http-equiv='refresh']")).ToHaveAttributeAsync("content", new Regex(@"^1;url=/console/backup\?op=[0-9a-f]{32}$"));
             await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Back up now" })).ToBeDisabledAsync();
             await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Run restore drill" })).ToBeDisabledAsync();
             await ConsoleFixture.ShotAsync(page, "45-backup-progress");
@@ -245,6 +245,60 @@ public sealed class BackupPageTests(ConsoleFixture console, BackupPageFixture fx
         await Expect(page.Locator(".wl-backup-progress")).ToHaveCountAsync(0);
         await Expect(page.Locator("meta[http-equiv='refresh']")).ToHaveCountAsync(0);
         await Expect(page.Locator(".wl-backup-runs tbody tr").First).ToHaveAttributeAsync("data-trigger", "console:pip.progress");
+    }
+
+    [Fact]
+    public async Task A_store_never_backed_up_is_shown_in_red_and_a_failing_target_names_its_error()
+    {
+        // A server of its own whose target cannot be created: its parent is a file.
+        await using var store = await TestStore.CreateAsync(StoreKind.Sqlite);
+        var policy = Path.Combine(store.Folder, "hospital-policy.yaml");
+        await File.WriteAllTextAsync(policy, PolicyHolder.BuiltInText());
+        store.Options.Access.PolicyPath = policy;
+        var blocker = Path.Combine(store.Folder, "a-file");
+        await File.WriteAllTextAsync(blocker, "not a folder");
+        store.Options.Backup.Target = "file://" + Path.Combine(blocker, "target");
+        store.Options.Backup.IntervalSeconds = 0;
+        store.Options.Backup.DrillIntervalHours = 0;
+        await using var server = await TestServer.StartAsync(store.Options);
+        Assert.IsType<AccountResult.Done>(await server.Service<AccountService>().CreateAsync(
+            Account.New("fay.failing", "Fay Failing") with { Roles = ["administrator"] }, ConsoleFixture.Password, "test", CancellationToken.None));
+        var context = await console.Browser.NewContextAsync(new() { BaseURL = server.BaseUri.GetLeftPart(UriPartial.Authority) });
+        var page = await context.NewPageAsync();
+        await ConsoleFixture.SignInAndEnrolAsync(page, "fay.failing");
+        await page.GotoAsync("/console/backup");
+
+        var age = page.Locator(".wl-backup-age");
+        await Expect(age).ToHaveTextAsync("Never");
+        await Expect(age).ToHaveAttributeAsync("data-healthy", "false");
+        await Expect(age).ToHaveCSSAsync("color", "rgb(183, 28, 28)");
+        await Expect(page.Locator(".wl-backup-state")).ToContainTextAsync("Never backed up");
+        await Expect(page.Locator(".wl-backup-runs")).ToHaveCountAsync(0);
+        await Expect(page.Locator(".wl-backup-drills")).ToHaveCountAsync(0);
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Back up now" }).ClickAsync();
+
+        var outcome = page.Locator(".wl-backup-outcome");
+        await Expect(outcome).ToContainTextAsync("failed", Patiently);
+        await Expect(outcome).ToHaveClassAsync(new Regex("wl-error"));
+        await Expect(page.Locator(".wl-backup-last-error")).ToContainTextAsync("by console:fay.failing) failed: ");
+        await Expect(page.Locator(".wl-backup-last-error")).ToContainTextAsync(Path.Combine(blocker, "target"));
+        var row = page.Locator(".wl-backup-runs tbody tr").First;
+        await Expect(row).ToHaveAttributeAsync("data-status", "failed");
+        await Expect(row).ToHaveAttributeAsync("data-trigger", "console:fay.failing");
+        await Expect(age).ToHaveTextAsync("Never");
+        Assert.DoesNotContain("..", await page.Locator(".wl-backup-last-error").InnerTextAsync(), StringComparison.Ordinal);
+        await ConsoleFixture.ShotAsync(page, "46-backup-failing");
+
+        // A drill with nothing to restore fails and says why, and is listed as failed.
+        await page.GetByRole(AriaRole.Button, new() { Name = "Run restore drill" }).ClickAsync();
+        await Expect(outcome).ToContainTextAsync("Restore drill", Patiently);
+        await Expect(outcome).ToContainTextAsync("failed");
+        await Expect(page.Locator(".wl-backup-drills tbody tr").First).ToHaveAttributeAsync("data-status", "failed");
+        await Expect(page.Locator(".wl-backup-drills tbody tr").First.Locator("td[data-column='problems'] li")).Not.ToHaveCountAsync(0);
+        Assert.DoesNotContain("..", await outcome.InnerTextAsync(), StringComparison.Ordinal);
+        await ConsoleFixture.ShotAsync(page, "47-backup-drill-failed");
+        await context.CloseAsync();
     }
 
     private async Task<IPage> NewPageAsync()
