@@ -95,7 +95,11 @@ wardline_start_s3rver() {
   WARDLINE_S3RVER_DIR=$(mktemp -d /tmp/wardline-s3rver.XXXXXX)
   local port
   port=$(wardline_free_port)
-  "$WARDLINE_NODE_DIR/node_modules/.bin/s3rver" --address 127.0.0.1 --port "$port" \
+  # s3rver's ListObjectsV2 continuation tokens use DES, which OpenSSL 3 keeps in its legacy provider: without it
+  # a listing longer than one page (1,000 keys) fails with HTTP 500.
+  local legacy=""
+  node --openssl-legacy-provider -e 0 >/dev/null 2>&1 && legacy="--openssl-legacy-provider"
+  NODE_OPTIONS="${NODE_OPTIONS:-} $legacy" "$WARDLINE_NODE_DIR/node_modules/.bin/s3rver" --address 127.0.0.1 --port "$port" \
     --directory "$WARDLINE_S3RVER_DIR" --silent >"$WARDLINE_S3RVER_DIR.log" 2>&1 &
   WARDLINE_S3RVER_PID=$!
   wardline_wait_port "$port" s3rver

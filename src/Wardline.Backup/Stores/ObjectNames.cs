@@ -1,14 +1,21 @@
 namespace Wardline.Backup.Stores;
 
 /// <summary>
-/// The contract's object names: relative, '/'-separated, non-empty segments of [a-z0-9._-], none of them "." or "..".
-/// The same rule on every target keeps a name that works on one working on all (case-insensitive folders,
-/// S3 keys, blob names) and keeps a name from ever leaving the target's root.
+/// The contract's object names: relative, '/'-separated, non-empty segments of [a-z0-9._-], none of them "." or "..",
+/// each at most <see cref="MaxSegmentLength"/> characters. The same rule on every target keeps a name that works on one
+/// working on all (case-insensitive folders, file name limits, S3 keys, blob names) and keeps a name from ever leaving
+/// the target's root.
 /// </summary>
 internal static class ObjectNames
 {
     /// <summary>Longest accepted name; well under the smallest limit of the targets (S3 keys: 1024 bytes).</summary>
     public const int MaxLength = 512;
+
+    /// <summary>
+    /// Longest segment: file systems allow 255 bytes per file name, and the folder target's temporary file adds
+    /// its marker and a random part (42 characters) to the last segment.
+    /// </summary>
+    public const int MaxSegmentLength = 200;
 
     public static void Validate(string name, string paramName = "name")
     {
@@ -16,7 +23,7 @@ internal static class ObjectNames
         if (!IsValid(name))
         {
             throw new ArgumentException(
-                $"'{Printable(name)}' is not a backup object name: names are relative, '/'-separated segments of a-z, 0-9, '.', '_' and '-', at most {MaxLength} characters.",
+                $"'{Printable(name)}' is not a backup object name: names are relative, '/'-separated segments of a-z, 0-9, '.', '_' and '-', at most {MaxSegmentLength} characters a segment and {MaxLength} in all.",
                 paramName);
         }
     }
@@ -29,7 +36,7 @@ internal static class ObjectNames
         }
         foreach (var segment in name.Split('/'))
         {
-            if (segment is "" or "." or "..")
+            if (segment is "" or "." or ".." || segment.Length > MaxSegmentLength)
             {
                 return false;
             }

@@ -11,8 +11,9 @@ namespace Wardline.Backup.Stores;
 /// <summary>
 /// An S3 bucket on AWS or an S3-compatible server (<c>s3://bucket[/prefix]</c>); object names are keys under the prefix.
 /// A put first asks whether the key exists (HEAD) and refuses if so, then uploads with If-None-Match: * so that a server
-/// with conditional writes (AWS since 2024, MinIO) also refuses a racing writer; servers without them (s3rver) only
-/// get the HEAD check. Uploads are sent whole (no aws-chunked encoding, which s3rver stores verbatim) with a
+/// with conditional writes (AWS since 2024, MinIO) also refuses a racing writer. Servers without them (s3rver) only
+/// get the HEAD check, made safe within one store by letting puts of one key take turns; writers in two processes
+/// can still both land there. Uploads are sent whole (no aws-chunked encoding, which s3rver stores verbatim) with a
 /// Content-MD5 the server checks. Where the bucket has Object Lock enabled, each upload carries a retention
 /// (COMPLIANCE by default) until the caller's date. Retries (exponential back-off) are the SDK's.
 /// </summary>
@@ -22,6 +23,7 @@ internal sealed class S3BackupStore : IBackupStore
     private readonly string _bucket;
     private readonly string _prefix;
     private readonly ObjectLockMode _lockMode;
+    private readonly Dictionary<string, Task> _putsInFlight = new(StringComparer.Ordinal);
     private bool _objectLock;
 
     public S3BackupStore(AmazonS3Client client, string bucket, string prefix, ObjectLockMode lockMode, string display)
@@ -111,6 +113,7 @@ internal sealed class S3BackupStore : IBackupStore
         var key = _prefix + name;
         await Run("put", name, async () =>
         {
+            await using var turn = await PutTurn.TakeAsync(_putsInFlight, key, ct);
             if (await HeadAsync(key, ct) is not null)
             {
                 throw AlreadyExists(name);
@@ -237,6 +240,51 @@ internal sealed class S3BackupStore : IBackupStore
         catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
         {
             return null;
+        }
+    }
+
+    /// <summary>
+    /// Puts of one key through this store take turns, so that the HEAD check of the second sees the first's object
+    /// even on a server without conditional writes. Writers in other processes still race there (see the class comment).
+    /// </summary>
+    private sealed class PutTurn : IAsyncDisposable
+    {
+        private readonly Dictionary<string, Task> _inFlight;
+        private readonly string _key;
+        private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        private PutTurn(Dictionary<string, Task> inFlight, string key)
+        {
+            _inFlight = inFlight;
+            _key = key;
+        }
+
+        public static async Task<PutTurn> TakeAsync(Dictionary<string, Task> inFlight, string key, CancellationToken ct)
+        {
+            var turn = new PutTurn(inFlight, key);
+            while (true)
+            {
+                Task? other;
+                lock (inFlight)
+                {
+                    if (!inFlight.TryGetValue(key, out other))
+                    {
+                        inFlight[key] = turn._done.Task;
+                        return turn;
+                    }
+                }
+                await other.WaitAsync(ct);
+            }
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            lock (_inFlight)
+            {
+                _inFlight.Remove(_key);
+            }
+            _done.SetResult();
+            return ValueTask.CompletedTask;
         }
     }
 

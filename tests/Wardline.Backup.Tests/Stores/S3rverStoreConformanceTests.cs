@@ -10,8 +10,4 @@ public sealed class S3rverStoreConformanceTests : BackupStoreConformance
 
     // s3rver has no Object Lock.
     protected override bool ExpectedImmutability => false;
-
-    // s3rver 3.7.1 ignores If-None-Match on PUT (AWS and MinIO honour it), so two puts that both pass the store's
-    // HEAD check both land; the store cannot do better without the server.
-    protected override bool TargetRefusesRacingCreates => false;
 }
