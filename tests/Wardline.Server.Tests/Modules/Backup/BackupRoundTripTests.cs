@@ -47,6 +47,10 @@ public abstract class BackupRoundTripConformance(StoreKind kind)
         Assert.True(verdict.Proven, string.Join("\n", verdict.Report.Problems));
         Assert.Equal(manifest.LedgerSize, verdict.Report.Size);
         Assert.True(verdict.Report.VersionsChecked >= 12, $"{verdict.Report.VersionsChecked} versions checked");
+        // On a new machine without the witness, the authenticated manifest vouches for the restored ledger.
+        var withoutWitness = await VerifyAsync(destination, manifest, null);
+        Assert.True(withoutWitness.Proven, string.Join("\n", withoutWitness.Report.Problems));
+        Assert.Contains("no witness given", withoutWitness.WitnessDescription, StringComparison.Ordinal);
 
         ReleasePools();
         await using (var restored = await StartAsync(destination))

@@ -287,3 +287,35 @@ internal sealed class TinyFilesystem : IDisposable
         if (p.ExitCode != 0) throw new InvalidOperationException($"`{program} {string.Join(' ', arguments)}` failed ({error.Trim()}); this test needs root, as ./test.sh has on CI.");
     }
 }
+
+/// <summary>A real store that runs <paramref name="before"/> once, just before the first manifest is stored: something else acting on the target while a run is in progress.</summary>
+internal sealed class BeforeManifestStore(IBackupStore inner, Func<IBackupStore, Task> before) : IBackupStore
+{
+    private bool _done;
+
+    public string Display => inner.Display;
+
+    public BackupImmutability Immutability => inner.Immutability;
+
+    public Task PrepareAsync(CancellationToken ct) => inner.PrepareAsync(ct);
+
+    public async Task PutAsync(string name, ReadOnlyMemory<byte> content, DateTimeOffset? retainUntil, CancellationToken ct)
+    {
+        if (!_done && name.StartsWith("manifests/", StringComparison.Ordinal))
+        {
+            _done = true;
+            await before(inner);
+        }
+        await inner.PutAsync(name, content, retainUntil, ct);
+    }
+
+    public Task<byte[]> GetAsync(string name, CancellationToken ct) => inner.GetAsync(name, ct);
+
+    public Task<BackupObjectInfo?> StatAsync(string name, CancellationToken ct) => inner.StatAsync(name, ct);
+
+    public IAsyncEnumerable<BackupObjectInfo> ListAsync(string prefix, CancellationToken ct) => inner.ListAsync(prefix, ct);
+
+    public Task DeleteAsync(string name, CancellationToken ct) => inner.DeleteAsync(name, ct);
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}

@@ -1,0 +1,140 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+using Wardline.Crypto;
+using Wardline.Server.Modules.Backup;
+using Wardline.Server.Modules.Records;
+using Wardline.Server.Modules.Records.Storage;
+using Wardline.Server.Tests.Infrastructure;
+using Wardline.Server.Tests.Modules.Backup.Infrastructure;
+using static Wardline.Server.Tests.Modules.Backup.Infrastructure.BackupTestKit;
+
+namespace Wardline.Server.Tests.Modules.Backup;
+
+/// <summary>
+/// Edges where the last line of defence must still hold: an object planted on the target, retention running
+/// while a backup is in progress after a clock ran ahead, and a restore that skipped part of the resources' state.
+/// </summary>
+public abstract class BackupEdgeConformance(StoreKind kind) : IAsyncLifetime
+{
+    private TestStore _store = null!;
+    private FolderTarget _target = null!;
+
+    public async Task InitializeAsync()
+    {
+        _store = await TestStore.CreateAsync(kind);
+        _target = new FolderTarget();
+    }
+
+    public async Task DisposeAsync()
+    {
+        ReleasePools();
+        await _target.DisposeAsync();
+        await _store.DisposeAsync();
+    }
+
+    [Fact(Skip = "Bug in BackupRestorer.ChooseAsync: it reads and authenticates every manifest from the newest down before applying --tree-size/--at, so one planted object under manifests/ blocks every restore")]
+    public async Task Restore_to_a_tree_size_is_not_blocked_by_a_planted_manifest_beyond_it()
+    {
+        BackupRunResult run;
+        await using (var server = await StartAsync(_store))
+        {
+            await SeedAsync(server.Client);
+            run = await BackupAsync(server, _target.Store);
+        }
+        Assert.True(run.Status == "completed", run.Error);
+        // Someone with write access to the target (but, under an immutability policy, no right to delete) plants a "newer" manifest.
+        var planted = Wardline.Backup.Format.Manifest.NameFor(run.Manifest!.LedgerSize + 1000, "20991231-000000000-deadbeef");
+        await _target.Store.PutAsync(planted, "{\"format\":1}\nhmac-sha256 00\n"u8.ToArray(), null, CancellationToken.None);
+        var authenticator = Authenticator(Keyring.Load(KeyringPath(_store), null));
+
+        var newest = await Assert.ThrowsAsync<Wardline.Backup.Format.BackupFormatException>(() => BackupRestorer.ChooseAsync(_target.Store, authenticator, null, null, CancellationToken.None));
+        var chosen = await BackupRestorer.ChooseAsync(_target.Store, authenticator, null, run.Manifest.LedgerSize, CancellationToken.None);
+
+        Assert.Contains(planted, newest.Message, StringComparison.Ordinal);
+        Assert.Equal(run.Manifest.Name, chosen.Name);
+    }
+
+    [Fact(Skip = "Bug in BackupRetention.PruneAsync: it protects a run's segments by comparing run ids (the writer's clock) with the newest manifest's id, so after a backup from a clock ahead it deletes the segments of a run in progress, whose manifest then lists missing segments")]
+    public async Task Prune_during_a_run_never_removes_its_segments_even_after_a_backup_from_a_clock_ahead()
+    {
+        BackupRunResult ahead, during;
+        PruneReport? pruned = null;
+        var keyring = (Keyring?)null;
+        await using (var server = await StartAsync(_store))
+        {
+            var seeded = await SeedAsync(server.Client);
+            keyring = KeyringOf(server);
+            var skewed = new BackupWriter(server.Service<SqlDialect>(), server.Service<RecordKeys>(), new SkewedClock(TimeSpan.FromHours(3)), NullLogger<BackupWriter>.Instance);
+            ahead = await skewed.RunAsync(_target.Store, new BackupOptions(), false, "test", null, CancellationToken.None);
+            await WriteMoreAsync(server.Client, seeded, "2024-04-01");
+            var k = keyring;
+            var pruning = new BeforeManifestStore(_target.Store, async inner =>
+                pruned = await BackupRetention.PruneAsync(inner, k, new BackupRetentionOptions { Hourly = 1, Daily = 0, Weekly = 0, Monthly = 0 }, CancellationToken.None));
+            during = await BackupAsync(server, pruning);
+        }
+        Assert.True(ahead.Status == "completed", ahead.Error);
+        Assert.True(during.Status == "completed", during.Error);
+        Assert.NotNull(pruned);
+
+        var check = await BackupChecker.CheckAsync(_target.Store, keyring, null, CancellationToken.None);
+
+        Assert.Empty(check.Problems);
+        Assert.Equal(0, pruned.ObjectsRemoved);
+    }
+
+    [Fact(Skip = "Bug: BackupRetention.PruneAsync throws BackupFormatException on any manifest that does not authenticate, and BackupService.ExecuteAsync does not catch it, so the hosted service faults and the host stops")]
+    public async Task Continuous_backups_with_an_unreadable_older_manifest_on_the_target_do_not_stop_the_server()
+    {
+        await using (var server = await StartAsync(_store))
+        {
+            await SeedAsync(server.Client);
+            var run = await BackupAsync(server, _target.Store);
+            Assert.True(run.Status == "completed", run.Error);
+        }
+        // An object under manifests/ that sorts before the real backups: not the newest, so runs still chain onto the real one.
+        await _target.Store.PutAsync(Wardline.Backup.Format.Manifest.NameFor(0, "20200101-000000000-deadbeef"), "garbage"u8.ToArray(), null, CancellationToken.None);
+        var options = ServerOptions(_store);
+        options.Backup.Target = _target.Uri;
+        options.Backup.IntervalSeconds = 1;
+        options.Backup.DrillIntervalHours = 0;
+
+        await using var continuous = await TestServer.StartAsync(options);
+        await continuous.Client.CreateAsync("Patient", FhirTest.Patient("Continuous"));
+        var lifetime = continuous.Service<IHostApplicationLifetime>();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (DateTime.UtcNow < deadline && !lifetime.ApplicationStopping.IsCancellationRequested
+            && await CountAsync(_store, "SELECT COUNT(*) FROM backup_runs WHERE trigger_by = 'schedule' AND status <> 'running'") < 2)
+            await Task.Delay(200);
+        await Task.Delay(1000);
+
+        Assert.False(lifetime.ApplicationStopping.IsCancellationRequested, "the server stopped while applying retention to the target");
+    }
+
+    [Fact]
+    public async Task Restore_that_skips_a_damaged_resources_segment_is_not_proven()
+    {
+        BackupRunResult run;
+        await using (var server = await StartAsync(_store))
+        {
+            await SeedAsync(server.Client);
+            run = await BackupAsync(server, _target.Store);
+        }
+        Assert.True(run.Status == "completed", run.Error);
+        var damaged = run.Manifest!.Objects.First(o => o.Kind == "resources");
+        await using (var f = new FileStream(_target.PathOf(damaged.Name), FileMode.Open, FileAccess.Write))
+            f.SetLength(f.Length / 2);
+        await using var restored = await TestStore.CreateAsync(kind);
+
+        var report = await RestoreIntoAsync(_target.Store, run.Manifest, restored, _store, skipDamaged: true);
+        var verdict = await VerifyAsync(restored, run.Manifest, WitnessPath(_store));
+
+        Assert.Contains("the current state", Assert.Single(report.Damaged), StringComparison.Ordinal);
+        Assert.Equal(0, await CountAsync(restored, "SELECT COUNT(*) FROM resources"));
+        Assert.False(verdict.Proven, "a restore lacking every resource's current state (index, search rows, data keys) was proven");
+        ReleasePools();
+    }
+}
+
+public sealed class SqliteBackupEdgeTests() : BackupEdgeConformance(StoreKind.Sqlite);
+
+public sealed class PostgresBackupEdgeTests() : BackupEdgeConformance(StoreKind.Postgres);
