@@ -70,7 +70,7 @@ internal sealed class AzureBlobBackupStore : IBackupStore
             ? new BackupImmutability(true,
                 $"Azure blob version-level immutability on container '{_container.Name}': each object gets an unlocked time-based immutability policy until its retention date")
             : new BackupImmutability(false,
-                $"not supported by this target ({(_emulator ? "Azurite, or " : "")}container '{_container.Name}' without version-level immutability): "
+                $"not supported by this target ({(_emulator ? "a local emulator such as Azurite, which has no blob immutability" : $"container '{_container.Name}' has no version-level immutability")}): "
                 + "objects can be deleted or replaced by anyone holding the account key; enable version-level immutability on the container to have Azure refuse that");
     }
 
