@@ -4,7 +4,8 @@ namespace Wardline.Backup;
 /// A backup target: a flat namespace of immutable objects (docs/formats/backup.md, "Targets").
 /// Contract, checked for every target by the conformance suite (tests/Wardline.Backup.Tests/Stores):
 /// <list type="bullet">
-/// <item>Names are relative, '/'-separated, of [a-z0-9._-] segments; anything else is refused with <see cref="ArgumentException"/>.
+/// <item>Names are relative, '/'-separated, of [a-z0-9._-] segments (not "." or "..", at most 200 characters each, 512 in all);
+/// anything else is refused with <see cref="ArgumentException"/>.
 /// A name is never also the folder of another name (<c>a</c> and <c>a/b</c>): a folder target cannot hold both.</item>
 /// <item><see cref="PutAsync"/> creates an object or fails: an existing object is never overwritten
 /// (<see cref="BackupStoreErrorKind.AlreadyExists"/>), and a failed or cancelled upload leaves no object under the name.</item>
