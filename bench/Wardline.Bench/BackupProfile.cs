@@ -17,9 +17,11 @@ namespace Wardline.Bench;
 /// Where a full backup's and a restore's time goes (bench/backup.sh profile), by replaying their steps with the
 /// same code and SQL as <see cref="BackupWriter"/> and <see cref="BackupRestorer"/>, one stopwatch per step:
 ///
-///   Wardline.Bench backup profile-backup --data DIR --target file:///SCRATCH
+///   Wardline.Bench backup profile-backup --data DIR --target file:///SCRATCH [--from N] [--repeat K]
 ///       a full backup's segments (ledger entries with their versions, then resources with their index rows):
 ///       SQL read, row encoding, fingerprint (HMAC), zstd, AES-GCM sealing, SHA-256, upload; written, no manifest.
+///       With --from N, an incremental's: ledger entries from N on and the resources they wrote (rid IN lists);
+///       --repeat K runs it K times in one process (the first pass pays the JIT, the later ones do not).
 ///   Wardline.Bench backup profile-run --data DIR --target URI [--full]
 ///       one real run of BackupWriter.RunAsync (what `wardline backup now` runs), with the time of each phase it
 ///       reports (reading the target, ledger entries and versions, resources, manifest) and of the uploads.
@@ -48,7 +50,13 @@ internal static class BackupProfile
         else if (args[0] == "profile-backup")
         {
             await using var target = BackupTargets.Open(Get("--target"), new BackupTargetSettings());
-            await ProfileBackupAsync(sp.GetRequiredService<SqlDialect>(), keys, target);
+            var from = Array.IndexOf(args, "--from") is var f and >= 0 ? long.Parse(args[f + 1], CultureInfo.InvariantCulture) : 0;
+            var repeat = Array.IndexOf(args, "--repeat") is var n and >= 0 ? int.Parse(args[n + 1], CultureInfo.InvariantCulture) : 1;
+            for (var pass = 1; pass <= repeat; pass++)
+            {
+                Console.WriteLine($"pass {pass} of {repeat} in this process{(pass == 1 ? " (cold: first use of every path)" : " (warm)")}");
+                await ProfileBackupAsync(sp.GetRequiredService<SqlDialect>(), keys, target, from);
+            }
         }
         else
         {
@@ -97,7 +105,7 @@ internal static class BackupProfile
 
     private static string Sql(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
-    private static async System.Threading.Tasks.Task ProfileBackupAsync(SqlDialect dialect, RecordKeys keys, IBackupStore target)
+    private static async System.Threading.Tasks.Task ProfileBackupAsync(SqlDialect dialect, RecordKeys keys, IBackupStore target, long from)
     {
         var clock = new Clock();
         var cipher = keys.Cipher;
@@ -113,7 +121,7 @@ internal static class BackupProfile
             size = Convert.ToInt64(await cmd.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
         }
         long stored = 0;
-        var run = "profile-" + DateTime.UtcNow.ToString("HHmmss", CultureInfo.InvariantCulture);
+        var run = "profile-" + Guid.NewGuid().ToString("N")[..8];
 
         async System.Threading.Tasks.Task SealAndPutAsync(string kind, string name, List<RowBlock> blocks)
         {
@@ -132,7 +140,8 @@ internal static class BackupProfile
             _ = zstd;
         }
 
-        for (var a = 0L; a < size; a += BackupWriter.EntriesPerSegment)
+        var full = from == 0;
+        for (var a = from; a < size; a += BackupWriter.EntriesPerSegment)
         {
             var b = Math.Min(size, a + BackupWriter.EntriesPerSegment);
             var blocks = new List<RowBlock>
@@ -150,14 +159,17 @@ internal static class BackupProfile
         await using (var cmd = c.CreateCommand())
         {
             cmd.Transaction = tx;
-            cmd.CommandText = "SELECT rid FROM resources ORDER BY rid";
+            cmd.CommandText = full
+                ? "SELECT rid FROM resources ORDER BY rid"
+                : Sql($"SELECT DISTINCT r.rid FROM ledger_entries e JOIN resources r ON r.res_type = e.res_type AND r.res_id = e.res_id WHERE e.type = 'write' AND e.idx >= {from} AND e.idx < {size} ORDER BY r.rid");
             await using var r = await cmd.ExecuteReaderAsync();
             while (await r.ReadAsync()) rids.Add(r.GetInt64(0));
         }
         for (var i = 0; i < rids.Count; i += BackupWriter.ResourcesPerSegment)
         {
             var chunk = rids.GetRange(i, Math.Min(BackupWriter.ResourcesPerSegment, rids.Count - i));
-            var where = Sql($"rid BETWEEN {chunk[0]} AND {chunk[^1]}");
+            // As BackupWriter: a range in a full backup, the listed rids in an incremental one.
+            var where = full ? Sql($"rid BETWEEN {chunk[0]} AND {chunk[^1]}") : "rid IN (" + BackupTables.IdList(chunk) + ")";
             var blocks = new List<RowBlock>
             {
                 await clock.TimeAsync("resources: SQL read resources", () => BackupTables.ReadAsync(c, tx, "resources", "insert", "SELECT * FROM resources WHERE " + where + " ORDER BY rid", null, default)),
@@ -169,7 +181,7 @@ internal static class BackupProfile
             await SealAndPutAsync("resources", Sql($"segments/{run}/resources-{i / BackupWriter.ResourcesPerSegment:D6}.seg"), blocks);
         }
         await tx.RollbackAsync();
-        clock.Print("profile backup", stored);
+        clock.Print(full ? "profile backup" : $"profile incremental from {from}", stored);
         Console.WriteLine("  (the zstd line repeats the compression inside SegmentCodec.Seal: the sum of the lines exceeds the total by it)");
     }
 
