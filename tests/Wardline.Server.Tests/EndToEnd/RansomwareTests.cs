@@ -5,7 +5,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
-using Microsoft.Data.Sqlite;
+using Npgsql;
 using Wardline.Server.Tests.Infrastructure;
 using Xunit.Abstractions;
 using static Wardline.Server.Tests.Modules.Ledger.Infrastructure.LedgerTestKit;
@@ -13,11 +13,12 @@ using static Wardline.Server.Tests.Modules.Ledger.Infrastructure.LedgerTestKit;
 namespace Wardline.Server.Tests.EndToEnd;
 
 /// <summary>
-/// Issue 5, item 6: a server backs up continuously under a write load, ransomware overwrites its database files,
-/// and `wardline restore` brings the store back into the same folder. Every write acknowledged before the recovery
-/// point comes back with identical content, and the restored ledger verifies.
+/// Issue 5, item 6: a server backs up continuously under a write load, ransomware destroys its database (on SQLite the
+/// database, WAL and shared-memory files are overwritten in place; on PostgreSQL the database is dropped and an empty one
+/// takes its name), and `wardline restore` brings the store back into the same place. Every write acknowledged before the
+/// recovery point comes back with identical content, the restored server takes writes, and the restored ledger verifies.
 /// </summary>
-public sealed class RansomwareTests(ITestOutputHelper output) : IAsyncLifetime
+public abstract class RansomwareConformance(StoreKind kind, ITestOutputHelper output) : IAsyncLifetime
 {
     private const int IntervalSeconds = 1;
     private static readonly TimeSpan LoadDuration = TimeSpan.FromSeconds(8);
@@ -34,14 +35,20 @@ public sealed class RansomwareTests(ITestOutputHelper output) : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _store = await TestStore.CreateAsync(StoreKind.Sqlite);
+        _store = await TestStore.CreateAsync(kind);
         _target = Path.Combine(_store.Folder, "target");
     }
 
     public async Task DisposeAsync() => await _store.DisposeAsync();
 
     [Fact]
-    public async Task Writes_acknowledged_before_the_recovery_point_survive_ransomware_on_the_database_files()
+    public Task Writes_acknowledged_before_the_recovery_point_survive_ransomware_on_the_database_files() => AttackAsync(duringLoad: false);
+
+    /// <summary>The attack lands while clients are still writing: what is lost is what the last backup had not shipped yet.</summary>
+    [Fact]
+    public Task Ransomware_striking_during_the_write_load_loses_only_writes_within_the_recovery_point() => AttackAsync(duringLoad: true);
+
+    private async Task AttackAsync(bool duringLoad)
     {
         var options = _store.SharedOptions();
         options.Backup.Target = "file://" + _target;
@@ -52,30 +59,45 @@ public sealed class RansomwareTests(ITestOutputHelper output) : IAsyncLifetime
         await using (var server = await TestServer.StartAsync(options))
         {
             var until = Stopwatch.StartNew();
-            await Task.WhenAll(Enumerable.Range(0, 4).Select(worker => WriteLoadAsync(server, worker, until, acknowledged)));
-            await Task.Delay(TimeSpan.FromSeconds(IntervalSeconds));
+            using var attacked = new CancellationTokenSource();
+            var load = Task.WhenAll(Enumerable.Range(0, 4).Select(worker => WriteLoadAsync(server, worker, until, acknowledged, attacked.Token)));
+            if (duringLoad) await Task.Delay(LoadDuration - TimeSpan.FromSeconds(2));
+            else
+            {
+                await load;
+                await Task.Delay(TimeSpan.FromSeconds(IntervalSeconds));
+            }
 
             destroyedAt = DateTimeOffset.UtcNow;
-            Encrypt(options.DataDirectory!);
+            await attacked.CancelAsync();
+            if (kind == StoreKind.Sqlite) Encrypt(options.DataDirectory!);
+            else await WipeDatabaseAsync(options.PostgresConnectionString!);
+            await load;
             await DisposeCrashingAsync(server);
         }
-        SqliteConnection.ClearAllPools();
+        ReleasePools();
         // Whatever the dying server wrote back is encrypted too, as ransomware would.
-        Encrypt(options.DataDirectory!);
+        if (kind == StoreKind.Sqlite) Encrypt(options.DataDirectory!);
         Assert.True(acknowledged.Count > 100, $"only {acknowledged.Count} writes were acknowledged");
+        // A write answered while the files were being overwritten was acknowledged after the attack began: not counted.
+        var late = acknowledged.Count(a => a.At >= destroyedAt);
+        var before = acknowledged.Where(a => a.At < destroyedAt).ToList();
 
-        var restore = await WardlineCli.RunAsync(["restore", "--from", options.Backup.Target, "--to", options.DataDirectory!], timeout: TimeSpan.FromMinutes(5));
+        string[] into = kind == StoreKind.Sqlite
+            ? ["--to", options.DataDirectory!]
+            : ["--to-db", options.PostgresConnectionString!, "--keyring", options.KeyringPath!, "--witness", WitnessFolder(options)];
+        var restore = await WardlineCli.RunAsync(["restore", "--from", options.Backup.Target, .. into], timeout: TimeSpan.FromMinutes(5));
         output.WriteLine(restore.Output);
         Assert.True(restore.ExitCode == 0, restore.Output);
         Assert.Contains("proven", restore.Output, StringComparison.Ordinal);
-        Assert.NotEmpty(Directory.GetFiles(options.DataDirectory!, "wardline.db.damaged-*"));
+        if (kind == StoreKind.Sqlite) Assert.NotEmpty(Directory.GetFiles(options.DataDirectory!, "wardline.db.damaged-*"));
 
         var cutoff = destroyedAt - TimeSpan.FromSeconds(IntervalSeconds) - Margin;
         var lost = new List<Acknowledged>();
         var restoredOptions = _store.SharedOptions();
         await using (var restored = await TestServer.StartAsync(restoredOptions))
         {
-            foreach (var batch in acknowledged.OrderBy(a => a.At).Chunk(16))
+            foreach (var batch in before.OrderBy(a => a.At).Chunk(16))
             {
                 var found = await Task.WhenAll(batch.Select(a => ReadBackAsync(restored, a)));
                 foreach (var (write, body) in batch.Zip(found))
@@ -94,9 +116,10 @@ public sealed class RansomwareTests(ITestOutputHelper output) : IAsyncLifetime
         }
 
         var window = lost.Count == 0 ? TimeSpan.Zero : destroyedAt - lost.Min(l => l.At);
-        var newestKept = acknowledged.Except(lost).Max(a => a.At);
+        var newestKept = before.Except(lost).Max(a => a.At);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{acknowledged.Count} writes acknowledged over {LoadDuration.TotalSeconds:0} s; {acknowledged.Count - lost.Count} restored with identical content, {lost.Count} lost; " +
+            $"{(duringLoad ? "attack during the load" : "attack one interval after the load")}: {before.Count} writes acknowledged before the attack ({late} more while it struck); " +
+            $"{before.Count - lost.Count} restored with identical content, {lost.Count} lost; " +
             $"loss window {window.TotalSeconds:0.00} s (the oldest lost write was acknowledged that long before the files were destroyed; allowed {IntervalSeconds + Margin.TotalSeconds:0.0} s); " +
             $"newest restored write acknowledged {(destroyedAt - newestKept).TotalSeconds:0.00} s before the destruction"));
         var tooOld = lost.Where(l => l.At < cutoff).ToList();
@@ -108,21 +131,34 @@ public sealed class RansomwareTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     /// <summary>A client's loop: a patient and an observation created, then each updated, until the load's time is up.</summary>
-    private static async Task WriteLoadAsync(TestServer server, int worker, Stopwatch clock, ConcurrentBag<Acknowledged> acknowledged)
+    private static async Task WriteLoadAsync(TestServer server, int worker, Stopwatch clock, ConcurrentBag<Acknowledged> acknowledged, CancellationToken attacked)
     {
         using var client = new HttpClient { BaseAddress = server.BaseUri, Timeout = TimeSpan.FromSeconds(60) };
         client.DefaultRequestHeaders.Authorization = server.Client.DefaultRequestHeaders.Authorization;
-        for (var round = 0; clock.Elapsed < LoadDuration; round++)
+        for (var round = 0; clock.Elapsed < LoadDuration && !attacked.IsCancellationRequested; round++)
         {
-            var family = $"Ransom{worker}x{round}";
-            var patient = await WriteAsync(client, HttpMethod.Post, "Patient", FhirTest.Patient(family), acknowledged);
-            var observation = JsonNode.Parse(FhirTest.Observation(patient, value: 60 + round % 40))!.AsObject();
-            var observationId = await WriteAsync(client, HttpMethod.Post, "Observation", observation.ToJsonString(), acknowledged);
-            await WriteAsync(client, HttpMethod.Put, $"Patient/{patient}", FhirTest.Patient(family, given: "Updated", id: patient), acknowledged);
-            observation["id"] = observationId;
-            observation["status"] = "amended";
-            await WriteAsync(client, HttpMethod.Put, $"Observation/{observationId}", observation.ToJsonString(), acknowledged);
+            try
+            {
+                await RoundAsync(client, worker, round, acknowledged);
+            }
+            catch (Exception ex) when (attacked.IsCancellationRequested && ex is InvalidOperationException or HttpRequestException or TaskCanceledException)
+            {
+                // Once the database is destroyed, writes fail: the clients stop.
+                return;
+            }
         }
+    }
+
+    private static async Task RoundAsync(HttpClient client, int worker, int round, ConcurrentBag<Acknowledged> acknowledged)
+    {
+        var family = $"Ransom{worker}x{round}";
+        var patient = await WriteAsync(client, HttpMethod.Post, "Patient", FhirTest.Patient(family), acknowledged);
+        var observation = JsonNode.Parse(FhirTest.Observation(patient, value: 60 + round % 40))!.AsObject();
+        var observationId = await WriteAsync(client, HttpMethod.Post, "Observation", observation.ToJsonString(), acknowledged);
+        await WriteAsync(client, HttpMethod.Put, $"Patient/{patient}", FhirTest.Patient(family, given: "Updated", id: patient), acknowledged);
+        observation["id"] = observationId;
+        observation["status"] = "amended";
+        await WriteAsync(client, HttpMethod.Put, $"Observation/{observationId}", observation.ToJsonString(), acknowledged);
     }
 
     private static async Task<string> WriteAsync(HttpClient client, HttpMethod method, string url, string json, ConcurrentBag<Acknowledged> acknowledged)
@@ -163,6 +199,22 @@ public sealed class RansomwareTests(ITestOutputHelper output) : IAsyncLifetime
         }
     }
 
+    /// <summary>Drops the database under the running server and creates an empty one of the same name: every table and row is gone.</summary>
+    private static async Task WipeDatabaseAsync(string connectionString)
+    {
+        var name = new NpgsqlConnectionStringBuilder(connectionString).Database!;
+        await using var c = new NpgsqlConnection(TestStore.AdminConnectionString());
+        await c.OpenAsync();
+        await using (var drop = c.CreateCommand())
+        {
+            drop.CommandText = $"DROP DATABASE {name} WITH (FORCE)";
+            await drop.ExecuteNonQueryAsync();
+        }
+        await using var create = c.CreateCommand();
+        create.CommandText = $"CREATE DATABASE {name}";
+        await create.ExecuteNonQueryAsync();
+    }
+
     /// <summary>Stops a server whose database was destroyed under it: what it fails at on the way down is expected.</summary>
     private async Task DisposeCrashingAsync(TestServer server)
     {
@@ -170,9 +222,13 @@ public sealed class RansomwareTests(ITestOutputHelper output) : IAsyncLifetime
         {
             await server.DisposeAsync();
         }
-        catch (Exception ex) when (ex is SqliteException or InvalidOperationException or IOException or AggregateException)
+        catch (Exception ex) when (ex is System.Data.Common.DbException or InvalidOperationException or IOException or AggregateException)
         {
             output.WriteLine($"the server stopped with {ex.GetType().Name}: {ex.Message}");
         }
     }
 }
+
+public sealed class RansomwareOnSqlite(ITestOutputHelper output) : RansomwareConformance(StoreKind.Sqlite, output);
+
+public sealed class RansomwareOnPostgres(ITestOutputHelper output) : RansomwareConformance(StoreKind.Postgres, output);
