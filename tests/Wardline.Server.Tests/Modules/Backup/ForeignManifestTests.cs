@@ -91,6 +91,33 @@ public abstract class ForeignManifestConformance(StoreKind kind) : IAsyncLifetim
     }
 
     [Fact]
+    public async Task Escrow_copy_made_before_a_key_rotation_is_refused_naming_the_new_key_and_the_current_keyring_restores()
+    {
+        var escrow = Path.Combine(_store.Folder, "escrow-before-rotation.json");
+        File.Copy(KeyringPath(_store), escrow);
+        var rotated = Keyring.Load(KeyringPath(_store), null).Rotate(null);
+        BackupRunResult run;
+        await using (var server = await StartAsync(_store))
+        {
+            await server.Client.CreateAsync("Patient", FhirTest.Patient("AfterRotation"));
+            run = await BackupAsync(server, _target.Store);
+        }
+        Assert.True(run.Status == "completed", run.Error);
+        Assert.Contains(rotated.ActiveKekId, run.Manifest!.Keks);
+        Assert.Contains(_keyring.ActiveKekId, run.Manifest.Keks);
+
+        var refused = Assert.Throws<BackupRefusedException>(() => BackupRestorer.CheckKeys(run.Manifest, Keyring.Load(escrow, null)));
+
+        Assert.Contains($"'{rotated.ActiveKekId}'", refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain($"'{_keyring.ActiveKekId}'", refused.Message, StringComparison.Ordinal);
+        await using var restored = await TestStore.CreateAsync(kind);
+        await RestoreIntoAsync(_target.Store, run.Manifest, restored, _store);
+        var verdict = await VerifyAsync(restored, run.Manifest, WitnessPath(_store));
+        Assert.True(verdict.Proven, string.Join("\n", verdict.Report.Problems));
+        ReleasePools();
+    }
+
+    [Fact]
     public async Task Restore_into_a_store_that_holds_data_is_refused_and_leaves_it_untouched()
     {
         var before = await LedgerStateAsync(_store);
