@@ -141,6 +141,7 @@ public static class WardlineHost
         services.AddSingleton(options.Access);
         services.AddSingleton<FactsExtractor>();
         services.AddSingleton<FactsResolver>();
+        services.AddSingleton<MailSender>();
         services.AddSingleton<BreakGlassNotifier>();
         services.AddSingleton<BreakGlass>();
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<AccessSubjects>(sp).Subscribed());

@@ -33,40 +33,58 @@ public sealed class NotifyOptions
 }
 
 /// <summary>
-/// Tells the privacy officers at once that someone broke the glass. The message names the user, the
-/// patient's id, the times and the declaration, never the reason (free text that may hold clinical
-/// detail; reviewers read it in the console). A failed notification never blocks the emergency: it is
-/// logged and recorded as a security event, and the declaration waits in the review queue regardless.
+/// Sends plain-text mail through the SMTP server of <c>Wardline:Access:Notify</c>: break-glass declarations to the
+/// privacy officers, backup failures to the operators. Callers decide what a failure means; they get the exception.
 /// </summary>
-internal sealed class BreakGlassNotifier(AccessOptions options, IAccessRecorder recorder, TimeProvider time, ILogger<BreakGlassNotifier> logger)
+internal sealed class MailSender(AccessOptions options)
 {
-    public async Task NotifyAsync(BreakGlassDeclaration d, CancellationToken ct)
+    /// <summary>False when no SMTP host is configured: nothing is sent.</summary>
+    public bool Configured => options.Notify.SmtpHost is not null;
+
+    /// <summary>The failures a send can end in (connection, protocol, TLS, the 15 s timeout).</summary>
+    public static bool IsSendFailure(Exception ex) =>
+        ex is IOException or System.Net.Sockets.SocketException or SmtpCommandException or SmtpProtocolException or OperationCanceledException or SslHandshakeException;
+
+    public async Task SendAsync(IEnumerable<string> to, string subject, string text, CancellationToken ct)
     {
         var o = options.Notify;
         if (o.SmtpHost is null) return;
         var message = new MimeMessage();
         message.From.Add(MailboxAddress.Parse(o.From));
-        foreach (var to in o.PrivacyOfficers) message.To.Add(MailboxAddress.Parse(to));
-        message.Subject = $"Break-glass declared by {d.User}";
-        message.Body = new TextPart("plain")
+        foreach (var address in to) message.To.Add(MailboxAddress.Parse(address));
+        if (message.To.Count == 0) return;
+        message.Subject = subject;
+        message.Body = new TextPart("plain") { Text = text };
+        using var smtp = new SmtpClient();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(15));
+        await smtp.ConnectAsync(o.SmtpHost, o.SmtpPort, o.StartTls ? SecureSocketOptions.StartTlsWhenAvailable : SecureSocketOptions.None, timeout.Token);
+        await smtp.SendAsync(message, timeout.Token);
+        await smtp.DisconnectAsync(true, timeout.Token);
+    }
+}
+
+/// <summary>
+/// Tells the privacy officers at once that someone broke the glass. The message names the user, the
+/// patient's id, the times and the declaration, never the reason (free text that may hold clinical
+/// detail; reviewers read it in the console). A failed notification never blocks the emergency: it is
+/// logged and recorded as a security event, and the declaration waits in the review queue regardless.
+/// </summary>
+internal sealed class BreakGlassNotifier(AccessOptions options, MailSender mail, IAccessRecorder recorder, TimeProvider time, ILogger<BreakGlassNotifier> logger)
+{
+    public async Task NotifyAsync(BreakGlassDeclaration d, CancellationToken ct)
+    {
+        if (!mail.Configured) return;
+        try
         {
-            Text = $"""
+            await mail.SendAsync(options.Notify.PrivacyOfficers, $"Break-glass declared by {d.User}", $"""
                 {d.User} declared an emergency (purpose {d.Purpose}) for Patient/{d.Patient} at {d.DeclaredAt:u}.
                 The grant lasts until {d.ExpiresAt:u}. Every access under it is recorded with purpose {d.Purpose}.
 
                 Declaration {d.Id} waits in the break-glass review queue of the Wardline console until a reviewer closes it.
-                """,
-        };
-        try
-        {
-            using var smtp = new SmtpClient();
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(TimeSpan.FromSeconds(15));
-            await smtp.ConnectAsync(o.SmtpHost, o.SmtpPort, o.StartTls ? SecureSocketOptions.StartTlsWhenAvailable : SecureSocketOptions.None, timeout.Token);
-            await smtp.SendAsync(message, timeout.Token);
-            await smtp.DisconnectAsync(true, timeout.Token);
+                """, ct);
         }
-        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or SmtpCommandException or SmtpProtocolException or OperationCanceledException or SslHandshakeException)
+        catch (Exception ex) when (MailSender.IsSendFailure(ex))
         {
             Log.BreakGlassNotificationFailed(logger, d.Id, ex.GetType().Name);
             await recorder.RecordAsync(new SecurityEvent(time.GetUtcNow(), SecurityEventKind.NotificationFailed, d.User, "server", "failed",

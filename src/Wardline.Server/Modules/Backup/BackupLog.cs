@@ -16,6 +16,9 @@ internal static partial class BackupLog
     [LoggerMessage(EventId = 5004, Level = LogLevel.Information, Message = "Restore drill {DrillId} {Status}: restored {Size} entries in {RestoreMs} ms, verified in {VerifyMs} ms, recovery point {RpoMs} ms old")]
     public static partial void Drill(ILogger logger, string drillId, string status, long size, long restoreMs, long verifyMs, long rpoMs);
 
+    [LoggerMessage(EventId = 5006, Level = LogLevel.Error, Message = "Backup alert \"{Subject}\" could not be e-mailed ({Error})")]
+    public static partial void AlertFailed(ILogger logger, string subject, string error);
+
     [LoggerMessage(EventId = 5005, Level = LogLevel.Information, Message = "Backup retention removed {Manifests} manifests and {Objects} objects from {Target}; {Locked} kept because the target holds them locked")]
     public static partial void Pruned(ILogger logger, string target, int manifests, int objects, int locked);
 }

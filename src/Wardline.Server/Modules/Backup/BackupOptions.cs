@@ -29,6 +29,12 @@ public sealed class BackupOptions
     /// <summary>Hours between scheduled restore drills (0: only on demand).</summary>
     public int DrillIntervalHours { get; set; } = 168;
 
+    /// <summary>
+    /// Who is e-mailed (through the SMTP server of <c>Wardline:Access:Notify</c>) when backups start failing, when they
+    /// recover, and when a restore drill fails: the operators and the security officer.
+    /// </summary>
+    public IList<string> AlertEmails { get; } = [];
+
     /// <summary>Where drills restore to (a scratch folder, emptied after each drill); defaults to the system's temp folder.</summary>
     public string? DrillFolder { get; set; }
 
@@ -42,6 +48,10 @@ public sealed class BackupOptions
         if (DrillIntervalHours is < 0 or > 8784) problems.Add("Wardline:Backup:DrillIntervalHours must be between 0 (on demand only) and 8784.");
         if (Retention.Hourly < 0 || Retention.Daily < 0 || Retention.Weekly < 0 || Retention.Monthly < 0) problems.Add("Wardline:Backup:Retention counts cannot be negative.");
         if (Retention.Hourly + Retention.Daily + Retention.Weekly + Retention.Monthly == 0) problems.Add("Wardline:Backup:Retention must keep at least one backup.");
+        foreach (var a in AlertEmails)
+        {
+            if (!MimeKit.MailboxAddress.TryParse(a, out _)) problems.Add($"Wardline:Backup:AlertEmails: '{a}' is not an e-mail address.");
+        }
         if (Target is not null)
         {
             try

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Diagnostics;
 using System.Globalization;
 using Wardline.Backup;
@@ -68,41 +69,69 @@ internal static class BackupRestorer
         var damaged = new List<string>();
         long rows = 0, bytes = 0;
         var objects = manifest.Objects;
-        Task<(ManifestObject, byte[]?, string?)>? next = objects.Count > 0 ? FetchAsync(store, objects[0], cipher, ct) : null;
-        for (var i = 0; i < objects.Count; i++)
+        // A bulk load: the destination is new, so an interrupted restore is simply run again into an empty store.
+        // Commits are not flushed one by one (the last one is), several segments go in one transaction, and the
+        // secondary indexes are dropped while the chain's full backup loads and built once after it (incremental
+        // segments replace rows by key, which needs them).
+        await using var c = await target.OpenAsync(ct);
+        await BulkModeAsync(target, c, on: true, ct);
+        var chainPrefix = $"segments/{manifest.Chain}/";
+        var indexes = objects.Count > 0 && objects[0].Name.StartsWith(chainPrefix, StringComparison.Ordinal) ? await DropSecondaryIndexesAsync(target, c, ct) : [];
+        var tx = await c.BeginTransactionAsync(ct);
+        long inTransaction = 0;
+        try
         {
-            progress?.Report(new BackupProgress("restoring", i, objects.Count));
-            var (o, payload, problem) = await next!;
-            next = i + 1 < objects.Count ? FetchAsync(store, objects[i + 1], cipher, ct) : null;
-            if (problem is not null)
+            Task<(ManifestObject, List<RowBlock>?, string?)>? next = objects.Count > 0 ? FetchAsync(store, objects[0], cipher, ct) : null;
+            for (var i = 0; i < objects.Count; i++)
             {
-                if (!skipDamaged)
+                progress?.Report(new BackupProgress("restoring", i, objects.Count));
+                var (o, blocks, problem) = await next!;
+                next = i + 1 < objects.Count ? FetchAsync(store, objects[i + 1], cipher, ct) : null;
+                if (problem is not null)
                 {
-                    if (next is not null) _ = next.ContinueWith(t => t.Exception, TaskScheduler.Default);
-                    throw new BackupRefusedException(problem + ". The restore stopped; the destination is incomplete and must not be used. Run again with --skip-damaged to restore everything else and get a list of what is missing.");
+                    if (!skipDamaged)
+                    {
+                        if (next is not null) _ = next.ContinueWith(t => t.Exception, TaskScheduler.Default);
+                        throw new BackupRefusedException(problem + ". The restore stopped; the destination is incomplete and must not be used. Run again with --skip-damaged to restore everything else and get a list of what is missing.");
+                    }
+                    damaged.Add($"{problem} (it held {Describe(o)})");
+                    continue;
                 }
-                damaged.Add($"{problem} (it held {Describe(o)})");
-                continue;
+                if (indexes.Count > 0 && !o.Name.StartsWith(chainPrefix, StringComparison.Ordinal))
+                {
+                    await CreateIndexesAsync(c, tx, indexes, ct);
+                    indexes = [];
+                }
+                bytes += o.Bytes;
+                foreach (var block in blocks!)
+                {
+                    await BackupTables.ApplyAsync(target, c, tx, block, ct);
+                    rows += block.Rows.Count;
+                }
+                inTransaction += o.Bytes;
+                if (inTransaction > 128L * 1024 * 1024)
+                {
+                    await tx.CommitAsync(ct);
+                    await tx.DisposeAsync();
+                    tx = await c.BeginTransactionAsync(ct);
+                    inTransaction = 0;
+                }
             }
-            bytes += o.Bytes;
-            var blocks = RowCodec.ReadAll(payload);
-            await using var c = await target.OpenAsync(ct);
-            await using var tx = await target.BeginWriteTransactionAsync(c, ct);
-            foreach (var block in blocks)
-            {
-                await BackupTables.ApplyAsync(target, c, tx, block, ct);
-                rows += block.Rows.Count;
-            }
+            if (indexes.Count > 0) await CreateIndexesAsync(c, tx, indexes, ct);
             await tx.CommitAsync(ct);
         }
+        finally
+        {
+            await tx.DisposeAsync();
+        }
+        await BulkModeAsync(target, c, on: false, ct);
         progress?.Report(new BackupProgress("restoring", objects.Count, objects.Count));
 
-        await using (var c = await target.OpenAsync(ct))
+        await using (var last = await target.BeginWriteTransactionAsync(c, ct))
         {
-            await using var tx = await target.BeginWriteTransactionAsync(c, ct);
             await using (var cmd = c.CreateCommand())
             {
-                cmd.Transaction = tx;
+                cmd.Transaction = last;
                 cmd.CommandText = "UPDATE ledger_state SET size = @s, root = @r WHERE id = 1";
                 Migrations.AddParam(cmd, "@s", manifest.LedgerSize);
                 Migrations.AddParam(cmd, "@r", Convert.FromHexString(manifest.LedgerRoot));
@@ -112,17 +141,17 @@ internal static class BackupRestorer
             {
                 foreach (var (table, column) in BackupTables.Identities)
                 {
-                    await BackupTables.ExecAsync(c, tx, $"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)", ct);
+                    await BackupTables.ExecAsync(c, last, $"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)", ct);
                 }
             }
-            await tx.CommitAsync(ct);
+            await last.CommitAsync(ct);
         }
         await Migrations.ApplyAsync(target, ct);
         return new RestoreReport(manifest, objects.Count - damaged.Count, rows, bytes, damaged, clock.Elapsed);
     }
 
     /// <summary>Reads an object and opens it; a problem (missing, wrong checksum, fails to open) is returned, naming the object.</summary>
-    private static async Task<(ManifestObject, byte[]?, string?)> FetchAsync(IBackupStore store, ManifestObject o, EnvelopeCipher cipher, CancellationToken ct)
+    private static async Task<(ManifestObject, List<RowBlock>?, string?)> FetchAsync(IBackupStore store, ManifestObject o, EnvelopeCipher cipher, CancellationToken ct)
     {
         byte[] bytes;
         try
@@ -137,12 +166,39 @@ internal static class BackupRestorer
         if (SegmentCodec.Checksum(bytes) != o.Sha256) return (o, null, $"segment {o.Name} does not match its SHA-256 in the manifest: it is corrupted or was altered");
         try
         {
-            return (o, await Task.Run(() => SegmentCodec.Open(cipher, o.Name, bytes), ct), null);
+            return (o, await Task.Run(() => RowCodec.ReadAll(SegmentCodec.Open(cipher, o.Name, bytes)), ct), null);
         }
         catch (BackupFormatException ex)
         {
             return (o, null, ex.Message);
         }
+    }
+
+    /// <summary>SQLite: commits not flushed one by one and a larger page cache; PostgreSQL: asynchronous commit. Off again flushes everything.</summary>
+    private static async Task BulkModeAsync(SqlDialect target, DbConnection c, bool on, CancellationToken ct) =>
+        await BackupTables.ExecAsync(c, null, target.InProcess
+            ? on ? "PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;" : "PRAGMA synchronous=FULL; PRAGMA wal_checkpoint(TRUNCATE);"
+            : on ? "SET synchronous_commit = off" : "SET synchronous_commit = on", ct);
+
+    /// <summary>Drops every index that is not a primary key or constraint, returning the statements that make them again.</summary>
+    private static async Task<List<string>> DropSecondaryIndexesAsync(SqlDialect target, DbConnection c, CancellationToken ct)
+    {
+        var indexes = new List<(string Name, string Sql)>();
+        await using (var cmd = c.CreateCommand())
+        {
+            cmd.CommandText = target.InProcess
+                ? "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+                : "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexname NOT IN (SELECT conname FROM pg_constraint)";
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct)) indexes.Add((r.GetString(0), r.GetString(1)));
+        }
+        foreach (var (name, _) in indexes) await BackupTables.ExecAsync(c, null, $"DROP INDEX {name}", ct);
+        return [.. indexes.Select(i => i.Sql)];
+    }
+
+    private static async Task CreateIndexesAsync(DbConnection c, DbTransaction tx, List<string> indexes, CancellationToken ct)
+    {
+        foreach (var sql in indexes) await BackupTables.ExecAsync(c, tx, sql, ct);
     }
 
     /// <summary>What an object holds, in words, for the list of what a damaged restore is missing.</summary>

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Wardline.Backup;
+using Wardline.Server.Modules.Access;
 using Wardline.Server.Modules.Ledger;
 using Wardline.Server.Modules.Records;
 using Wardline.Server.Modules.Records.Storage;
@@ -15,7 +16,7 @@ namespace Wardline.Server.Modules.Backup;
 /// With several servers on one PostgreSQL, one runs the backups (a session advisory lock), the others wait.
 /// </summary>
 internal sealed class BackupService(BackupOptions options, BackupWriter writer, BackupDrills drills, BackupStatus status, RecordKeys keys,
-    LedgerRecorder recorder, SqlDialect dialect, TimeProvider time, ILogger<BackupService> logger) : BackgroundService
+    LedgerRecorder recorder, MailSender mail, SqlDialect dialect, TimeProvider time, ILogger<BackupService> logger) : BackgroundService
 {
     private readonly SemaphoreSlim _run = new(1, 1);
     private readonly CurrentProgress _current = new();
@@ -53,7 +54,7 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
         {
             await using var store = Open();
             _current.Start("drill");
-            return await drills.RunAsync(store, options, actor, _current, ct);
+            return await AlertIfFailedAsync(await drills.RunAsync(store, options, actor, _current, ct), ct);
         }
         finally
         {
@@ -121,11 +122,25 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
             {
                 await recorder.RecordSystemAsync("backup-failed", trigger, "failed", $"backup {result.RunId} to {result.Target} failed: {result.Error}", ct);
             }
+            if (!_failing)
+            {
+                await AlertAsync($"Wardline backups to {result.Target} are failing", $"""
+                    Backup {result.RunId} to {result.Target} failed at {time.GetUtcNow():u}:
+                    {result.Error}
+
+                    No backup was marked complete. The server retries every {options.IntervalSeconds} s and resumes from the segments already stored.
+                    The last good backup is shown in the console (Backup) and by `wardline backup status`. You will be told when backups succeed again.
+                    """, ct);
+            }
             _failing = true;
         }
         else
         {
-            if (_failing) await recorder.RecordSystemAsync("backup-recovered", trigger, "succeeded", $"backups to {result.Target} succeed again (run {result.RunId})", ct);
+            if (_failing)
+            {
+                await recorder.RecordSystemAsync("backup-recovered", trigger, "succeeded", $"backups to {result.Target} succeed again (run {result.RunId})", ct);
+                await AlertAsync($"Wardline backups to {result.Target} succeed again", $"Backup {result.RunId} to {result.Target} {result.Status} at {time.GetUtcNow():u}.", ct);
+            }
             _failing = false;
             if (result.Status == "completed" && (result.Kind == "full" || trigger != "schedule"))
             {
@@ -134,6 +149,35 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
             }
         }
         return result;
+    }
+
+    private async Task<DrillResult> AlertIfFailedAsync(DrillResult drill, CancellationToken ct)
+    {
+        if (drill.Status != "passed")
+        {
+            await AlertAsync($"Wardline restore drill {drill.Id} failed", $"""
+                The restore drill of {drill.Target} at {drill.At:u} failed (backup {drill.Manifest ?? "none"}):
+                {string.Join(Environment.NewLine, drill.Problems.Take(20))}
+
+                A backup that does not restore is not a backup: find the cause before relying on it (docs/operations/backup.md).
+                """, ct);
+        }
+        return drill;
+    }
+
+    /// <summary>E-mails the operators; a mail that cannot be sent is logged and recorded, and never stops a backup.</summary>
+    private async Task AlertAsync(string subject, string text, CancellationToken ct)
+    {
+        if (!mail.Configured || options.AlertEmails.Count == 0) return;
+        try
+        {
+            await mail.SendAsync(options.AlertEmails, subject, text, ct);
+        }
+        catch (Exception ex) when (MailSender.IsSendFailure(ex))
+        {
+            BackupLog.AlertFailed(logger, subject, ex.GetType().Name);
+            await recorder.RecordSystemAsync("notification-failed", "system", "failed", $"backup alert \"{subject}\" could not be e-mailed ({ex.GetType().Name})", CancellationToken.None);
+        }
     }
 
     private async Task MaintainAsync(IBackupStore store, CancellationToken ct)
@@ -153,7 +197,7 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
                 _current.Start("drill");
                 try
                 {
-                    await drills.RunAsync(store, options, "schedule", _current, ct);
+                    await AlertIfFailedAsync(await drills.RunAsync(store, options, "schedule", _current, ct), ct);
                 }
                 finally
                 {

@@ -63,15 +63,16 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
                 throw new BackupRefusedException($"the store's ledger holds {size} entries, fewer than the {from} of the newest backup on {store.Display}: the store was rolled back or restored from an older backup. Take a full backup (--full) to start a new chain.");
             await UpdateRunAsync(runId, kind, from, null, ct);
 
-            var objects = new List<ManifestObject>();
-            if (!full) objects.AddRange(prev!.Objects.Where(o => o.Kind != "table"));
+            // In restore order; segments being sealed and stored in the background are tasks until they are.
+            var objects = new List<Task<ManifestObject>>();
+            if (!full) objects.AddRange(prev!.Objects.Where(o => o.Kind != "table").Select(Task.FromResult));
             var pending = new Pending(store, options, runId, o => o.Kind == "ledger" ? RecordSegmentAsync(runId, o, ct) : Task.CompletedTask, logger);
 
             // Ledger segments: reuse those a failed run of the same chain already stored, then make the rest.
             var cursor = from.Value;
             foreach (var done in await ResumableAsync(store, from.Value, size, ct))
             {
-                objects.Add(done);
+                objects.Add(Task.FromResult(done));
                 cursor = done.To!.Value;
                 reused++;
             }
@@ -104,8 +105,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
                 var chunk = rids.GetRange(i, Math.Min(ResourcesPerSegment, rids.Count - i));
                 var blocks = await ResourceBlocksAsync(c, tx, chunk, full, ct);
                 var name = Sql($"segments/{runId}/resources-{chunkNo++:D6}.seg");
-                var o = await pending.AddAsync(cipher, fingerprints, name, "resources", null, from.Value, size, blocks, ct);
-                objects.Add(o);
+                objects.Add(await pending.AddAsync(cipher, fingerprints, name, "resources", null, from.Value, size, blocks, ct));
             }
             progress?.Report(new BackupProgress("resources", rids.Count, rids.Count));
 
@@ -119,14 +119,15 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
                 var before = prev?.Objects.FirstOrDefault(o => o.Kind == "table" && o.Table == table);
                 if (!full && before is not null && before.Fingerprint == fingerprint)
                 {
-                    objects.Add(before);
+                    objects.Add(Task.FromResult(before));
                     continue;
                 }
                 tablesChanged = true;
-                objects.Add(await pending.AddPayloadAsync(cipher, Sql($"segments/{runId}/table-{table}.seg"), "table", table, null, null, block.Rows.Count, payload, fingerprint, ct));
+                objects.Add(await pending.AddPayloadAsync(cipher, Sql($"segments/{runId}/table-{table}.seg"), "table", table, null, null, block.Rows.Count, () => payload, fingerprint, null, ct));
             }
             await tx.RollbackAsync(ct);
             await pending.DrainAsync();
+            var manifestObjects = await Task.WhenAll(objects);
             stored = pending.Count;
             bytes = pending.Bytes;
 
@@ -154,7 +155,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
                 // Every KEK the keyring holds: segments are sealed under the active one, but the data keys inside them
                 // are wrapped by whichever KEK wrapped them (a rotation re-wraps them without a ledger entry).
                 Keks = [.. keyring.KekIds.Union(full ? [] : prev!.Keks)],
-                Objects = objects,
+                Objects = manifestObjects,
                 Immutability = store.Immutability.Description,
             };
             progress?.Report(new BackupProgress("manifest", 0, 1));
@@ -306,41 +307,50 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
     }
 
     /// <summary>
-    /// Seals segments and uploads them, one upload in flight while the next segment is read and sealed. An object
-    /// counts (and a ledger segment is recorded for a later run to resume from) only once its upload returned.
+    /// Encodes, seals and uploads segments on another core while the caller reads the next one from the store: one
+    /// segment in flight. An object counts (and a ledger segment is recorded for a later run to resume from) only
+    /// once its upload returned.
     /// </summary>
     private sealed class Pending(IBackupStore store, BackupOptions options, string runId, Func<ManifestObject, Task> stored, ILogger logger)
     {
-        private (Task Upload, ManifestObject Object)? _inFlight;
+        private Task<ManifestObject>? _inFlight;
 
         public int Count { get; private set; }
 
         public long Bytes { get; private set; }
 
-        public Task<ManifestObject> AddAsync(EnvelopeCipher cipher, ContentAuthenticator fingerprints, string name, string kind, string? table, long? from, long? to, List<RowBlock> blocks, CancellationToken ct)
-        {
-            var payload = Payload(blocks);
-            return AddPayloadAsync(cipher, name, kind, table, from, to, blocks.Sum(b => (long)b.Rows.Count), payload, Convert.ToHexStringLower(fingerprints.Tag(payload)), ct);
-        }
+        public Task<Task<ManifestObject>> AddAsync(EnvelopeCipher cipher, ContentAuthenticator fingerprints, string name, string kind, string? table, long? from, long? to, List<RowBlock> blocks, CancellationToken ct) =>
+            AddPayloadAsync(cipher, name, kind, table, from, to, blocks.Sum(b => (long)b.Rows.Count), () => Payload(blocks), fingerprint: null, fingerprints, ct);
 
-        public async Task<ManifestObject> AddPayloadAsync(EnvelopeCipher cipher, string name, string kind, string? table, long? from, long? to, long rows, byte[] payload, string fingerprint, CancellationToken ct)
+        /// <summary>Waits for the segment in flight, then starts this one; returns the task of this one's manifest entry.</summary>
+        public async Task<Task<ManifestObject>> AddPayloadAsync(EnvelopeCipher cipher, string name, string kind, string? table, long? from, long? to, long rows, Func<byte[]> payload, string? fingerprint, ContentAuthenticator? fingerprints, CancellationToken ct)
         {
-            var segment = SegmentCodec.Seal(cipher, name, runId, payload);
-            var o = new ManifestObject { Name = name, Sha256 = SegmentCodec.Checksum(segment), Bytes = segment.Length, Kind = kind, Table = table, From = from, To = to, Rows = rows, Fingerprint = fingerprint };
             await DrainAsync();
-            _inFlight = (store.PutAsync(name, segment, RetainUntil(options), ct), o);
-            return o;
+            var task = Task.Run(async () =>
+            {
+                var plain = payload();
+                var segment = SegmentCodec.Seal(cipher, name, runId, plain);
+                var o = new ManifestObject
+                {
+                    Name = name, Sha256 = SegmentCodec.Checksum(segment), Bytes = segment.Length, Kind = kind, Table = table, From = from, To = to, Rows = rows,
+                    Fingerprint = fingerprint ?? Convert.ToHexStringLower(fingerprints!.Tag(plain)),
+                };
+                await store.PutAsync(name, segment, RetainUntil(options), ct);
+                return o;
+            }, ct);
+            _inFlight = task;
+            return task;
         }
 
         public async Task DrainAsync()
         {
             if (_inFlight is not { } f) return;
             _inFlight = null;
-            await f.Upload;
-            BackupLog.SegmentStored(logger, runId, f.Object.Name, f.Object.Bytes);
+            var o = await f;
+            BackupLog.SegmentStored(logger, runId, o.Name, o.Bytes);
             Count++;
-            Bytes += f.Object.Bytes;
-            await stored(f.Object);
+            Bytes += o.Bytes;
+            await stored(o);
         }
     }
 }

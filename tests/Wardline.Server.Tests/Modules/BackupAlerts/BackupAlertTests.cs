@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Wardline.Server.Hosting;
+using Wardline.Server.Modules.Backup;
+using Wardline.Server.Modules.Records.Storage;
+using Wardline.Server.Tests.Infrastructure;
+
+namespace Wardline.Server.Tests.Modules.BackupAlerts;
+
+/// <summary>Operators hear by e-mail (a real SMTP server, aiosmtpd) when continuous backups start failing and when they recover, once per streak.</summary>
+public sealed class BackupAlertTests : IAsyncLifetime
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "wl-backup-alert-" + Guid.NewGuid().ToString("N")[..8]);
+    private RunningProcess _smtp = null!;
+    private int _smtpPort;
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(_dir);
+        _smtpPort = FreePort();
+        _smtp = RunningProcess.Start(new ProcessStartInfo("/usr/bin/python3", ["-u", "-m", "aiosmtpd", "-n", "-l", $"127.0.0.1:{_smtpPort}"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        }, "aiosmtpd");
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (true)
+        {
+            try
+            {
+                using var probe = new TcpClient();
+                await probe.ConnectAsync(IPAddress.Loopback, _smtpPort);
+                break;
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline && !_smtp.HasExited)
+            {
+                await Task.Delay(100);
+            }
+        }
+    }
+
+    public Task DisposeAsync()
+    {
+        _smtp.Dispose();
+        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
+        return Task.CompletedTask;
+    }
+
+    private static int FreePort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        var port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
+    [Fact]
+    public async Task A_failing_target_is_mailed_once_and_its_recovery_too_and_no_backup_is_marked_complete()
+    {
+        // The target's parent is a file, so the folder cannot be made: every run fails until the file goes.
+        var blocker = Path.Combine(_dir, "blocker");
+        await File.WriteAllTextAsync(blocker, "not a folder");
+        var options = new WardlineOptions { DataDirectory = Path.Combine(_dir, "data") };
+        options.Access.Notify.SmtpHost = "127.0.0.1";
+        options.Access.Notify.SmtpPort = _smtpPort;
+        options.Access.Notify.PrivacyOfficers.Add("privacy@hospital.example");
+        options.Access.Notify.From = "wardline@hospital.example";
+        options.Backup.Target = "file://" + Path.Combine(blocker, "target");
+        options.Backup.IntervalSeconds = 1;
+        options.Backup.DrillIntervalHours = 0;
+        options.Backup.AlertEmails.Add("it-operations@hospital.example");
+        await using var server = await TestServer.StartAsync(options);
+        var store = server.Service<RecordStore>();
+
+        await _smtp.WaitForOutputAsync("are failing", TimeSpan.FromSeconds(30));
+        await WaitUntilAsync(async () => await store.CountAsync("SELECT COUNT(*) FROM backup_runs WHERE status = 'failed'", CancellationToken.None) >= 3, TimeSpan.FromSeconds(30));
+        Assert.Contains("it-operations@hospital.example", _smtp.Output, StringComparison.Ordinal);
+        Assert.Equal(1, Count(_smtp.Output, "are failing"));
+        Assert.Equal(1, await store.CountAsync("SELECT COUNT(*) FROM ledger_entries WHERE type = 'system' AND event = 'backup-failed'", CancellationToken.None));
+        Assert.Equal(0, await store.CountAsync("SELECT COUNT(*) FROM backup_runs WHERE status = 'completed'", CancellationToken.None));
+        Assert.NotEqual("ok", (await server.Service<BackupStatus>().ReadAsync(5, CancellationToken.None)).Health);
+
+        File.Delete(blocker);
+
+        await _smtp.WaitForOutputAsync("target succeed again", TimeSpan.FromSeconds(30));
+        Assert.Equal(1, await store.CountAsync("SELECT COUNT(*) FROM ledger_entries WHERE type = 'system' AND event = 'backup-recovered'", CancellationToken.None));
+        Assert.Equal("ok", (await server.Service<BackupStatus>().ReadAsync(5, CancellationToken.None)).Health);
+        Assert.Single(Directory.GetFiles(Path.Combine(blocker, "target", "manifests")));
+    }
+
+    [Fact]
+    public async Task When_the_alert_cannot_be_mailed_the_failure_is_still_recorded()
+    {
+        var blocker = Path.Combine(_dir, "blocker2");
+        await File.WriteAllTextAsync(blocker, "not a folder");
+        var options = new WardlineOptions { DataDirectory = Path.Combine(_dir, "data2") };
+        options.Access.Notify.SmtpHost = "127.0.0.1";
+        options.Access.Notify.SmtpPort = FreePort();
+        options.Access.Notify.PrivacyOfficers.Add("privacy@hospital.example");
+        options.Backup.Target = "file://" + Path.Combine(blocker, "target");
+        options.Backup.IntervalSeconds = 1;
+        options.Backup.DrillIntervalHours = 0;
+        options.Backup.AlertEmails.Add("it-operations@hospital.example");
+        await using var server = await TestServer.StartAsync(options);
+        var store = server.Service<RecordStore>();
+
+        await WaitUntilAsync(async () => await store.CountAsync("SELECT COUNT(*) FROM ledger_entries WHERE type = 'system' AND event = 'notification-failed'", CancellationToken.None) == 1, TimeSpan.FromSeconds(40));
+
+        Assert.Equal(1, await store.CountAsync("SELECT COUNT(*) FROM ledger_entries WHERE type = 'system' AND event = 'backup-failed'", CancellationToken.None));
+    }
+
+    private static int Count(string text, string what)
+    {
+        var n = 0;
+        for (var i = text.IndexOf(what, StringComparison.Ordinal); i >= 0; i = text.IndexOf(what, i + what.Length, StringComparison.Ordinal)) n++;
+        return n;
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("the condition did not hold in time");
+            await Task.Delay(200);
+        }
+    }
+}
