@@ -12,7 +12,7 @@ namespace Wardline.Server.Tests.Modules.BackupService;
 /// Continuous backups and the /backup API on a server with a folder target shipping every second: a signed manifest
 /// appears within seconds, status shows it to administrators and officers only, and backups and drills run on demand.
 /// </summary>
-public sealed class BackupApiTests : IAsyncLifetime
+public abstract class BackupApiConformance(StoreKind kind) : IAsyncLifetime
 {
     private TestStore _store = null!;
     private TestServer _server = null!;
@@ -23,7 +23,7 @@ public sealed class BackupApiTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _store = await TestStore.CreateAsync(StoreKind.Sqlite);
+        _store = await TestStore.CreateAsync(kind);
         _target = Path.Combine(_store.Folder, "target");
         var options = _store.SharedOptions();
         options.Backup.Target = "file://" + _target;
@@ -52,7 +52,7 @@ public sealed class BackupApiTests : IAsyncLifetime
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"no manifest after {clock.Elapsed}");
         Assert.NotNull(manifest);
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(_target, "segments"), "*.seg", SearchOption.AllDirectories));
-        var verify = await WardlineCli.RunAsync(["backup", "verify", "--data", Options.DataDirectory!, "--target", "file://" + _target]);
+        var verify = await WardlineCli.RunAsync(["backup", "verify", .. StoreArgs(Options), "--target", "file://" + _target]);
         Assert.True(verify.ExitCode == 0, verify.Output);
         Assert.Contains("every manifest is signed by this keyring", verify.Flat, StringComparison.Ordinal);
     }
@@ -141,3 +141,7 @@ public sealed class BackupApiTests : IAsyncLifetime
         throw new TimeoutException($"no manifest in {folder} after {timeout.TotalSeconds} s");
     }
 }
+
+public sealed class BackupApiOnSqlite() : BackupApiConformance(StoreKind.Sqlite);
+
+public sealed class BackupApiOnPostgres() : BackupApiConformance(StoreKind.Postgres);
