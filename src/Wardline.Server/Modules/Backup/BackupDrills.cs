@@ -10,7 +10,7 @@ using Wardline.Server.Modules.Records.Storage;
 namespace Wardline.Server.Modules.Backup;
 
 /// <summary>One drill's outcome, as recorded in backup_drills and the ledger.</summary>
-internal sealed record DrillResult(string Id, DateTimeOffset At, string Target, string? Manifest, string Status, long RestoreMs, long VerifyMs, long RtoMs, long RpoMs, long LedgerSize, long Versions, IReadOnlyList<string> Problems);
+internal sealed record DrillResult(string Id, DateTimeOffset At, string Target, string? Manifest, string Status, long RestoreMs, long VerifyMs, long RtoMs, long RpoMs, long LedgerSize, long Versions, IReadOnlyList<string> Problems, string Trigger);
 
 /// <summary>
 /// A restore drill: the newest backup restored into a scratch embedded store, verified as a real restore is,
@@ -40,12 +40,12 @@ internal sealed class BackupDrills(SqlDialect dialect, RecordKeys keys, IWitness
             var total = clock.ElapsedMilliseconds;
             var rpo = (long)Math.Max(0, (started - manifest.Created).TotalMilliseconds);
             result = new DrillResult(id, started, store.Display, manifest.Name, verdict.Proven ? "passed" : "failed", restoreMs, total - restoreMs, total, rpo,
-                verdict.Report.Size, verdict.Report.VersionsChecked, verdict.Report.Problems);
+                verdict.Report.Size, verdict.Report.VersionsChecked, verdict.Report.Problems, actor);
             _ = restore;
         }
         catch (Exception ex) when (ex is BackupStoreException or Wardline.Backup.Format.BackupFormatException or BackupRefusedException or System.Data.Common.DbException or IOException)
         {
-            result = new DrillResult(id, started, store.Display, null, "failed", clock.ElapsedMilliseconds, 0, clock.ElapsedMilliseconds, 0, 0, 0, [ex.Message]);
+            result = new DrillResult(id, started, store.Display, null, "failed", clock.ElapsedMilliseconds, 0, clock.ElapsedMilliseconds, 0, 0, 0, [ex.Message], actor);
         }
         finally
         {
@@ -71,11 +71,12 @@ internal sealed class BackupDrills(SqlDialect dialect, RecordKeys keys, IWitness
         await using var gate = await dialect.EnterWriteAsync(ct);
         await using var c = await dialect.OpenAsync(ct);
         await using var cmd = c.CreateCommand();
-        cmd.CommandText = "INSERT INTO backup_drills (id, at, target, manifest, status, restore_ms, verify_ms, rto_ms, rpo_ms, ledger_size, versions, problems) " +
-            "VALUES (@id, @at, @t, @m, @s, @rm, @vm, @rto, @rpo, @z, @v, @p)";
+        cmd.CommandText = "INSERT INTO backup_drills (id, at, target, trigger_by, manifest, status, restore_ms, verify_ms, rto_ms, rpo_ms, ledger_size, versions, problems) " +
+            "VALUES (@id, @at, @t, @by, @m, @s, @rm, @vm, @rto, @rpo, @z, @v, @p)";
         Migrations.AddParam(cmd, "@id", r.Id);
         Migrations.AddParam(cmd, "@at", r.At.ToUnixTimeMilliseconds());
         Migrations.AddParam(cmd, "@t", r.Target);
+        Migrations.AddParam(cmd, "@by", r.Trigger);
         Migrations.AddParam(cmd, "@m", r.Manifest);
         Migrations.AddParam(cmd, "@s", r.Status);
         Migrations.AddParam(cmd, "@rm", r.RestoreMs);

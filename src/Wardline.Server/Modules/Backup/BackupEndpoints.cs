@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Wardline.Server.Modules.Access.Identity;
+using Wardline.Server.Modules.Console.Components;
 
 namespace Wardline.Server.Modules.Backup;
 
@@ -11,7 +12,6 @@ namespace Wardline.Server.Modules.Backup;
 /// </summary>
 internal static class BackupEndpoints
 {
-    private static readonly string[] Operators = ["administrator", "security_officer"];
 
     public static IEndpointRouteBuilder MapBackup(this IEndpointRouteBuilder app)
     {
@@ -55,7 +55,7 @@ internal static class BackupEndpoints
     {
         if (http.User.Identity?.IsAuthenticated != true) return Results.Problem(statusCode: 401, title: "Authentication is required.");
         var account = await accounts.FindAsync(http.User.Identity.Name!, http.RequestAborted);
-        return account is not null && account.Roles.Any(Operators.Contains)
+        return account is not null && account.Roles.Any(ConsoleRoles.BackupOperators.Contains)
             ? null
             : Results.Problem(statusCode: 403, title: "Only an administrator or a security officer may see or run backups.");
     }

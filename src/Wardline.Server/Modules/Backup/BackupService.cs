@@ -115,7 +115,6 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
         {
             _current.Stop();
         }
-        status.Immutability = store.Immutability.Description;
         if (result.Status == "failed")
         {
             if (!_failing || trigger != "schedule")

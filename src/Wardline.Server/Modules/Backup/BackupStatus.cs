@@ -17,15 +17,19 @@ internal sealed record BackupStatusView(string? Target, string? Immutability, in
 /// <summary>Reads backup_runs and backup_drills.</summary>
 internal sealed class BackupStatus(SqlDialect dialect, BackupOptions options, TimeProvider time)
 {
-    /// <summary>The immutability the target reported at its last preparation (set by the service).</summary>
-    public string? Immutability { get; set; }
-
     public async Task<BackupStatusView> ReadAsync(int historyCount, CancellationToken ct)
     {
         await using var c = await dialect.OpenAsync(ct);
         var history = await RunsAsync(c, $"SELECT * FROM backup_runs ORDER BY started DESC LIMIT {Math.Clamp(historyCount, 1, 1000)}", ct);
         var lastGood = (await RunsAsync(c, "SELECT * FROM backup_runs WHERE status IN ('completed', 'unchanged') ORDER BY started DESC LIMIT 1", ct)).FirstOrDefault();
         var drills = await DrillsAsync(c, 20, ct);
+        string? immutability;
+        await using (var cmd = c.CreateCommand())
+        {
+            // What the target said of itself at the last run that reached it (it can change: a container gets a policy).
+            cmd.CommandText = "SELECT immutability FROM backup_runs WHERE immutability IS NOT NULL ORDER BY started DESC LIMIT 1";
+            immutability = await cmd.ExecuteScalarAsync(ct) as string;
+        }
         var now = time.GetUtcNow();
         double? age = lastGood?.Finished is { } f ? Math.Max(0, (now - f).TotalSeconds) : null;
         var lastAttempt = history.FirstOrDefault(r => r.Status != "running") ?? history.FirstOrDefault();
@@ -35,7 +39,7 @@ internal sealed class BackupStatus(SqlDialect dialect, BackupOptions options, Ti
             : age > 3 * interval + 60 ? "overdue"
             : lastAttempt?.Status == "failed" ? "failing"
             : "ok";
-        return new BackupStatusView(options.Target, Immutability, options.IntervalSeconds, lastGood, age, lastAttempt, history, drills, health);
+        return new BackupStatusView(options.Target, immutability, options.IntervalSeconds, lastGood, age, lastAttempt, history, drills, health);
     }
 
     public async Task<List<DrillResult>> DrillsAsync(int count, CancellationToken ct)
@@ -48,12 +52,12 @@ internal sealed class BackupStatus(SqlDialect dialect, BackupOptions options, Ti
     {
         var list = new List<DrillResult>();
         await using var cmd = c.CreateCommand();
-        cmd.CommandText = $"SELECT id, at, target, manifest, status, restore_ms, verify_ms, rto_ms, rpo_ms, ledger_size, versions, problems FROM backup_drills ORDER BY at DESC LIMIT {Math.Clamp(count, 1, 1000)}";
+        cmd.CommandText = $"SELECT id, at, target, manifest, status, restore_ms, verify_ms, rto_ms, rpo_ms, ledger_size, versions, problems, trigger_by FROM backup_drills ORDER BY at DESC LIMIT {Math.Clamp(count, 1, 1000)}";
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
             list.Add(new DrillResult(r.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3), r.GetString(4),
-                L(r, 5), L(r, 6), L(r, 7), L(r, 8), L(r, 9), L(r, 10), r.IsDBNull(11) ? [] : r.GetString(11).Split('\n')));
+                L(r, 5), L(r, 6), L(r, 7), L(r, 8), L(r, 9), L(r, 10), r.IsDBNull(11) ? [] : r.GetString(11).Split('\n'), r.GetString(12)));
         }
         return list;
     }

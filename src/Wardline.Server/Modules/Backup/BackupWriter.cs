@@ -39,7 +39,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
         var keyring = keys.Keyring;
         var authenticator = new ContentAuthenticator(keyring, BackupCatalog.ManifestPurpose);
         var fingerprints = new ContentAuthenticator(keyring, BackupCatalog.FingerprintPurpose);
-        var kind = "incremental";
+        var kind = "pending"; // until the target's newest backup says whether this one is full
         var stored = 0;
         var reused = 0;
         long bytes = 0;
@@ -61,7 +61,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             from = full ? 0 : prev!.LedgerSize;
             if (size < from)
                 throw new BackupRefusedException($"the store's ledger holds {size} entries, fewer than the {from} of the newest backup on {store.Display}: the store was rolled back or restored from an older backup. Take a full backup (--full) to start a new chain.");
-            await UpdateRunAsync(runId, kind, from, null, ct);
+            await UpdateRunAsync(runId, kind, from, store.Immutability.Description, ct);
 
             // In restore order; segments being sealed and stored in the background are tasks until they are.
             var objects = new List<Task<ManifestObject>>();
@@ -284,9 +284,9 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
         await ExecAsync("INSERT INTO backup_runs (id, target, kind, trigger_by, started, status, objects, stored_bytes, reused) VALUES (@id, @t, @k, @by, @s, 'running', 0, 0, 0)",
             [("@id", runId), ("@t", target), ("@k", kind), ("@by", trigger), ("@s", time.GetUtcNow().ToUnixTimeMilliseconds())], ct);
 
-    private async Task UpdateRunAsync(string runId, string kind, long? from, long? size, CancellationToken ct) =>
-        await ExecAsync("UPDATE backup_runs SET kind = @k, ledger_from = @f, ledger_size = @z WHERE id = @id",
-            [("@id", runId), ("@k", kind), ("@f", from), ("@z", size)], ct);
+    private async Task UpdateRunAsync(string runId, string kind, long? from, string immutability, CancellationToken ct) =>
+        await ExecAsync("UPDATE backup_runs SET kind = @k, ledger_from = @f, immutability = @i WHERE id = @id",
+            [("@id", runId), ("@k", kind), ("@f", from), ("@i", immutability)], ct);
 
     private async Task FinishRunAsync(string runId, string status, long? size, int objects, int reused, long bytes, string? manifest, string? error, CancellationToken ct) =>
         await ExecAsync("UPDATE backup_runs SET status = @st, finished = @fin, ledger_size = COALESCE(@z, ledger_size), objects = @o, reused = @r, stored_bytes = @b, manifest = @m, error = @e WHERE id = @id",

@@ -14,4 +14,7 @@ internal static class ConsoleRoles
 
     /// <summary>The accounting of disclosures: who accessed a patient's record, with reasons.</summary>
     public static readonly IReadOnlyList<string> DisclosureReaders = ["privacy_officer"];
+
+    /// <summary>Backups: status, history and drills, and running them (the /backup API allows the same roles).</summary>
+    public static readonly IReadOnlyList<string> BackupOperators = ["administrator", "security_officer"];
 }

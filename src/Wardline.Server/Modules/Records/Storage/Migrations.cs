@@ -164,14 +164,15 @@ internal static class Migrations
             CREATE TABLE backup_runs (
                 id TEXT NOT NULL PRIMARY KEY, target TEXT NOT NULL, kind TEXT NOT NULL, trigger_by TEXT NOT NULL,
                 started BIGINT NOT NULL, finished BIGINT, status TEXT NOT NULL, ledger_from BIGINT, ledger_size BIGINT,
-                objects INTEGER NOT NULL, stored_bytes BIGINT NOT NULL, reused INTEGER NOT NULL, manifest TEXT, error TEXT);
+                objects INTEGER NOT NULL, stored_bytes BIGINT NOT NULL, reused INTEGER NOT NULL, manifest TEXT, error TEXT,
+                immutability TEXT);
             CREATE INDEX ix_backup_runs_target ON backup_runs (target, started);
             CREATE TABLE backup_segments (
                 run_id TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL, bytes BIGINT NOT NULL, kind TEXT NOT NULL,
                 from_idx BIGINT NOT NULL, to_idx BIGINT NOT NULL, row_count BIGINT NOT NULL, fingerprint TEXT NOT NULL,
                 PRIMARY KEY (run_id, name));
             CREATE TABLE backup_drills (
-                id TEXT NOT NULL PRIMARY KEY, at BIGINT NOT NULL, target TEXT NOT NULL, manifest TEXT, status TEXT NOT NULL,
+                id TEXT NOT NULL PRIMARY KEY, at BIGINT NOT NULL, target TEXT NOT NULL, trigger_by TEXT NOT NULL, manifest TEXT, status TEXT NOT NULL,
                 restore_ms BIGINT, verify_ms BIGINT, rto_ms BIGINT, rpo_ms BIGINT, ledger_size BIGINT, versions BIGINT,
                 problems TEXT);
             """),
