@@ -33,6 +33,10 @@ internal static class BackupCatalog
         return names.Count == 0 ? null : await ReadAsync(store, authenticator, names[^1], ct);
     }
 
+    /// <summary>The ledger size a manifest's name starts with, or null for a name not of that form.</summary>
+    public static long? SizeOf(string manifestName) =>
+        manifestName.Length > "manifests/".Length + 16 && long.TryParse(manifestName.AsSpan("manifests/".Length, 16), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : null;
+
     /// <summary>When a backup id was made (its id starts with the time), for the age of a chain.</summary>
     public static DateTimeOffset? TimeOf(string id) =>
         DateTimeOffset.TryParseExact(id.Length >= 18 ? id[..18] : id, "yyyyMMdd'-'HHmmssfff", System.Globalization.CultureInfo.InvariantCulture,

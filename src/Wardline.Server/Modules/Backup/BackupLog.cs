@@ -19,6 +19,9 @@ internal static partial class BackupLog
     [LoggerMessage(EventId = 5006, Level = LogLevel.Error, Message = "Backup alert \"{Subject}\" could not be e-mailed ({Error})")]
     public static partial void AlertFailed(ILogger logger, string subject, string error);
 
-    [LoggerMessage(EventId = 5005, Level = LogLevel.Information, Message = "Backup retention removed {Manifests} manifests and {Objects} objects from {Target}; {Locked} kept because the target holds them locked")]
-    public static partial void Pruned(ILogger logger, string target, int manifests, int objects, int locked);
+    [LoggerMessage(EventId = 5007, Level = LogLevel.Error, Message = "A backup cycle to {Target} failed ({Error}): {Reason}")]
+    public static partial void CycleFailed(ILogger logger, string target, string error, string reason);
+
+    [LoggerMessage(EventId = 5005, Level = LogLevel.Information, Message = "Backup retention removed {Manifests} manifests and {Objects} objects from {Target}; {Locked} kept because the target holds them locked; {Unreadable} manifests could not be read and were left")]
+    public static partial void Pruned(ILogger logger, string target, int manifests, int objects, int locked, int unreadable);
 }

@@ -27,6 +27,8 @@ internal static class BackupRestorer
         if (names.Count == 0) throw new BackupRefusedException($"{store.Display} holds no backup (no manifest under manifests/)");
         for (var i = names.Count - 1; i >= 0; i--)
         {
+            // The ledger size leads the name: a manifest beyond --tree-size is skipped unread, so nothing planted there blocks it.
+            if (treeSize is { } limit && BackupCatalog.SizeOf(names[i]) is { } named && named > limit) continue;
             var m = await BackupCatalog.ReadAsync(store, authenticator, names[i], ct);
             if (treeSize is { } n && m.LedgerSize > n) continue;
             if (at is { } t && m.Created > t) continue;

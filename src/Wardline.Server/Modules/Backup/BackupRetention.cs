@@ -5,42 +5,64 @@ using Wardline.Crypto;
 
 namespace Wardline.Server.Modules.Backup;
 
-/// <summary>What retention removed, and what it had to keep because the target holds it locked.</summary>
-internal sealed record PruneReport(int ManifestsKept, int ManifestsRemoved, int ObjectsRemoved, int Locked);
+/// <summary>What retention removed, what it had to keep because the target holds it locked, and manifests it could not read (kept, untouched).</summary>
+internal sealed record PruneReport(int ManifestsKept, int ManifestsRemoved, int ObjectsRemoved, int Locked, int Unreadable = 0);
 
 /// <summary>
 /// Retention (docs/operations/backup.md): keeps the newest backup, and the newest backup of each of the last N
-/// hours, days, weeks and months; removes the other manifests, then every object no kept manifest lists and that
-/// is older than the newest backup (so a run in progress, or a failed run waiting to be resumed, is never touched).
-/// An object the target holds locked is left in place and counted: retention never removes what a lock protects.
+/// hours, days, weeks and months; removes the other manifests, then every segment no remaining manifest lists
+/// and that the target last modified more than <see cref="Grace"/> before its newest object (the target's own clock,
+/// so a run in progress, or a failed run waiting to be resumed, is never touched, whatever the servers' clocks say).
+/// An object the target holds locked stays, and so do the segments of a manifest that stays; a manifest that does
+/// not authenticate (another keyring, damage) is left alone and reported.
 /// </summary>
 internal static class BackupRetention
 {
+    /// <summary>How long a segment no backup lists is left alone: a run in progress, or one a later run resumes.</summary>
+    public static readonly TimeSpan Grace = TimeSpan.FromHours(24);
+
     public static async Task<PruneReport> PruneAsync(IBackupStore store, Keyring keyring, BackupRetentionOptions retention, CancellationToken ct)
     {
         var authenticator = new ContentAuthenticator(keyring, BackupCatalog.ManifestPurpose);
         var names = await BackupCatalog.ManifestNamesAsync(store, ct);
         if (names.Count == 0) return new PruneReport(0, 0, 0, 0);
         var manifests = new List<Manifest>();
-        foreach (var name in names) manifests.Add(await BackupCatalog.ReadAsync(store, authenticator, name, ct));
+        var unreadable = 0;
+        foreach (var name in names)
+        {
+            try
+            {
+                manifests.Add(await BackupCatalog.ReadAsync(store, authenticator, name, ct));
+            }
+            catch (BackupFormatException)
+            {
+                unreadable++;
+            }
+        }
+        if (manifests.Count == 0) return new PruneReport(0, 0, 0, 0, unreadable);
         var keep = Keep(manifests, retention);
-        var newest = manifests[^1];
         int removedManifests = 0, removedObjects = 0, locked = 0;
         foreach (var m in manifests.Where(m => !keep.Contains(m)))
         {
             if (await TryDeleteAsync(store, m.Name, ct)) removedManifests++;
-            else locked++;
+            else
+            {
+                locked++;
+                keep.Add(m); // it stays, so what it lists stays restorable
+            }
         }
         var referenced = new HashSet<string>(keep.SelectMany(m => m.Objects.Select(o => o.Name)), StringComparer.Ordinal);
-        await foreach (var o in store.ListAsync("segments/", ct))
+        var segments = new List<BackupObjectInfo>();
+        await foreach (var o in store.ListAsync("segments/", ct)) segments.Add(o);
+        var newest = segments.Max(o => o.LastModified);
+        foreach (var o in segments)
         {
             if (referenced.Contains(o.Name)) continue;
-            var run = o.Name.Split('/') is { Length: > 2 } parts ? parts[1] : null;
-            if (run is null || string.CompareOrdinal(run, newest.Id) >= 0) continue;
+            if (newest is null || o.LastModified is not { } modified || newest.Value - modified < Grace) continue;
             if (await TryDeleteAsync(store, o.Name, ct)) removedObjects++;
             else locked++;
         }
-        return new PruneReport(keep.Count, removedManifests, removedObjects, locked);
+        return new PruneReport(keep.Count, removedManifests, removedObjects, locked, unreadable);
     }
 
     /// <summary>The manifests retention keeps: the newest, and the newest in each of the last N hours, days, ISO weeks and months.</summary>

@@ -95,9 +95,11 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
             {
                 return;
             }
-            catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or BackupStoreException or BackupRefusedException)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                BackupLog.Failed(logger, "-", options.Target, ex.Message);
+                // Whatever happens to one cycle (the target, retention, a drill), the next one runs: a hosted service that
+                // throws would stop the whole server. Expected failures are already recorded as failed runs.
+                BackupLog.CycleFailed(logger, options.Target, ex.GetType().Name, ex.Message);
             }
         }
         while (await timer.WaitForNextTickAsync(stoppingToken));
@@ -186,7 +188,8 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
         {
             _lastPrune = now;
             var pruned = await BackupRetention.PruneAsync(store, keys.Keyring, options.Retention, ct);
-            if (pruned.ManifestsRemoved + pruned.ObjectsRemoved + pruned.Locked > 0) BackupLog.Pruned(logger, store.Display, pruned.ManifestsRemoved, pruned.ObjectsRemoved, pruned.Locked);
+            if (pruned.ManifestsRemoved + pruned.ObjectsRemoved + pruned.Locked + pruned.Unreadable > 0)
+                BackupLog.Pruned(logger, store.Display, pruned.ManifestsRemoved, pruned.ObjectsRemoved, pruned.Locked, pruned.Unreadable);
         }
         if (options.DrillIntervalHours > 0)
         {
