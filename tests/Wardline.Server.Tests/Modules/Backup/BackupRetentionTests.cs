@@ -125,6 +125,12 @@ public abstract class BackupPruneConformance(StoreKind kind) : IAsyncLifetime
         var failedSegments = Directory.GetFiles(_target.PathOf($"segments/{failed.RunId}"));
         Assert.NotEmpty(failedSegments);
         var keyring = Keyring.Load(KeyringPath(_store), null);
+        // The older chain's segments were written days ago (by the target's clock); the failed run's just now.
+        foreach (var r in runs.Take(3))
+        {
+            foreach (var file in Directory.GetFiles(_target.PathOf($"segments/{r.RunId}")))
+                File.SetLastWriteTimeUtc(file, DateTime.UtcNow.AddDays(-2));
+        }
 
         var report = await BackupRetention.PruneAsync(_target.Store, keyring, new BackupRetentionOptions { Hourly = 1, Daily = 0, Weekly = 0, Monthly = 0 }, CancellationToken.None);
 
@@ -144,6 +150,29 @@ public abstract class BackupPruneConformance(StoreKind kind) : IAsyncLifetime
         var verdict = await VerifyAsync(restored, newest, WitnessPath(_store));
         Assert.True(verdict.Proven, string.Join("\n", verdict.Report.Problems));
         ReleasePools();
+    }
+
+    [Fact]
+    public async Task Prune_keeps_the_segments_of_a_manifest_the_target_holds_locked()
+    {
+        BackupRunResult old, newest;
+        await using (var server = await StartAsync(_store))
+        {
+            var seeded = await SeedAsync(server.Client);
+            old = await BackupAsync(server, _target.Store);
+            await WriteMoreAsync(server.Client, seeded, "2024-04-01");
+            newest = await BackupAsync(server, _target.Store, full: true);
+        }
+        Assert.True(old.Status == "completed", old.Error);
+        Assert.True(newest.Status == "completed", newest.Error);
+        var keyring = Keyring.Load(KeyringPath(_store), null);
+
+        var report = await BackupRetention.PruneAsync(new LockedManifestsStore(_target.Store), keyring, new BackupRetentionOptions { Hourly = 1, Daily = 0, Weekly = 0, Monthly = 0 }, CancellationToken.None);
+        var check = await BackupChecker.CheckAsync(_target.Store, keyring, null, CancellationToken.None);
+
+        Assert.Equal(1, report.Locked);
+        Assert.Equal(2, _target.Manifests().Count);
+        Assert.Empty(check.Problems);
     }
 }
 

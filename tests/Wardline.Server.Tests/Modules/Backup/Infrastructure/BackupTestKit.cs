@@ -319,3 +319,28 @@ internal sealed class BeforeManifestStore(IBackupStore inner, Func<IBackupStore,
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }
+
+/// <summary>A real store that holds every manifest locked (as an immutability policy would) and refuses to delete them.</summary>
+internal sealed class LockedManifestsStore(IBackupStore inner) : IBackupStore
+{
+    public string Display => inner.Display;
+
+    public BackupImmutability Immutability => inner.Immutability;
+
+    public Task PrepareAsync(CancellationToken ct) => inner.PrepareAsync(ct);
+
+    public Task PutAsync(string name, ReadOnlyMemory<byte> content, DateTimeOffset? retainUntil, CancellationToken ct) => inner.PutAsync(name, content, retainUntil, ct);
+
+    public Task<byte[]> GetAsync(string name, CancellationToken ct) => inner.GetAsync(name, ct);
+
+    public Task<BackupObjectInfo?> StatAsync(string name, CancellationToken ct) => inner.StatAsync(name, ct);
+
+    public IAsyncEnumerable<BackupObjectInfo> ListAsync(string prefix, CancellationToken ct) => inner.ListAsync(prefix, ct);
+
+    public Task DeleteAsync(string name, CancellationToken ct) =>
+        name.StartsWith("manifests/", StringComparison.Ordinal)
+            ? throw new BackupStoreException(BackupStoreErrorKind.Locked, $"{name} on {Display} is locked until its retention date (injected)")
+            : inner.DeleteAsync(name, ct);
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}
