@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Npgsql;
 using Wardline.Server.Tests.Infrastructure;
@@ -18,7 +19,7 @@ namespace Wardline.Server.Tests.EndToEnd;
 /// takes its name), and `wardline restore` brings the store back into the same place. Every write acknowledged before the
 /// recovery point comes back with identical content, the restored server takes writes, and the restored ledger verifies.
 /// </summary>
-public abstract class RansomwareConformance(StoreKind kind, ITestOutputHelper output) : IAsyncLifetime
+public abstract class RansomwareConformance(StoreKind kind, ITestOutputHelper output, bool toAzurite = false) : IAsyncLifetime
 {
     private const int IntervalSeconds = 1;
     private static readonly TimeSpan LoadDuration = TimeSpan.FromSeconds(8);
@@ -52,6 +53,17 @@ public abstract class RansomwareConformance(StoreKind kind, ITestOutputHelper ou
     {
         var options = _store.SharedOptions();
         options.Backup.Target = "file://" + _target;
+        string[] config = [];
+        if (toAzurite)
+        {
+            // Azure Blob Storage (Azurite); the restore, on another machine, is given the connection string in its config file.
+            options.Backup.Target = "azure://devstoreaccount1/wl-" + Guid.NewGuid().ToString("N")[..12];
+            options.Backup.Store.AzureConnectionString = Environment.GetEnvironmentVariable("WARDLINE_TEST_AZURITE")
+                ?? throw new InvalidOperationException("WARDLINE_TEST_AZURITE is not set: run the tests with scripts/services.sh sourced, which starts Azurite.");
+            var file = Path.Combine(_store.Folder, "restore.json");
+            await File.WriteAllTextAsync(file, JsonSerializer.Serialize(new { Wardline = new { Backup = new { Store = new { options.Backup.Store.AzureConnectionString } } } }));
+            config = ["--config", file];
+        }
         options.Backup.IntervalSeconds = IntervalSeconds;
         options.Backup.DrillIntervalHours = 0;
         var acknowledged = new ConcurrentBag<Acknowledged>();
@@ -86,7 +98,7 @@ public abstract class RansomwareConformance(StoreKind kind, ITestOutputHelper ou
         string[] into = kind == StoreKind.Sqlite
             ? ["--to", options.DataDirectory!]
             : ["--to-db", options.PostgresConnectionString!, "--keyring", options.KeyringPath!, "--witness", WitnessFolder(options)];
-        var restore = await WardlineCli.RunAsync(["restore", "--from", options.Backup.Target, .. into], timeout: TimeSpan.FromMinutes(5));
+        var restore = await WardlineCli.RunAsync(["restore", "--from", options.Backup.Target, .. into, .. config], timeout: TimeSpan.FromMinutes(5));
         output.WriteLine(restore.Output);
         Assert.True(restore.ExitCode == 0, restore.Output);
         Assert.Contains("proven", restore.Output, StringComparison.Ordinal);
@@ -232,3 +244,5 @@ public abstract class RansomwareConformance(StoreKind kind, ITestOutputHelper ou
 public sealed class RansomwareOnSqlite(ITestOutputHelper output) : RansomwareConformance(StoreKind.Sqlite, output);
 
 public sealed class RansomwareOnPostgres(ITestOutputHelper output) : RansomwareConformance(StoreKind.Postgres, output);
+
+public sealed class RansomwareOnSqliteWithAzureBackups(ITestOutputHelper output) : RansomwareConformance(StoreKind.Sqlite, output, toAzurite: true);
