@@ -209,13 +209,18 @@ internal static class BackupCommand
         var toDir = new Option<string?>("--to") { Description = "Folder of the embedded store to restore into: a new folder, or the folder of a store whose database files were destroyed (damaged files are moved aside, never deleted)." };
         var toDb = new Option<string?>("--to-db") { Description = "An empty PostgreSQL database to restore into (connection string); needs --keyring." };
         var keyringOpt = new Option<string?>("--keyring") { Description = "The keyring (or its escrow copy) that made the backup; default keyring.json in the --to folder. Its passphrase comes from WARDLINE_KEYRING_PASSPHRASE or WARDLINE_ESCROW_PASSPHRASE." };
-        var witnessOpt = new Option<string?>("--witness") { Description = "The witness folder of the signed tree heads (default: witness in the --to folder, if there is one)." };
+        var witnessOpt = new Option<string?>("--witness") { Description = "The witness folder of the signed tree heads to verify against (default: witness in the --to folder, if there is one)." };
+        var adopt = new Option<bool>("--adopt-witness")
+        {
+            Description = "The --witness folder is the restored store's own (PostgreSQL, or a witness kept outside the data folder): after a proven restore its heads beyond the backup are archived so the store can take writes. " +
+                "Without it only the --to folder's own witness is re-based, and any other witness is left unchanged.",
+        };
         var at = new Option<string?>("--at") { Description = "Restore the newest backup taken at or before this time (ISO 8601, e.g. 2026-11-29T06:00:00Z)." };
         var treeSize = new Option<long?>("--tree-size") { Description = "Restore the newest backup whose ledger has at most this many entries." };
         var skip = new Option<bool>("--skip-damaged") { Description = "Go on past a missing or corrupted segment and report exactly what is missing (the result then fails verification)." };
         var config = new Option<FileInfo?>("--config") { Description = "JSON configuration file with a \"Wardline\" section (for the target's credentials)." };
         var command = new Command("restore", "Restore a backup into an empty SQLite or PostgreSQL store and verify it against the ledger and the witness's signed heads. Exit code 1 names what differs.");
-        foreach (var o in new Option[] { from, toDir, toDb, keyringOpt, witnessOpt, at, treeSize, skip, config }) command.Options.Add(o);
+        foreach (var o in new Option[] { from, toDir, toDb, keyringOpt, witnessOpt, adopt, at, treeSize, skip, config }) command.Options.Add(o);
         command.SetAction((parse, ct) => CommandRunner.RunAsync(async () =>
         {
             var dir = parse.GetValue(toDir) is { } d ? Path.GetFullPath(d) : null;
@@ -232,6 +237,10 @@ internal static class BackupCommand
             var keyringPath = parse.GetValue(keyringOpt) is { } k ? Path.GetFullPath(k) : dir is not null ? Path.Combine(dir, "keyring.json") : throw new CliException("--keyring is required with --to-db.");
             if (!File.Exists(keyringPath)) throw new CliException($"There is no keyring at {keyringPath}: give the keyring (or its escrow copy) that made the backup with --keyring.");
             var keyring = LoadKeyring(keyringPath);
+            // The restored store is opened below as the server opens it (WARDLINE_KEYRING_PASSPHRASE): an escrow copy's
+            // passphrase serves for the rest of this process.
+            if (Environment.GetEnvironmentVariable("WARDLINE_KEYRING_PASSPHRASE") is null && Environment.GetEnvironmentVariable("WARDLINE_ESCROW_PASSPHRASE") is { } escrowPassphrase)
+                Environment.SetEnvironmentVariable("WARDLINE_KEYRING_PASSPHRASE", escrowPassphrase);
             var options = new WardlineOptions();
             if (parse.GetValue(config) is { } file)
             {
@@ -286,14 +295,30 @@ internal static class BackupCommand
                 return 1;
             }
             var lost = "";
+            var ownWitness = dir is not null && witnessDir == Path.Combine(dir, "witness");
             if (verdict.WitnessBeyond is { } after && witnessDir is not null)
             {
-                // The witness remembers entries the old database held after this backup; they are gone (the RPO), so
-                // its heads beyond the restored size are archived and the restored store can take writes again.
-                using var folderWitness = new FolderWitness(witnessDir);
-                var archive = await folderWitness.RebaseAsync(manifest.LedgerSize, ct);
-                lost = $"; the witness had seen {after.Size} entries: {after.Size - manifest.LedgerSize} entries after the backup are lost, its heads beyond {manifest.LedgerSize} were archived to {Path.GetFileName(archive)}";
-                AnsiConsole.MarkupLine($"the witness's heads beyond {manifest.LedgerSize} entries were moved to {Markup.Escape(archive ?? "")}");
+                lost = $"; the witness had seen {after.Size} entries: {after.Size - manifest.LedgerSize} entries after the backup are lost";
+                if (ownWitness || parse.GetValue(adopt))
+                {
+                    // The witness remembers entries the old database held after this backup; they are gone (the RPO), so
+                    // its heads beyond the restored size are archived and the restored store can take writes again.
+                    using var folderWitness = new FolderWitness(witnessDir);
+                    var archive = await folderWitness.RebaseAsync(manifest.LedgerSize, ct);
+                    lost += $"; its heads beyond {manifest.LedgerSize} were archived to {Path.GetFileName(archive)}";
+                    AnsiConsole.MarkupLine($"the witness's heads beyond {manifest.LedgerSize} entries were moved to {Markup.Escape(archive ?? "")}");
+                }
+                else
+                {
+                    AnsiConsole.MarkupLine($"[yellow]the witness at {Markup.Escape(witnessDir)} was left unchanged[/]: it is not this store's own. If it is (the store's configured witness), run the restore again with --adopt-witness into an empty store, or the restored server will start read-only.");
+                }
+            }
+            else if (witnessDir is null && dir is not null)
+            {
+                // No witness survived: the restored store starts a new one from its signed heads, which the manifest vouched for.
+                var seeded = await SeedWitnessAsync(sp, Path.Combine(dir, "witness"), ct);
+                if (seeded > 0) AnsiConsole.MarkupLine($"no witness was given: a new witness was started in {Markup.Escape(Path.Combine(dir, "witness"))} from the {seeded} signed heads the backup vouches for");
+                lost = $"; no witness was available, a new one was started from {seeded} restored heads";
             }
             await recorder.RecordSystemAsync("restore-completed", "operator", "succeeded",
                 $"restore of backup {manifest.Id} from {backupStore.Display}: {verdict.Report.Size} entries and {verdict.Report.VersionsChecked} versions verified{lost}", ct);
@@ -301,6 +326,32 @@ internal static class BackupCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>Publishes the restored store's signed heads to a new folder witness (pinning the restored head-signing key).</summary>
+    private static async Task<int> SeedWitnessAsync(ServiceProvider sp, string folder, CancellationToken ct)
+    {
+        var dialect = sp.GetRequiredService<SqlDialect>();
+        await using var c = await dialect.OpenAsync(ct);
+        var heads = await LedgerNodes.ReadHeadsAsync(c, null, newestOnly: false, ct);
+        if (heads.Count == 0) return 0;
+        var keys = new List<byte[]>();
+        await using (var cmd = c.CreateCommand())
+        {
+            cmd.CommandText = "SELECT public_key FROM ledger_keys ORDER BY created";
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct)) keys.Add((byte[])r.GetValue(0));
+        }
+        using var witness = new FolderWitness(folder);
+        var published = 0;
+        foreach (var head in heads.OrderBy(h => h.Size))
+        {
+            var key = keys.FirstOrDefault(k => head.IsSignedBy(k));
+            if (key is null) continue;
+            await witness.PublishAsync(head, key, ct);
+            published++;
+        }
+        return published;
     }
 
     /// <summary>Database files that are not a Wardline store (overwritten, encrypted by ransomware) are moved aside with a timestamp, never deleted: they may be evidence.</summary>
@@ -338,7 +389,7 @@ internal static class BackupCommand
         }
         catch (ArgumentException ex)
         {
-            throw new CliException(ex.Message);
+            throw new CliException(ex.ParamName is null ? ex.Message : ex.Message.Replace($" (Parameter '{ex.ParamName}')", "", StringComparison.Ordinal));
         }
     }
 

@@ -48,6 +48,12 @@ internal static class CommandRunner
             AnsiConsole.MarkupLine($"[red]database error:[/] {Markup.Escape(ex.Message)}");
             return 4;
         }
+        catch (System.Data.Common.DbException ex)
+        {
+            // SQLite's errors (a full disk, a locked or damaged file, rows that do not fit) are as expected as PostgreSQL's.
+            AnsiConsole.MarkupLine($"[red]database error:[/] {Markup.Escape(ex.Message)}");
+            return 4;
+        }
         catch (OperationCanceledException)
         {
             AnsiConsole.MarkupLine("[yellow]cancelled[/]");

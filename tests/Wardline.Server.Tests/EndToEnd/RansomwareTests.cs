@@ -97,7 +97,7 @@ public abstract class RansomwareConformance(StoreKind kind, ITestOutputHelper ou
 
         string[] into = kind == StoreKind.Sqlite
             ? ["--to", options.DataDirectory!]
-            : ["--to-db", options.PostgresConnectionString!, "--keyring", options.KeyringPath!, "--witness", WitnessFolder(options)];
+            : ["--to-db", options.PostgresConnectionString!, "--keyring", options.KeyringPath!, "--witness", WitnessFolder(options), "--adopt-witness"];
         var restore = await WardlineCli.RunAsync(["restore", "--from", options.Backup.Target, .. into, .. config], timeout: TimeSpan.FromMinutes(5));
         output.WriteLine(restore.Output);
         Assert.True(restore.ExitCode == 0, restore.Output);

@@ -35,7 +35,7 @@ internal sealed class BackupStatus(SqlDialect dialect, BackupOptions options, Ti
         var lastAttempt = history.FirstOrDefault(r => r.Status != "running") ?? history.FirstOrDefault();
         // Healthy while the last good backup is within a few intervals; the console shows this in colour.
         var interval = options.IntervalSeconds > 0 ? options.IntervalSeconds : 86_400;
-        var health = lastGood is null ? "never backed up"
+        var health = lastGood is null ? lastAttempt?.Status == "failed" ? "failing" : "never backed up"
             : age > 3 * interval + 60 ? "overdue"
             : lastAttempt?.Status == "failed" ? "failing"
             : "ok";
