@@ -138,6 +138,35 @@ public abstract class IncrementalBackupConformance(StoreKind kind) : IAsyncLifet
     }
 
     [Fact]
+    public async Task Store_rolled_back_to_an_older_backup_is_refused_an_incremental_onto_the_newer_chain_until_a_full_backup()
+    {
+        await using var rolledBack = await TestStore.CreateAsync(kind);
+        await using (var server = await StartAsync(_store))
+        {
+            var seeded = await SeedAsync(server.Client);
+            var older = await BackupAsync(server, _target.Store);
+            for (var i = 0; i < 15; i++) await server.Client.CreateAsync("Observation", FhirTest.Observation(seeded.Patient, value: 100 + i));
+            var newer = await BackupAsync(server, _target.Store);
+            Assert.True(newer.Status == "completed", newer.Error);
+            await RestoreIntoAsync(_target.Store, older.Manifest!, rolledBack, _store);
+        }
+        ReleasePools();
+
+        await using (var server = await StartAsync(rolledBack))
+        {
+            var refused = await BackupAsync(server, _target.Store);
+            var full = await BackupAsync(server, _target.Store, full: true);
+
+            Assert.Equal("failed", refused.Status);
+            Assert.Contains("rolled back", refused.Error, StringComparison.Ordinal);
+            Assert.Contains("--full", refused.Error, StringComparison.Ordinal);
+            Assert.True(full.Status == "completed", full.Error);
+            Assert.Equal("full", full.Kind);
+        }
+        ReleasePools();
+    }
+
+    [Fact]
     public async Task Newest_of_a_chain_of_three_restores_everything_and_an_older_point_lacks_the_later_writes()
     {
         Seeded seeded;
