@@ -57,10 +57,21 @@ internal sealed record Manifest
     /// <summary>Plain words about the target's immutability when the backup was taken.</summary>
     [JsonPropertyName("immutability")] public string? Immutability { get; init; }
 
-    /// <summary>The object name: sorting names sorts backups by ledger size, then time, whatever the clocks say.</summary>
-    [JsonIgnore] public string Name => NameFor(LedgerSize, Id);
+    /// <summary>
+    /// 0 until a store is rolled back to an older backup and backed up again: that full backup starts epoch + 1, whose
+    /// manifests sort after every earlier epoch's, so the restored history is the newest even with a smaller ledger.
+    /// </summary>
+    [JsonPropertyName("epoch")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public int Epoch { get; init; }
 
-    public static string NameFor(long ledgerSize, string id) => $"manifests/{ledgerSize.ToString("D16", CultureInfo.InvariantCulture)}-{id}.json";
+    /// <summary>The object name: sorting names sorts backups by epoch, then ledger size, then time, whatever the clocks say.</summary>
+    [JsonIgnore] public string Name => NameFor(LedgerSize, Id, Epoch);
+
+    public static string NameFor(long ledgerSize, string id, int epoch = 0) =>
+        epoch == 0
+            ? $"manifests/{ledgerSize.ToString("D16", CultureInfo.InvariantCulture)}-{id}.json"
+            : $"manifests/e{epoch.ToString("D4", CultureInfo.InvariantCulture)}-{ledgerSize.ToString("D16", CultureInfo.InvariantCulture)}-{id}.json";
 
     public static string NewId(DateTimeOffset now) =>
         now.UtcDateTime.ToString("yyyyMMdd'-'HHmmssfff", CultureInfo.InvariantCulture) + "-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));

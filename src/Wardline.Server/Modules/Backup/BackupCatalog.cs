@@ -34,8 +34,13 @@ internal static class BackupCatalog
     }
 
     /// <summary>The ledger size a manifest's name starts with, or null for a name not of that form.</summary>
-    public static long? SizeOf(string manifestName) =>
-        manifestName.Length > "manifests/".Length + 16 && long.TryParse(manifestName.AsSpan("manifests/".Length, 16), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : null;
+    public static long? SizeOf(string manifestName)
+    {
+        var start = "manifests/".Length;
+        // An epoch after a rollback prefixes the size: e0001-<size>-<id>.json.
+        if (manifestName.Length > start + 6 && manifestName[start] == 'e') start += 6;
+        return manifestName.Length > start + 16 && long.TryParse(manifestName.AsSpan(start, 16), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : null;
+    }
 
     /// <summary>When a backup id was made (its id starts with the time), for the age of a chain.</summary>
     public static DateTimeOffset? TimeOf(string id) =>

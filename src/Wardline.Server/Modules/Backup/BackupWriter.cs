@@ -60,7 +60,9 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             var head = (await LedgerNodes.ReadHeadsAsync(c, tx, newestOnly: true, ct)).LastOrDefault();
             from = full ? 0 : prev!.LedgerSize;
             if (size < from)
-                throw new BackupRefusedException($"the store's ledger holds {size} entries, fewer than the {from} of the newest backup on {store.Display}: the store was rolled back or restored from an older backup. Take a full backup (--full) to start a new chain.");
+                throw new BackupRefusedException($"the store's ledger holds {size} entries, fewer than the {from} of the newest backup on {store.Display}: the store was rolled back or restored from an older backup. Take a full backup (--full): it starts a new epoch on the target, newer than the backups of the abandoned history, which stay restorable.");
+            // A full backup of a store behind the newest backup (restored to an earlier point) starts a new epoch.
+            var epoch = prev is null ? 0 : full && size < prev.LedgerSize ? prev.Epoch + 1 : prev.Epoch;
             await UpdateRunAsync(runId, kind, from, store.Immutability.Description, ct);
 
             // In restore order; segments being sealed and stored in the background are tasks until they are.
@@ -145,6 +147,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
                 Created = time.GetUtcNow(),
                 Kind = kind,
                 Chain = full ? runId : prev!.Chain,
+                Epoch = epoch,
                 Parent = full ? null : prev!.Name,
                 Engine = dialect.Name,
                 Schema = Migrations.Latest,

@@ -162,6 +162,14 @@ public abstract class IncrementalBackupConformance(StoreKind kind) : IAsyncLifet
             Assert.Contains("--full", refused.Error, StringComparison.Ordinal);
             Assert.True(full.Status == "completed", full.Error);
             Assert.Equal("full", full.Kind);
+            // The restored history is now the newest on the target: the next run is an incremental onto it, and a restore picks it.
+            await server.Client.CreateAsync("Observation", FhirTest.Observation((await SeedAsync(server.Client)).Patient, value: 200));
+            var next = await BackupAsync(server, _target.Store);
+            Assert.True(next.Status == "completed", next.Error);
+            Assert.Equal("incremental", next.Kind);
+            Assert.Equal(1, next.Manifest!.Epoch);
+            var chosen = await BackupRestorer.ChooseAsync(_target.Store, Authenticator(KeyringOf(server)), null, null, CancellationToken.None);
+            Assert.Equal(next.Manifest.Name, chosen.Name);
         }
         ReleasePools();
     }

@@ -94,7 +94,7 @@ public sealed partial class UnreachableTargetTests : IAsyncLifetime
         while (await FailedRunsAsync() < 3 && clock.Elapsed < TimeSpan.FromSeconds(60)) await Task.Delay(250);
         Assert.True(await FailedRunsAsync() >= 3, $"{await FailedRunsAsync()} failed runs after {clock.Elapsed}");
         var down = await GetJsonAsync(admin, new Uri(server.BaseUri, "/backup/status"));
-        Assert.Equal("never backed up", (string?)down["health"]);
+        Assert.Equal("failing", (string?)down["health"]);
         Assert.Null(down["lastGood"]);
 
         // The network comes back: the target's port now leads to Azurite.
