@@ -36,18 +36,10 @@ internal static class BackupCommand
 
     private static Command Now()
     {
-        var store = new StoreArgs();
-        var target = TargetOption();
         var full = new Option<bool>("--full") { Description = "Take a full backup (a new chain) rather than shipping only what is new." };
-        var command = new Command("now", "Back up what is new since the last backup on the target (or everything, with --full).");
-        store.AddTo(command);
-        command.Options.Add(target);
-        command.Options.Add(full);
-        command.SetAction((parse, ct) => CommandRunner.RunAsync(async () =>
+        return TargetCommand("now", "Back up what is new since the last backup on the target (or everything, with --full).", async (parse, options, backupStore, ct) =>
         {
-            var options = store.Resolve(parse);
             await using var sp = await StoreArgs.OpenAsync(options, ct);
-            await using var backupStore = OpenTarget(parse.GetValue(target), options);
             var result = await WithProgressAsync("backing up", p => sp.GetRequiredService<BackupWriter>().RunAsync(backupStore, options.Backup, parse.GetValue(full), "cli", p, ct));
             var recorder = sp.GetRequiredService<LedgerRecorder>();
             if (result.Status == "failed")
@@ -68,22 +60,14 @@ internal static class BackupCommand
                 $"{result.Stored} objects stored ({Bytes(result.StoredBytes)}), {result.Reused} reused, {result.Elapsed.TotalSeconds:0.0} s");
             AnsiConsole.MarkupLine($"immutability: {Markup.Escape(backupStore.Immutability.Description)}");
             return 0;
-        }));
-        return command;
+        }, full);
     }
 
     private static Command List()
     {
-        var store = new StoreArgs();
-        var target = TargetOption();
-        var command = new Command("list", "List the backups on the target: when, full or incremental, up to which ledger entry, and their size.");
-        store.AddTo(command);
-        command.Options.Add(target);
-        command.SetAction((parse, ct) => CommandRunner.RunAsync(async () =>
+        return TargetCommand("list", "List the backups on the target: when, full or incremental, up to which ledger entry, and their size.", async (parse, options, backupStore, ct) =>
         {
-            var options = store.Resolve(parse);
             var keyring = LoadKeyring(options.KeyringFile());
-            await using var backupStore = OpenTarget(parse.GetValue(target), options);
             var authenticator = new ContentAuthenticator(keyring, BackupCatalog.ManifestPurpose);
             var names = await BackupCatalog.ManifestNamesAsync(backupStore, ct);
             var table = new Table().AddColumns("backup", "taken (UTC)", "kind", "ledger entries", "objects", "size");
@@ -103,8 +87,7 @@ internal static class BackupCommand
             AnsiConsole.Write(table);
             AnsiConsole.MarkupLine($"{names.Count} backups on {Markup.Escape(backupStore.Display)}");
             return 0;
-        }));
-        return command;
+        });
     }
 
     private static Command Status()
@@ -138,16 +121,9 @@ internal static class BackupCommand
 
     private static Command Verify()
     {
-        var store = new StoreArgs();
-        var target = TargetOption();
-        var command = new Command("verify", "Read every backup on the target back: each manifest's signature, and every segment's size, SHA-256, encryption and content. Exit code 1 names what is wrong.");
-        store.AddTo(command);
-        command.Options.Add(target);
-        command.SetAction((parse, ct) => CommandRunner.RunAsync(async () =>
+        return TargetCommand("verify", "Read every backup on the target back: each manifest's signature, and every segment's size, SHA-256, encryption and content. Exit code 1 names what is wrong.", async (parse, options, backupStore, ct) =>
         {
-            var options = store.Resolve(parse);
             var keyring = LoadKeyring(options.KeyringFile());
-            await using var backupStore = OpenTarget(parse.GetValue(target), options);
             var report = await WithProgressAsync("reading back", p => BackupChecker.CheckAsync(backupStore, keyring, p, ct));
             AnsiConsole.MarkupLine($"{report.Manifests} backups, {report.Objects} segments ({Bytes(report.Bytes)}) read back from {Markup.Escape(backupStore.Display)}");
             if (report.Problems.Count == 0)
@@ -157,47 +133,48 @@ internal static class BackupCommand
             }
             foreach (var p in report.Problems) AnsiConsole.MarkupLine($"[red]problem[/]: {Markup.Escape(p)}");
             return 1;
-        }));
-        return command;
+        });
     }
 
     private static Command Drill()
     {
-        var store = new StoreArgs();
-        var target = TargetOption();
-        var command = new Command("drill", "Restore the newest backup into a scratch store, verify it, and record the recovery time and point in the ledger.");
-        store.AddTo(command);
-        command.Options.Add(target);
-        command.SetAction((parse, ct) => CommandRunner.RunAsync(async () =>
+        return TargetCommand("drill", "Restore the newest backup into a scratch store, verify it, and record the recovery time and point in the ledger.", async (parse, options, backupStore, ct) =>
         {
-            var options = store.Resolve(parse);
             await using var sp = await StoreArgs.OpenAsync(options, ct);
-            await using var backupStore = OpenTarget(parse.GetValue(target), options);
             var result = await WithProgressAsync("restore drill", p => sp.GetRequiredService<BackupDrills>().RunAsync(backupStore, options.Backup, "operator", p, ct));
             var colour = result.Status == "passed" ? "green" : "red";
             AnsiConsole.MarkupLine($"drill [{colour}]{result.Status}[/]: backup {Markup.Escape(result.Manifest ?? "none")}; {result.LedgerSize} entries and {result.Versions} versions verified; " +
                 $"RTO {result.RtoMs / 1000.0:0.0} s (restore {result.RestoreMs / 1000.0:0.0} s + verify {result.VerifyMs / 1000.0:0.0} s), RPO {result.RpoMs / 1000.0:0.0} s");
             foreach (var p in result.Problems) AnsiConsole.MarkupLine($"[red]problem[/]: {Markup.Escape(p)}");
             return result.Status == "passed" ? 0 : 1;
-        }));
-        return command;
+        });
     }
 
     private static Command Prune()
     {
-        var store = new StoreArgs();
-        var target = TargetOption();
-        var command = new Command("prune", "Apply the retention policy (Wardline:Backup:Retention): remove backups and segments no kept backup needs. Objects the target holds locked stay.");
-        store.AddTo(command);
-        command.Options.Add(target);
-        command.SetAction((parse, ct) => CommandRunner.RunAsync(async () =>
+        return TargetCommand("prune", "Apply the retention policy (Wardline:Backup:Retention): remove backups and segments no kept backup needs. Objects the target holds locked stay.", async (parse, options, backupStore, ct) =>
         {
-            var options = store.Resolve(parse);
             var keyring = LoadKeyring(options.KeyringFile());
-            await using var backupStore = OpenTarget(parse.GetValue(target), options);
             var report = await BackupRetention.PruneAsync(backupStore, keyring, options.Backup.Retention, ct);
             AnsiConsole.MarkupLine($"kept {report.ManifestsKept} backups; removed {report.ManifestsRemoved} backups and {report.ObjectsRemoved} segments; {report.Locked} objects kept because the target holds them locked");
             return 0;
+        });
+    }
+
+    /// <summary>A subcommand on a store (--data, --db, --config, ...) and a backup target (--target or Wardline:Backup:Target).</summary>
+    private static Command TargetCommand(string name, string description, Func<System.CommandLine.ParseResult, WardlineOptions, IBackupStore, CancellationToken, Task<int>> body, params Option[] extra)
+    {
+        var store = new StoreArgs();
+        var target = TargetOption();
+        var command = new Command(name, description);
+        store.AddTo(command);
+        command.Options.Add(target);
+        foreach (var o in extra) command.Options.Add(o);
+        command.SetAction((parse, ct) => CommandRunner.RunAsync(async () =>
+        {
+            var options = store.Resolve(parse);
+            await using var backupStore = OpenTarget(parse.GetValue(target), options);
+            return await body(parse, options, backupStore, ct);
         }));
         return command;
     }

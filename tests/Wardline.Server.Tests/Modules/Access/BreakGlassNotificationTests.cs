@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Wardline.Server.Hosting;
 using Wardline.Server.Modules.Access;
 using Wardline.Server.Modules.Access.Identity;
@@ -14,32 +11,11 @@ public sealed class BreakGlassNotificationTests : IAsyncLifetime
 {
     private const string Reason = "Unconscious in resus, needs full history now";
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "wl-notify-" + Guid.NewGuid().ToString("N")[..8]);
-    private RunningProcess _smtp = null!;
-    private int _smtpPort;
+    private SmtpSink _smtp = null!;
 
     public async Task InitializeAsync()
     {
-        _smtpPort = FreePort();
-        // Debian's aiosmtpd prints every message it receives (its Debugging handler); -u: unbuffered.
-        _smtp = RunningProcess.Start(new ProcessStartInfo("/usr/bin/python3", ["-u", "-m", "aiosmtpd", "-n", "-l", $"127.0.0.1:{_smtpPort}"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        }, "aiosmtpd");
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (true)
-        {
-            try
-            {
-                using var probe = new TcpClient();
-                await probe.ConnectAsync(IPAddress.Loopback, _smtpPort);
-                break;
-            }
-            catch (SocketException) when (DateTime.UtcNow < deadline && !_smtp.HasExited)
-            {
-                await Task.Delay(100);
-            }
-        }
+        _smtp = await SmtpSink.StartAsync();
     }
 
     public Task DisposeAsync()
@@ -47,15 +23,6 @@ public sealed class BreakGlassNotificationTests : IAsyncLifetime
         _smtp.Dispose();
         if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
         return Task.CompletedTask;
-    }
-
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
     }
 
     private async Task<(TestServer Server, string Patient)> StartAsync(int smtpPort, string name)
@@ -75,14 +42,14 @@ public sealed class BreakGlassNotificationTests : IAsyncLifetime
     [Fact]
     public async Task A_declaration_is_mailed_to_the_privacy_officers_at_once_without_its_reason()
     {
-        var (server, patient) = await StartAsync(_smtpPort, "mailed");
+        var (server, patient) = await StartAsync(_smtp.Port, "mailed");
         await using var _ = server;
 
         var (outcome, declaration) = await server.Service<BreakGlass>().DeclareAsync("dr.er", true, patient, Reason, "127.0.0.1", "corr-1", CancellationToken.None);
 
         Assert.Equal(BreakGlassOutcome.Declared, outcome);
-        await _smtp.WaitForOutputAsync("Subject: Break-glass declared by dr.er", TimeSpan.FromSeconds(20));
-        await _smtp.WaitForOutputAsync(declaration!.Id, TimeSpan.FromSeconds(5));
+        await _smtp.WaitForAsync("Subject: Break-glass declared by dr.er", TimeSpan.FromSeconds(20));
+        await _smtp.WaitForAsync(declaration!.Id, TimeSpan.FromSeconds(5));
         Assert.Contains("privacy@hospital.example", _smtp.Output, StringComparison.Ordinal);
         Assert.Contains($"Patient/{patient}", _smtp.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("resus", _smtp.Output, StringComparison.Ordinal);
@@ -91,7 +58,7 @@ public sealed class BreakGlassNotificationTests : IAsyncLifetime
     [Fact]
     public async Task When_mail_cannot_be_sent_the_emergency_is_still_granted_and_the_failure_is_a_security_event()
     {
-        var (server, patient) = await StartAsync(FreePort(), "unreachable");
+        var (server, patient) = await StartAsync(SmtpSink.FreePort(), "unreachable");
         await using var _ = server;
 
         var (outcome, declaration) = await server.Service<BreakGlass>().DeclareAsync("dr.er", true, patient, Reason, "127.0.0.1", "corr-2", CancellationToken.None);
@@ -105,7 +72,7 @@ public sealed class BreakGlassNotificationTests : IAsyncLifetime
     [Fact]
     public async Task Showing_declarations_to_a_reviewer_is_recorded_as_access_to_their_patients()
     {
-        var (server, patient) = await StartAsync(FreePort(), "reviewed");
+        var (server, patient) = await StartAsync(SmtpSink.FreePort(), "reviewed");
         await using var _ = server;
         var glass = server.Service<BreakGlass>();
         await glass.DeclareAsync("dr.er", true, patient, Reason, "127.0.0.1", "corr-3", CancellationToken.None);

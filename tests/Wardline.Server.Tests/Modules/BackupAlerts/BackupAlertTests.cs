@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Wardline.Server.Hosting;
 using Wardline.Server.Modules.Backup;
 using Wardline.Server.Modules.Records.Storage;
@@ -12,32 +9,12 @@ namespace Wardline.Server.Tests.Modules.BackupAlerts;
 public sealed class BackupAlertTests : IAsyncLifetime
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "wl-backup-alert-" + Guid.NewGuid().ToString("N")[..8]);
-    private RunningProcess _smtp = null!;
-    private int _smtpPort;
+    private SmtpSink _smtp = null!;
 
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(_dir);
-        _smtpPort = FreePort();
-        _smtp = RunningProcess.Start(new ProcessStartInfo("/usr/bin/python3", ["-u", "-m", "aiosmtpd", "-n", "-l", $"127.0.0.1:{_smtpPort}"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        }, "aiosmtpd");
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (true)
-        {
-            try
-            {
-                using var probe = new TcpClient();
-                await probe.ConnectAsync(IPAddress.Loopback, _smtpPort);
-                break;
-            }
-            catch (SocketException) when (DateTime.UtcNow < deadline && !_smtp.HasExited)
-            {
-                await Task.Delay(100);
-            }
-        }
+        _smtp = await SmtpSink.StartAsync();
     }
 
     public Task DisposeAsync()
@@ -45,15 +22,6 @@ public sealed class BackupAlertTests : IAsyncLifetime
         _smtp.Dispose();
         if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
         return Task.CompletedTask;
-    }
-
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
     }
 
     [Fact]
@@ -64,7 +32,7 @@ public sealed class BackupAlertTests : IAsyncLifetime
         await File.WriteAllTextAsync(blocker, "not a folder");
         var options = new WardlineOptions { DataDirectory = Path.Combine(_dir, "data") };
         options.Access.Notify.SmtpHost = "127.0.0.1";
-        options.Access.Notify.SmtpPort = _smtpPort;
+        options.Access.Notify.SmtpPort = _smtp.Port;
         options.Access.Notify.PrivacyOfficers.Add("privacy@hospital.example");
         options.Access.Notify.From = "wardline@hospital.example";
         options.Backup.Target = "file://" + Path.Combine(blocker, "target");
@@ -74,7 +42,7 @@ public sealed class BackupAlertTests : IAsyncLifetime
         await using var server = await TestServer.StartAsync(options);
         var store = server.Service<RecordStore>();
 
-        await _smtp.WaitForOutputAsync("are failing", TimeSpan.FromSeconds(30));
+        await _smtp.WaitForAsync("are failing", TimeSpan.FromSeconds(30));
         await WaitUntilAsync(async () => await store.CountAsync("SELECT COUNT(*) FROM backup_runs WHERE status = 'failed'", CancellationToken.None) >= 3, TimeSpan.FromSeconds(30));
         Assert.Contains("it-operations@hospital.example", _smtp.Output, StringComparison.Ordinal);
         Assert.Equal(1, Count(_smtp.Output, "are failing"));
@@ -84,7 +52,7 @@ public sealed class BackupAlertTests : IAsyncLifetime
 
         File.Delete(blocker);
 
-        await _smtp.WaitForOutputAsync("target succeed again", TimeSpan.FromSeconds(30));
+        await _smtp.WaitForAsync("target succeed again", TimeSpan.FromSeconds(30));
         Assert.Equal(1, await store.CountAsync("SELECT COUNT(*) FROM ledger_entries WHERE type = 'system' AND event = 'backup-recovered'", CancellationToken.None));
         Assert.Equal("ok", (await server.Service<BackupStatus>().ReadAsync(5, CancellationToken.None)).Health);
         Assert.Single(Directory.GetFiles(Path.Combine(blocker, "target", "manifests")));
@@ -97,7 +65,7 @@ public sealed class BackupAlertTests : IAsyncLifetime
         await File.WriteAllTextAsync(blocker, "not a folder");
         var options = new WardlineOptions { DataDirectory = Path.Combine(_dir, "data2") };
         options.Access.Notify.SmtpHost = "127.0.0.1";
-        options.Access.Notify.SmtpPort = FreePort();
+        options.Access.Notify.SmtpPort = SmtpSink.FreePort();
         options.Access.Notify.PrivacyOfficers.Add("privacy@hospital.example");
         options.Backup.Target = "file://" + Path.Combine(blocker, "target");
         options.Backup.IntervalSeconds = 1;
