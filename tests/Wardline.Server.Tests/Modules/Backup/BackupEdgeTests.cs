@@ -14,41 +14,26 @@ namespace Wardline.Server.Tests.Modules.Backup;
 /// Edges where the last line of defence must still hold: an object planted on the target, retention running
 /// while a backup is in progress after a clock ran ahead, and a restore that skipped part of the resources' state.
 /// </summary>
-public abstract class BackupEdgeConformance(StoreKind kind) : IAsyncLifetime
+public abstract class BackupEdgeConformance(StoreKind kind) : StoreAndTarget(kind)
 {
-    private TestStore _store = null!;
-    private FolderTarget _target = null!;
-
-    public async Task InitializeAsync()
-    {
-        _store = await TestStore.CreateAsync(kind);
-        _target = new FolderTarget();
-    }
-
-    public async Task DisposeAsync()
-    {
-        ReleasePools();
-        await _target.DisposeAsync();
-        await _store.DisposeAsync();
-    }
 
     [Fact]
     public async Task Restore_to_a_tree_size_is_not_blocked_by_a_planted_manifest_beyond_it()
     {
         BackupRunResult run;
-        await using (var server = await StartAsync(_store))
+        await using (var server = await StartAsync(Store))
         {
             await SeedAsync(server.Client);
-            run = await BackupAsync(server, _target.Store);
+            run = await BackupAsync(server, Target.Store);
         }
         Assert.True(run.Status == "completed", run.Error);
         // Someone with write access to the target (but, under an immutability policy, no right to delete) plants a "newer" manifest.
         var planted = Wardline.Backup.Format.Manifest.NameFor(run.Manifest!.LedgerSize + 1000, "20991231-000000000-deadbeef");
-        await _target.Store.PutAsync(planted, "{\"format\":1}\nhmac-sha256 00\n"u8.ToArray(), null, CancellationToken.None);
-        var authenticator = Authenticator(Keyring.Load(KeyringPath(_store), null));
+        await Target.Store.PutAsync(planted, "{\"format\":1}\nhmac-sha256 00\n"u8.ToArray(), null, CancellationToken.None);
+        var authenticator = Authenticator(Keyring.Load(KeyringPath(Store), null));
 
-        var newest = await Assert.ThrowsAsync<Wardline.Backup.Format.BackupFormatException>(() => BackupRestorer.ChooseAsync(_target.Store, authenticator, null, null, CancellationToken.None));
-        var chosen = await BackupRestorer.ChooseAsync(_target.Store, authenticator, null, run.Manifest.LedgerSize, CancellationToken.None);
+        var newest = await Assert.ThrowsAsync<Wardline.Backup.Format.BackupFormatException>(() => BackupRestorer.ChooseAsync(Target.Store, authenticator, null, null, CancellationToken.None));
+        var chosen = await BackupRestorer.ChooseAsync(Target.Store, authenticator, null, run.Manifest.LedgerSize, CancellationToken.None);
 
         Assert.Contains(planted, newest.Message, StringComparison.Ordinal);
         Assert.Equal(run.Manifest.Name, chosen.Name);
@@ -60,15 +45,15 @@ public abstract class BackupEdgeConformance(StoreKind kind) : IAsyncLifetime
         BackupRunResult ahead, during;
         PruneReport? pruned = null;
         var keyring = (Keyring?)null;
-        await using (var server = await StartAsync(_store))
+        await using (var server = await StartAsync(Store))
         {
             var seeded = await SeedAsync(server.Client);
             keyring = KeyringOf(server);
             var skewed = new BackupWriter(server.Service<SqlDialect>(), server.Service<RecordKeys>(), new SkewedClock(TimeSpan.FromHours(3)), NullLogger<BackupWriter>.Instance);
-            ahead = await skewed.RunAsync(_target.Store, new BackupOptions(), false, "test", null, CancellationToken.None);
+            ahead = await skewed.RunAsync(Target.Store, new BackupOptions(), false, "test", null, CancellationToken.None);
             await WriteMoreAsync(server.Client, seeded, "2024-04-01");
             var k = keyring;
-            var pruning = new BeforeManifestStore(_target.Store, async inner =>
+            var pruning = new BeforeManifestStore(Target.Store, async inner =>
                 pruned = await BackupRetention.PruneAsync(inner, k, new BackupRetentionOptions { Hourly = 1, Daily = 0, Weekly = 0, Monthly = 0 }, CancellationToken.None));
             during = await BackupAsync(server, pruning);
         }
@@ -76,7 +61,7 @@ public abstract class BackupEdgeConformance(StoreKind kind) : IAsyncLifetime
         Assert.True(during.Status == "completed", during.Error);
         Assert.NotNull(pruned);
 
-        var check = await BackupChecker.CheckAsync(_target.Store, keyring, null, CancellationToken.None);
+        var check = await BackupChecker.CheckAsync(Target.Store, keyring, null, CancellationToken.None);
 
         Assert.Empty(check.Problems);
         Assert.Equal(0, pruned.ObjectsRemoved);
@@ -85,16 +70,16 @@ public abstract class BackupEdgeConformance(StoreKind kind) : IAsyncLifetime
     [Fact]
     public async Task Continuous_backups_with_an_unreadable_older_manifest_on_the_target_do_not_stop_the_server()
     {
-        await using (var server = await StartAsync(_store))
+        await using (var server = await StartAsync(Store))
         {
             await SeedAsync(server.Client);
-            var run = await BackupAsync(server, _target.Store);
+            var run = await BackupAsync(server, Target.Store);
             Assert.True(run.Status == "completed", run.Error);
         }
         // An object under manifests/ that sorts before the real backups: not the newest, so runs still chain onto the real one.
-        await _target.Store.PutAsync(Wardline.Backup.Format.Manifest.NameFor(0, "20200101-000000000-deadbeef"), "garbage"u8.ToArray(), null, CancellationToken.None);
-        var options = ServerOptions(_store);
-        options.Backup.Target = _target.Uri;
+        await Target.Store.PutAsync(Wardline.Backup.Format.Manifest.NameFor(0, "20200101-000000000-deadbeef"), "garbage"u8.ToArray(), null, CancellationToken.None);
+        var options = ServerOptions(Store);
+        options.Backup.Target = Target.Uri;
         options.Backup.IntervalSeconds = 1;
         options.Backup.DrillIntervalHours = 0;
 
@@ -103,7 +88,7 @@ public abstract class BackupEdgeConformance(StoreKind kind) : IAsyncLifetime
         var lifetime = continuous.Service<IHostApplicationLifetime>();
         var deadline = DateTime.UtcNow.AddSeconds(20);
         while (DateTime.UtcNow < deadline && !lifetime.ApplicationStopping.IsCancellationRequested
-            && await CountAsync(_store, "SELECT COUNT(*) FROM backup_runs WHERE trigger_by = 'schedule' AND status <> 'running'") < 2)
+            && await CountAsync(Store, "SELECT COUNT(*) FROM backup_runs WHERE trigger_by = 'schedule' AND status <> 'running'") < 2)
             await Task.Delay(200);
         await Task.Delay(1000);
 
@@ -114,19 +99,19 @@ public abstract class BackupEdgeConformance(StoreKind kind) : IAsyncLifetime
     public async Task Restore_that_skips_a_damaged_resources_segment_is_not_proven()
     {
         BackupRunResult run;
-        await using (var server = await StartAsync(_store))
+        await using (var server = await StartAsync(Store))
         {
             await SeedAsync(server.Client);
-            run = await BackupAsync(server, _target.Store);
+            run = await BackupAsync(server, Target.Store);
         }
         Assert.True(run.Status == "completed", run.Error);
         var damaged = run.Manifest!.Objects.First(o => o.Kind == "resources");
-        await using (var f = new FileStream(_target.PathOf(damaged.Name), FileMode.Open, FileAccess.Write))
+        await using (var f = new FileStream(Target.PathOf(damaged.Name), FileMode.Open, FileAccess.Write))
             f.SetLength(f.Length / 2);
-        await using var restored = await TestStore.CreateAsync(kind);
+        await using var restored = await TestStore.CreateAsync(Kind);
 
-        var report = await RestoreIntoAsync(_target.Store, run.Manifest, restored, _store, skipDamaged: true);
-        var verdict = await VerifyAsync(restored, run.Manifest, WitnessPath(_store));
+        var report = await RestoreIntoAsync(Target.Store, run.Manifest, restored, Store, skipDamaged: true);
+        var verdict = await VerifyAsync(restored, run.Manifest, WitnessPath(Store));
 
         Assert.Contains("the current state", Assert.Single(report.Damaged), StringComparison.Ordinal);
         Assert.Equal(0, await CountAsync(restored, "SELECT COUNT(*) FROM resources"));

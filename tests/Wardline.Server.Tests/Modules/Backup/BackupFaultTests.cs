@@ -12,23 +12,8 @@ namespace Wardline.Server.Tests.Modules.Backup;
 /// reusing the ledger segments the failed run had already stored.
 /// </summary>
 [Collection(BackupStaticsCollection.Name)]
-public abstract class BackupFaultConformance(StoreKind kind) : IAsyncLifetime
+public abstract class BackupFaultConformance(StoreKind kind) : StoreAndTarget(kind)
 {
-    private TestStore _store = null!;
-    private FolderTarget _target = null!;
-
-    public async Task InitializeAsync()
-    {
-        _store = await TestStore.CreateAsync(kind);
-        _target = new FolderTarget();
-    }
-
-    public async Task DisposeAsync()
-    {
-        ReleasePools();
-        await _target.DisposeAsync();
-        await _store.DisposeAsync();
-    }
 
     [Fact]
     public async Task Target_failing_half_way_leaves_a_failed_run_and_no_manifest_and_the_next_run_reuses_its_segments()
@@ -36,32 +21,32 @@ public abstract class BackupFaultConformance(StoreKind kind) : IAsyncLifetime
         BackupWriter.EntriesPerSegment = 16;
         try
         {
-            await using var server = await StartAsync(_store);
+            await using var server = await StartAsync(Store);
             var seeded = await SeedAsync(server.Client, observations: 40);
-            var failing = new FailingPutStore(_target.Store, failFrom: 3);
+            var failing = new FailingPutStore(Target.Store, failFrom: 3);
 
             var failed = await BackupAsync(server, failing);
 
             Assert.Equal("failed", failed.Status);
             Assert.Null(failed.Manifest);
             Assert.Contains("unreachable", failed.Error, StringComparison.Ordinal);
-            Assert.Empty(_target.Manifests());
-            Assert.Equal(1, await CountAsync(_store, $"SELECT COUNT(*) FROM backup_runs WHERE id = '{failed.RunId}' AND status = 'failed' AND manifest IS NULL AND error LIKE '%unreachable%'"));
-            Assert.Equal(2, await CountAsync(_store, $"SELECT COUNT(*) FROM backup_segments WHERE run_id = '{failed.RunId}' AND kind = 'ledger'"));
+            Assert.Empty(Target.Manifests());
+            Assert.Equal(1, await CountAsync(Store, $"SELECT COUNT(*) FROM backup_runs WHERE id = '{failed.RunId}' AND status = 'failed' AND manifest IS NULL AND error LIKE '%unreachable%'"));
+            Assert.Equal(2, await CountAsync(Store, $"SELECT COUNT(*) FROM backup_segments WHERE run_id = '{failed.RunId}' AND Kind = 'ledger'"));
 
-            var next = await BackupAsync(server, _target.Store);
+            var next = await BackupAsync(server, Target.Store);
 
             Assert.True(next.Status == "completed", next.Error);
             Assert.Equal(2, next.Reused);
             var manifest = next.Manifest!;
             Assert.Equal(2, manifest.Objects.Count(o => o.Name.StartsWith($"segments/{failed.RunId}/ledger-", StringComparison.Ordinal)));
             Assert.True(manifest.Objects.Count(o => o.Kind == "ledger") >= 3, "expected several ledger segments");
-            Assert.Single(_target.Manifests());
+            Assert.Single(Target.Manifests());
 
             // The backup made of both runs' segments restores and proves.
-            await using var restored = await TestStore.CreateAsync(kind);
-            await RestoreIntoAsync(_target.Store, manifest, restored, _store);
-            var verdict = await VerifyAsync(restored, manifest, WitnessPath(_store));
+            await using var restored = await TestStore.CreateAsync(Kind);
+            await RestoreIntoAsync(Target.Store, manifest, restored, Store);
+            var verdict = await VerifyAsync(restored, manifest, WitnessPath(Store));
             Assert.True(verdict.Proven, string.Join("\n", verdict.Report.Problems));
             Assert.Equal(1, await CountAsync(restored, $"SELECT COUNT(*) FROM resources WHERE res_type = 'Observation' AND res_id = '{seeded.Observations[0]}'"));
             ReleasePools();
@@ -77,7 +62,7 @@ public abstract class BackupFaultConformance(StoreKind kind) : IAsyncLifetime
     {
         using var tiny = new TinyFilesystem(kibibytes: 16);
         await using var full = BackupTargets.Open(new Uri(tiny.Path).AbsoluteUri, new BackupTargetSettings());
-        await using var server = await StartAsync(_store);
+        await using var server = await StartAsync(Store);
         await SeedAsync(server.Client, observations: 20);
 
         var run = await BackupAsync(server, full);
@@ -86,9 +71,9 @@ public abstract class BackupFaultConformance(StoreKind kind) : IAsyncLifetime
         Assert.Null(run.Manifest);
         Assert.Contains("no space left", run.Error, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(tiny.Path, "manifests")) && Directory.EnumerateFiles(Path.Combine(tiny.Path, "manifests")).Any());
-        Assert.Equal(1, await CountAsync(_store, $"SELECT COUNT(*) FROM backup_runs WHERE id = '{run.RunId}' AND status = 'failed' AND manifest IS NULL AND error LIKE '%no space left%'"));
+        Assert.Equal(1, await CountAsync(Store, $"SELECT COUNT(*) FROM backup_runs WHERE id = '{run.RunId}' AND status = 'failed' AND manifest IS NULL AND error LIKE '%no space left%'"));
         // Once space is found (another target), the next run completes.
-        var next = await BackupAsync(server, _target.Store);
+        var next = await BackupAsync(server, Target.Store);
         Assert.True(next.Status == "completed", next.Error);
     }
 }

@@ -82,72 +82,57 @@ public sealed class BackupRetentionKeepTests
 }
 
 /// <summary>Pruning a real folder target: old manifests and the segments only they used go; what the kept backup needs, and what a newer run stored, stays.</summary>
-public abstract class BackupPruneConformance(StoreKind kind) : IAsyncLifetime
+public abstract class BackupPruneConformance(StoreKind kind) : StoreAndTarget(kind)
 {
-    private TestStore _store = null!;
-    private FolderTarget _target = null!;
-
-    public async Task InitializeAsync()
-    {
-        _store = await TestStore.CreateAsync(kind);
-        _target = new FolderTarget();
-    }
-
-    public async Task DisposeAsync()
-    {
-        ReleasePools();
-        await _target.DisposeAsync();
-        await _store.DisposeAsync();
-    }
 
     [Fact]
     public async Task Prune_removes_old_manifests_and_their_segments_but_never_a_newer_run_and_the_kept_backup_still_proves()
     {
         var runs = new List<BackupRunResult>();
         BackupRunResult failed;
-        await using (var server = await StartAsync(_store))
+        await using (var server = await StartAsync(Store))
         {
             var seeded = await SeedAsync(server.Client);
-            runs.Add(await BackupAsync(server, _target.Store));
+            runs.Add(await BackupAsync(server, Target.Store));
             await WriteMoreAsync(server.Client, seeded, "2024-04-01");
-            runs.Add(await BackupAsync(server, _target.Store));
+            runs.Add(await BackupAsync(server, Target.Store));
             await server.Service<AccountService>().CreateAsync(Account.New("day-nurse", "Day Nurse") with { Roles = ["tester"] }, null, "test", CancellationToken.None);
-            runs.Add(await BackupAsync(server, _target.Store));
+            runs.Add(await BackupAsync(server, Target.Store));
             await WriteMoreAsync(server.Client, seeded, "2024-04-02");
-            runs.Add(await BackupAsync(server, _target.Store, full: true));
+            runs.Add(await BackupAsync(server, Target.Store, full: true));
             await WriteMoreAsync(server.Client, seeded, "2024-04-03");
-            failed = await BackupAsync(server, new FailingPutStore(_target.Store, failFrom: 2));
+            failed = await BackupAsync(server, new FailingPutStore(Target.Store, failFrom: 2));
         }
         Assert.All(runs, r => Assert.True(r.Status == "completed", r.Error));
         Assert.Equal("failed", failed.Status);
         var newest = runs[^1].Manifest!;
         Assert.Equal("full", newest.Kind);
-        var failedSegments = Directory.GetFiles(_target.PathOf($"segments/{failed.RunId}"));
+        var failedSegments = Directory.GetFiles(Target.PathOf($"segments/{failed.RunId}"));
         Assert.NotEmpty(failedSegments);
-        var keyring = Keyring.Load(KeyringPath(_store), null);
+        var keyring = Keyring.Load(KeyringPath(Store), null);
         // The older chain's segments were written days ago (by the target's clock); the failed run's just now.
         foreach (var r in runs.Take(3))
         {
-            foreach (var file in Directory.GetFiles(_target.PathOf($"segments/{r.RunId}")))
+            foreach (var file in Directory.GetFiles(Target.PathOf($"segments/{r.RunId}")))
                 File.SetLastWriteTimeUtc(file, DateTime.UtcNow.AddDays(-2));
         }
 
-        var report = await BackupRetention.PruneAsync(_target.Store, keyring, new BackupRetentionOptions { Hourly = 1, Daily = 0, Weekly = 0, Monthly = 0 }, CancellationToken.None);
+        var report = await BackupRetention.PruneAsync(Target.Store, keyring, new BackupRetentionOptions { Hourly = 1, Daily = 0, Weekly = 0, Monthly = 0 }, CancellationToken.None);
 
         Assert.Equal(1, report.ManifestsKept);
         Assert.Equal(3, report.ManifestsRemoved);
         Assert.Equal(0, report.Locked);
-        Assert.Equal([Path.GetFileName(newest.Name)], _target.Manifests());
+        Assert.Equal([Path.GetFileName(newest.Name)], Target.Manifests());
         var removed = runs.Take(3).Sum(r => StoredBy(r.Manifest!).Count);
         Assert.Equal(removed, report.ObjectsRemoved);
         foreach (var r in runs.Take(3))
-            Assert.Empty(Directory.Exists(_target.PathOf($"segments/{r.RunId}")) ? Directory.GetFiles(_target.PathOf($"segments/{r.RunId}")) : []);
-        Assert.All(newest.Objects, o => Assert.True(File.Exists(_target.PathOf(o.Name)), o.Name));
-        Assert.Equal(failedSegments, Directory.GetFiles(_target.PathOf($"segments/{failed.RunId}")));
+            Assert.Empty(Directory.Exists(Target.PathOf($"segments/{r.RunId}")) ? Directory.GetFiles(Target.PathOf($"segments/{r.RunId}")) : []);
+        Assert.All(newest.Objects, o => Assert.True(File.Exists(Target.PathOf(o.Name)), o.Name));
+        Assert.Equal(failedSegments, Directory.GetFiles(Target.PathOf($"segments/{failed.RunId}")));
 
-        await using var restored = await TestStore.CreateAsync(kind);
-        await RestoreIntoAsync(_target.Store, newest, restored, _store);
-        var verdict = await VerifyAsync(restored, newest, WitnessPath(_store));
+        await using var restored = await TestStore.CreateAsync(Kind);
+        await RestoreIntoAsync(Target.Store, newest, restored, Store);
+        var verdict = await VerifyAsync(restored, newest, WitnessPath(Store));
         Assert.True(verdict.Proven, string.Join("\n", verdict.Report.Problems));
         ReleasePools();
     }
@@ -156,22 +141,22 @@ public abstract class BackupPruneConformance(StoreKind kind) : IAsyncLifetime
     public async Task Prune_keeps_the_segments_of_a_manifest_the_target_holds_locked()
     {
         BackupRunResult old, newest;
-        await using (var server = await StartAsync(_store))
+        await using (var server = await StartAsync(Store))
         {
             var seeded = await SeedAsync(server.Client);
-            old = await BackupAsync(server, _target.Store);
+            old = await BackupAsync(server, Target.Store);
             await WriteMoreAsync(server.Client, seeded, "2024-04-01");
-            newest = await BackupAsync(server, _target.Store, full: true);
+            newest = await BackupAsync(server, Target.Store, full: true);
         }
         Assert.True(old.Status == "completed", old.Error);
         Assert.True(newest.Status == "completed", newest.Error);
-        var keyring = Keyring.Load(KeyringPath(_store), null);
+        var keyring = Keyring.Load(KeyringPath(Store), null);
 
-        var report = await BackupRetention.PruneAsync(new LockedManifestsStore(_target.Store), keyring, new BackupRetentionOptions { Hourly = 1, Daily = 0, Weekly = 0, Monthly = 0 }, CancellationToken.None);
-        var check = await BackupChecker.CheckAsync(_target.Store, keyring, null, CancellationToken.None);
+        var report = await BackupRetention.PruneAsync(new LockedManifestsStore(Target.Store), keyring, new BackupRetentionOptions { Hourly = 1, Daily = 0, Weekly = 0, Monthly = 0 }, CancellationToken.None);
+        var check = await BackupChecker.CheckAsync(Target.Store, keyring, null, CancellationToken.None);
 
         Assert.Equal(1, report.Locked);
-        Assert.Equal(2, _target.Manifests().Count);
+        Assert.Equal(2, Target.Manifests().Count);
         Assert.Empty(check.Problems);
     }
 }

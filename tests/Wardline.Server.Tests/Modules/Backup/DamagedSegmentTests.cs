@@ -11,22 +11,18 @@ namespace Wardline.Server.Tests.Modules.Backup;
 /// names it, and a restore told to skip damaged segments lists exactly what is missing and is not proven.
 /// </summary>
 [Collection(BackupStaticsCollection.Name)]
-public abstract class DamagedSegmentConformance(StoreKind kind) : IAsyncLifetime
+public abstract class DamagedSegmentConformance(StoreKind kind) : StoreAndTarget(kind)
 {
-    private TestStore _store = null!;
-    private FolderTarget _target = null!;
     private Manifest _manifest = null!;
 
-    public async Task InitializeAsync()
+    protected override async Task ArrangeAsync()
     {
-        _store = await TestStore.CreateAsync(kind);
-        _target = new FolderTarget();
         BackupWriter.EntriesPerSegment = 16;
         try
         {
-            await using var server = await StartAsync(_store);
+            await using var server = await StartAsync(Store);
             await SeedAsync(server.Client, observations: 40);
-            var run = await BackupAsync(server, _target.Store);
+            var run = await BackupAsync(server, Target.Store);
             Assert.True(run.Status == "completed", run.Error);
             _manifest = run.Manifest!;
         }
@@ -37,13 +33,6 @@ public abstract class DamagedSegmentConformance(StoreKind kind) : IAsyncLifetime
         Assert.True(_manifest.Objects.Count(o => o.Kind == "ledger") >= 3, "expected several ledger segments");
     }
 
-    public async Task DisposeAsync()
-    {
-        ReleasePools();
-        await _target.DisposeAsync();
-        await _store.DisposeAsync();
-    }
-
     private ManifestObject SecondLedgerSegment => _manifest.Objects.Where(o => o.Kind == "ledger").ElementAt(1);
 
     [Fact]
@@ -51,9 +40,9 @@ public abstract class DamagedSegmentConformance(StoreKind kind) : IAsyncLifetime
     {
         var damaged = SecondLedgerSegment;
         FlipByte(damaged);
-        await using var restored = await TestStore.CreateAsync(kind);
+        await using var restored = await TestStore.CreateAsync(Kind);
 
-        var refused = await Assert.ThrowsAsync<BackupRefusedException>(() => RestoreIntoAsync(_target.Store, _manifest, restored, _store));
+        var refused = await Assert.ThrowsAsync<BackupRefusedException>(() => RestoreIntoAsync(Target.Store, _manifest, restored, Store));
 
         Assert.Contains(damaged.Name, refused.Message, StringComparison.Ordinal);
         Assert.Contains("SHA-256", refused.Message, StringComparison.Ordinal);
@@ -68,9 +57,9 @@ public abstract class DamagedSegmentConformance(StoreKind kind) : IAsyncLifetime
         var truncated = _manifest.Objects.First(o => o.Kind == "resources");
         FlipByte(corrupted);
         Truncate(truncated);
-        var keyring = Wardline.Crypto.Keyring.Load(KeyringPath(_store), null);
+        var keyring = Wardline.Crypto.Keyring.Load(KeyringPath(Store), null);
 
-        var report = await BackupChecker.CheckAsync(_target.Store, keyring, null, CancellationToken.None);
+        var report = await BackupChecker.CheckAsync(Target.Store, keyring, null, CancellationToken.None);
 
         Assert.Equal(1, report.Manifests);
         Assert.Equal(2, report.Problems.Count);
@@ -83,9 +72,9 @@ public abstract class DamagedSegmentConformance(StoreKind kind) : IAsyncLifetime
     {
         var damaged = _manifest.Objects.Where(o => o.Kind == "ledger").Last();
         Truncate(damaged);
-        await using var restored = await TestStore.CreateAsync(kind);
+        await using var restored = await TestStore.CreateAsync(Kind);
 
-        var refused = await Assert.ThrowsAsync<BackupRefusedException>(() => RestoreIntoAsync(_target.Store, _manifest, restored, _store));
+        var refused = await Assert.ThrowsAsync<BackupRefusedException>(() => RestoreIntoAsync(Target.Store, _manifest, restored, Store));
 
         Assert.Contains(damaged.Name, refused.Message, StringComparison.Ordinal);
         Assert.Contains("truncated", refused.Message, StringComparison.Ordinal);
@@ -97,10 +86,10 @@ public abstract class DamagedSegmentConformance(StoreKind kind) : IAsyncLifetime
     {
         var damaged = SecondLedgerSegment;
         FlipByte(damaged);
-        await using var restored = await TestStore.CreateAsync(kind);
+        await using var restored = await TestStore.CreateAsync(Kind);
 
-        var report = await RestoreIntoAsync(_target.Store, _manifest, restored, _store, skipDamaged: true);
-        var verdict = await VerifyAsync(restored, _manifest, WitnessPath(_store));
+        var report = await RestoreIntoAsync(Target.Store, _manifest, restored, Store, skipDamaged: true);
+        var verdict = await VerifyAsync(restored, _manifest, WitnessPath(Store));
 
         var missing = Assert.Single(report.Damaged);
         Assert.Contains(damaged.Name, missing, StringComparison.Ordinal);
@@ -116,9 +105,9 @@ public abstract class DamagedSegmentConformance(StoreKind kind) : IAsyncLifetime
     {
         var damaged = _manifest.Objects.First(o => o.Kind == "table" && o.Table == "accounts");
         Truncate(damaged);
-        await using var restored = await TestStore.CreateAsync(kind);
+        await using var restored = await TestStore.CreateAsync(Kind);
 
-        var report = await RestoreIntoAsync(_target.Store, _manifest, restored, _store, skipDamaged: true);
+        var report = await RestoreIntoAsync(Target.Store, _manifest, restored, Store, skipDamaged: true);
 
         var missing = Assert.Single(report.Damaged);
         Assert.Contains(damaged.Name, missing, StringComparison.Ordinal);
@@ -129,7 +118,7 @@ public abstract class DamagedSegmentConformance(StoreKind kind) : IAsyncLifetime
 
     private void FlipByte(ManifestObject o)
     {
-        var path = _target.PathOf(o.Name);
+        var path = Target.PathOf(o.Name);
         var bytes = File.ReadAllBytes(path);
         bytes[bytes.Length / 2] ^= 0x01;
         File.WriteAllBytes(path, bytes);
@@ -137,7 +126,7 @@ public abstract class DamagedSegmentConformance(StoreKind kind) : IAsyncLifetime
 
     private void Truncate(ManifestObject o)
     {
-        using var f = new FileStream(_target.PathOf(o.Name), FileMode.Open, FileAccess.Write);
+        using var f = new FileStream(Target.PathOf(o.Name), FileMode.Open, FileAccess.Write);
         f.SetLength(f.Length / 2);
     }
 }

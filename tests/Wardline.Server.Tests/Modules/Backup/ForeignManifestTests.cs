@@ -12,36 +12,25 @@ namespace Wardline.Server.Tests.Modules.Backup;
 /// a backup encrypted under a key the keyring lacks, a manifest renamed on the target, and a destination that
 /// already holds data.
 /// </summary>
-public abstract class ForeignManifestConformance(StoreKind kind) : IAsyncLifetime
+public abstract class ForeignManifestConformance(StoreKind kind) : StoreAndTarget(kind)
 {
-    private TestStore _store = null!;
-    private FolderTarget _target = null!;
     private Manifest _manifest = null!;
     private Keyring _keyring = null!;
 
-    public async Task InitializeAsync()
+    protected override async Task ArrangeAsync()
     {
-        _store = await TestStore.CreateAsync(kind);
-        _target = new FolderTarget();
-        await using var server = await StartAsync(_store);
+        await using var server = await StartAsync(Store);
         await SeedAsync(server.Client);
-        var run = await BackupAsync(server, _target.Store);
+        var run = await BackupAsync(server, Target.Store);
         Assert.True(run.Status == "completed", run.Error);
         _manifest = run.Manifest!;
-        _keyring = Keyring.Load(KeyringPath(_store), null);
-    }
-
-    public async Task DisposeAsync()
-    {
-        ReleasePools();
-        await _target.DisposeAsync();
-        await _store.DisposeAsync();
+        _keyring = Keyring.Load(KeyringPath(Store), null);
     }
 
     [Fact]
     public async Task Manifest_made_with_another_keyring_is_refused_as_not_signed_by_this_keyring()
     {
-        await using var other = await TestStore.CreateAsync(kind);
+        await using var other = await TestStore.CreateAsync(Kind);
         await using var theirTarget = new FolderTarget();
         await using (var server = await StartAsync(other))
         {
@@ -50,17 +39,17 @@ public abstract class ForeignManifestConformance(StoreKind kind) : IAsyncLifetim
             var theirs = await BackupAsync(server, theirTarget.Store);
             Assert.True(theirs.Status == "completed", theirs.Error);
             Assert.True(theirs.Manifest!.LedgerSize > _manifest.LedgerSize);
-            File.Copy(theirTarget.PathOf(theirs.Manifest.Name), _target.PathOf(theirs.Manifest.Name));
+            File.Copy(theirTarget.PathOf(theirs.Manifest.Name), Target.PathOf(theirs.Manifest.Name));
         }
 
-        var refused = await Assert.ThrowsAsync<BackupFormatException>(() => BackupRestorer.ChooseAsync(_target.Store, Authenticator(_keyring), null, null, CancellationToken.None));
+        var refused = await Assert.ThrowsAsync<BackupFormatException>(() => BackupRestorer.ChooseAsync(Target.Store, Authenticator(_keyring), null, null, CancellationToken.None));
 
         Assert.Contains("not signed by this keyring", refused.Message, StringComparison.Ordinal);
         Assert.Contains("manifests/", refused.Message, StringComparison.Ordinal);
         // Our own server will not chain a backup onto it either: the run fails and says why.
-        await using (var ours = await StartAsync(_store))
+        await using (var ours = await StartAsync(Store))
         {
-            var run = await BackupAsync(ours, _target.Store);
+            var run = await BackupAsync(ours, Target.Store);
             Assert.Equal("failed", run.Status);
             Assert.Contains("not signed by this keyring", run.Error, StringComparison.Ordinal);
         }
@@ -93,14 +82,14 @@ public abstract class ForeignManifestConformance(StoreKind kind) : IAsyncLifetim
     [Fact]
     public async Task Escrow_copy_made_before_a_key_rotation_is_refused_naming_the_new_key_and_the_current_keyring_restores()
     {
-        var escrow = Path.Combine(_store.Folder, "escrow-before-rotation.json");
-        File.Copy(KeyringPath(_store), escrow);
-        var rotated = Keyring.Load(KeyringPath(_store), null).Rotate(null);
+        var escrow = Path.Combine(Store.Folder, "escrow-before-rotation.json");
+        File.Copy(KeyringPath(Store), escrow);
+        var rotated = Keyring.Load(KeyringPath(Store), null).Rotate(null);
         BackupRunResult run;
-        await using (var server = await StartAsync(_store))
+        await using (var server = await StartAsync(Store))
         {
             await server.Client.CreateAsync("Patient", FhirTest.Patient("AfterRotation"));
-            run = await BackupAsync(server, _target.Store);
+            run = await BackupAsync(server, Target.Store);
         }
         Assert.True(run.Status == "completed", run.Error);
         Assert.Contains(rotated.ActiveKekId, run.Manifest!.Keks);
@@ -110,9 +99,9 @@ public abstract class ForeignManifestConformance(StoreKind kind) : IAsyncLifetim
 
         Assert.Contains($"'{rotated.ActiveKekId}'", refused.Message, StringComparison.Ordinal);
         Assert.DoesNotContain($"'{_keyring.ActiveKekId}'", refused.Message, StringComparison.Ordinal);
-        await using var restored = await TestStore.CreateAsync(kind);
-        await RestoreIntoAsync(_target.Store, run.Manifest, restored, _store);
-        var verdict = await VerifyAsync(restored, run.Manifest, WitnessPath(_store));
+        await using var restored = await TestStore.CreateAsync(Kind);
+        await RestoreIntoAsync(Target.Store, run.Manifest, restored, Store);
+        var verdict = await VerifyAsync(restored, run.Manifest, WitnessPath(Store));
         Assert.True(verdict.Proven, string.Join("\n", verdict.Report.Problems));
         ReleasePools();
     }
@@ -120,18 +109,18 @@ public abstract class ForeignManifestConformance(StoreKind kind) : IAsyncLifetim
     [Fact]
     public async Task Restore_into_a_store_that_holds_data_is_refused_and_leaves_it_untouched()
     {
-        var before = await LedgerStateAsync(_store);
-        var resources = await CountAsync(_store, "SELECT COUNT(*) FROM resources");
+        var before = await LedgerStateAsync(Store);
+        var resources = await CountAsync(Store, "SELECT COUNT(*) FROM resources");
 
-        await using (var dialect = Dialect(_store))
+        await using (var dialect = Dialect(Store))
         {
             var refused = await Assert.ThrowsAsync<BackupRefusedException>(() =>
-                BackupRestorer.RestoreAsync(_target.Store, _manifest, dialect, new EnvelopeCipher(_keyring), skipDamaged: false, null, CancellationToken.None));
+                BackupRestorer.RestoreAsync(Target.Store, _manifest, dialect, new EnvelopeCipher(_keyring), skipDamaged: false, null, CancellationToken.None));
             Assert.Contains("is not empty", refused.Message, StringComparison.Ordinal);
         }
 
-        Assert.Equal(before, await LedgerStateAsync(_store));
-        Assert.Equal(resources, await CountAsync(_store, "SELECT COUNT(*) FROM resources"));
+        Assert.Equal(before, await LedgerStateAsync(Store));
+        Assert.Equal(resources, await CountAsync(Store, "SELECT COUNT(*) FROM resources"));
     }
 
     [Fact]
@@ -139,9 +128,9 @@ public abstract class ForeignManifestConformance(StoreKind kind) : IAsyncLifetim
     {
         // Renamed to pass for a backup of a larger ledger: the name sorts it newest.
         var renamed = Manifest.NameFor(_manifest.LedgerSize + 1000, _manifest.Id);
-        File.Move(_target.PathOf(_manifest.Name), _target.PathOf(renamed));
+        File.Move(Target.PathOf(_manifest.Name), Target.PathOf(renamed));
 
-        var refused = await Assert.ThrowsAsync<BackupFormatException>(() => BackupRestorer.ChooseAsync(_target.Store, Authenticator(_keyring), null, null, CancellationToken.None));
+        var refused = await Assert.ThrowsAsync<BackupFormatException>(() => BackupRestorer.ChooseAsync(Target.Store, Authenticator(_keyring), null, null, CancellationToken.None));
 
         Assert.Contains(renamed, refused.Message, StringComparison.Ordinal);
         Assert.Contains("renamed", refused.Message, StringComparison.Ordinal);

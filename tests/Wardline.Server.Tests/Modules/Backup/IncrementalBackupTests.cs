@@ -10,33 +10,18 @@ namespace Wardline.Server.Tests.Modules.Backup;
 /// Incremental backups ship only what the append-only ledger added since the last one (and the small tables
 /// that changed); a chain restores to its newest point, and an older point of it is chosen by ledger size or time.
 /// </summary>
-public abstract class IncrementalBackupConformance(StoreKind kind) : IAsyncLifetime
+public abstract class IncrementalBackupConformance(StoreKind kind) : StoreAndTarget(kind)
 {
-    private TestStore _store = null!;
-    private FolderTarget _target = null!;
-
-    public async Task InitializeAsync()
-    {
-        _store = await TestStore.CreateAsync(kind);
-        _target = new FolderTarget();
-    }
-
-    public async Task DisposeAsync()
-    {
-        ReleasePools();
-        await _target.DisposeAsync();
-        await _store.DisposeAsync();
-    }
 
     [Fact]
     public async Task Second_backup_after_a_few_writes_ships_only_ledger_and_resources_objects_and_far_fewer_bytes()
     {
-        await using var server = await StartAsync(_store);
+        await using var server = await StartAsync(Store);
         var seeded = await SeedAsync(server.Client, observations: 40);
-        var full = await BackupAsync(server, _target.Store);
+        var full = await BackupAsync(server, Target.Store);
         await WriteMoreAsync(server.Client, seeded, "2024-04-01");
 
-        var incremental = await BackupAsync(server, _target.Store);
+        var incremental = await BackupAsync(server, Target.Store);
 
         Assert.True(full.Status == "completed", full.Error);
         Assert.True(incremental.Status == "completed", incremental.Error);
@@ -58,34 +43,34 @@ public abstract class IncrementalBackupConformance(StoreKind kind) : IAsyncLifet
     [Fact]
     public async Task Backup_with_no_change_at_all_is_unchanged_and_writes_no_manifest()
     {
-        await using var server = await StartAsync(_store);
+        await using var server = await StartAsync(Store);
         await SeedAsync(server.Client);
-        var first = await BackupAsync(server, _target.Store);
-        var manifests = _target.Manifests();
+        var first = await BackupAsync(server, Target.Store);
+        var manifests = Target.Manifests();
 
-        var again = await BackupAsync(server, _target.Store);
+        var again = await BackupAsync(server, Target.Store);
 
         Assert.True(first.Status == "completed", first.Error);
         Assert.Equal("unchanged", again.Status);
         Assert.Equal(0, again.Stored);
         Assert.Equal(0, again.StoredBytes);
-        Assert.Equal(manifests, _target.Manifests());
+        Assert.Equal(manifests, Target.Manifests());
         Assert.Single(manifests);
-        Assert.False(Directory.Exists(_target.PathOf($"segments/{again.RunId}")), "the unchanged run stored segments");
-        Assert.Equal(1, await CountAsync(_store, $"SELECT COUNT(*) FROM backup_runs WHERE id = '{again.RunId}' AND status = 'unchanged' AND manifest IS NULL"));
+        Assert.False(Directory.Exists(Target.PathOf($"segments/{again.RunId}")), "the unchanged run stored segments");
+        Assert.Equal(1, await CountAsync(Store, $"SELECT COUNT(*) FROM backup_runs WHERE id = '{again.RunId}' AND status = 'unchanged' AND manifest IS NULL"));
     }
 
     [Fact]
     public async Task Change_only_to_an_account_ships_the_accounts_table_alone()
     {
-        await using var server = await StartAsync(_store);
+        await using var server = await StartAsync(Store);
         await SeedAsync(server.Client);
-        var first = await BackupAsync(server, _target.Store);
+        var first = await BackupAsync(server, Target.Store);
         var accounts = server.Service<AccountService>();
         var result = await accounts.CreateAsync(Account.New("night-nurse", "Night Nurse") with { Roles = ["tester"] }, null, "test", CancellationToken.None);
         Assert.IsType<AccountResult.Done>(result);
 
-        var second = await BackupAsync(server, _target.Store);
+        var second = await BackupAsync(server, Target.Store);
 
         Assert.True(second.Status == "completed", second.Error);
         var shipped = StoredBy(second.Manifest!);
@@ -99,14 +84,14 @@ public abstract class IncrementalBackupConformance(StoreKind kind) : IAsyncLifet
     [Fact]
     public async Task Chain_restore_answers_as_the_original_after_an_update_a_rename_and_a_delete_between_backups()
     {
-        await using var restored = await TestStore.CreateAsync(kind);
+        await using var restored = await TestStore.CreateAsync(Kind);
         List<string> expected;
         Seeded seeded;
         string renamed;
-        await using (var server = await StartAsync(_store))
+        await using (var server = await StartAsync(Store))
         {
             seeded = await SeedAsync(server.Client);
-            var full = await BackupAsync(server, _target.Store);
+            var full = await BackupAsync(server, Target.Store);
             await WriteMoreAsync(server.Client, seeded, "2024-04-01");
             Assert.True((await server.Client.DeleteAsync($"Observation/{seeded.Observations[0]}")).IsSuccessStatusCode);
             // A new family name: the blind-indexed search rows of the old one must go with the incremental.
@@ -115,12 +100,12 @@ public abstract class IncrementalBackupConformance(StoreKind kind) : IAsyncLifet
             Assert.Equal(System.Net.HttpStatusCode.OK, put.StatusCode);
             expected = await AskAllAsync(server, seeded);
             expected.Add(await AnswerAsync(server, $"Patient?family={renamed}"));
-            var incremental = await BackupAsync(server, _target.Store);
+            var incremental = await BackupAsync(server, Target.Store);
             Assert.True(full.Status == "completed", full.Error);
             Assert.True(incremental.Status == "completed", incremental.Error);
             Assert.Equal("incremental", incremental.Kind);
-            await RestoreIntoAsync(_target.Store, incremental.Manifest!, restored, _store);
-            var verdict = await VerifyAsync(restored, incremental.Manifest!, WitnessPath(_store));
+            await RestoreIntoAsync(Target.Store, incremental.Manifest!, restored, Store);
+            var verdict = await VerifyAsync(restored, incremental.Manifest!, WitnessPath(Store));
             Assert.True(verdict.Proven, string.Join("\n", verdict.Report.Problems));
         }
         ReleasePools();
@@ -140,22 +125,22 @@ public abstract class IncrementalBackupConformance(StoreKind kind) : IAsyncLifet
     [Fact]
     public async Task Store_rolled_back_to_an_older_backup_is_refused_an_incremental_onto_the_newer_chain_until_a_full_backup()
     {
-        await using var rolledBack = await TestStore.CreateAsync(kind);
-        await using (var server = await StartAsync(_store))
+        await using var rolledBack = await TestStore.CreateAsync(Kind);
+        await using (var server = await StartAsync(Store))
         {
             var seeded = await SeedAsync(server.Client);
-            var older = await BackupAsync(server, _target.Store);
+            var older = await BackupAsync(server, Target.Store);
             for (var i = 0; i < 15; i++) await server.Client.CreateAsync("Observation", FhirTest.Observation(seeded.Patient, value: 100 + i));
-            var newer = await BackupAsync(server, _target.Store);
+            var newer = await BackupAsync(server, Target.Store);
             Assert.True(newer.Status == "completed", newer.Error);
-            await RestoreIntoAsync(_target.Store, older.Manifest!, rolledBack, _store);
+            await RestoreIntoAsync(Target.Store, older.Manifest!, rolledBack, Store);
         }
         ReleasePools();
 
         await using (var server = await StartAsync(rolledBack))
         {
-            var refused = await BackupAsync(server, _target.Store);
-            var full = await BackupAsync(server, _target.Store, full: true);
+            var refused = await BackupAsync(server, Target.Store);
+            var full = await BackupAsync(server, Target.Store, full: true);
 
             Assert.Equal("failed", refused.Status);
             Assert.Contains("rolled back", refused.Error, StringComparison.Ordinal);
@@ -164,11 +149,11 @@ public abstract class IncrementalBackupConformance(StoreKind kind) : IAsyncLifet
             Assert.Equal("full", full.Kind);
             // The restored history is now the newest on the target: the next run is an incremental onto it, and a restore picks it.
             await server.Client.CreateAsync("Observation", FhirTest.Observation((await SeedAsync(server.Client)).Patient, value: 200));
-            var next = await BackupAsync(server, _target.Store);
+            var next = await BackupAsync(server, Target.Store);
             Assert.True(next.Status == "completed", next.Error);
             Assert.Equal("incremental", next.Kind);
             Assert.Equal(1, next.Manifest!.Epoch);
-            var chosen = await BackupRestorer.ChooseAsync(_target.Store, Authenticator(KeyringOf(server)), null, null, CancellationToken.None);
+            var chosen = await BackupRestorer.ChooseAsync(Target.Store, Authenticator(KeyringOf(server)), null, null, CancellationToken.None);
             Assert.Equal(next.Manifest.Name, chosen.Name);
         }
         ReleasePools();
@@ -180,42 +165,42 @@ public abstract class IncrementalBackupConformance(StoreKind kind) : IAsyncLifet
         Seeded seeded;
         string late;
         BackupRunResult first, second, third;
-        await using (var server = await StartAsync(_store))
+        await using (var server = await StartAsync(Store))
         {
             seeded = await SeedAsync(server.Client);
-            first = await BackupAsync(server, _target.Store);
+            first = await BackupAsync(server, Target.Store);
             await WriteMoreAsync(server.Client, seeded, "2024-04-01");
-            second = await BackupAsync(server, _target.Store);
+            second = await BackupAsync(server, Target.Store);
             await Task.Delay(20);
             late = await WriteMoreAsync(server.Client, seeded, "2024-04-02");
-            third = await BackupAsync(server, _target.Store);
+            third = await BackupAsync(server, Target.Store);
         }
         Assert.All(new[] { first, second, third }, r => Assert.True(r.Status == "completed", r.Error));
         Assert.Equal(["full", "incremental", "incremental"], new[] { first.Kind, second.Kind, third.Kind });
-        var keyring = Wardline.Crypto.Keyring.Load(KeyringPath(_store), null);
+        var keyring = Wardline.Crypto.Keyring.Load(KeyringPath(Store), null);
         var authenticator = Authenticator(keyring);
 
-        var newest = await BackupRestorer.ChooseAsync(_target.Store, authenticator, null, null, CancellationToken.None);
-        var bySize = await BackupRestorer.ChooseAsync(_target.Store, authenticator, null, third.Manifest!.LedgerSize - 1, CancellationToken.None);
-        var byTime = await BackupRestorer.ChooseAsync(_target.Store, authenticator, second.Manifest!.Created.AddMilliseconds(1), null, CancellationToken.None);
+        var newest = await BackupRestorer.ChooseAsync(Target.Store, authenticator, null, null, CancellationToken.None);
+        var bySize = await BackupRestorer.ChooseAsync(Target.Store, authenticator, null, third.Manifest!.LedgerSize - 1, CancellationToken.None);
+        var byTime = await BackupRestorer.ChooseAsync(Target.Store, authenticator, second.Manifest!.Created.AddMilliseconds(1), null, CancellationToken.None);
 
         Assert.Equal(third.Manifest.Name, newest.Name);
         Assert.Equal(second.Manifest.Name, bySize.Name);
         Assert.Equal(second.Manifest.Name, byTime.Name);
 
-        await using (var all = await TestStore.CreateAsync(kind))
+        await using (var all = await TestStore.CreateAsync(Kind))
         {
-            await RestoreIntoAsync(_target.Store, newest, all, _store);
-            var verdict = await VerifyAsync(all, newest, WitnessPath(_store));
+            await RestoreIntoAsync(Target.Store, newest, all, Store);
+            var verdict = await VerifyAsync(all, newest, WitnessPath(Store));
             Assert.True(verdict.Proven, string.Join("\n", verdict.Report.Problems));
             Assert.Equal(1, await CountAsync(all, $"SELECT COUNT(*) FROM resources WHERE res_type = 'Observation' AND res_id = '{late}'"));
             Assert.Equal(3, await CountAsync(all, $"SELECT COUNT(*) FROM resource_versions WHERE res_type = 'Condition' AND res_id = '{seeded.Condition}'"));
             ReleasePools();
         }
-        await using (var older = await TestStore.CreateAsync(kind))
+        await using (var older = await TestStore.CreateAsync(Kind))
         {
-            await RestoreIntoAsync(_target.Store, bySize, older, _store);
-            var verdict = await VerifyAsync(older, bySize, WitnessPath(_store));
+            await RestoreIntoAsync(Target.Store, bySize, older, Store);
+            var verdict = await VerifyAsync(older, bySize, WitnessPath(Store));
             Assert.True(verdict.Proven, string.Join("\n", verdict.Report.Problems));
             Assert.Equal((second.Manifest.LedgerSize, second.Manifest.LedgerRoot), await LedgerStateAsync(older));
             Assert.Equal(0, await CountAsync(older, $"SELECT COUNT(*) FROM resources WHERE res_type = 'Observation' AND res_id = '{late}'"));
