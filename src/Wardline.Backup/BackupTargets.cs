@@ -16,31 +16,31 @@ public static partial class BackupTargets
     /// <c>s3://bucket[/prefix]</c>, with credentials and endpoints from <paramref name="settings"/>.
     /// Nothing is contacted yet; call <see cref="IBackupStore.PrepareAsync"/>.
     /// </summary>
-    /// <exception cref="ArgumentException">The URI or the settings it needs are missing or malformed; the message never holds a credential.</exception>
+    /// <exception cref="ArgumentException">The URI or the settings it needs are missing or malformed. The message is written for the
+    /// operator (no parameter name appended) and never holds a credential.</exception>
     public static IBackupStore Open(string uri, BackupTargetSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
         if (string.IsNullOrWhiteSpace(uri))
         {
-            throw new ArgumentException($"No backup target given: use {Forms}.", nameof(uri));
+            throw new ArgumentException($"No backup target given: use {Forms}.");
         }
         if (!Uri.TryCreate(uri, UriKind.Absolute, out var parsed))
         {
-            throw new ArgumentException($"The backup target is not a URI: use {Forms}.", nameof(uri));
+            throw new ArgumentException($"The backup target is not a URI: use {Forms}.");
         }
         // The URI is echoed in messages and shown in status; it must not carry anything secret.
         if (parsed.UserInfo.Length > 0 || parsed.Query.Length > 0 || parsed.Fragment.Length > 0)
         {
             throw new ArgumentException(
-                $"A backup target URI carries no credentials, query or fragment: give keys and connection strings in configuration or the environment, and use {Forms}.",
-                nameof(uri));
+                $"A backup target URI carries no credentials, query or fragment: give keys and connection strings in configuration or the environment, and use {Forms}.");
         }
         return parsed.Scheme switch
         {
             "file" => OpenFolder(parsed, uri),
             "azure" => OpenAzure(parsed, settings),
             "s3" => OpenS3(parsed, settings),
-            _ => throw new ArgumentException($"Unknown backup target scheme '{parsed.Scheme}': use {Forms}.", nameof(uri)),
+            _ => throw new ArgumentException($"Unknown backup target scheme '{parsed.Scheme}': use {Forms}."),
         };
     }
 
@@ -49,12 +49,12 @@ public static partial class BackupTargets
         if (!parsed.IsLoopback && parsed.Host.Length > 0)
         {
             throw new ArgumentException(
-                $"'{uri}' is not an absolute folder: write file:///absolute/path (three slashes; a host or relative path is not accepted).", nameof(uri));
+                $"'{uri}' is not an absolute folder: write file:///absolute/path (three slashes; a host or relative path is not accepted).");
         }
         var path = parsed.LocalPath;
         if (!Path.IsPathFullyQualified(path))
         {
-            throw new ArgumentException($"'{uri}' is not an absolute folder: write file:///absolute/path.", nameof(uri));
+            throw new ArgumentException($"'{uri}' is not an absolute folder: write file:///absolute/path.");
         }
         var full = Path.GetFullPath(path);
         return new FolderBackupStore(full, "file://" + (full.StartsWith('/') ? full : "/" + full.Replace('\\', '/')));
@@ -66,16 +66,16 @@ public static partial class BackupTargets
         var (container, prefix) = SplitPath(uri, "container", "azure://account/container[/prefix]");
         if (!AzureAccountName().IsMatch(account))
         {
-            throw new ArgumentException($"'{account}' is not an Azure storage account name (3-24 lower-case letters and digits).", nameof(uri));
+            throw new ArgumentException($"'{account}' is not an Azure storage account name (3-24 lower-case letters and digits).");
         }
         if (!AzureContainerName().IsMatch(container) || container.Contains("--", StringComparison.Ordinal))
         {
-            throw new ArgumentException($"'{container}' is not an Azure container name (3-63 lower-case letters, digits and single hyphens).", nameof(uri));
+            throw new ArgumentException($"'{container}' is not an Azure container name (3-63 lower-case letters, digits and single hyphens).");
         }
         if (string.IsNullOrWhiteSpace(settings.AzureConnectionString))
         {
             throw new ArgumentException(
-                $"azure://{account}/{container} needs a connection string: set Wardline:Backup:AzureConnectionString or {BackupTargetSettings.AzureConnectionStringVariable}.", nameof(uri));
+                $"azure://{account}/{container} needs a connection string: set Wardline:Backup:AzureConnectionString or {BackupTargetSettings.AzureConnectionStringVariable}.");
         }
         BlobServiceClient service;
         try
@@ -85,12 +85,12 @@ public static partial class BackupTargets
         catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException or UriFormatException)
         {
             // The parser's message can quote the connection string; it is not passed on.
-            throw new ArgumentException($"The Azure connection string for azure://{account}/{container} could not be read (expected AccountName=...;AccountKey=... or a SAS).", nameof(uri));
+            throw new ArgumentException($"The Azure connection string for azure://{account}/{container} could not be read (expected AccountName=...;AccountKey=... or a SAS).");
         }
         if (!string.Equals(service.AccountName, account, StringComparison.OrdinalIgnoreCase))
         {
             throw new ArgumentException(
-                $"azure://{account}/{container} names account '{account}', but the connection string is for account '{service.AccountName}'.", nameof(uri));
+                $"azure://{account}/{container} names account '{account}', but the connection string is for account '{service.AccountName}'.");
         }
         var display = $"azure://{account}/{container}" + (prefix.Length > 0 ? "/" + prefix : "");
         return new AzureBlobBackupStore(service.GetBlobContainerClient(container), prefix, display);
@@ -102,33 +102,33 @@ public static partial class BackupTargets
         var bucket = uri.Host;
         if (bucket.Length == 0)
         {
-            throw new ArgumentException($"An S3 target names its bucket: use s3://bucket[/prefix].", nameof(uri));
+            throw new ArgumentException($"An S3 target names its bucket: use s3://bucket[/prefix].");
         }
         if (!S3BucketName().IsMatch(bucket) || bucket.Contains("..", StringComparison.Ordinal))
         {
-            throw new ArgumentException($"'{bucket}' is not an S3 bucket name (3-63 lower-case letters, digits, dots and hyphens).", nameof(uri));
+            throw new ArgumentException($"'{bucket}' is not an S3 bucket name (3-63 lower-case letters, digits, dots and hyphens).");
         }
         var prefix = uri.AbsolutePath.Trim('/');
         prefix = Uri.UnescapeDataString(prefix);
         if (prefix.Length > 0 && !ObjectNames.IsValid(prefix))
         {
-            throw new ArgumentException($"'{prefix}' is not a valid prefix: segments of a-z, 0-9, '.', '_' and '-'.", nameof(uri));
+            throw new ArgumentException($"'{prefix}' is not a valid prefix: segments of a-z, 0-9, '.', '_' and '-'.");
         }
         if (string.IsNullOrWhiteSpace(settings.S3AccessKey) || string.IsNullOrWhiteSpace(settings.S3SecretKey))
         {
             throw new ArgumentException(
-                $"s3://{bucket} needs an access key and a secret key: set Wardline:Backup:S3AccessKey and S3SecretKey, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.", nameof(uri));
+                $"s3://{bucket} needs an access key and a secret key: set Wardline:Backup:S3AccessKey and S3SecretKey, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.");
         }
         if (settings.S3Endpoint is { } endpoint && (!Uri.TryCreate(endpoint, UriKind.Absolute, out var endpointUri)
             || endpointUri.Scheme is not ("http" or "https") || endpointUri.UserInfo.Length > 0))
         {
-            throw new ArgumentException($"The S3 endpoint for s3://{bucket} must be an http(s) URL without credentials.", nameof(uri));
+            throw new ArgumentException($"The S3 endpoint for s3://{bucket} must be an http(s) URL without credentials.");
         }
         var lockMode = settings.S3LockMode.ToUpperInvariant() switch
         {
             "COMPLIANCE" => ObjectLockMode.Compliance,
             "GOVERNANCE" => ObjectLockMode.Governance,
-            _ => throw new ArgumentException($"S3LockMode is '{settings.S3LockMode}': use COMPLIANCE or GOVERNANCE.", nameof(settings)),
+            _ => throw new ArgumentException($"S3LockMode is '{settings.S3LockMode}': use COMPLIANCE or GOVERNANCE."),
         };
         var client = new AmazonS3Client(new BasicAWSCredentials(settings.S3AccessKey, settings.S3SecretKey), S3BackupStore.ClientConfig(settings));
         var display = $"s3://{bucket}" + (prefix.Length > 0 ? "/" + prefix : "");
@@ -143,11 +143,11 @@ public static partial class BackupTargets
         var rest = slash < 0 ? "" : path[(slash + 1)..];
         if (first.Length == 0)
         {
-            throw new ArgumentException($"The backup target names no {what}: use {form}.", nameof(uri));
+            throw new ArgumentException($"The backup target names no {what}: use {form}.");
         }
         if (rest.Length > 0 && !ObjectNames.IsValid(rest))
         {
-            throw new ArgumentException($"'{rest}' is not a valid prefix: segments of a-z, 0-9, '.', '_' and '-'.", nameof(uri));
+            throw new ArgumentException($"'{rest}' is not a valid prefix: segments of a-z, 0-9, '.', '_' and '-'.");
         }
         return (first, rest);
     }

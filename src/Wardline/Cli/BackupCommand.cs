@@ -366,7 +366,7 @@ internal static class BackupCommand
         }
         catch (ArgumentException ex)
         {
-            throw new CliException(ex.ParamName is null ? ex.Message : ex.Message.Replace($" (Parameter '{ex.ParamName}')", "", StringComparison.Ordinal));
+            throw new CliException(ex.Message);
         }
     }
 

@@ -44,35 +44,10 @@ internal static class BackupChecker
         foreach (var o in objects.Values.OrderBy(o => o.Name, StringComparer.Ordinal))
         {
             progress?.Report(new BackupProgress("reading back", done++, objects.Count));
-            byte[] content;
-            try
-            {
-                content = await store.GetAsync(o.Name, ct);
-            }
-            catch (BackupStoreException ex) when (ex.Kind == BackupStoreErrorKind.NotFound)
-            {
-                problems.Add($"segment {o.Name} is missing ({BackupRestorer.Describe(o)})");
-                continue;
-            }
-            bytes += content.Length;
-            if (content.Length != o.Bytes)
-            {
-                problems.Add($"segment {o.Name} is {content.Length} bytes, the manifest says {o.Bytes}: truncated or replaced ({BackupRestorer.Describe(o)})");
-                continue;
-            }
-            if (SegmentCodec.Checksum(content) != o.Sha256)
-            {
-                problems.Add($"segment {o.Name} does not match its SHA-256: corrupted or altered ({BackupRestorer.Describe(o)})");
-                continue;
-            }
-            try
-            {
-                RowCodec.ReadAll(SegmentCodec.Open(cipher, o.Name, content));
-            }
-            catch (BackupFormatException ex)
-            {
-                problems.Add(ex.Message);
-            }
+            // The same reading a restore does: present, its size and SHA-256, then authenticated, decompressed and parsed.
+            var (_, _, problem) = await BackupRestorer.FetchAsync(store, o, cipher, ct);
+            if (problem is not null) problems.Add($"{problem} ({BackupRestorer.Describe(o)})");
+            else bytes += o.Bytes;
         }
         progress?.Report(new BackupProgress("reading back", objects.Count, objects.Count));
         return new BackupCheckReport(names.Count, objects.Count, bytes, problems);

@@ -61,7 +61,7 @@ public sealed class BackupOptions
             }
             catch (ArgumentException ex)
             {
-                problems.Add($"Wardline:Backup:Target: {(ex.ParamName is null ? ex.Message : ex.Message.Replace($" (Parameter '{ex.ParamName}')", "", StringComparison.Ordinal))}");
+                problems.Add($"Wardline:Backup:Target: {ex.Message}");
             }
         }
         return problems;

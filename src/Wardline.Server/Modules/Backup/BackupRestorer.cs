@@ -153,7 +153,7 @@ internal static class BackupRestorer
     }
 
     /// <summary>Reads an object and opens it; a problem (missing, wrong checksum, fails to open) is returned, naming the object.</summary>
-    private static async Task<(ManifestObject, List<RowBlock>?, string?)> FetchAsync(IBackupStore store, ManifestObject o, EnvelopeCipher cipher, CancellationToken ct)
+    internal static async Task<(ManifestObject, List<RowBlock>?, string?)> FetchAsync(IBackupStore store, ManifestObject o, EnvelopeCipher cipher, CancellationToken ct)
     {
         byte[] bytes;
         try
