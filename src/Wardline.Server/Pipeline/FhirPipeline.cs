@@ -49,6 +49,9 @@ internal sealed record AccessRecord(
 
     /// <summary>The OAuth client (application) the request came through.</summary>
     public string? Client { get; init; }
+
+    /// <summary>A search outcome's parameter names, never their values ("params=family,given").</summary>
+    public string? Detail { get; init; }
 }
 
 /// <summary>
@@ -112,10 +115,30 @@ internal sealed class FhirPipeline(
         {
             all.Add(request with { At = at, Interaction = d.Interaction, Phase = "decision", Decision = d.Decision, Patient = d.Patient, Version = d.Version });
         }
-        all.Add(request with { At = at, Phase = "outcome", Status = response.Status, ResourceRef = response.ResourceRef });
+        all.Add(request with { At = at, Phase = "outcome", Status = response.Status, ResourceRef = response.ResourceRef, Detail = SearchParameters(http, interaction) });
         await recorder.RecordAsync(all, ct);
         return response;
     }
+
+    /// <summary>
+    /// The names of a search's parameters, sorted: monitoring tells a search by name from a search by
+    /// identifier or date with them. Values are never recorded (they are patient data); a name that is not
+    /// a plain parameter name (letters, digits, _ : . -) is left out, so nothing typed can ride along.
+    /// </summary>
+    internal static string? SearchParameters(HttpContext http, FhirInteraction interaction)
+    {
+        if (interaction.Action != FhirAction.Search) return null;
+        var names = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var key in http.Request.Query.Keys)
+        {
+            if (key.Length is > 0 and <= 64 && key.AsSpan().IndexOfAnyExcept(ParameterChars) < 0) names.Add(key);
+            if (names.Count == 32) break;
+        }
+        return names.Count == 0 ? null : "params=" + string.Join(',', names);
+    }
+
+    private static readonly System.Buffers.SearchValues<char> ParameterChars =
+        System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:.-");
 }
 
 /// <summary>What an interaction may use once the pipeline has let it through: the only way endpoints reach the records.</summary>

@@ -22,6 +22,10 @@ internal enum SecurityEventKind
     BreakGlassDeclared,
     BreakGlassReviewed,
     NotificationFailed,
+    AlertRaised,
+    AlertUpdated,
+    MonitorConfigLoaded,
+    MonitorConfigRejected,
 }
 
 /// <summary>

@@ -33,6 +33,7 @@ internal static class BackupTables
         "schema_migrations", "search_params", "users", "api_tokens", "accounts", "sign_in_failures", "break_glass",
         "oauth_keys", "oauth_clients", "oauth_redeemed_codes", "ledger_keys", "ledger_export_cursors",
         "interim_access_log", "interim_security_events", "backup_drills",
+        "monitor_alerts", "monitor_alert_entries", "monitor_alert_events", "monitor_notifications", "monitor_state",
     ];
 
     /// <summary>Not shipped: ledger_state is the manifest's size and root; the run log and its segments describe the target, which holds the backups themselves.</summary>
@@ -40,7 +41,8 @@ internal static class BackupTables
 
     /// <summary>Identity columns: restored with their values kept, then each sequence moved past the largest.</summary>
     public static readonly (string Table, string Column)[] Identities =
-        [("resources", "rid"), ("interim_access_log", "seq"), ("interim_security_events", "seq"), ("sign_in_failures", "seq")];
+        [("resources", "rid"), ("interim_access_log", "seq"), ("interim_security_events", "seq"), ("sign_in_failures", "seq"),
+         ("monitor_alerts", "id"), ("monitor_alert_events", "seq"), ("monitor_notifications", "id")];
 
     public static IEnumerable<string> All => Ledger.Concat(ByResource).Concat(Whole).Concat(NotShipped);
 

@@ -87,6 +87,7 @@ internal sealed class LedgerRecorder(GroupCommitter committer, ILogger<LedgerRec
             Rule = r.Decision.Rule,
             Reason = Text(r.Decision.Reason),
             Status = r.Status,
+            Detail = r.Detail,
             Source = Text(r.Source),
             Correlation = r.CorrelationId,
         };

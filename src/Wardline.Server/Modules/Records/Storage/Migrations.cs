@@ -176,6 +176,36 @@ internal static class Migrations
                 restore_ms BIGINT, verify_ms BIGINT, rto_ms BIGINT, rpo_ms BIGINT, ledger_size BIGINT, versions BIGINT,
                 problems TEXT);
             """),
+        // Monitoring (Modules/Monitoring, docs/operations/monitoring.md): alerts raised by the detections over
+        // the ledger, each a case that groups one user's findings (its entries, one row per ledger index and
+        // detection, so a replay never raises the same finding twice); the case's history (status changes,
+        // assignments, comments sealed like break-glass notes, notifications); the notification outbox, kept
+        // until delivered so an SMTP server or SIEM that is down loses nothing; and the streaming cursor.
+        (9, "monitoring", d => $"""
+            CREATE TABLE monitor_alerts (
+                id {d.AutoIdColumn}, detection TEXT NOT NULL, severity SMALLINT NOT NULL, user_name TEXT NOT NULL,
+                group_key TEXT, status TEXT NOT NULL, assignee TEXT, first_at BIGINT NOT NULL, last_at BIGINT NOT NULL,
+                patients INTEGER NOT NULL, entries INTEGER NOT NULL, evidence TEXT NOT NULL, repeat_offender SMALLINT NOT NULL,
+                config TEXT NOT NULL, source TEXT NOT NULL, created BIGINT NOT NULL, updated BIGINT NOT NULL, revision INTEGER NOT NULL);
+            CREATE INDEX ix_monitor_alerts_status ON monitor_alerts (status, last_at);
+            CREATE INDEX ix_monitor_alerts_user ON monitor_alerts (user_name, detection, last_at);
+            CREATE TABLE monitor_alert_entries (
+                alert_id BIGINT NOT NULL, detection TEXT NOT NULL, idx BIGINT NOT NULL, patient TEXT, at BIGINT NOT NULL,
+                evidence TEXT NOT NULL, PRIMARY KEY (detection, idx));
+            CREATE INDEX ix_monitor_alert_entries_alert ON monitor_alert_entries (alert_id, idx);
+            CREATE INDEX ix_monitor_alert_entries_patient ON monitor_alert_entries (patient, at) WHERE patient IS NOT NULL;
+            CREATE TABLE monitor_alert_events (
+                seq {d.AutoIdColumn}, alert_id BIGINT NOT NULL, at BIGINT NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,
+                from_status TEXT, to_status TEXT, assignee TEXT, note {d.BlobType}, note_key {d.BlobType});
+            CREATE INDEX ix_monitor_alert_events_alert ON monitor_alert_events (alert_id, seq);
+            CREATE TABLE monitor_notifications (
+                id {d.AutoIdColumn}, alert_id BIGINT NOT NULL, channel TEXT NOT NULL, target TEXT NOT NULL, status TEXT NOT NULL,
+                attempts INTEGER NOT NULL, next_at BIGINT NOT NULL, last_error TEXT, created BIGINT NOT NULL, sent_at BIGINT);
+            CREATE INDEX ix_monitor_notifications_due ON monitor_notifications (status, next_at);
+            CREATE INDEX ix_monitor_notifications_alert ON monitor_notifications (alert_id);
+            CREATE TABLE monitor_state (
+                name TEXT NOT NULL PRIMARY KEY, cursor BIGINT NOT NULL, config TEXT, updated BIGINT NOT NULL);
+            """),
     ];
 
     public static int Latest => Steps.Max(s => s.Version);

@@ -495,6 +495,13 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer, 
         return set;
     }
 
+    /// <summary>A status that is a plain code (FHIR codes are [A-Za-z0-9-]); anything else is left out of the ledger.</summary>
+    private static string? StatusCode(string? status) =>
+        status is { Length: > 0 and <= 64 } && status.AsSpan().IndexOfAnyExcept(StatusChars) < 0 ? status : null;
+
+    private static readonly System.Buffers.SearchValues<char> StatusChars =
+        System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
+
     /// <summary>
     /// Appends all versions atomically. Returns <see cref="WriteStatus.Conflict"/> (and writes
     /// nothing) if any resource's current version is no longer the expected one.
@@ -515,6 +522,9 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer, 
             Patient = w.Patient is null ? null : "Patient/" + w.Patient,
             Resource = $"{w.Type}/{w.Id}/_history/{w.Version}",
             Sha256 = w.Sha256 is null ? null : Convert.ToHexStringLower(w.Sha256),
+            // The version's workflow status (final, amended, confirmed, active, ...), a code and never content:
+            // monitoring finds a change to a final diagnosis or an active prescription by it.
+            Detail = !w.Deleted && StatusCode(w.Facts?.Status) is { } status ? "status=" + status : null,
             Source = actor.Source,
             Correlation = actor.Correlation,
         })).ToList();
