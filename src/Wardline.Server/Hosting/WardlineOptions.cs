@@ -36,6 +36,8 @@ public sealed class WardlineOptions
 
     public Modules.Backup.BackupOptions Backup { get; } = new();
 
+    public Modules.Monitoring.MonitoringOptions Monitoring { get; } = new();
+
     /// <summary>The witness folder: the configured one, else "witness" beside the embedded store.</summary>
     public string WitnessFolder() =>
         Ledger.WitnessPath ?? (DataDirectory is not null ? Path.Combine(DataDirectory, "witness")
@@ -73,6 +75,7 @@ public sealed class WardlineOptions
         problems.AddRange(Access.Validate());
         problems.AddRange(Ledger.Validate(PostgresConnectionString is not null));
         problems.AddRange(Backup.Validate());
+        problems.AddRange(Monitoring.Validate());
         return problems;
     }
 
