@@ -12,7 +12,7 @@ internal sealed class MonitorContext
 
     private readonly Dictionary<string, AccountHistory> _accounts = new(StringComparer.Ordinal);
     private readonly Dictionary<(string User, string Patient), long> _writes = [];
-    private readonly Dictionary<string, Dictionary<string, ExplanationSettings[]>> _suppressors = [];
+    private readonly Dictionary<string, (string Kind, long GraceMs)[]> _suppressors = new(StringComparer.Ordinal);
     private readonly List<Finding> _discard = [];
     private List<Finding> _output;
 
@@ -24,10 +24,7 @@ internal sealed class MonitorContext
         _output = _discard;
         foreach (var detection in config.Detections.Keys)
         {
-            var byKind = new Dictionary<string, ExplanationSettings[]>(StringComparer.Ordinal);
-            foreach (var group in config.Explanations.Where(x => x.Suppresses.Contains(detection)).GroupBy(x => x.Kind))
-                byKind[group.Key] = [.. group];
-            _suppressors[detection] = byKind;
+            _suppressors[detection] = [.. config.Explanations.Where(x => x.Suppresses.Contains(detection)).Select(x => (x.Kind, (long)(x.GraceDays * DayMs)))];
         }
     }
 
@@ -116,12 +113,23 @@ internal sealed class MonitorContext
     /// </summary>
     public string? Explain(string detection, string user, string patient, long atMs)
     {
-        if (!_suppressors.TryGetValue(detection, out var byKind) || byKind.Count == 0) return null;
-        foreach (var (kind, settings) in byKind)
+        if (!_suppressors.TryGetValue(detection, out var suppressors) || suppressors.Length == 0) return null;
+        IReadOnlyList<Relationship>? relationships = null;
+        foreach (var (kind, graceMs) in suppressors)
         {
-            foreach (var s in settings)
+            switch (kind)
             {
-                if (Holds(kind, user, patient, atMs, (long)(s.GraceDays * DayMs))) return kind;
+                case "wrote-for-patient" or "department-stay":
+                    if (Holds(kind, user, patient, atMs, graceMs)) return kind;
+                    break;
+                default:
+                    // One look-up serves every relationship kind.
+                    relationships ??= Directory.RelationshipsOf(user, patient);
+                    foreach (var r in relationships)
+                    {
+                        if (r.Kind == kind && r.Covers(atMs, graceMs)) return kind;
+                    }
+                    break;
             }
         }
         return null;
