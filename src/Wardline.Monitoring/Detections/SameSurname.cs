@@ -1,0 +1,116 @@
+namespace Wardline.Monitoring.Detections;
+
+/// <summary>
+/// A member of staff in the record of a patient who shares their surname: often a relative. When the
+/// street address matches too, <see cref="SameAddress"/> speaks for both (one alert, not two). One alert
+/// per user within the grouping window: a common surname gives a spree of unrelated patients, one case.
+/// </summary>
+internal sealed class SameSurname : Detection
+{
+    private static readonly DetectionInfo Description = new(
+        "same-surname", "Same surname", Severity.Medium, Suppressible: true,
+        "A member of staff opened the record of a patient who shares their surname, often a relative. A documented care relationship (care team, encounter, appointment, order) explains it. Reported once a day per user and patient; when the street address matches too, only Same address is raised.",
+        []);
+
+    private readonly OncePerDay _once = new();
+    private bool? _addressSpeaks;
+
+    public override DetectionInfo Info => Description;
+
+    public override void Examine(MonitorEvent e, MonitorContext ctx)
+    {
+        if (!e.IsPermittedPatientDecision) return;
+        var (staff, patient) = Parties.Of(e, ctx.Directory);
+        if (staff is not { SurnameKey: { } surname, Service: false } || patient is null || patient.SurnameKey != surname) return;
+        var user = e.User!;
+        if (Parties.IsOwn(user, staff, patient)) return;
+        // Left to same-address, unless that detection is switched off (then this one still speaks).
+        _addressSpeaks ??= ctx.Config.Detections.TryGetValue("same-address", out var address) && address.Enabled;
+        if (_addressSpeaks.Value && staff.AddressKey is not null && staff.AddressKey == patient.AddressKey) return;
+        if (!_once.First(ctx, user, patient.Id, e.AtMs)) return;
+        ctx.Report(this, user, patient.Id, e.AtMs, [e.Index], "this user and the patient share a surname");
+    }
+}
+
+/// <summary>
+/// The account and the patient of a permitted patient decision, looked up once per entry for all the
+/// relationship detections (each would otherwise repeat the same two dictionary lookups). The memo is
+/// per thread and keyed by the entry and directory instances, so engines on other threads, or a
+/// directory replaced between entries, never see another's answer.
+/// </summary>
+internal static class Parties
+{
+    [ThreadStatic]
+    private static Memo? t_memo;
+
+    public static (StaffMember? Staff, PatientProfile? Patient) Of(MonitorEvent e, OrgDirectory directory)
+    {
+        var memo = t_memo ??= new Memo();
+        if (!ReferenceEquals(memo.Event, e) || !ReferenceEquals(memo.Directory, directory))
+        {
+            memo.Event = e;
+            memo.Directory = directory;
+            memo.Staff = directory.FindStaff(e.User);
+            memo.Patient = directory.FindPatient(e.Patient);
+        }
+        return (memo.Staff, memo.Patient);
+    }
+
+    /// <summary>The user's own patient record: self-access speaks for it, not the relationship detections.</summary>
+    public static bool IsOwn(string user, StaffMember? staff, PatientProfile patient) =>
+        patient.StaffUser == user || (staff?.OwnPatientId is { } own && own == patient.Id);
+
+    /// <summary>A service or integration account: it reads for a system, not out of curiosity.</summary>
+    public static bool IsService(StaffMember? staff) => staff?.Service == true;
+
+    private sealed class Memo
+    {
+        public MonitorEvent? Event;
+        public OrgDirectory? Directory;
+        public StaffMember? Staff;
+        public PatientProfile? Patient;
+    }
+}
+
+/// <summary>
+/// Which (user, key) pairs a detection has reported on which local day, so a user reading 40 resources
+/// of one patient is one finding a day, not 40. Only the first entry of the pair in a day is judged
+/// (explanations included), which also keeps the cost of explanations to once a pair a day. Days more
+/// than two before the latest entry's (<see cref="MonitorContext.NowMs"/>) are forgotten, so the state
+/// is bounded by the pairs of about three days.
+/// </summary>
+internal sealed class OncePerDay
+{
+    // Local days change on 15-minute boundaries in every zone in use, so one lookup serves a quarter hour.
+    private const long BucketMs = 15 * 60_000;
+
+    private readonly HashSet<(string User, string Key, int Day)> _seen = [];
+    private long _bucket = long.MinValue;
+    private int _bucketDay;
+    private int _prunedDay = int.MinValue;
+
+    public int Count => _seen.Count;
+
+    /// <summary>True the first time the pair is seen on the local day of <paramref name="atMs"/>; false after.</summary>
+    public bool First(MonitorContext ctx, string user, string key, long atMs)
+    {
+        var today = Day(ctx, ctx.NowMs);
+        if (today > _prunedDay)
+        {
+            _prunedDay = today;
+            _seen.RemoveWhere(x => x.Day < today - 2);
+        }
+        return _seen.Add((user, key, atMs == ctx.NowMs ? today : Day(ctx, atMs)));
+    }
+
+    private int Day(MonitorContext ctx, long atMs)
+    {
+        var bucket = Math.DivRem(atMs, BucketMs, out var rem) - (rem < 0 ? 1 : 0);
+        if (bucket != _bucket)
+        {
+            _bucket = bucket;
+            _bucketDay = ctx.LocalDay(atMs);
+        }
+        return _bucketDay;
+    }
+}
