@@ -63,6 +63,31 @@ public sealed class KernelTests
     }
 
     [Fact]
+    public void The_monitoring_engine_references_no_web_framework_database_or_fhir_assembly()
+    {
+        // The detections run in the server, the CLI's replay, the benchmark and the evaluation alike.
+        var referenced = System.Reflection.Assembly.Load("Wardline.Monitoring").GetReferencedAssemblies().Select(a => a.Name!).ToList();
+
+        var offending = referenced.Where(name => Forbidden.Any(f => name.StartsWith(f, StringComparison.OrdinalIgnoreCase))).ToList();
+
+        Assert.Empty(offending);
+        Assert.Contains("Wardline.Policy", referenced); // the check saw real references
+    }
+
+    [Fact]
+    public void The_monitoring_engine_project_references_only_the_policy_kernel()
+    {
+        var project = XDocument.Load(Path.Combine(SourceTree.Src, "Wardline.Monitoring", "Wardline.Monitoring.csproj"));
+
+        var references = project.Descendants()
+            .Where(e => e.Name.LocalName is "PackageReference" or "FrameworkReference" or "ProjectReference")
+            .Select(e => $"{e.Name.LocalName} {(string?)e.Attribute("Include")}")
+            .ToList();
+
+        Assert.Equal(["ProjectReference ../Wardline.Policy/Wardline.Policy.csproj"], references);
+    }
+
+    [Fact]
     public void The_policy_kernel_project_references_only_yamldotnet()
     {
         var project = XDocument.Load(Path.Combine(SourceTree.Src, "Wardline.Policy", "Wardline.Policy.csproj"));

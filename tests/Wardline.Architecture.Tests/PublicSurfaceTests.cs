@@ -20,8 +20,9 @@ public sealed class PublicSurfaceTests
     private static readonly Assembly Server = typeof(WardlineHost).Assembly;
     private static readonly Assembly Cli = Assembly.Load("wardline");
     private static readonly Assembly Backup = typeof(Wardline.Backup.IBackupStore).Assembly;
+    private static readonly Assembly Monitoring = Assembly.Load("Wardline.Monitoring");
 
-    public static TheoryData<string> SrcAssemblies => [Crypto.GetName().Name!, LedgerKernel.GetName().Name!, PolicyKernel.GetName().Name!, Server.GetName().Name!, Cli.GetName().Name!, Backup.GetName().Name!];
+    public static TheoryData<string> SrcAssemblies => [Crypto.GetName().Name!, LedgerKernel.GetName().Name!, PolicyKernel.GetName().Name!, Server.GetName().Name!, Cli.GetName().Name!, Backup.GetName().Name!, Monitoring.GetName().Name!];
 
     private static readonly HashSet<string> AllowedPublic =
     [
@@ -83,6 +84,8 @@ public sealed class PublicSurfaceTests
         "Wardline.Server.Modules.Backup.BackupOptions",
         "Wardline.Server.Modules.Backup.BackupRetentionOptions",
         "Wardline.Server.Modules.Ledger.LedgerOptions",
+        "Wardline.Server.Modules.Monitoring.MonitoringOptions",
+        "Wardline.Server.Modules.Monitoring.MonitoringNotifyOptions",
         "Wardline.Server.Modules.Ledger.LedgerExportOptions",
     ];
 
