@@ -1,0 +1,98 @@
+namespace Wardline.Monitoring.Detections;
+
+/// <summary>
+/// Access by an account that should no longer act: disabled, past its holder's leaving date, moved out
+/// of a department and back in its patients' records, or unknown to the directory altogether. Judged at
+/// "now" (<see cref="MonitorContext.NowMs"/>): the ledger's order, not a skewed clock, says what came
+/// after the account was disabled. Once per user and kind a day; the kind is the alert's group key.
+/// </summary>
+internal sealed class InactiveAccount : Detection
+{
+    private const long DayMs = 86_400_000;
+
+    private static readonly DetectionInfo Description = new(
+        "inactive-account", "Disabled, departed or transferred account", Severity.High, Suppressible: false,
+        "An account that should no longer be used was: disabled, past its holder's leaving date, unknown to the staff directory, or a transferred member of staff opening patients of the department they left. Leavers' accounts and forgotten access are a classic way in for insiders and for stolen credentials.",
+        [
+            new("transfer-days", 90, 1, 3650, "for how many days after a transfer opening a patient of the former department is reported"),
+        ]);
+
+    private readonly Dictionary<(string User, string Kind), long> _reported = [];
+    private readonly HashSet<string> _ledgerAccounts = new(StringComparer.Ordinal);
+    private long _transferMs;
+
+    public override DetectionInfo Info => Description;
+
+    protected override void OnConfigured(DetectionSettings settings) => _transferMs = (long)(settings["transfer-days"] * DayMs);
+
+    public override void Examine(MonitorEvent e, MonitorContext ctx)
+    {
+        if (e.User is not { } user) return;
+        string what;
+        switch (e.Kind)
+        {
+            case EntryKind.Access when e.Permitted == true && e.Event == "decision":
+                what = e.Patient is null ? "was permitted a request" : "opened a patient's record";
+                break;
+            case EntryKind.Security when e.Outcome == "succeeded" && e.Event is "SignIn" or "TokenIssued":
+                what = e.Event == "SignIn" ? "signed in" : "was issued a token";
+                break;
+            case EntryKind.Security when e.Event is "AccountCreated" or "AccountChanged":
+                _ledgerAccounts.Add(user);
+                return;
+            default:
+                return;
+        }
+        var now = ctx.NowMs;
+        if (ctx.DisabledAt(user, now) is { } disabled)
+        {
+            Report(ctx, e, "disabled", $"the account was disabled on {Words.Date(disabled, ctx.TimeZone)} and still {what}");
+            return;
+        }
+        var staff = ctx.Directory.FindStaff(user);
+        if (staff?.ExpiresMs is { } expires && expires < now)
+        {
+            Report(ctx, e, "departed", $"the account's holder left on {Words.Date(expires, ctx.TimeZone)} and the account still {what}");
+            return;
+        }
+        if (staff is null && e.Kind == EntryKind.Access && ctx.Directory.StaffCount > 0 && !_ledgerAccounts.Contains(user))
+        {
+            Report(ctx, e, "unknown", $"an account unknown to the directory {what}");
+            return;
+        }
+        if (e.Patient is not null && ctx.Directory.FindPatient(e.Patient) is { DepartmentStays.Count: > 0 } patient)
+        {
+            foreach (var (department, leftMs) in ctx.DepartmentsLeft(user, now, _transferMs))
+            {
+                if (!Treated(patient, department) || ctx.DepartmentsOf(user, now).Contains(department)) continue;
+                var days = (now - leftMs) / DayMs;
+                var ago = days switch { 0 => "today", 1 => "1 day ago", _ => $"{days} days ago" };
+                Report(ctx, e, "transferred", $"moved out of {department} {ago} and opened a patient treated there");
+                return;
+            }
+        }
+    }
+
+    private static bool Treated(PatientProfile patient, string department)
+    {
+        foreach (var stay in patient.DepartmentStays)
+        {
+            if (stay.Department == department) return true;
+        }
+        return false;
+    }
+
+    private void Report(MonitorContext ctx, MonitorEvent e, string kind, string evidence)
+    {
+        var key = (e.User!, kind);
+        var now = ctx.NowMs;
+        if (_reported.TryGetValue(key, out var last) && now - last < DayMs) return;
+        if (ctx.Warming) return;
+        if (_reported.Count >= 4096)
+        {
+            foreach (var old in _reported.Where(r => now - r.Value >= DayMs).Select(r => r.Key).ToList()) _reported.Remove(old);
+        }
+        _reported[key] = now;
+        ctx.Report(this, e.User!, e.Patient, e.AtMs, [e.Index], evidence, groupKey: kind);
+    }
+}
