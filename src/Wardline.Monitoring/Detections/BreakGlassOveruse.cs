@@ -41,6 +41,7 @@ internal sealed class BreakGlassOveruse : Detection
         if (e.Kind != EntryKind.Security || e.Event != BreakGlass.Declared || e.Outcome != "granted" || e.User is not { } user) return;
         var since = ctx.NowMs - _windowMs;
         Sweep(ctx.NowMs, since);
+        if (e.AtMs < since) return; // from a clock that ran behind: already outside the window
         if (!_declarations.TryGetValue(user, out var queue)) _declarations[user] = queue = new();
         while (queue.Count > 0 && queue.Peek().AtMs < since) queue.Dequeue();
         queue.Enqueue((e.AtMs, e.Index));
