@@ -1,9 +1,14 @@
+using MimeKit;
+using Wardline.Server.Modules.Ledger;
+
 namespace Wardline.Server.Modules.Monitoring;
 
 /// <summary>
 /// Where new alerts are announced, bound from <c>Wardline:Monitoring:Notify</c>. E-mail goes through the
 /// SMTP server of <c>Wardline:Access:Notify</c>; webhooks are signed with HMAC-SHA256; syslog goes to a SIEM.
-/// Each channel takes alerts of <see cref="MinSeverity"/> and above.
+/// Each channel takes alerts of <see cref="MinSeverity"/> and above. A notification that cannot be delivered
+/// is kept and retried (back-off from <see cref="RetrySeconds"/> doubling to an hour) until it is delivered or
+/// <see cref="MaxAttempts"/> is reached (docs: Modules/Monitoring/Notifications/README.md).
 /// </summary>
 public sealed class MonitoringNotifyOptions
 {
@@ -24,17 +29,38 @@ public sealed class MonitoringNotifyOptions
     /// <summary>Delivery attempts before a notification is marked failed (the console shows it; it can be retried by hand).</summary>
     public int MaxAttempts { get; set; } = 20;
 
+    /// <summary>The wait after a first failed attempt (s); it doubles with each further failure, up to an hour.</summary>
+    public double RetrySeconds { get; set; } = 30;
+
+    /// <summary>The console's address as reviewers reach it (https://wardline.hospital.example), for the link in each notification. Unset: the issuer, else the first server URL.</summary>
+    public string? ConsoleUrl { get; set; }
+
     public IEnumerable<string> Validate()
     {
         if (MinSeverity is not ("low" or "medium" or "high" or "critical")) yield return "Wardline:Monitoring:Notify:MinSeverity must be low, medium, high or critical.";
+        foreach (var e in Emails)
+        {
+            if (!MailboxAddress.TryParse(e, out _)) yield return $"Wardline:Monitoring:Notify:Emails: '{e}' is not an e-mail address.";
+        }
         if (Webhooks.Count > 0 && string.IsNullOrEmpty(WebhookSecret)) yield return "Wardline:Monitoring:Notify:WebhookSecret is required when webhooks are set.";
+        else if (Webhooks.Count > 0 && WebhookSecret!.Length < 16) yield return "Wardline:Monitoring:Notify:WebhookSecret must be at least 16 characters.";
         foreach (var w in Webhooks)
         {
             if (!Uri.TryCreate(w, UriKind.Absolute, out var u) || (u.Scheme != "https" && !(u.Scheme == "http" && u.IsLoopback)))
                 yield return $"Wardline:Monitoring:Notify:Webhooks: '{w}' must be an https URL (http only to a loopback address).";
         }
-        if (Syslog is not null && !System.Net.IPEndPoint.TryParse(Syslog, out _) && !Syslog.Contains(':', StringComparison.Ordinal))
-            yield return "Wardline:Monitoring:Notify:Syslog must be host:port.";
+        if (Syslog is not null && !LedgerExportOptions.TryParseAddress(Syslog, out _, out _))
+            yield return $"Wardline:Monitoring:Notify:Syslog: '{Syslog}' must be host:port (port 1-65535).";
         if (MaxAttempts is < 1 or > 1000) yield return "Wardline:Monitoring:Notify:MaxAttempts must be 1-1000.";
+        if (double.IsNaN(RetrySeconds) || RetrySeconds is < 0.1 or > 3600) yield return "Wardline:Monitoring:Notify:RetrySeconds must be 0.1-3600.";
+        if (ConsoleUrl is not null && !(Uri.TryCreate(ConsoleUrl, UriKind.Absolute, out var c) && c.Scheme is "http" or "https" && c.Query.Length == 0))
+            yield return "Wardline:Monitoring:Notify:ConsoleUrl must be an absolute http(s) URL without a query.";
+    }
+
+    /// <summary>What these settings need of the SMTP settings they send e-mail through.</summary>
+    public IEnumerable<string> Validate(Access.NotifyOptions smtp)
+    {
+        if (Emails.Count > 0 && smtp.SmtpHost is null)
+            yield return "Wardline:Monitoring:Notify:Emails needs an SMTP server: set Wardline:Access:Notify:SmtpHost.";
     }
 }

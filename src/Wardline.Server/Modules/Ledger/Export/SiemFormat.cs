@@ -30,6 +30,14 @@ internal static class SiemFormat
             $"<{pri}>1 {LedgerEntry.FormatTime(e.At)} {hostName} wardline - ledger [{StructuredDataId} idx=\"{index}\"] {Cef(index, e, severity)}");
     }
 
+    /// <summary>
+    /// An RFC 5424 message of Wardline's own that is not a ledger entry (an alert): facility log audit, the syslog severity of
+    /// <paramref name="cefSeverity"/>, app "wardline", <paramref name="msgId"/>, one numeric structured-data parameter, the CEF event.
+    /// </summary>
+    public static string Message(DateTimeOffset at, string hostName, string msgId, string param, long value, int cefSeverity, string cef) =>
+        string.Create(CultureInfo.InvariantCulture,
+            $"<{Facility * 8 + SyslogSeverity(cefSeverity)}>1 {LedgerEntry.FormatTime(at)} {hostName} wardline - {msgId} [{StructuredDataId} {param}=\"{value}\"] {cef}");
+
     /// <summary>RFC 6587 octet counting: the message's length in bytes, a space, the message.</summary>
     public static byte[] Frame(string message)
     {
