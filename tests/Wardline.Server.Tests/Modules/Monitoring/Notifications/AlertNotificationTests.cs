@@ -192,6 +192,37 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
     }
 
     [Fact]
+    public async Task A_notification_still_waiting_when_the_server_stops_is_delivered_after_the_restart()
+    {
+        using var hook = WebhookReceiver.Start(Secret);
+        hook.Status = 502;
+        long id;
+        var options = Options(o =>
+        {
+            o.Monitoring.Notify.Webhooks.Add(hook.Url);
+            o.Monitoring.Notify.WebhookSecret = Secret;
+        });
+        await using (var first = await StartAsync(options))
+        {
+            await WaitForCursorAsync(first.App.Services);
+            id = await InsertAlertAsync(first.App.Services, severity: 3);
+            await WaitForAsync(first.App.Services, id, r => r.Count == 1 && r[0].Attempts >= 1, Wait);
+        }
+        hook.Status = null;
+
+        await using var second = await StartAsync(Options(o =>
+        {
+            o.Monitoring.Notify.Webhooks.Add(hook.Url);
+            o.Monitoring.Notify.WebhookSecret = Secret;
+        }));
+
+        var sent = await WaitForAsync(second.App.Services, id, r => r.Count == 1 && r[0].Status == "sent", Wait);
+        Assert.True(sent[0].Attempts >= 2);
+        Assert.True(hook.Requests[^1].SignatureValid);
+        Assert.Single(hook.Requests, r => r.Answered == 200);
+    }
+
+    [Fact]
     public async Task An_alert_below_the_minimum_severity_is_not_queued()
     {
         using var hook = WebhookReceiver.Start(Secret);

@@ -205,8 +205,9 @@ internal sealed class WebhookReceiver : IDisposable
             var valid = NotifyTestKit.SignatureHolds(_secret, timestamp, bytes, signature)
                 && long.TryParse(timestamp, CultureInfo.InvariantCulture, out var ts)
                 && Math.Abs(DateTimeOffset.UtcNow.ToUnixTimeSeconds() - ts) <= 300;
-            lock (_lock) _received.Add(new Received(context.Request.HttpMethod, context.Request.ContentType, timestamp, signature, bytes, valid));
-            context.Response.StatusCode = Status ?? (valid ? 200 : 401);
+            var status = Status ?? (valid ? 200 : 401);
+            lock (_lock) _received.Add(new Received(context.Request.HttpMethod, context.Request.ContentType, timestamp, signature, bytes, valid, status));
+            context.Response.StatusCode = status;
             context.Response.Close();
         }
     }
@@ -217,7 +218,7 @@ internal sealed class WebhookReceiver : IDisposable
         _listener.Close();
     }
 
-    public sealed record Received(string Method, string? ContentType, string? Timestamp, string? Signature, byte[] Body, bool SignatureValid);
+    public sealed record Received(string Method, string? ContentType, string? Timestamp, string? Signature, byte[] Body, bool SignatureValid, int Answered);
 }
 
 /// <summary>A SIEM's syslog listener on 127.0.0.1: reads RFC 6587 octet-counted frames from every connection.</summary>
