@@ -170,6 +170,7 @@ public static class WardlineHost
         services.AddSingleton<Modules.Backup.BackupStatus>();
         services.AddSingleton<Modules.Backup.BackupService>();
         services.AddHostedService(sp => sp.GetRequiredService<Modules.Backup.BackupService>());
+        Modules.Monitoring.MonitoringModule.AddMonitoring(services, options);
         // After the store: the policy's first load is recorded as a security event.
         services.AddHostedService(sp => sp.GetRequiredService<PolicyHolder>());
         return services;

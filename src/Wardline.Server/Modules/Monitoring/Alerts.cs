@@ -105,3 +105,21 @@ internal abstract record AlertChange
 
 /// <summary>What a replay of a period examined and raised.</summary>
 internal sealed record ReplayResult(long EntriesWarmed, long EntriesExamined, int Findings, int NewAlerts, int GroupedIntoExisting, int AlreadyKnown, TimeSpan Elapsed);
+
+/// <summary>What recording a batch of findings came to: alerts raised, findings grouped into open alerts, findings already recorded (a replay of a period seen before).</summary>
+internal sealed record RecordResult(int New, int Grouped, int AlreadyKnown, IReadOnlyList<long> NewAlertIds)
+{
+    public static RecordResult None { get; } = new(0, 0, 0, []);
+}
+
+/// <summary>A page of the alert queue, newest first, with the number of alerts in each status (under the same filters, whatever the status filter).</summary>
+/// <param name="Next">The <see cref="AlertQuery.BeforeId"/> of the next page, or null at the end.</param>
+internal sealed record AlertPage(IReadOnlyList<Alert> Alerts, IReadOnlyDictionary<string, int> Counts, long? Next);
+
+/// <summary>An alert with its evidence, history (notes unsealed) and notifications.</summary>
+internal sealed record AlertDetail(Alert Alert, IReadOnlyList<AlertEntry> Entries, IReadOnlyList<AlertEvent> Events, IReadOnlyList<AlertNotification> Notifications);
+
+/// <summary>One ledger entry in a user's or a patient's timeline: identifiers only.</summary>
+internal sealed record ActivityItem(
+    long Index, DateTimeOffset At, string Type, string? Event, string? User, string? Patient, string? Resource,
+    string? Action, bool? Permitted, string? Rule, string? Purpose);
