@@ -25,10 +25,11 @@ internal sealed class DepartmentMismatch : Detection
     public override void Examine(MonitorEvent e, MonitorContext ctx)
     {
         if (!e.IsPermittedPatientDecision || e.Purpose == "ETREAT") return;
-        var (staff, patient) = Parties.Of(e, ctx.Directory);
-        if (patient?.Stays is not { Count: > 0 } stays || Parties.IsService(staff)) return;
         var user = e.User!;
         var at = e.AtMs;
+        if (_once.Repeats(user, e.Patient!, at)) return;
+        var (staff, patient) = Parties.Of(e, ctx.Directory);
+        if (patient?.Stays is not { Count: > 0 } stays || Parties.IsService(staff)) return;
         var mine = ctx.DepartmentsOf(user, at);
         if (mine.Count == 0 || Parties.IsOwn(user, staff, patient)) return;
         List<string>? theirs = null;

@@ -25,10 +25,11 @@ internal sealed class NoCareRelationship : Detection
     public override void Examine(MonitorEvent e, MonitorContext ctx)
     {
         if (!e.IsPermittedPatientDecision || e.Purpose == "ETREAT") return;
-        var (staff, patient) = Parties.Of(e, ctx.Directory);
-        if (Parties.IsService(staff)) return;
         var user = e.User!;
         var patientId = e.Patient!;
+        if (_once.Repeats(user, patientId, e.AtMs)) return;
+        var (staff, patient) = Parties.Of(e, ctx.Directory);
+        if (Parties.IsService(staff)) return;
         if ((patient is not null && Parties.IsOwn(user, staff, patient)) || staff?.OwnPatientId == patientId) return;
         if (!_once.First(ctx, user, patientId, e.AtMs)) return;
         ctx.Report(this, user, patientId, e.AtMs, [e.Index], Evidence(ctx.Config));

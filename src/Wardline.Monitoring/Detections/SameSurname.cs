@@ -88,8 +88,24 @@ internal sealed class OncePerDay
     private long _bucket = long.MinValue;
     private int _bucketDay;
     private int _prunedDay = int.MinValue;
+    private string? _lastUser;
+    private string? _lastKey;
+    private long _lastBucket = long.MinValue;
 
     public int Count => _seen.Count;
+
+    /// <summary>
+    /// True when the pair is the one asked about just before, in the same quarter hour: the other
+    /// decisions of one request (a search's 40 results, a bundle), already judged. Lets a detection skip
+    /// its work for them before any look-up; a string comparison is all it costs.
+    /// </summary>
+    public bool Repeats(string user, string key, long atMs)
+    {
+        var bucket = atMs / BucketMs;
+        if (bucket == _lastBucket && string.Equals(user, _lastUser, StringComparison.Ordinal) && string.Equals(key, _lastKey, StringComparison.Ordinal)) return true;
+        (_lastUser, _lastKey, _lastBucket) = (user, key, bucket);
+        return false;
+    }
 
     /// <summary>True the first time the pair is seen on the local day of <paramref name="atMs"/>; false after.</summary>
     public bool First(MonitorContext ctx, string user, string key, long atMs)
