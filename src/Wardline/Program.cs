@@ -16,4 +16,6 @@ root.Subcommands.Add(PolicyCommand.Create());
 root.Subcommands.Add(LedgerCommand.Create());
 root.Subcommands.Add(BackupCommand.Create());
 root.Subcommands.Add(BackupCommand.Restore());
+root.Subcommands.Add(AlertsCommand.Create());
+root.Subcommands.Add(MonitorCommand.Create());
 return await root.Parse(args).InvokeAsync();
