@@ -65,7 +65,7 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
         Assert.Contains($"https://wardline.hospital.example/console/alerts/{id}", smtp.Output, StringComparison.Ordinal);
         Assert.Contains("Patient/pat-7001", smtp.Output, StringComparison.Ordinal);
 
-        var request = Assert.Single(hook.Requests);
+        var request = Assert.Single(hook.For(id));
         Assert.True(request.SignatureValid, "the webhook's signature did not verify");
         Assert.Equal("POST", request.Method);
         Assert.StartsWith("application/json", request.ContentType, StringComparison.Ordinal);
@@ -78,7 +78,7 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
         Assert.Equal("new", (string?)body["status"]);
         Assert.Equal($"https://wardline.hospital.example/console/alerts/{id}", (string?)body["url"]);
 
-        var message = Assert.Single(siem.Messages);
+        var message = Assert.Single(siem.For(id));
         Assert.StartsWith("<108>1 ", message, StringComparison.Ordinal); // log audit (13), warning (CEF 8)
         Assert.Contains($" wardline - alert [wardline@32473 alert=\"{id}\"] CEF:0|Wardline|Wardline|1.0|alert:self-access|", message, StringComparison.Ordinal);
         Assert.Contains("|8|", message, StringComparison.Ordinal);
@@ -103,7 +103,7 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
         var id = await InsertAlertAsync(server.App.Services, severity: 4);
         await WaitForAsync(server.App.Services, id, r => r.Count == 1 && r[0].Status == "sent", Wait);
 
-        var received = Assert.Single(hook.Requests);
+        var received = Assert.Single(hook.For(id));
         Assert.True(SignatureHolds(Secret, received.Timestamp, received.Body, received.Signature));
         var tampered = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(received.Body).Replace("\"critical\"", "\"low\"", StringComparison.Ordinal));
         Assert.NotEqual(received.Body, tampered);
@@ -163,12 +163,12 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
         var failed = await WaitForAsync(server.App.Services, id, r => r.Count == 1 && r[0].Status == "failed", Wait);
         Assert.Equal(3, failed[0].Attempts);
         Assert.Equal("NotificationRefusedException: HTTP 503", failed[0].LastError);
-        Assert.Equal(3, hook.Requests.Count);
+        Assert.Equal(3, hook.For(id).Count);
         var ledger = await server.Service<Wardline.Server.Modules.Records.Storage.RecordStore>().CountAsync(
             $"SELECT COUNT(*) FROM ledger_entries WHERE type = 'security' AND event = 'NotificationFailed' AND detail = 'alert {id} webhook after 3 attempts'", CancellationToken.None);
         Assert.Equal(1, ledger);
         await Task.Delay(TimeSpan.FromSeconds(1.5));
-        Assert.Equal(3, hook.Requests.Count); // failed: no more attempts by itself
+        Assert.Equal(3, hook.For(id).Count); // failed: no more attempts by itself
 
         var list = JsonNode.Parse(await officer.GetStringAsync("monitor/notifications?status=failed"))!.AsArray();
         var listed = Assert.Single(list, n => (long)n!["alertId"]! == id)!;
@@ -185,7 +185,7 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
 
         var sent = await WaitForAsync(server.App.Services, id, r => r[0].Status == "sent", Wait);
         Assert.Equal(1, sent[0].Attempts);
-        Assert.True(hook.Requests[^1].SignatureValid);
+        Assert.True(hook.For(id)[^1].SignatureValid);
         var again = await officer.PostAsync($"monitor/notifications/{failed[0].Id}/retry", null);
         Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
         Assert.Equal("application/problem+json", again.Content.Headers.ContentType?.MediaType);
@@ -218,8 +218,8 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
 
         var sent = await WaitForAsync(second.App.Services, id, r => r.Count == 1 && r[0].Status == "sent", Wait);
         Assert.True(sent[0].Attempts >= 2);
-        Assert.True(hook.Requests[^1].SignatureValid);
-        Assert.Single(hook.Requests, r => r.Answered == 200);
+        Assert.True(hook.For(id)[^1].SignatureValid);
+        Assert.Single(hook.For(id), r => r.Answered == 200);
     }
 
     [Fact]
@@ -239,7 +239,8 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
 
         await WaitForAsync(server.App.Services, high, r => r.Count == 1 && r[0].Status == "sent", Wait);
         Assert.Empty(await NotificationsAsync(server.App.Services, medium));
-        Assert.Single(hook.Requests);
+        Assert.Single(hook.For(high));
+        Assert.Empty(hook.For(medium));
     }
 
     [Fact]
@@ -264,7 +265,8 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
 
         await WaitForAsync(server.App.Services, fresh, r => r.Count == 1 && r[0].Status == "sent", Wait);
         Assert.Empty(await NotificationsAsync(server.App.Services, old));
-        Assert.Equal(fresh, (long)JsonNode.Parse(Assert.Single(hook.Requests).Body)!["id"]!);
+        Assert.Single(hook.For(fresh));
+        Assert.Empty(hook.For(old));
     }
 
     [Fact]

@@ -184,6 +184,10 @@ internal sealed class WebhookReceiver : IDisposable
 
     public static WebhookReceiver Start(string secret) => new(secret, NotifyTestKit.FreePort());
 
+    /// <summary>The requests about one alert (the server's own detections may raise others while a test runs).</summary>
+    public IReadOnlyList<Received> For(long alertId) =>
+        [.. Requests.Where(r => System.Text.Json.Nodes.JsonNode.Parse(r.Body)?["id"]?.GetValue<long>() == alertId)];
+
     private async Task LoopAsync()
     {
         while (_listener.IsListening)
@@ -246,6 +250,9 @@ internal sealed class SyslogReceiver : IDisposable
     }
 
     public static SyslogReceiver Start() => new();
+
+    /// <summary>The messages about one alert.</summary>
+    public IReadOnlyList<string> For(long alertId) => [.. Messages.Where(m => m.Contains($"[wardline@32473 alert=\"{alertId}\"]", StringComparison.Ordinal))];
 
     private async Task AcceptAsync()
     {
