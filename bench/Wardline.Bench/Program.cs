@@ -20,6 +20,13 @@ if (args is ["ledger", ..])
     return;
 }
 
+// Usage: Wardline.Bench monitor batch [options]   (MonitorBenchmark.cs)
+if (args is ["monitor", ..])
+{
+    Environment.ExitCode = Wardline.Bench.MonitorBenchmark.Run(args[1..]);
+    return;
+}
+
 // Usage: Wardline.Bench backup generate|update [options]   (BackupStoreGenerator.cs)
 if (args is ["backup", ..])
 {
