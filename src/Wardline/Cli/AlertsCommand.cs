@@ -96,6 +96,11 @@ internal static class AlertsCommand
                 Console.Out.WriteLine(JsonSerializer.Serialize(alerts.Select(ToJson), Json));
                 return 0;
             }
+            if (alerts.Count == 0)
+            {
+                AnsiConsole.MarkupLine("no alerts match");
+                return 0;
+            }
             var table = new Table().AddColumns("id", "severity", "detection", "user", "patients", "first (UTC)", "last (UTC)", "status", "assignee", "repeat offender");
             foreach (var a in alerts)
             {

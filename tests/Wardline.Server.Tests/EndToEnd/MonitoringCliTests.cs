@@ -23,23 +23,27 @@ public sealed class SelfAccessLedger : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _store = await TestStore.CreateAsync(StoreKind.Sqlite);
-        _store.Options.Monitoring.Enabled = false;
-        await using (var server = await TestServer.StartAsync(_store.Options))
-        {
-            var own = JsonSerializer.Serialize(new
-            {
-                resourceType = "Patient",
-                id = OwnPatient,
-                identifier = new[] { new { system = "https://wardline.example/staff", value = "tester" } },
-                gender = "female",
-                birthDate = "1980-04-02",
-            });
-            (await server.Client.PutJsonAsync("Patient/" + OwnPatient, own)).EnsureSuccessStatusCode();
-            (await server.Client.PutJsonAsync("Patient/" + OtherPatient, FhirTest.Patient("Other", id: OtherPatient))).EnsureSuccessStatusCode();
-            (await server.Client.GetAsync(new Uri("Patient/" + OwnPatient, UriKind.Relative))).EnsureSuccessStatusCode();
-            (await server.Client.GetAsync(new Uri("Patient/" + OtherPatient, UriKind.Relative))).EnsureSuccessStatusCode();
-        }
+        await WriteAsync(_store.Options);
         SqliteConnection.ClearAllPools();
+    }
+
+    /// <summary>Starts a server on the store (streaming monitoring off), makes the requests, and stops it.</summary>
+    public static async Task WriteAsync(WardlineOptions options)
+    {
+        options.Monitoring.Enabled = false;
+        await using var server = await TestServer.StartAsync(options);
+        var own = JsonSerializer.Serialize(new
+        {
+            resourceType = "Patient",
+            id = OwnPatient,
+            identifier = new[] { new { system = "https://wardline.example/staff", value = "tester" } },
+            gender = "female",
+            birthDate = "1980-04-02",
+        });
+        (await server.Client.PutJsonAsync("Patient/" + OwnPatient, own)).EnsureSuccessStatusCode();
+        (await server.Client.PutJsonAsync("Patient/" + OtherPatient, FhirTest.Patient("Other", id: OtherPatient))).EnsureSuccessStatusCode();
+        (await server.Client.GetAsync(new Uri("Patient/" + OwnPatient, UriKind.Relative))).EnsureSuccessStatusCode();
+        (await server.Client.GetAsync(new Uri("Patient/" + OtherPatient, UriKind.Relative))).EnsureSuccessStatusCode();
     }
 
     /// <summary>A copy of the store (database, keyring, witness) for a test that changes it.</summary>
@@ -162,6 +166,37 @@ public sealed class MonitoringCliTests(SelfAccessLedger ledger) : IClassFixture<
         Assert.Equal(0, await CountAsync(Options(data), "SELECT COUNT(*) FROM ledger_entries WHERE detail LIKE '%Checked with the ward%'"));
         var verify = await RunAsync("ledger", "verify", "--data", data);
         Assert.True(verify.ExitCode == 0, verify.Output);
+    }
+
+    [Fact]
+    public async Task On_PostgreSQL_a_replay_raises_the_alert_and_show_and_close_work_with_the_keyring_and_witness_given()
+    {
+        await using var pg = await TestStore.CreateAsync(StoreKind.Postgres);
+        await SelfAccessLedger.WriteAsync(pg.Options);
+        string[] store = ["--db", pg.PostgresConnectionString!, "--keyring", pg.Options.KeyringPath!, "--witness", pg.Options.Ledger.WitnessPath!];
+
+        var replay = await RunAsync(["monitor", "replay", .. store, "--from", Yesterday, "--to", Tomorrow]);
+        var listed = Assert.Single((await JsonAsync(["alerts", "list", .. store, "--detection", "self-access", "--json"])).EnumerateArray());
+        var id = listed.GetProperty("id").GetInt64().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var show = await RunAsync(["alerts", "show", id, .. store]);
+        var close = await RunAsync(["alerts", "close", id, .. store, "--outcome", "violation", "--note", "Not through the portal."]);
+        var status = await RunAsync(["monitor", "status", .. store]);
+
+        Assert.True(replay.ExitCode == 0, replay.Output);
+        Assert.Matches(@"new alerts: [1-9]\d*;", replay.Flat);
+        Assert.Equal("tester", listed.GetProperty("user").GetString());
+        Assert.True(show.ExitCode == 0, show.Output);
+        Assert.Contains($"alert {id}: high self-access (Own record), user tester", show.Flat, StringComparison.Ordinal);
+        Assert.Contains("this user opened their own patient record", show.Flat, StringComparison.Ordinal);
+        Assert.Contains("Read", show.Output, StringComparison.Ordinal);
+        Assert.Contains("permitted", show.Output, StringComparison.Ordinal);
+        Assert.Contains(SelfAccessLedger.OwnPatient, show.Output, StringComparison.Ordinal);
+        Assert.Contains("raised", show.Output, StringComparison.Ordinal);
+        Assert.True(close.ExitCode == 0, close.Output);
+        Assert.Contains("new -> closed-violation", close.Flat, StringComparison.Ordinal);
+        Assert.True(status.ExitCode == 0, status.Output);
+        Assert.Matches(@"ledger size: [1-9]\d*", status.Flat);
+        Assert.Equal(1, await CountAsync(pg.Options, "SELECT COUNT(*) FROM monitor_alerts WHERE detection = 'self-access' AND status = 'closed-violation'"));
     }
 
     [Fact]
