@@ -12,11 +12,11 @@ namespace Wardline.Server.Modules.Monitoring.Notifications;
 
 /// <summary>
 /// Alert notifications: the sender (<see cref="AlertNotifier"/>), the outbox, and <c>/monitor/notifications</c> for privacy
-/// and security officers (GET ?status=pending|failed|sent&amp;limit=N; POST /{id}/retry). Answers are ProblemDetails on error.
+/// and security officers (GET ?status=pending|failed|sent|undelivered&amp;limit=N; POST /{id}/retry). Answers are ProblemDetails on error.
 /// </summary>
 public static class MonitoringNotifications
 {
-    private static readonly string[] Statuses = ["pending", "failed", "sent"];
+    private static readonly string[] Statuses = ["pending", "failed", "sent", "undelivered"];
 
     /// <summary>Registers the notifier; refuses settings that cannot work together (e-mail without an SMTP server) with the setting named.</summary>
     public static IServiceCollection AddMonitoringNotifications(this IServiceCollection services, WardlineOptions options)
@@ -39,12 +39,14 @@ public static class MonitoringNotifications
             if (await Allowed(http, accounts) is { } no) return no;
             var status = http.Request.Query["status"].ToString();
             if (status.Length > 0 && !Statuses.Contains(status))
-                return Results.Problem(statusCode: 400, title: "Unknown status", detail: "status must be pending, failed or sent.");
+                return Results.Problem(statusCode: 400, title: "Unknown status", detail: "status must be pending, failed, sent or undelivered (pending after a failed attempt, or failed).");
             var limit = 100;
             var limitText = http.Request.Query["limit"].ToString();
             if (limitText.Length > 0 && !(int.TryParse(limitText, NumberStyles.None, CultureInfo.InvariantCulture, out limit) && limit is >= 1 and <= 1000))
                 return Results.Problem(statusCode: 400, title: "Bad limit", detail: "limit must be a whole number from 1 to 1000.");
-            return Results.Json(await outbox.ListAsync(status.Length > 0 ? status : null, limit, http.RequestAborted));
+            return Results.Json(status == "undelivered"
+                ? [.. (await outbox.UndeliveredAsync(http.RequestAborted)).Take(limit)]
+                : await outbox.ListAsync(status.Length > 0 ? status : null, limit, http.RequestAborted));
         });
         group.MapPost("/{id}/retry", async (string id, HttpContext http, NotificationOutbox outbox, AccountStore accounts) =>
         {

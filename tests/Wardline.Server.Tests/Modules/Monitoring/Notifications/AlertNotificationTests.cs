@@ -174,6 +174,8 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
         var listed = Assert.Single(list, n => (long)n!["alertId"]! == id)!;
         Assert.Equal("NotificationRefusedException: HTTP 503", (string?)listed["lastError"]);
         Assert.Contains(await server.Service<NotificationOutbox>().UndeliveredAsync(CancellationToken.None), n => n.AlertId == id && n.Status == "failed");
+        var undelivered = JsonNode.Parse(await officer.GetStringAsync("monitor/notifications?status=undelivered"))!.AsArray();
+        Assert.Contains(undelivered, n => (long)n!["alertId"]! == id && (string?)n["status"] == "failed");
 
         hook.Status = null;
         var retry = await officer.PostAsync($"monitor/notifications/{failed[0].Id}/retry", null);
