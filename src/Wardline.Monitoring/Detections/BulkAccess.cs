@@ -21,6 +21,8 @@ internal sealed class BulkAccess : Detection
         ]);
 
     private readonly Dictionary<string, Request> _open = new(StringComparer.Ordinal);
+    private readonly List<string> _stale = [];
+    private Request? _last;
     private SlidingWindows _windows = new(900_000);
     private int _perRequest;
     private int _perWindow;
@@ -42,7 +44,7 @@ internal sealed class BulkAccess : Detection
         if (now >= _nextSweepMs) Sweep(now, ctx);
         if (e.Event == "outcome")
         {
-            if (_open.TryGetValue(e.User, out var done) && done.Patients.Count > 0 && done.Correlation == e.Correlation)
+            if (_open.TryGetValue(e.User, out var done) && done.Count > 0 && done.Correlation == e.Correlation)
             {
                 Judge(e.User, done, e.Index, e.Action, e.AtMs, ctx);
                 done.Reset();
@@ -50,14 +52,19 @@ internal sealed class BulkAccess : Detection
             return;
         }
         if (e.Event != "decision" || e.Permitted != true || e.Patient is null) return;
-        if (ctx.Directory.FindStaff(e.User)?.Service == true) return;
-        if (!_open.TryGetValue(e.User, out var request)) _open[e.User] = request = new Request();
-        else if (request.Correlation != e.Correlation || e.Correlation is null)
+        var request = _last;
+        if (request is null || request.User != e.User)
+        {
+            if (!_open.TryGetValue(e.User, out request)) _open[e.User] = request = new Request(e.User);
+            _last = request;
+        }
+        if (request.IsService(ctx.Directory)) return;
+        if (request.Correlation != e.Correlation || e.Correlation is null)
         {
             Judge(e.User, request, null, null, e.AtMs, ctx);
             request.Reset();
         }
-        if (request.Patients.Count == 0) request.Begin(e.Correlation, e.Action, now);
+        if (request.Count == 0) request.Begin(e.Correlation, e.Action, now);
         request.Add(e.Patient, e.Index);
         if (e.Action is "Search" or "History" or "Bundle")
         {
@@ -69,13 +76,13 @@ internal sealed class BulkAccess : Detection
     private void Judge(string user, Request request, long? outcome, string? action, long atMs, MonitorContext ctx)
     {
         // Most requests are one patient's read: nothing to judge.
-        if (request.Patients.Count < _perRequest && !request.Windowed) return;
+        if (request.Count < _perRequest && !request.Windowed) return;
         var now = ctx.NowMs;
         var w = _windows.Get(user, now);
         if (now < w.QuietUntilMs || ctx.Warming) return;
         string evidence;
         long[] entries;
-        if (request.Patients.Count >= _perRequest)
+        if (request.Count >= _perRequest)
         {
             var what = (action ?? request.Action) switch
             {
@@ -84,7 +91,7 @@ internal sealed class BulkAccess : Detection
                 "Bundle" => "one batch request",
                 _ => "one request",
             };
-            evidence = $"{what} disclosed {request.Patients.Count} patients' records";
+            evidence = $"{what} disclosed {request.Count} patients' records";
             entries = outcome is { } o ? [.. request.Sample, o] : [.. request.Sample];
         }
         else if (w.Distinct >= _perWindow)
@@ -104,16 +111,30 @@ internal sealed class BulkAccess : Detection
     private void Sweep(long now, MonitorContext ctx)
     {
         _nextSweepMs = now + RequestTimeoutMs;
-        foreach (var (user, request) in _open.Where(r => now - r.Value.StartMs >= RequestTimeoutMs).ToList())
+        _stale.Clear();
+        foreach (var (user, request) in _open)
         {
+            if (now - request.StartMs >= RequestTimeoutMs) _stale.Add(user);
+        }
+        foreach (var user in _stale)
+        {
+            var request = _open[user];
             _open.Remove(user);
-            if (request.Patients.Count > 0) Judge(user, request, null, null, now, ctx);
+            if (ReferenceEquals(request, _last)) _last = null;
+            if (request.Count > 0) Judge(user, request, null, null, now, ctx);
         }
     }
 
     /// <summary>The user's current request: its distinct patients and first entries as the sample; reused from request to request.</summary>
-    private sealed class Request
+    private sealed class Request(string user)
     {
+        private OrgDirectory? _directory;
+        private bool _service;
+        private string? _first;
+        private HashSet<string>? _patients;
+
+        public string User { get; } = user;
+
         public string? Correlation { get; private set; }
 
         public string? Action { get; private set; }
@@ -123,7 +144,8 @@ internal sealed class BulkAccess : Detection
         /// <summary>Some of its decisions were searches, histories or batches (they count in the window).</summary>
         public bool Windowed { get; set; }
 
-        public HashSet<string> Patients { get; } = new(StringComparer.Ordinal);
+        /// <summary>Distinct patients so far.</summary>
+        public int Count { get; private set; }
 
         public List<long> Sample { get; } = [];
 
@@ -134,15 +156,36 @@ internal sealed class BulkAccess : Detection
             StartMs = startMs;
         }
 
+        /// <summary>Whether the user is a service account, looked up once per directory snapshot.</summary>
+        public bool IsService(OrgDirectory directory)
+        {
+            if (!ReferenceEquals(directory, _directory))
+            {
+                _directory = directory;
+                _service = directory.FindStaff(User)?.Service == true;
+            }
+            return _service;
+        }
+
         public void Add(string patient, long index)
         {
-            if (Patients.Add(patient) && Sample.Count < DailyCounts.SampleSize) Sample.Add(index);
+            // Most requests touch one patient: the set is made only for a second one.
+            if (Count == 0) _first = patient;
+            else if (_patients is null)
+            {
+                if (patient == _first) return;
+                _patients = new HashSet<string>(StringComparer.Ordinal) { _first!, patient };
+            }
+            else if (!_patients.Add(patient)) return;
+            Count++;
+            if (Sample.Count < DailyCounts.SampleSize) Sample.Add(index);
         }
 
         public void Reset()
         {
-            if (Patients.Count > 1000) Patients.TrimExcess();
-            Patients.Clear();
+            Count = 0;
+            _first = null;
+            _patients = null;
             Sample.Clear();
             Windowed = false;
         }

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Wardline.Monitoring.Detections;
 
 /// <summary>
@@ -40,25 +42,44 @@ internal sealed class LocalClock
 /// Each user's distinct patients in permitted decisions per local day, with the counts of their last
 /// <c>baselineDays</c> active days (days with any) as the baseline. State per user: today's set of
 /// patients, a ring of day counts and a ring of sample entries; a day's set is dropped when the day ends.
+/// One instance per engine and baseline length is shared by the detections that need it (volume-spike,
+/// peer-outlier), so each entry is counted once.
 /// </summary>
 internal sealed class DailyCounts(int baselineDays)
 {
     /// <summary>Entries kept as the evidence sample: the crossing entry plus this many earlier ones.</summary>
     public const int SampleSize = 20;
 
+    private static readonly ConditionalWeakTable<MonitorContext, Dictionary<int, DailyCounts>> Shared = [];
+
     private readonly Dictionary<string, UserDays> _users = new(StringComparer.Ordinal);
     private readonly LocalClock _clock = new();
     private readonly int _baselineDays = Math.Max(1, baselineDays);
     private int _day = int.MinValue;
+    private MonitorEvent? _last;
+    private UserDays? _lastResult;
+    private UserDays? _lastUser;
 
     public IEnumerable<KeyValuePair<string, UserDays>> Users => _users;
 
+    /// <summary>The engine's counts with this baseline length (one engine, one context).</summary>
+    public static DailyCounts For(MonitorContext ctx, int baselineDays)
+    {
+        var byLength = Shared.GetValue(ctx, _ => []);
+        if (!byLength.TryGetValue(baselineDays, out var counts)) byLength[baselineDays] = counts = new DailyCounts(baselineDays);
+        return counts;
+    }
+
     /// <summary>
     /// Counts a permitted patient decision for its user on today's local day. Returns the user's state when
-    /// the patient is new today (the count grew), else null; the entry is then in the sample.
+    /// the patient is new today (the count grew), else null. Asked again for the same entry (by the next
+    /// detection sharing the counts), it answers the same without counting twice.
     /// </summary>
-    public UserDays? Add(string user, string patient, long index, MonitorContext ctx)
+    public UserDays? Add(MonitorEvent e, MonitorContext ctx)
     {
+        if (ReferenceEquals(e, _last)) return _lastResult;
+        _last = e;
+        _lastResult = null;
         var day = _clock.Day(ctx);
         if (day != _day)
         {
@@ -66,16 +87,31 @@ internal sealed class DailyCounts(int baselineDays)
             _day = day;
             foreach (var u in _users.Values) u.Roll(day);
         }
-        if (!_users.TryGetValue(user, out var state)) _users[user] = state = new UserDays(_baselineDays, day);
+        var user = e.User!;
+        var patient = e.Patient!;
+        // Entries come in runs of one user (a request's decisions): the dictionary is asked once a run.
+        var state = _lastUser;
+        if (state is null || state.Name != user)
+        {
+            if (!_users.TryGetValue(user, out state)) _users[user] = state = new UserDays(user, _baselineDays, day);
+            _lastUser = state;
+        }
         state.Roll(day);
+        // Decisions come in runs for one patient (a record's resources): the set is asked once a run.
+        if (patient == state.LastPatient) return null;
+        state.LastPatient = patient;
         if (!state.Today.Add(patient)) return null;
-        state.Grew(index);
-        return state;
+        state.Grew(e.Index);
+        return _lastResult = state;
     }
 
     /// <summary>One user's days.</summary>
-    internal sealed class UserDays(int baselineDays, int day)
+    internal sealed class UserDays(string name, int baselineDays, int day)
     {
+        public string Name { get; } = name;
+
+        private OrgDirectory? _directory;
+        private StaffMember? _staff;
         private readonly int[] _history = new int[baselineDays];
         private readonly long[] _sample = new long[SampleSize];
         private int _historyNext;
@@ -96,8 +132,25 @@ internal sealed class DailyCounts(int baselineDays)
         /// <summary>The mean distinct patients a day over the baseline's active days; 0 without history.</summary>
         public double Mean => HistoryDays == 0 ? 0 : (double)_historySum / HistoryDays;
 
-        /// <summary>The day a detection last reported this user (each detection keeps its own counts).</summary>
-        public int FiredDay { get; set; } = int.MinValue;
+        /// <summary>The day volume-spike last reported this user.</summary>
+        public int SpikeDay { get; set; } = int.MinValue;
+
+        /// <summary>The day peer-outlier last reported this user.</summary>
+        public int PeerDay { get; set; } = int.MinValue;
+
+        /// <summary>The patient of the user's last counted decision.</summary>
+        public string? LastPatient { get; set; }
+
+        /// <summary>The user's directory entry (null: unknown), looked up once per directory snapshot.</summary>
+        public StaffMember? Staff(OrgDirectory directory)
+        {
+            if (!ReferenceEquals(directory, _directory))
+            {
+                _directory = directory;
+                _staff = directory.FindStaff(Name);
+            }
+            return _staff;
+        }
 
         public void Roll(int day)
         {
@@ -111,6 +164,7 @@ internal sealed class DailyCounts(int baselineDays)
                 _historyNext = (_historyNext + 1) % _history.Length;
                 Today = new HashSet<string>(StringComparer.Ordinal);
             }
+            LastPatient = null;
             _sampleCount = 0;
             _sampleNext = 0;
             Crossing = -1;

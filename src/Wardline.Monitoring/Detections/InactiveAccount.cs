@@ -18,7 +18,7 @@ internal sealed class InactiveAccount : Detection
         ]);
 
     private readonly Dictionary<(string User, string Kind), long> _reported = [];
-    private readonly HashSet<string> _ledgerAccounts = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Account> _accounts = new(StringComparer.Ordinal);
     private long _transferMs;
 
     public override DetectionInfo Info => Description;
@@ -37,40 +37,60 @@ internal sealed class InactiveAccount : Detection
             case EntryKind.Security when e.Outcome == "succeeded" && e.Event is "SignIn" or "TokenIssued":
                 what = e.Event == "SignIn" ? "signed in" : "was issued a token";
                 break;
-            case EntryKind.Security when e.Event is "AccountCreated" or "AccountChanged":
-                _ledgerAccounts.Add(user);
+            case EntryKind.Security when e.Event is "AccountCreated" or "AccountChanged" or "AccountDisabled":
+                // The context learns the change after this entry: what is known of the account is asked afresh next time.
+                var a = Known(user);
+                a.Directory = null;
+                a.InLedger = true;
+                if (e.Detail?.Contains("departments=", StringComparison.Ordinal) == true) a.DepartmentEvents++;
                 return;
             default:
                 return;
         }
+        var account = Resolve(user, ctx);
         var now = ctx.NowMs;
-        if (ctx.DisabledAt(user, now) is { } disabled)
+        if (account.DisabledMs is { } disabled && disabled <= now)
         {
             Report(ctx, e, "disabled", $"the account was disabled on {Words.Date(disabled, ctx.TimeZone)} and still {what}");
             return;
         }
-        var staff = ctx.Directory.FindStaff(user);
-        if (staff?.ExpiresMs is { } expires && expires < now)
+        if (account.Staff?.ExpiresMs is { } expires && expires < now)
         {
             Report(ctx, e, "departed", $"the account's holder left on {Words.Date(expires, ctx.TimeZone)} and the account still {what}");
             return;
         }
-        if (staff is null && e.Kind == EntryKind.Access && ctx.Directory.StaffCount > 0 && !_ledgerAccounts.Contains(user))
+        if (account.Staff is null && !account.InLedger && e.Kind == EntryKind.Access && ctx.Directory.StaffCount > 0)
         {
             Report(ctx, e, "unknown", $"an account unknown to the directory {what}");
             return;
         }
-        if (e.Patient is not null && ctx.Directory.FindPatient(e.Patient) is { DepartmentStays.Count: > 0 } patient)
+        // Only an account whose departments changed in the ledger can have left one.
+        if (account.DepartmentEvents < 2 || e.Patient is null || ctx.Directory.FindPatient(e.Patient) is not { DepartmentStays.Count: > 0 } patient) return;
+        foreach (var (department, leftMs) in ctx.DepartmentsLeft(user, now, _transferMs))
         {
-            foreach (var (department, leftMs) in ctx.DepartmentsLeft(user, now, _transferMs))
-            {
-                if (!Treated(patient, department) || ctx.DepartmentsOf(user, now).Contains(department)) continue;
-                var days = (now - leftMs) / DayMs;
-                var ago = days switch { 0 => "today", 1 => "1 day ago", _ => $"{days} days ago" };
-                Report(ctx, e, "transferred", $"moved out of {department} {ago} and opened a patient treated there");
-                return;
-            }
+            if (!Treated(patient, department) || ctx.DepartmentsOf(user, now).Contains(department)) continue;
+            var days = (now - leftMs) / DayMs;
+            var ago = days switch { 0 => "today", 1 => "1 day ago", _ => $"{days} days ago" };
+            Report(ctx, e, "transferred", $"moved out of {department} {ago} and opened a patient treated there");
+            return;
         }
+    }
+
+    private Account Known(string user)
+    {
+        if (!_accounts.TryGetValue(user, out var a)) _accounts[user] = a = new Account();
+        return a;
+    }
+
+    /// <summary>What the directory and the context say of the account, asked once per directory snapshot and account change.</summary>
+    private Account Resolve(string user, MonitorContext ctx)
+    {
+        var a = Known(user);
+        if (ReferenceEquals(a.Directory, ctx.Directory)) return a;
+        a.Directory = ctx.Directory;
+        a.Staff = ctx.Directory.FindStaff(user);
+        a.DisabledMs = ctx.DisabledAt(user, long.MaxValue);
+        return a;
     }
 
     private static bool Treated(PatientProfile patient, string department)
@@ -94,5 +114,21 @@ internal sealed class InactiveAccount : Detection
         }
         _reported[key] = now;
         ctx.Report(this, e.User!, e.Patient, e.AtMs, [e.Index], evidence, groupKey: kind);
+    }
+
+    /// <summary>One account as this detection knows it.</summary>
+    private sealed class Account
+    {
+        public OrgDirectory? Directory { get; set; }
+
+        public StaffMember? Staff { get; set; }
+
+        public long? DisabledMs { get; set; }
+
+        /// <summary>The ledger created or changed the account (it is not unknown, whatever the directory says).</summary>
+        public bool InLedger { get; set; }
+
+        /// <summary>Account events that named the account's departments.</summary>
+        public int DepartmentEvents { get; set; }
     }
 }

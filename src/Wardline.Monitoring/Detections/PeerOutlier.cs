@@ -18,7 +18,8 @@ internal sealed class PeerOutlier : Detection
         ]);
 
     private readonly Dictionary<(string Role, string Department), (int Day, Dictionary<string, double> Means)> _groups = [];
-    private DailyCounts _counts = new(28);
+    private DailyCounts? _counts;
+    private int _baselineDays;
     private int _minPeers;
     private int _minPatients;
     private double _factor;
@@ -27,7 +28,7 @@ internal sealed class PeerOutlier : Detection
 
     protected override void OnConfigured(DetectionSettings settings)
     {
-        _counts = new DailyCounts((int)settings["baseline-days"]);
+        _baselineDays = (int)settings["baseline-days"];
         _minPeers = (int)settings["min-peers"];
         _minPatients = (int)settings["min-patients"];
         _factor = settings["factor"];
@@ -36,33 +37,32 @@ internal sealed class PeerOutlier : Detection
     public override void Examine(MonitorEvent e, MonitorContext ctx)
     {
         if (!e.IsPermittedPatientDecision || e.User is null) return;
-        var staff = ctx.Directory.FindStaff(e.User);
-        if (staff?.Service == true) return;
-        var u = _counts.Add(e.User, e.Patient!, e.Index, ctx);
+        var counts = _counts ??= DailyCounts.For(ctx, _baselineDays);
+        var u = counts.Add(e, ctx);
         if (u is null) return;
         var today = u.Today.Count;
-        if (today <= _minPatients || u.FiredDay == u.Day || staff is null) return;
-        var (median, peers) = Median(e.User, staff, u.Day, ctx.Directory);
+        if (today <= _minPatients || u.PeerDay == u.Day || u.Staff(ctx.Directory) is not { Service: false } staff) return;
+        var (median, peers) = Median(counts, e.User, staff, u.Day, ctx.Directory);
         if (peers < _minPeers || today <= _factor * median) return;
         if (ctx.Warming) return;
-        u.FiredDay = u.Day;
+        u.PeerDay = u.Day;
         var times = median > 0 ? $"{today / median:0.0} times the median" : "while the median is 0";
         ctx.Report(this, e.User, null, e.AtMs, u.TakeSample(),
             $"opened {today} patients' records today, {times} of {Words.Times(peers, "peer", "peers")} ({staff.PrimaryRole}, {staff.PrimaryDepartment})");
     }
 
     /// <summary>The median of the other peers' mean daily counts; the group's means are gathered once a day.</summary>
-    private (double Median, int Peers) Median(string user, StaffMember staff, int day, OrgDirectory directory)
+    private (double Median, int Peers) Median(DailyCounts counts, string user, StaffMember staff, int day, OrgDirectory directory)
     {
         var group = (staff.PrimaryRole, staff.PrimaryDepartment);
         if (!_groups.TryGetValue(group, out var g) || g.Day != day)
         {
             var members = new Dictionary<string, double>(StringComparer.Ordinal);
-            foreach (var (name, days) in _counts.Users)
+            foreach (var (name, days) in counts.Users)
             {
                 days.Roll(day);
                 if (days.HistoryDays == 0) continue;
-                var peer = directory.FindStaff(name);
+                var peer = days.Staff(directory);
                 if (peer is null || peer.Service || peer.PrimaryRole != group.PrimaryRole || peer.PrimaryDepartment != group.PrimaryDepartment) continue;
                 members[name] = days.Mean;
             }

@@ -16,7 +16,8 @@ internal sealed class VolumeSpike : Detection
             new("factor", 3, 1, 1000, "report when today's distinct patients exceed this many times the user's usual"),
         ]);
 
-    private DailyCounts _counts = new(28);
+    private DailyCounts? _counts;
+    private int _baselineDays;
     private int _minHistory;
     private int _minPatients;
     private double _factor;
@@ -25,7 +26,7 @@ internal sealed class VolumeSpike : Detection
 
     protected override void OnConfigured(DetectionSettings settings)
     {
-        _counts = new DailyCounts((int)settings["baseline-days"]);
+        _baselineDays = (int)settings["baseline-days"];
         _minHistory = (int)settings["min-history-days"];
         _minPatients = (int)settings["min-patients"];
         _factor = settings["factor"];
@@ -34,15 +35,15 @@ internal sealed class VolumeSpike : Detection
     public override void Examine(MonitorEvent e, MonitorContext ctx)
     {
         if (!e.IsPermittedPatientDecision || e.User is null) return;
-        if (ctx.Directory.FindStaff(e.User)?.Service == true) return;
-        var u = _counts.Add(e.User, e.Patient!, e.Index, ctx);
+        var u = (_counts ??= DailyCounts.For(ctx, _baselineDays)).Add(e, ctx);
         if (u is null) return;
         var today = u.Today.Count;
-        if (today <= _minPatients || u.FiredDay == u.Day || u.HistoryDays < _minHistory) return;
+        if (today <= _minPatients || u.SpikeDay == u.Day || u.HistoryDays < _minHistory) return;
+        if (u.Staff(ctx.Directory)?.Service == true) return;
         var mean = u.Mean;
         if (today <= _factor * mean) return;
         if (ctx.Warming) return;
-        u.FiredDay = u.Day;
+        u.SpikeDay = u.Day;
         ctx.Report(this, e.User, null, e.AtMs, u.TakeSample(),
             $"opened {today} patients' records today; this user's usual is {mean:0.#} a day (mean of {Words.Times(u.HistoryDays, "working day", "working days")})");
     }

@@ -126,6 +126,20 @@ public sealed class AfterHoursTests
     }
 
     [Fact]
+    public void Hours_are_judged_in_the_institutions_time_zone()
+    {
+        var kit = Hospital();
+        kit.ConfigText = "version: 1\ntime-zone: Asia/Tokyo\n";
+        // 09:00-16:00 in Tokyo is 00:00-07:00 UTC; 03:00 UTC is noon there, 18:00 UTC is 03:00 there.
+        var events = DayWork(kit, "dr.day").Select(e => e with { AtMs = e.AtMs - (9 * 3_600_000L) }).ToList();
+        events.Add(kit.Read("dr.day", "p-1", Day28(3)));
+        Assert.DoesNotContain(kit.Run(events), f => f.Detection == "after-hours");
+        events.Add(kit.Read("dr.day", "p-1", Day28(18)));
+        Assert.Equal("read records at 03:00 local time; in the last 28 days this user worked at this hour on 0 of 20 working days",
+            Assert.Single(kit.Run(events), f => f.Detection == "after-hours").Evidence);
+    }
+
+    [Fact]
     public void Unknown_users_and_patients_do_not_throw()
     {
         var kit = Hospital();

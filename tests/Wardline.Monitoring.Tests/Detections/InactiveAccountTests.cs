@@ -47,7 +47,7 @@ public sealed class InactiveAccountTests
             kit.Read("nurse.ann", "p-onc", Kit.Start),
             kit.Security("AccountDisabled", "nurse.ann", Kit.Start.AddHours(1)),
             kit.Security("SignInFailed", "nurse.ann", Kit.Start.AddHours(2), outcome: "refused", detail: "account disabled"),
-            kit.Security("AccountChanged", "nurse.ann", Kit.Start.AddHours(3), detail: "enabled departments=oncology"),
+            kit.Security("AccountChanged", "nurse.ann", Kit.Start.AddHours(3), detail: "enabled"),
             kit.Read("nurse.ann", "p-onc", Kit.Start.AddHours(4)));
         Assert.DoesNotContain(findings, f => f.Detection == "inactive-account");
     }
@@ -66,8 +66,8 @@ public sealed class InactiveAccountTests
     {
         var kit = Hospital();
         var findings = kit.Run(
-            kit.Security("AccountCreated", "nurse.ann", Kit.Start.AddDays(-40), detail: "roles=nurse departments=cardiology"),
-            kit.Security("AccountChanged", "nurse.ann", Kit.Start.AddDays(-12), detail: "roles=nurse departments=oncology"),
+            kit.Security("AccountCreated", "nurse.ann", Kit.Start.AddDays(-40), detail: "roles=nurse tier=1 departments=cardiology treats= break-glass=no"),
+            kit.Security("AccountChanged", "nurse.ann", Kit.Start.AddDays(-12), detail: "changed departments; now roles=nurse tier=1 departments=oncology treats= break-glass=no"),
             kit.Read("nurse.ann", "p-onc", Kit.Start),
             kit.Read("nurse.ann", "p-cardio", Kit.Start.AddMinutes(1)));
         var f = Inactive(findings);

@@ -89,6 +89,17 @@ public sealed class PeerOutlierTests
     }
 
     [Fact]
+    public void Volume_spike_and_peer_outlier_count_each_entry_once_and_both_report()
+    {
+        var kit = Hospital();
+        var events = PeersWork(kit, Nurses);
+        events.AddRange(Today(kit, "nurse.a", 45));
+        var findings = kit.Run(events);
+        Assert.StartsWith("opened 31 patients' records today; this user's usual is 10 a day", Assert.Single(findings, f => f.Detection == "volume-spike").Evidence, StringComparison.Ordinal);
+        Assert.StartsWith("opened 41 patients' records today, 4.1 times the median of 3 peers", Assert.Single(findings, f => f.Detection == "peer-outlier").Evidence, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Configured_thresholds_change_the_result()
     {
         var kit = Hospital();
