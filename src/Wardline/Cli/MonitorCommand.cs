@@ -162,11 +162,12 @@ internal static partial class MonitorCli
     /// <summary>Who a change made from the command line is recorded as: the OS user, as the users command records it.</summary>
     public static string Actor => "cli:" + Environment.UserName;
 
+    /// <summary>The configuration the server would load (Wardline:Monitoring:ConfigPath, or the built-in one); <see cref="MonitorConfigException"/> names what is wrong.</summary>
     public static MonitorConfig LoadConfig(WardlineOptions options)
     {
         if (options.Monitoring.ConfigPath is not { } path) return MonitorConfig.Default;
         var full = Path.GetFullPath(path);
-        if (!File.Exists(full)) throw new CliException($"The monitoring configuration file {full} (Wardline:Monitoring:ConfigPath) does not exist.");
+        if (!File.Exists(full)) throw new MonitorConfigException($"{full}: the file (Wardline:Monitoring:ConfigPath) does not exist");
         return MonitorConfig.Parse(File.ReadAllText(full), Path.GetFileName(full));
     }
 

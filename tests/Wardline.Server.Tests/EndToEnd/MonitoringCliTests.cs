@@ -217,6 +217,8 @@ public sealed class MonitoringCliTests(SelfAccessLedger ledger) : IClassFixture<
         var first = await RunAsync("alerts", "close", id, "--data", data, "--outcome", "violation", "--note", "Opened out of curiosity.");
         var again = await RunAsync("alerts", "close", id, "--data", data, "--outcome", "legitimate", "--note", "second thoughts");
         var showUnknown = await RunAsync("alerts", "show", "999999", "--data", data);
+        var reopenNoNote = await RunAsync("alerts", "review", id, "--data", data);
+        var reopen = await RunAsync("alerts", "review", id, "--data", data, "--note", "New facts from the ward.");
 
         Assert.True(outcome.ExitCode == 2, outcome.Output);
         Assert.Contains("--outcome 'maybe' is not an outcome: use violation or legitimate", outcome.Flat, StringComparison.Ordinal);
@@ -238,7 +240,11 @@ public sealed class MonitoringCliTests(SelfAccessLedger ledger) : IClassFixture<
         Assert.Contains($"Alert {id} is already closed (closed-violation)", again.Flat, StringComparison.Ordinal);
         Assert.True(showUnknown.ExitCode == 2, showUnknown.Output);
         Assert.Contains("There is no alert 999999.", showUnknown.Flat, StringComparison.Ordinal);
-        Assert.Equal(size + 1, await LedgerSizeAsync(data));
+        Assert.True(reopenNoNote.ExitCode == 2, reopenNoNote.Output);
+        Assert.Contains("Reopening a closed alert needs a note", reopenNoNote.Flat, StringComparison.Ordinal);
+        Assert.True(reopen.ExitCode == 0, reopen.Output);
+        Assert.Contains("closed-violation -> under-review", reopen.Flat, StringComparison.Ordinal);
+        Assert.Equal(size + 2, await LedgerSizeAsync(data));
         Assert.DoesNotContain("Exception", outcome.Output + noNote.Output + unknown.Output + malformed.Output + stale.Output + again.Output, StringComparison.Ordinal);
     }
 
@@ -348,6 +354,29 @@ public sealed class MonitoringCliTests(SelfAccessLedger ledger) : IClassFixture<
         Assert.Contains("config: built in (monitoring.yaml), fingerprint ", status.Flat, StringComparison.Ordinal);
         Assert.Contains("self-access (high)", status.Flat, StringComparison.Ordinal);
         Assert.Matches(@"open alerts: [1-9]\d*", status.Flat);
+    }
+
+    [Fact]
+    public async Task A_configured_monitoring_file_with_a_problem_stops_a_replay_before_it_writes_and_status_names_the_position()
+    {
+        var data = Store();
+        var yaml = Path.Combine(_folder, "monitoring.yaml");
+        await File.WriteAllTextAsync(yaml, "version: 1\ngrouping:\n  window-minutes: 0\n");
+        var config = Path.Combine(_folder, "wardline.json");
+        await File.WriteAllTextAsync(config, JsonSerializer.Serialize(new { Wardline = new { Monitoring = new { ConfigPath = yaml } } }));
+        var size = await LedgerSizeAsync(data);
+
+        var replay = await RunAsync("monitor", "replay", "--data", data, "--config", config, "--from", Today, "--to", Tomorrow);
+        var status = await RunAsync("monitor", "status", "--data", data, "--config", config);
+
+        Assert.True(replay.ExitCode == 2, replay.Output);
+        Assert.Contains("nothing was replayed", replay.Flat, StringComparison.Ordinal);
+        Assert.Contains("monitoring.yaml:3:", replay.Flat, StringComparison.Ordinal);
+        Assert.Equal(size, await LedgerSizeAsync(data));
+        Assert.Equal(0, await CountAsync(Options(data), "SELECT COUNT(*) FROM monitor_alerts"));
+        Assert.True(status.ExitCode == 2, status.Output);
+        Assert.Contains("has a problem", status.Flat, StringComparison.Ordinal);
+        Assert.Contains("monitoring.yaml:3:", status.Flat, StringComparison.Ordinal);
     }
 
     [Fact]
