@@ -15,7 +15,7 @@ internal sealed class AfterHours : Detection
         "A member of staff read patients' records at an hour they rarely work, or outside their contracted shift. Snooping often happens at night from home; an on-call clinician treating their own patient is the usual legitimate reason.",
         [
             new("baseline-days", 28, 1, 365, "the days of the user's history that say which hours they work"),
-            new("min-history-days", 10, 1, 365, "active days within the baseline the user needs before their hours are judged"),
+            new("min-history-days", 10, 1, 365, "active days within the baseline the user needs before their hours are judged (at most baseline-days)"),
             new("usual-share", 0.05, 0, 1, "an hour is unusual when the user worked at it (within an hour either side) on fewer than this share of their active days"),
         ]);
 
@@ -31,7 +31,8 @@ internal sealed class AfterHours : Detection
     protected override void OnConfigured(DetectionSettings settings)
     {
         _baselineDays = (int)settings["baseline-days"];
-        _minHistory = (int)settings["min-history-days"];
+        // More history than the baseline holds could never be had.
+        _minHistory = Math.Min((int)settings["min-history-days"], _baselineDays);
         _usualShare = settings["usual-share"];
     }
 

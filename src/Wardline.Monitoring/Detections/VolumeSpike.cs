@@ -11,7 +11,7 @@ internal sealed class VolumeSpike : Detection
         "A member of staff opened many more patients' records today than they usually do in a day. A sudden surge is how a snooping spree or stolen credentials harvesting records look; a new assignment or a mass-casualty day explains it.",
         [
             new("baseline-days", 28, 1, 365, "how many of the user's last active days make their usual daily count"),
-            new("min-history-days", 7, 1, 365, "active days of history the user needs before being judged"),
+            new("min-history-days", 7, 1, 365, "active days of history the user needs before being judged (at most baseline-days)"),
             new("min-patients", 30, 1, 1_000_000, "never report a day with this many distinct patients or fewer"),
             new("factor", 3, 1, 1000, "report when today's distinct patients exceed this many times the user's usual"),
         ]);
@@ -27,7 +27,8 @@ internal sealed class VolumeSpike : Detection
     protected override void OnConfigured(DetectionSettings settings)
     {
         _baselineDays = (int)settings["baseline-days"];
-        _minHistory = (int)settings["min-history-days"];
+        // More history than the baseline holds could never be had.
+        _minHistory = Math.Min((int)settings["min-history-days"], _baselineDays);
         _minPatients = (int)settings["min-patients"];
         _factor = settings["factor"];
     }

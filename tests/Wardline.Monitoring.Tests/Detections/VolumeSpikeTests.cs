@@ -87,6 +87,21 @@ public sealed class VolumeSpikeTests
     }
 
     [Fact]
+    public void A_shorter_baseline_judges_by_the_last_days_only()
+    {
+        var kit = Hospital();
+        // Three weeks at 30 a day, then a quiet week at 5 a day, then 35 today.
+        var events = History(kit, "nurse.ann", 30, weeks: 3);
+        events.AddRange(History(kit, "nurse.ann", 5, weeks: 1).Select(e => e with { AtMs = e.AtMs + (21 * 86_400_000L) }));
+        events.AddRange(Today(kit, "nurse.ann", 35));
+        Assert.DoesNotContain(kit.Run(events), f => f.Detection == "volume-spike");
+        // min-history-days (7) is more than a 5-day baseline holds: it is held to 5.
+        kit.ConfigText = "version: 1\ndetections:\n  volume-spike:\n    baseline-days: 5\n";
+        Assert.Equal("opened 31 patients' records today; this user's usual is 5 a day (mean of 5 working days)",
+            Assert.Single(kit.Run(events), f => f.Detection == "volume-spike").Evidence);
+    }
+
+    [Fact]
     public void The_baseline_learns_while_the_engine_warms_on_history()
     {
         var kit = Hospital();
