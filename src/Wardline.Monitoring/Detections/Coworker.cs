@@ -23,7 +23,7 @@ internal sealed class Coworker : Detection
     {
         if (!e.IsPermittedPatientDecision) return;
         var (staff, patient) = Parties.Of(e, ctx.Directory);
-        if (patient?.StaffUser is not { } employee || Parties.IsService(staff)) return;
+        if (patient?.StaffUser is not { } employee || Parties.IsService(staff) || Financial.IsBillingWork(e, patient)) return;
         var user = e.User!;
         if (Parties.IsOwn(user, staff, patient)) return;
         var shared = SharesDepartment(ctx, user, employee, e.AtMs);

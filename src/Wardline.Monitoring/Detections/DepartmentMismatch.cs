@@ -3,8 +3,8 @@ namespace Wardline.Monitoring.Detections;
 /// <summary>
 /// A member of staff in the record of a patient whom other departments are treating and theirs is not.
 /// Needs both sides known: a user with no departments, or a patient with no recent stay, is not judged.
-/// Break-glass reads (purpose ETREAT) are left to the break-glass detection. One alert per user within
-/// the grouping window.
+/// Break-glass reads (purpose ETREAT) are left to the break-glass detection, and billing resources are
+/// finance work (<see cref="Financial"/>). One alert per user within the grouping window.
 /// </summary>
 internal sealed class DepartmentMismatch : Detection
 {
@@ -12,7 +12,7 @@ internal sealed class DepartmentMismatch : Detection
 
     private static readonly DetectionInfo Description = new(
         "department-mismatch", "Outside the user's departments", Severity.Low, Suppressible: true,
-        "A member of staff opened the record of a patient who was treated recently only in other departments than theirs. Consults, referrals, appointments and care-team membership explain it. Reported once a day per user and patient; service accounts and break-glass reads are left out.",
+        "A member of staff opened the record of a patient who was treated recently only in other departments than theirs. Consults, referrals, appointments and care-team membership explain it. Reported once a day per user and patient; service accounts, break-glass reads and billing resources (claims, coverage) are left out.",
         [new DetectionParameter("lookback-days", 30, 1, 365, "a stay counts as recent when it was open at some time in this many days before the access")]);
 
     private readonly OncePerDay _once = new();
@@ -24,7 +24,7 @@ internal sealed class DepartmentMismatch : Detection
 
     public override void Examine(MonitorEvent e, MonitorContext ctx)
     {
-        if (!e.IsPermittedPatientDecision || e.Purpose == "ETREAT") return;
+        if (!e.IsPermittedPatientDecision || e.Purpose == "ETREAT" || Financial.Is(e.ResourceType)) return;
         var user = e.User!;
         var at = e.AtMs;
         if (_once.Repeats(user, e.Patient!, at)) return;

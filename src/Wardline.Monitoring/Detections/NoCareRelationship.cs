@@ -7,13 +7,15 @@ namespace Wardline.Monitoring.Detections;
 /// explanations (care team, encounter, episode, appointment, consult order, referral, a note written for
 /// the patient, the patient's stay in the user's department) silence it, and what is left is access
 /// nothing accounts for. One alert per user within the grouping window: a spree is one case.
-/// Break-glass reads (purpose ETREAT) are left to the break-glass detection, which reviews every one.
+/// Break-glass reads (purpose ETREAT) are left to the break-glass detection, which reviews every one;
+/// billing and payment resources (claims, coverage) are finance work, judged by the relationship
+/// detections (relative, colleague, VIP) only.
 /// </summary>
 internal sealed class NoCareRelationship : Detection
 {
     private static readonly DetectionInfo Description = new(
         "no-care-relationship", "No care relationship", Severity.Medium, Suppressible: true,
-        "A member of staff opened a patient's record while nothing documents a reason to: not on the care team, encounter or episode, no appointment, consult order or referral, no note written for the patient, and the patient was not treated in the user's department recently. The explanations in the configuration decide what counts. Reported once a day per user and patient; service accounts and break-glass reads are left out.",
+        "A member of staff opened a patient's record while nothing documents a reason to: not on the care team, encounter or episode, no appointment, consult order or referral, no note written for the patient, and the patient was not treated in the user's department recently. The explanations in the configuration decide what counts. Reported once a day per user and patient; service accounts, break-glass reads and billing resources (claims, coverage) are left out.",
         []);
 
     private readonly OncePerDay _once = new();
@@ -24,7 +26,7 @@ internal sealed class NoCareRelationship : Detection
 
     public override void Examine(MonitorEvent e, MonitorContext ctx)
     {
-        if (!e.IsPermittedPatientDecision || e.Purpose == "ETREAT") return;
+        if (!e.IsPermittedPatientDecision || e.Purpose == "ETREAT" || Financial.Is(e.ResourceType)) return;
         var user = e.User!;
         var patientId = e.Patient!;
         if (_once.Repeats(user, patientId, e.AtMs)) return;
@@ -46,4 +48,27 @@ internal sealed class NoCareRelationship : Detection
             : $"no care relationship, appointment, order or note links this user to the patient, and the patient was not treated in the user's department in the last {stay.GraceDays.ToString("0.##", CultureInfo.InvariantCulture)} days";
         return _evidence;
     }
+}
+
+/// <summary>Resource types of billing and payment: reading them is finance work, not a look at the patient's care.</summary>
+internal static class Financial
+{
+    public static bool Is(string? type) => type is "Claim" or "ClaimResponse" or "Coverage" or "CoverageEligibilityRequest" or "CoverageEligibilityResponse"
+        or "ExplanationOfBenefit" or "Account" or "ChargeItem" or "Invoice" or "PaymentNotice" or "PaymentReconciliation";
+
+    /// <summary>
+    /// A billing read of a patient treated within the last 30 days: the billing office's work queue (a
+    /// stay is billed after discharge), whoever the patient is. Clinical reads are never billing work.
+    /// </summary>
+    public static bool IsBillingWork(MonitorEvent e, PatientProfile patient)
+    {
+        if (!Is(e.ResourceType)) return false;
+        foreach (var stay in patient.DepartmentStays)
+        {
+            if (stay.FromMs <= e.AtMs && (stay.ToMs is not { } to || to >= e.AtMs - BillingDays * 86_400_000L)) return true;
+        }
+        return false;
+    }
+
+    private const int BillingDays = 30;
 }

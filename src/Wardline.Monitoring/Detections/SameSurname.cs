@@ -21,7 +21,7 @@ internal sealed class SameSurname : Detection
     {
         if (!e.IsPermittedPatientDecision) return;
         var (staff, patient) = Parties.Of(e, ctx.Directory);
-        if (staff is not { SurnameKey: { } surname, Service: false } || patient is null || patient.SurnameKey != surname) return;
+        if (staff is not { SurnameKey: { } surname, Service: false } || patient is null || patient.SurnameKey != surname || Financial.IsBillingWork(e, patient)) return;
         var user = e.User!;
         if (Parties.IsOwn(user, staff, patient)) return;
         // Left to same-address, unless that detection is switched off (then this one still speaks).

@@ -16,7 +16,7 @@ internal sealed class Vip : Detection
     {
         if (!e.IsPermittedPatientDecision) return;
         var (staff, patient) = Parties.Of(e, ctx.Directory);
-        if (patient is not { Vip: true } || Parties.IsService(staff)) return;
+        if (patient is not { Vip: true } || Parties.IsService(staff) || Financial.IsBillingWork(e, patient)) return;
         var user = e.User!;
         if (Parties.IsOwn(user, staff, patient) || !_once.First(ctx, user, patient.Id, e.AtMs)) return;
         ctx.Report(this, user, patient.Id, e.AtMs, [e.Index], "the patient's record is flagged VIP (restricted)");

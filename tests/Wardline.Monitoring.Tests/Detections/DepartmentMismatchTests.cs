@@ -38,6 +38,13 @@ public sealed class DepartmentMismatchTests
     }
 
     [Fact]
+    public void Billing_reads_are_finance_work()
+    {
+        var kit = Hospital();
+        Assert.Empty(Of(kit.Run(kit.Read("dr.bob", "p-onc", Kit.Start, "ExplanationOfBenefit", "eob1"))));
+    }
+
+    [Fact]
     public void An_appointment_explains_it_but_an_encounter_is_not_configured_to()
     {
         var kit = Hospital();

@@ -65,6 +65,30 @@ public sealed class FinalRecordChangeTests
     }
 
     [Fact]
+    public void The_authors_own_correction_within_a_day_is_not_judged_but_a_later_one_and_a_deletion_are()
+    {
+        var kit = Hospital();
+        var findings = Of(kit.Run(
+            kit.Write("dr.bob", "p-1", "Condition", "c1", Kit.Start, "create", "status=confirmed"),
+            kit.Write("dr.bob", "p-1", "Condition", "c1", Kit.Start.AddMinutes(20), "update", "status=confirmed"),
+            kit.Write("dr.bob", "p-1", "Condition", "c1", Kit.Start.AddHours(23), "update", "status=confirmed"),
+            kit.Write("dr.bob", "p-1", "Condition", "c1", Kit.Start.AddHours(25), "update", "status=confirmed"),
+            kit.Write("dr.bob", "p-1", "Condition", "c2", Kit.Start, "create", "status=confirmed"),
+            kit.Write("dr.bob", "p-1", "Condition", "c2", Kit.Start.AddMinutes(5), "delete")));
+        Assert.Equal([[3L], [5L]], findings.Select(f => f.Entries));
+    }
+
+    [Fact]
+    public void Own_correction_hours_from_the_configuration_decide()
+    {
+        var kit = Hospital();
+        kit.ConfigText = "version: 1\ndetections:\n  final-record-change:\n    own-correction-hours: 0\n";
+        Assert.Single(Of(kit.Run(
+            kit.Write("dr.bob", "p-1", "Condition", "c1", Kit.Start, "create", "status=confirmed"),
+            kit.Write("dr.bob", "p-1", "Condition", "c1", Kit.Start.AddMinutes(20), "update", "status=refuted"))));
+    }
+
+    [Fact]
     public void A_care_relationship_does_not_silence_it_and_the_configuration_cannot_make_it()
     {
         var kit = Hospital();
@@ -84,7 +108,7 @@ public sealed class FinalRecordChangeTests
         MonitorEvent[] Writes() =>
         [
             kit.Write("dr.bob", "p-1", "AllergyIntolerance", "a1", Kit.Start, "create", "status=confirmed"),
-            kit.Write("dr.bob", "p-1", "AllergyIntolerance", "a1", Kit.Start.AddHours(1), "update", "status=confirmed"),
+            kit.Write("dr.eve", "p-1", "AllergyIntolerance", "a1", Kit.Start.AddHours(1), "update", "status=confirmed"),
         ];
         kit.ConfigText = "version: 1\ndetections:\n  final-record-change:\n    severity: critical\n";
         Assert.Equal(Severity.Critical, Assert.Single(Of(kit.Run(Writes()))).Severity);

@@ -77,6 +77,13 @@ public sealed class NoCareRelationshipTests
     }
 
     [Fact]
+    public void Billing_reads_of_claims_and_coverage_are_finance_work()
+    {
+        var kit = Hospital();
+        Assert.Empty(Of(kit.Run(kit.Read("dr.bob", "p-1", Kit.Start, "Claim", "cl1"), kit.Read("dr.bob", "p-1", Kit.Start.AddHours(1), "Coverage", "cov1"))));
+    }
+
+    [Fact]
     public void The_department_stay_grace_from_the_configuration_decides_and_is_named()
     {
         var kit = Hospital();

@@ -31,6 +31,18 @@ public sealed class VipTests
     }
 
     [Fact]
+    public void A_claim_of_a_recently_treated_vip_is_billing_work_but_a_clinical_read_or_a_claim_without_a_stay_is_not()
+    {
+        var kit = Hospital();
+        kit.Staff.Add(new StaffMember("billing.001", ["billing_clerk"], ["billing"], []));
+        var findings = Of(kit.Run(
+            kit.Read("billing.001", "p-star", Kit.Start, "Claim", "cl1"),
+            kit.Read("billing.001", "p-mayor", Kit.Start, "Claim", "cl2"),
+            kit.Read("billing.001", "p-star", Kit.Start.AddHours(1), "Condition", "c1")));
+        Assert.Equal([[1L], [2L]], findings.Select(f => f.Entries));
+    }
+
+    [Fact]
     public void An_ordinary_record_is_not_found()
     {
         var kit = Hospital();
