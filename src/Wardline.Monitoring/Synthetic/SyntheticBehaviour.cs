@@ -94,7 +94,7 @@ internal sealed partial class SyntheticHospital
             var stay = arrivals[random.Next(arrivals.Count)];
             var doc = _workers[stay.Team[0].Worker];
             if (doc.Role != "physician") continue;
-            Declare(doc, _patients[stay.Patient], day, stay.FromMs + 5 * MinuteMs, labelled: day >= _o.WarmDays, "break-glass in the emergency department", null);
+            Declare(doc, _patients[stay.Patient], day, stay.FromMs + 5 * MinuteMs, labelled: true, "break-glass in the emergency department", null);
         }
         // Injected: a clinician outside the emergency department declares an emergency for an unrelated patient.
         for (var i = 0; i < n; i++)

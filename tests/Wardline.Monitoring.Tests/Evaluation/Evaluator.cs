@@ -29,10 +29,29 @@ internal sealed class Evaluator
 
     public TimeSpan Elapsed { get; }
 
-    public static Evaluator Run(int seed)
+    /// <summary>
+    /// The built-in configuration with the explanations the behavioural detections' author asked for
+    /// (a care relationship silences after-hours and search-then-unrelated; a stay in the user's department
+    /// silences search-then-unrelated): what the figures would be once monitoring.yaml lists them.
+    /// </summary>
+    public static string ExplainedBehaviour()
+    {
+        var text = MonitorConfig.DefaultText;
+        foreach (var kind in new[] { "care-team", "encounter", "episode", "appointment", "consult-order", "referral" })
+        {
+            var at = text.IndexOf("  " + kind + ":\n    suppresses: [", StringComparison.Ordinal);
+            if (at < 0) continue;
+            var open = text.IndexOf('[', at);
+            text = text.Insert(open + 1, "after-hours, search-then-unrelated, ");
+        }
+        return text.Replace("  department-stay:\n    suppresses: [", "  department-stay:\n    suppresses: [search-then-unrelated, ", StringComparison.Ordinal);
+    }
+
+    public static Evaluator Run(int seed, string? configText = null)
     {
         var hospital = new SyntheticHospital(new SyntheticOptions { Seed = seed });
-        var engine = new MonitorEngine(MonitorConfig.Default, hospital.Directory, TimeZoneInfo.Utc);
+        var config = configText is null ? MonitorConfig.Default : MonitorConfig.Parse(configText, "evaluation.yaml");
+        var engine = new MonitorEngine(config, hospital.Directory, TimeZoneInfo.Utc);
         var findings = new List<Finding>();
         long entries = 0;
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -72,7 +91,9 @@ internal sealed class Evaluator
                 b.AppendLine(CultureInfo.InvariantCulture, $"missed {s.Detection} {l.User} {l.Patient ?? "-"} {DateTimeOffset.FromUnixTimeMilliseconds(l.FromMs):yyyy-MM-ddTHH:mm} entries {l.Entries.Count}");
             var fp = Scoring.False(Cases, Hospital.Labels, s.Detection, Hospital.EvaluationStartMs);
             var roles = fp.GroupBy(c => Hospital.RoleOf.GetValueOrDefault(c.User) ?? "other").Select(g => $"{g.Key}={g.Count()}");
-            if (fp.Count > 0) b.AppendLine(CultureInfo.InvariantCulture, $"false {s.Detection} {fp.Count} by-role {string.Join(' ', roles)}");
+            var weeks = fp.GroupBy(c => (c.FromMs - Hospital.EvaluationStartMs) / (7 * 86_400_000L) + 1).OrderBy(g => g.Key).Select(g => $"w{g.Key}={g.Count()}");
+            if (fp.Count > 0)
+                b.AppendLine(CultureInfo.InvariantCulture, $"false {s.Detection} {fp.Count} by-role {string.Join(' ', roles)} by-week {string.Join(' ', weeks)}");
             foreach (var c in fp.Take(perDetection))
                 b.AppendLine(CultureInfo.InvariantCulture, $"  false {s.Detection} {c.User} {c.Patient ?? "-"} {DateTimeOffset.FromUnixTimeMilliseconds(c.FromMs):yyyy-MM-ddTHH:mm} findings {c.Findings}");
         }
