@@ -14,7 +14,7 @@ namespace Wardline.Server.Modules.Monitoring.Notifications;
 /// Alert notifications: the sender (<see cref="AlertNotifier"/>), the outbox, and <c>/monitor/notifications</c> for privacy
 /// and security officers (GET ?status=pending|failed|sent|undelivered&amp;limit=N; POST /{id}/retry). Answers are ProblemDetails on error.
 /// </summary>
-public static class MonitoringNotifications
+internal static class MonitoringNotifications
 {
     private static readonly string[] Statuses = ["pending", "failed", "sent", "undelivered"];
 
