@@ -102,6 +102,7 @@ public static class WardlineHost
         app.MapFhir();
         app.MapLedger();
         app.MapBackup();
+        Modules.Monitoring.MonitoringEndpoints.MapMonitoring(app);
         app.MapAuditViews();
         app.MapWardlineOAuth();
         app.MapWardlineConsole();

@@ -85,12 +85,13 @@ internal sealed class MonitorConfigSource(MonitoringOptions options, IAccessReco
 
     private async Task LoadedAsync(MonitorConfig config, CancellationToken ct)
     {
-        _current = config;
-        Generation++;
         var on = config.Detections.Values.Count(d => d.Enabled);
-        MonitoringLog.ConfigLoaded(logger, Path, config.Fingerprint, on);
+        // Recorded before it is in force: no alert names a configuration the ledger does not show being loaded.
         await recorder.RecordAsync(new SecurityEvent(time.GetUtcNow(), SecurityEventKind.MonitorConfigLoaded, null, "monitor", "loaded",
             $"{Path} fingerprint {config.Fingerprint}, {on} detections on", null, null), ct);
+        _current = config;
+        Generation++;
+        MonitoringLog.ConfigLoaded(logger, Path, config.Fingerprint, on);
     }
 
     public void Dispose() => _check.Dispose();

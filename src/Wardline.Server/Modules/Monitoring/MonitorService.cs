@@ -52,7 +52,8 @@ internal sealed class MonitorService(
     private MonitorEngine? _engine;
     private OrgDirectory _directory = OrgDirectory.Empty;
     private DateTimeOffset? _directoryAt;
-    private bool _directoryStale = true;
+    private bool _directoryStale;
+    private long _coveredBelow;
     private long? _cursor;
     private long _ledgerSize;
     private DateTimeOffset? _lastCycle;
@@ -158,7 +159,16 @@ internal sealed class MonitorService(
                     await WarmAsync(_cursor!.Value, ct);
                 }
             }
-            if (_directoryStale && (_directoryAt is not { } at || now - at >= DirectoryMinAge) || _directoryAt is { } loaded && now - loaded >= DirectoryMaxAge)
+            if (_directoryStale)
+            {
+                // Entries after a change to the organisation model wait for a model that includes it (at most 5 s), so a
+                // record created and opened at once is judged with the record known; one reload covers all that waited.
+                var wait = DirectoryMinAge - (now - _directoryAt!.Value);
+                if (wait > TimeSpan.Zero) await Task.Delay(wait, time, ct);
+                await ReloadDirectoryAsync(ct);
+                _engine!.Directory = _directory;
+            }
+            else if (_directoryAt is { } loaded && now - loaded >= DirectoryMaxAge)
             {
                 await ReloadDirectoryAsync(ct);
                 _engine!.Directory = _directory;
@@ -172,12 +182,21 @@ internal sealed class MonitorService(
                 await Task.Delay(TimeSpan.FromMilliseconds(options.PollMilliseconds), time, ct);
                 continue;
             }
-            findings.Clear();
-            foreach (var e in batch)
+            // The model holds every change committed before its load (entries below _coveredBelow); the first later
+            // change ends this batch, and what follows it is examined after the next reload.
+            var stop = batch.Count;
+            for (var i = 0; i < batch.Count; i++)
             {
-                _engine!.Examine(e, findings);
-                if (ChangesDirectory(e)) _directoryStale = true;
+                if (batch[i].Index >= _coveredBelow && ChangesDirectory(batch[i]))
+                {
+                    stop = i + 1;
+                    _directoryStale = true;
+                    break;
+                }
             }
+            if (stop < batch.Count) batch.RemoveRange(stop, batch.Count - stop);
+            findings.Clear();
+            foreach (var e in batch) _engine!.Examine(e, findings);
             var last = batch[^1].Index;
             var result = await alerts.RecordFindingsAsync(findings, _engine!.Config, "stream", last, ct);
             _cursor = last;
@@ -210,7 +229,10 @@ internal sealed class MonitorService(
     private async Task ReloadDirectoryAsync(CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
+        // Read the ledger's size first: every change recorded below it is committed, so the model loaded next holds it.
+        var size = await LedgerEvents.SizeAsync(dialect, ct);
         _directory = await loader.LoadAsync(ct);
+        _coveredBelow = size;
         _directoryAt = time.GetUtcNow();
         _directoryStale = false;
         MonitoringLog.DirectoryLoaded(logger, _directory.StaffCount, _directory.PatientCount, _directory.RelationshipCount, clock.ElapsedMilliseconds);

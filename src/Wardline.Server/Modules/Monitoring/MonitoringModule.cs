@@ -14,6 +14,11 @@ internal static class MonitoringModule
         services.AddSingleton<DirectoryLoader>();
         services.AddSingleton<MonitorConfigSource>();
         services.AddSingleton<MonitorReplay>();
+        if (options.Monitoring.Enabled)
+        {
+            services.AddSingleton<MonitorService>();
+            services.AddHostedService(sp => sp.GetRequiredService<MonitorService>());
+        }
         return services;
     }
 }

@@ -17,4 +17,7 @@ internal static class ConsoleRoles
 
     /// <summary>Backups: status, history and drills, and running them (the /backup API allows the same roles).</summary>
     public static readonly IReadOnlyList<string> BackupOperators = ["administrator", "security_officer"];
+
+    /// <summary>Monitoring: the alert queue, alert review, access timelines, replays (the /monitor API allows the same roles).</summary>
+    public static readonly IReadOnlyList<string> MonitorReviewers = ["privacy_officer", "security_officer"];
 }
