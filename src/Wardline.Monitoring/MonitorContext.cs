@@ -100,7 +100,7 @@ internal sealed class MonitorContext
     /// <summary>When the account was disabled (the ledger's AccountDisabled, else the directory's), if it was at <paramref name="atMs"/>.</summary>
     public long? DisabledAt(string user, long atMs)
     {
-        if (_accounts.TryGetValue(user, out var h) && h.Known) return h.DisabledAtMs is { } d && d <= atMs ? d : null;
+        if (_accounts.TryGetValue(user, out var h) && h.KnowsDisabledState) return h.DisabledAtMs is { } d && d <= atMs ? d : null;
         return Directory.FindStaff(user)?.DisabledAtMs is { } at && at <= atMs ? at : null;
     }
 
@@ -184,24 +184,34 @@ internal sealed class MonitorContext
 
         public long? DisabledAtMs { get; private set; }
 
-        /// <summary>The ledger has said something about the account's state.</summary>
-        public bool Known { get; private set; }
+        /// <summary>
+        /// The ledger has said whether the account is disabled (it was disabled or enabled since the history began);
+        /// other account events (an unlock, a role change) say nothing about it, so the directory still decides.
+        /// </summary>
+        public bool KnowsDisabledState { get; private set; }
 
         public void Apply(MonitorEvent e)
         {
-            Known = true;
             if (e.Event == "AccountDisabled")
             {
+                KnowsDisabledState = true;
                 DisabledAtMs ??= e.AtMs;
                 return;
             }
             if (e.Detail is { } detail)
             {
-                if (detail.StartsWith("enabled", StringComparison.Ordinal)) DisabledAtMs = null;
+                if (detail.StartsWith("enabled", StringComparison.Ordinal))
+                {
+                    KnowsDisabledState = true;
+                    DisabledAtMs = null;
+                }
                 if (Departments(detail) is { } departments)
                 {
                     if (_changes.Count > 64) _changes.RemoveAt(0);
-                    _changes.Add((e.AtMs, departments));
+                    // Kept in time order, so an event from a server whose clock was behind lands where it belongs.
+                    var at = _changes.Count;
+                    while (at > 0 && _changes[at - 1].AtMs > e.AtMs) at--;
+                    _changes.Insert(at, (e.AtMs, departments));
                 }
             }
         }

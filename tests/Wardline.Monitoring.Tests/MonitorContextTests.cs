@@ -1,0 +1,45 @@
+namespace Wardline.Monitoring.Tests;
+
+public sealed class MonitorContextTests
+{
+    private const long DayMs = 86_400_000;
+
+    [Fact]
+    public void An_unlock_in_the_ledger_does_not_hide_that_the_directory_has_the_account_disabled()
+    {
+        var kit = new Kit();
+        kit.Staff.Add(new StaffMember("nurse.gone", ["nurse"], ["cardiology"], [], DisabledAtMs: Kit.Ms(Kit.Start.AddDays(-3))));
+        var engine = kit.Engine();
+        engine.Warm(kit.Security("AccountChanged", "nurse.gone", Kit.Start.AddDays(-1), detail: "unlocked (failed sign-in attempts cleared)"));
+
+        Assert.Equal(Kit.Ms(Kit.Start.AddDays(-3)), engine.Context.DisabledAt("nurse.gone", Kit.Ms(Kit.Start)));
+    }
+
+    [Fact]
+    public void The_ledger_decides_once_it_saw_the_account_enabled_again()
+    {
+        var kit = new Kit();
+        kit.Staff.Add(new StaffMember("nurse.back", ["nurse"], ["cardiology"], [], DisabledAtMs: Kit.Ms(Kit.Start.AddDays(-3))));
+        var engine = kit.Engine();
+        engine.Warm(kit.Security("AccountChanged", "nurse.back", Kit.Start.AddDays(-1), detail: "enabled"));
+
+        Assert.Null(engine.Context.DisabledAt("nurse.back", Kit.Ms(Kit.Start)));
+    }
+
+    [Fact]
+    public void A_transfer_recorded_by_a_server_whose_clock_was_behind_still_counts_in_time_order()
+    {
+        var kit = new Kit();
+        kit.Staff.Add(new StaffMember("nurse.moved", ["nurse"], ["oncology"], []));
+        var engine = kit.Engine();
+        engine.Warm(kit.Security("AccountCreated", "nurse.moved", Kit.Start.AddDays(-20), detail: "roles=nurse tier=2 departments=cardiology treats= break-glass=no"));
+        engine.Warm(kit.Security("AccountChanged", "nurse.moved", Kit.Start.AddDays(-2), detail: "changed departments; now roles=nurse tier=2 departments=oncology treats= break-glass=no"));
+        // Written later, stamped earlier: a role change with the old department.
+        engine.Warm(kit.Security("AccountChanged", "nurse.moved", Kit.Start.AddDays(-10), detail: "changed roles; now roles=nurse tier=2 departments=cardiology treats= break-glass=no"));
+
+        var at = Kit.Ms(Kit.Start);
+        Assert.Equal(["oncology"], engine.Context.DepartmentsOf("nurse.moved", at));
+        Assert.Equal(["cardiology"], engine.Context.DepartmentsOf("nurse.moved", at - 5 * DayMs));
+        Assert.Contains(("cardiology", at - 2 * DayMs), engine.Context.DepartmentsLeft("nurse.moved", at, 30 * DayMs));
+    }
+}
