@@ -200,6 +200,43 @@ public sealed class MonitoringCliTests(SelfAccessLedger ledger) : IClassFixture<
     }
 
     [Fact]
+    public async Task An_alert_raised_by_streaming_is_listed_status_shows_the_cursor_and_a_replay_of_the_period_adds_no_second_alert()
+    {
+        await using var store = await TestStore.CreateAsync(StoreKind.Sqlite);
+        var data = store.Options.DataDirectory!;
+        store.Options.Monitoring.PollMilliseconds = 100;
+        await using (var server = await TestServer.StartAsync(store.Options))
+        {
+            var own = JsonSerializer.Serialize(new
+            {
+                resourceType = "Patient",
+                id = SelfAccessLedger.OwnPatient,
+                identifier = new[] { new { system = "https://wardline.example/staff", value = "tester" } },
+            });
+            (await server.Client.PutJsonAsync("Patient/" + SelfAccessLedger.OwnPatient, own)).EnsureSuccessStatusCode();
+            (await server.Client.GetAsync(new Uri("Patient/" + SelfAccessLedger.OwnPatient, UriKind.Relative))).EnsureSuccessStatusCode();
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (await CountAsync(store.Options, "SELECT COUNT(*) FROM monitor_alerts WHERE detection = 'self-access'") == 0)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "streaming raised no self-access alert within 30 s");
+                await Task.Delay(200);
+            }
+        }
+        SqliteConnection.ClearAllPools();
+
+        var status = await RunAsync("monitor", "status", "--data", data);
+        var replay = await RunAsync("monitor", "replay", "--data", data, "--from", Today, "--to", Tomorrow);
+        var alerts = await JsonAsync("alerts", "list", "--data", data, "--detection", "self-access", "--json");
+
+        Assert.True(status.ExitCode == 0, status.Output);
+        Assert.Matches(@"cursor: entry \d+ \(updated [^)]+\); ledger size: [1-9]\d*; lag: \d+ entries", status.Flat);
+        Assert.True(replay.ExitCode == 0, replay.Output);
+        var alert = Assert.Single(alerts.EnumerateArray());
+        Assert.Equal("stream", alert.GetProperty("source").GetString());
+        Assert.Equal("tester", alert.GetProperty("user").GetString());
+    }
+
+    [Fact]
     public async Task Closing_is_refused_for_an_unknown_outcome_a_missing_note_an_unknown_or_malformed_id_a_stale_revision_and_an_alert_already_closed()
     {
         var data = Store();
