@@ -39,6 +39,8 @@ public sealed class MonitoringPageTests(ConsoleFixture fx)
         await Expect(row.Locator("td[data-column='patients']")).ToHaveTextAsync("1");
         await Expect(row.Locator(".wl-sev")).ToHaveTextAsync("high");
         await Expect(page.Locator(".wl-count[data-status='new'] b")).Not.ToHaveTextAsync("0");
+        await Expect(page.Locator(".wl-health")).ToContainTextAsync("Streaming detection running");
+        await Expect(page.Locator(".wl-health-config")).ToContainTextAsync("(built in)");
         await ConsoleFixture.ShotAsync(page, "51-alerts-queue");
 
         await page.FillAsync("input[name='user']", c.User);
@@ -57,6 +59,12 @@ public sealed class MonitoringPageTests(ConsoleFixture fx)
         var bad = await page.GotoAsync("/console/alerts?severity=extreme");
         Assert.Equal(400, bad!.Status);
         await Expect(page.Locator(".wl-error")).ToContainTextAsync("Minimum severity is one of: low, medium, high, critical.");
+        bad = await page.GotoAsync("/console/alerts?patient=..%2Fetc");
+        Assert.Equal(400, bad!.Status);
+        await Expect(page.Locator(".wl-error")).ToContainTextAsync("A patient id is 1 to 64 letters");
+        var missing = await page.GotoAsync("/console/alerts/987654321");
+        Assert.Equal(200, missing!.Status);
+        await Expect(page.Locator(".wl-error")).ToHaveTextAsync("There is no alert 987654321.");
     }
 
     [Fact]
@@ -137,6 +145,19 @@ public sealed class MonitoringPageTests(ConsoleFixture fx)
         await Expect(page.Locator(".wl-alert-assignee")).ToHaveTextAsync("sam.stale");
         await page.GetByRole(AriaRole.Button, new() { Name = "Start review" }).ClickAsync();
         await Expect(page.Locator(".wl-alert-status")).ToHaveAttributeAsync("data-status", "under-review");
+
+        // The rest of the review: a comment, assignment to the signed-in officer, escalation.
+        await page.FillAsync("textarea[name='Comment.Note']", "Asked the ward manager.");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Add comment" }).ClickAsync();
+        await Expect(page.Locator(".wl-history li[data-kind='comment'] .wl-note")).ToContainTextAsync("Asked the ward manager.");
+        await page.FillAsync("input[name='Assign.Assignee']", "");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Assign", Exact = true }).ClickAsync();
+        await Expect(page.Locator(".wl-alert-assignee")).ToHaveTextAsync("nobody");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Assign to me" }).ClickAsync();
+        await Expect(page.Locator(".wl-alert-assignee")).ToHaveTextAsync("sam.stale");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Escalate to incident" }).ClickAsync();
+        await Expect(page.Locator(".wl-alert-status")).ToHaveAttributeAsync("data-status", "escalated");
+        Assert.Equal(before + 5, await UpdatesAsync(c.AlertId));
     }
 
     [Fact]
