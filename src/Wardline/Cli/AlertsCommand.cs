@@ -342,7 +342,7 @@ internal static class AlertsCommand
         AlertChange.Done done => done.Alert,
         AlertChange.NotFound => throw NotFound(id),
         AlertChange.Conflict c => throw new CliException(
-            $"Alert {id} was changed by someone else since revision you gave: it is now revision {c.Current.Revision}, {AlertStatuses.Name(c.Current.Status)}" +
+            $"Alert {id} was changed by someone else since the revision you gave: it is now revision {c.Current.Revision}, {AlertStatuses.Name(c.Current.Status)}" +
             $"{(c.Current.Assignee is { } who ? $", assigned to {who}" : "")}. Nothing was written; look again (wardline alerts show {id}) and retry with --revision {c.Current.Revision}."),
         AlertChange.Invalid invalid => throw new CliException($"Alert {id}: {invalid.Problem}"),
         _ => throw new InvalidOperationException("unknown alert change result"),
