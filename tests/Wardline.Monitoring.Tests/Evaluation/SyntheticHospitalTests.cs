@@ -41,7 +41,7 @@ public sealed class SyntheticHospitalTests
         var h = new SyntheticHospital(Small with { PerKind = 0, Seed = 1 });
         var directory = h.Directory;
         var perUserDay = new Dictionary<(string User, long Day), (int Decisions, HashSet<string> Patients)>();
-        int reads = 0, explained = 0;
+        int reads = 0, explained = 0, byRelationship = 0;
         foreach (var e in h.Events())
         {
             if (!e.IsPermittedPatientDecision) continue;
@@ -52,11 +52,14 @@ public sealed class SyntheticHospitalTests
             var staff = directory.FindStaff(e.User);
             if (staff is null || staff.Service || staff.PrimaryRole == "billing_clerk") continue;
             reads++;
-            var related = directory.RelationshipsOf(e.User!, e.Patient!).Any(r => r.Covers(e.AtMs, 86_400_000))
+            var documented = directory.RelationshipsOf(e.User!, e.Patient!).Any(r => r.Covers(e.AtMs, 86_400_000));
+            if (documented) byRelationship++;
+            var related = documented
                 || (directory.FindPatient(e.Patient)?.DepartmentStays ?? []).Any(s => staff.Departments.Contains(s.Department) && e.AtMs >= s.FromMs - 86_400_000 && e.AtMs <= (s.ToMs ?? long.MaxValue) + 30 * 86_400_000L);
             if (related) explained++;
         }
         Assert.True(explained >= reads * 0.97, $"{explained} of {reads} clinical reads explained");
+        Assert.True(byRelationship >= reads * 0.7, $"{byRelationship} of {reads} clinical reads by a documented relationship");
         double Median(string role)
         {
             var counts = perUserDay.Where(x => h.RoleOf.GetValueOrDefault(x.Key.User) == role).Select(x => x.Value.Patients.Count).Order().ToList();
