@@ -9,8 +9,8 @@ internal sealed class MonitorConfigException(string message) : Exception(message
     public static MonitorConfigException At(string file, int line, int column, string problem) => new($"{file}:{line}:{column}: {problem}");
 }
 
-/// <summary>A detection's tunable number: its name in the file, default, and the range a value must fall in.</summary>
-internal sealed record DetectionParameter(string Name, double Default, double Min, double Max, string Meaning);
+/// <summary>A detection's tunable number: its name in the file, default, and the range a value must fall in; a count, a number of days or minutes is <paramref name="Whole"/>.</summary>
+internal sealed record DetectionParameter(string Name, double Default, double Min, double Max, string Meaning, bool Whole = true);
 
 /// <summary>One detection's switch, severity and thresholds as configured.</summary>
 internal sealed class DetectionSettings(string id, bool enabled, Severity severity, IReadOnlyDictionary<string, double> values)
@@ -212,7 +212,7 @@ internal sealed class MonitorConfig
                 default:
                     var p = info.Parameters.FirstOrDefault(x => x.Name == k.Value)
                         ?? throw Unknown(file, k, "detections." + info.Id, ["enabled", "severity", .. info.Parameters.Select(x => x.Name)]);
-                    values[p.Name] = Number(file, v, where, p.Min, p.Max, integer: false);
+                    values[p.Name] = Number(file, v, where, p.Min, p.Max, integer: p.Whole);
                     break;
             }
         }

@@ -161,10 +161,13 @@ internal sealed class MonitorContext
     }
 
     /// <summary>
-    /// Reports a finding. Its severity is the configured one; it is dropped while warming, and when
-    /// the detection may be explained away and an explanation holds for the user and the patient.
+    /// Reports a finding. Its severity is the configured one, or <paramref name="severity"/> when the
+    /// detection knows this finding is milder or graver (never above the configured one's band by
+    /// accident: detections pass it only for a distinct kind of finding, e.g. a refused break-glass).
+    /// It is dropped while warming, and when the detection may be explained away and an explanation
+    /// holds for the user and the patient.
     /// </summary>
-    public void Report(Detection detection, string user, string? patient, long atMs, IReadOnlyList<long> entries, string evidence, string? groupKey = null)
+    public void Report(Detection detection, string user, string? patient, long atMs, IReadOnlyList<long> entries, string evidence, string? groupKey = null, Severity? severity = null)
     {
         var id = detection.Info.Id;
         if (patient is not null && detection.Info.Suppressible && Explain(id, user, patient, atMs) is not null)
@@ -174,7 +177,7 @@ internal sealed class MonitorContext
         }
         if (Warming) return;
         Reported[id] = Reported.GetValueOrDefault(id) + 1;
-        _output.Add(new Finding(id, Config.For(id).Severity, user, patient, atMs, entries, evidence, groupKey));
+        _output.Add(new Finding(id, severity ?? Config.For(id).Severity, user, patient, atMs, entries, evidence, groupKey));
     }
 
     /// <summary>An account's departments and disabled state over time, as the ledger's account events tell it.</summary>

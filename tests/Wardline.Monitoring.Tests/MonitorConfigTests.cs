@@ -23,10 +23,18 @@ public sealed class MonitorConfigTests
     [InlineData("version: 1\nexplanations:\n  friendship:\n    suppresses: []\n", "test.yaml:3:3: 'friendship' is not known in explanations")]
     [InlineData("version: 1\n  bad: [indent\n", "test.yaml:")]
     [InlineData("- a\n- b\n", "test.yaml:1:1: the file must be a mapping")]
+    [InlineData("version: 1\ndetections:\n  break-glass-overuse:\n    max-declarations: 3.5\n", "test.yaml:4:23: detections.break-glass-overuse.max-declarations must be a whole number, not 3.5")]
     public void A_bad_file_is_refused_with_its_position(string text, string expected)
     {
         var e = Assert.Throws<MonitorConfigException>(() => MonitorConfig.Parse(text, "test.yaml"));
         Assert.StartsWith(expected, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_ratio_may_be_fractional()
+    {
+        var config = MonitorConfig.Parse("version: 1\ndetections:\n  volume-spike:\n    factor: 2.5\n", "test.yaml");
+        Assert.Equal(2.5, config.For("volume-spike")["factor"]);
     }
 
     [Fact]

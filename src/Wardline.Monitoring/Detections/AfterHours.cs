@@ -16,7 +16,7 @@ internal sealed class AfterHours : Detection
         [
             new("baseline-days", 28, 1, 365, "the days of the user's history that say which hours they work"),
             new("min-history-days", 10, 1, 365, "active days within the baseline the user needs before their hours are judged (at most baseline-days)"),
-            new("usual-share", 0.05, 0, 1, "an hour is unusual when the user worked at it (within an hour either side) on fewer than this share of their active days"),
+            new("usual-share", 0.05, 0, 1, "an hour is unusual when the user worked at it (within an hour either side) on fewer than this share of their active days", Whole: false),
         ]);
 
     private readonly Dictionary<string, UserHours> _users = new(StringComparer.Ordinal);

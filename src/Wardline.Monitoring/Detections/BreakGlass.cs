@@ -36,7 +36,10 @@ internal sealed class BreakGlass : Detection
                 ctx.Report(this, user, patient, e.AtMs, [e.Index], "declared break-glass (emergency access) to the patient's record", groupKey: patient);
                 break;
             case "refused":
-                ctx.Report(this, user, null, e.AtMs, [e.Index], "tried to declare break-glass without being pre-approved");
+                // A refused attempt disclosed nothing: a step below the configured severity, as its own case.
+                var configured = ctx.Config.For(Info.Id).Severity;
+                ctx.Report(this, user, null, e.AtMs, [e.Index], "tried to declare break-glass without being pre-approved",
+                    groupKey: "refused", severity: configured > Severity.Low ? configured - 1 : configured);
                 break;
         }
     }

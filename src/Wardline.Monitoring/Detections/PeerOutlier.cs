@@ -14,7 +14,7 @@ internal sealed class PeerOutlier : Detection
             new("baseline-days", 28, 1, 365, "how many of each peer's last active days make their usual daily count"),
             new("min-peers", 3, 1, 10_000, "peers with history needed before a user is compared with them"),
             new("min-patients", 30, 1, 1_000_000, "never report a day with this many distinct patients or fewer"),
-            new("factor", 4, 1, 1000, "report when today's distinct patients exceed this many times the peers' median"),
+            new("factor", 4, 1, 1000, "report when today's distinct patients exceed this many times the peers' median", Whole: false),
         ]);
 
     private readonly Dictionary<(string Role, string Department), (int Day, Dictionary<string, double> Means)> _groups = [];

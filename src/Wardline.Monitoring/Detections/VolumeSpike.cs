@@ -13,7 +13,7 @@ internal sealed class VolumeSpike : Detection
             new("baseline-days", 28, 1, 365, "how many of the user's last active days make their usual daily count"),
             new("min-history-days", 7, 1, 365, "active days of history the user needs before being judged (at most baseline-days)"),
             new("min-patients", 30, 1, 1_000_000, "never report a day with this many distinct patients or fewer"),
-            new("factor", 3, 1, 1000, "report when today's distinct patients exceed this many times the user's usual"),
+            new("factor", 3, 1, 1000, "report when today's distinct patients exceed this many times the user's usual", Whole: false),
         ]);
 
     private DailyCounts? _counts;

@@ -40,6 +40,8 @@ public sealed class BreakGlassTests
         var f = Assert.Single(Of(kit.Run(kit.Security("BreakGlassDeclared", "dr.bob", Kit.Start, "refused", "not pre-approved for break-glass", actor: "dr.bob"))));
         Assert.Equal("tried to declare break-glass without being pre-approved", f.Evidence);
         Assert.Null(f.Patient);
+        Assert.Equal(Severity.Medium, f.Severity); // a step below a granted declaration: nothing was disclosed
+        Assert.Equal("refused", f.GroupKey);
     }
 
     [Fact]

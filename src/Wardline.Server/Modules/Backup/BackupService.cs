@@ -246,10 +246,19 @@ internal sealed class LeaderLock : IAsyncDisposable
     {
         if (dialect.InProcess) return new LeaderLock(null);
         var c = await dialect.OpenAsync(ct);
-        await using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT pg_try_advisory_lock(@k)";
-        Migrations.AddParam(cmd, "@k", BitConverter.ToInt64(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name))));
-        if (await cmd.ExecuteScalarAsync(ct) is true) return new LeaderLock(c);
+        try
+        {
+            await using var cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT pg_try_advisory_lock(@k)";
+            Migrations.AddParam(cmd, "@k", BitConverter.ToInt64(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name))));
+            if (await cmd.ExecuteScalarAsync(ct) is true) return new LeaderLock(c);
+        }
+        catch
+        {
+            // A database fault or a stop while asking: the connection goes back, it must not leak from the pool.
+            await c.DisposeAsync();
+            throw;
+        }
         await c.DisposeAsync();
         return null;
     }
