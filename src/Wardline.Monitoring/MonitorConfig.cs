@@ -43,7 +43,7 @@ internal sealed record ExplanationSettings(string Kind, IReadOnlySet<string> Sup
 internal sealed class MonitorConfig
 {
     public static readonly IReadOnlyList<string> ExplanationKinds =
-        ["care-team", "encounter", "episode", "appointment", "consult-order", "referral", "wrote-for-patient", "department-stay"];
+        ["care-team", "encounter", "episode", "appointment", "consult-order", "referral", "wrote-for-patient", "department-stay", "current-stay"];
 
     private MonitorConfig(IReadOnlyDictionary<string, DetectionSettings> detections, IReadOnlyList<ExplanationSettings> explanations,
         TimeZoneInfo? timeZone, int groupWindowMinutes, int repeatViolations, int repeatWithinDays, string text)

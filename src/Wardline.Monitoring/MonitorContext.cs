@@ -119,7 +119,7 @@ internal sealed class MonitorContext
         {
             switch (kind)
             {
-                case "wrote-for-patient" or "department-stay":
+                case "wrote-for-patient" or "department-stay" or "current-stay":
                     if (Holds(kind, user, patient, atMs, graceMs)) return kind;
                     break;
                 default:
@@ -142,13 +142,15 @@ internal sealed class MonitorContext
         {
             case "wrote-for-patient":
                 return LastWroteFor(user, patient) is { } wrote && wrote <= atMs + graceMs && atMs - wrote <= Math.Max(graceMs, DayMs);
-            case "department-stay":
+            case "department-stay" or "current-stay":
+                // The grace runs after the stay (follow-up, discharge letters); before it, at most a day of
+                // pre-admission work: a stay that starts weeks later does not explain a read today.
                 var departments = DepartmentsOf(user, atMs);
                 if (departments.Count == 0) return false;
                 foreach (var stay in Directory.FindPatient(patient)?.DepartmentStays ?? [])
                 {
                     if (!departments.Contains(stay.Department)) continue;
-                    if (atMs >= stay.FromMs - graceMs && (stay.ToMs is not { } to || atMs <= to + graceMs)) return true;
+                    if (atMs >= stay.FromMs - Math.Min(graceMs, DayMs) && (stay.ToMs is not { } to || atMs <= to + graceMs)) return true;
                 }
                 return false;
             default:

@@ -43,3 +43,35 @@ public sealed class MonitorContextTests
         Assert.Contains(("cardiology", at - 2 * DayMs), engine.Context.DepartmentsLeft("nurse.moved", at, 30 * DayMs));
     }
 }
+
+public sealed class StayExplanationTests
+{
+    private static Kit Ward()
+    {
+        var kit = new Kit();
+        kit.Staff.Add(new StaffMember("nurse.ann", ["nurse"], ["cardiology"], []));
+        kit.Patients.Add(new PatientProfile("p-1", Stays: [new DepartmentStay("cardiology", Kit.Ms(Kit.Start.AddDays(20)), Kit.Ms(Kit.Start.AddDays(25)))]));
+        kit.Patients.Add(new PatientProfile("p-2", Stays: [new DepartmentStay("cardiology", Kit.Ms(Kit.Start.AddDays(-2)), Kit.Ms(Kit.Start.AddDays(-1)))]));
+        return kit;
+    }
+
+    [Fact]
+    public void A_stay_that_starts_weeks_after_a_read_does_not_explain_it()
+    {
+        var kit = Ward();
+        var ctx = kit.Engine().Context;
+        Assert.False(ctx.Holds("department-stay", "nurse.ann", "p-1", Kit.Ms(Kit.Start), 30 * 86_400_000L));
+        Assert.True(ctx.Holds("department-stay", "nurse.ann", "p-1", Kit.Ms(Kit.Start.AddDays(19.5)), 30 * 86_400_000L)); // the day before admission
+    }
+
+    [Fact]
+    public void A_current_stay_explains_only_while_the_patient_is_on_the_ward()
+    {
+        var kit = Ward();
+        var ctx = kit.Engine().Context;
+        Assert.True(ctx.Holds("current-stay", "nurse.ann", "p-2", Kit.Ms(Kit.Start.AddDays(-1.5)), 0));
+        Assert.False(ctx.Holds("current-stay", "nurse.ann", "p-2", Kit.Ms(Kit.Start), 0));
+        Assert.Equal("current-stay", ctx.Explain("vip", "nurse.ann", "p-2", Kit.Ms(Kit.Start.AddDays(-1.5))));
+        Assert.Null(ctx.Explain("same-address", "nurse.ann", "p-2", Kit.Ms(Kit.Start.AddDays(-1.5))));
+    }
+}

@@ -66,9 +66,12 @@ internal sealed class InactiveAccount : Detection
         }
         // Only an account whose departments changed in the ledger can have left one.
         if (account.DepartmentEvents < 2 || e.Patient is null || ctx.Directory.FindPatient(e.Patient) is not { DepartmentStays.Count: > 0 } patient) return;
+        // A patient the new department treats now (or recently), or one the user has a documented reason for,
+        // is the user's patient whatever the old department did.
+        if (ctx.Holds("department-stay", user, patient.Id, now, _transferMs) || HasRelationship(ctx, user, patient.Id, now)) return;
         foreach (var (department, leftMs) in ctx.DepartmentsLeft(user, now, _transferMs))
         {
-            if (!Treated(patient, department) || ctx.DepartmentsOf(user, now).Contains(department)) continue;
+            if (!TreatedSince(patient, department, leftMs - _transferMs) || ctx.DepartmentsOf(user, now).Contains(department)) continue;
             var days = (now - leftMs) / DayMs;
             var ago = days switch { 0 => "today", 1 => "1 day ago", _ => $"{days} days ago" };
             Report(ctx, e, "transferred", $"moved out of {department} {ago} and opened a patient treated there");
@@ -93,11 +96,21 @@ internal sealed class InactiveAccount : Detection
         return a;
     }
 
-    private static bool Treated(PatientProfile patient, string department)
+    /// <summary>The old department treated the patient in the period that matters: from before the move (within the transfer window) on.</summary>
+    private static bool TreatedSince(PatientProfile patient, string department, long sinceMs)
     {
         foreach (var stay in patient.DepartmentStays)
         {
-            if (stay.Department == department) return true;
+            if (stay.Department == department && (stay.ToMs is not { } to || to >= sinceMs)) return true;
+        }
+        return false;
+    }
+
+    private static bool HasRelationship(MonitorContext ctx, string user, string patient, long atMs)
+    {
+        foreach (var r in ctx.Directory.RelationshipsOf(user, patient))
+        {
+            if (r.Covers(atMs, DayMs)) return true;
         }
         return false;
     }

@@ -510,7 +510,8 @@ internal sealed partial class SyntheticHospital
             PractitionerId: w.Clinical ? "pr-" + w.Index : null,
             Service: w.Service,
             DisabledAtMs: w.DisableDay >= 0 ? _startMs + w.DisableDay * DayMs + 9 * HourMs : null,
-            ExpiresMs: w.Departed ? _startMs + (w.LastDay + 1) * DayMs : null,
+            // A leaver's account expires once their last shift is over (a night shift ends the next morning).
+            ExpiresMs: w.Departed ? _startMs + (w.LastDay + 1) * DayMs + 12 * HourMs : null,
             SurnameKey: w.Service ? null : w.Surname,
             FullNameKey: w.Service ? null : w.FullName,
             AddressKey: w.Service ? null : w.Address,

@@ -22,6 +22,13 @@ internal sealed record SyntheticOptions
     /// <summary>Midnight of the first day, institution time (UTC); a Monday.</summary>
     public DateTimeOffset Start { get; init; } = new(2026, 10, 5, 0, 0, 0, TimeSpan.Zero);
 
+    /// <summary>
+    /// The share of clinicians' shifts with one undocumented curbside consult (another department's patient opened
+    /// with nothing on record). Legitimate, and indistinguishable from snooping for no-care-relationship and
+    /// department-mismatch: their precision falls as this rises (docs/monitoring-evaluation.md measures it).
+    /// </summary>
+    public double UndocumentedConsultShare { get; init; } = 0.03;
+
     /// <summary>Injected violations of each kind (0: normal work only).</summary>
     public int PerKind { get; init; } = 12;
 }

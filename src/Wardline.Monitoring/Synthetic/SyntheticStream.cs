@@ -206,9 +206,10 @@ internal sealed partial class SyntheticHospital
                 // Physicians on call some nights read their own inpatients from home.
                 if (w.Shape == Shape.Weekday && day <= w.LastDay && (day * 5 + w.Offset) % 11 == 0 && mine.TryGetValue(w.Index, out var own))
                 {
-                    var inpatients = own.Where(x => x.Kind == "care-team").ToList();
-                    if (inpatients.Count == 0) continue;
+                    // Those in hospital at the time of the call: a discharged patient's results wait for the morning.
                     var at = Midnight + 19 * HourMs + random.Next(11 * 60) * MinuteMs;
+                    var inpatients = own.Where(x => x.Kind == "care-team" && x.Stay.FromMs <= at && x.Stay.ToMs >= at).ToList();
+                    if (inpatients.Count == 0) continue;
                     SignIn(w, at - MinuteMs);
                     for (var k = 1 + random.Next(3); k > 0; k--)
                     {
@@ -334,7 +335,7 @@ internal sealed partial class SyntheticHospital
                 if (present.Count > 0) Search(w.Name, w.Source, at, "_count,organization", present, "department-clinical-read");
             }
             // Undocumented curbside consults: a clinician opens another department's patient with nothing on record.
-            if (w.Clinical && active.Count > 0 && random.NextDouble() < 0.04)
+            if (w.Clinical && active.Count > 0 && random.NextDouble() < h._o.UndocumentedConsultShare)
             {
                 var s = active[random.Next(active.Count)];
                 if (s.Dept != w.DeptOn(day) && !seen.Contains(s.Patient) && s.Patient != w.OwnPatient)

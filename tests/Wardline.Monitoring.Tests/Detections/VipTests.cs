@@ -8,7 +8,8 @@ public sealed class VipTests
     {
         var kit = new Kit();
         kit.Staff.Add(new StaffMember("dr.bob", ["physician"], ["cardiology"], []));
-        kit.Patients.Add(new PatientProfile("p-star", Vip: true, Stays: [new DepartmentStay("cardiology", Kit.Ms(Kit.Start) - Day, null)]));
+        // Treated in cardiology last week: a recent stay, not a current one.
+        kit.Patients.Add(new PatientProfile("p-star", Vip: true, Stays: [new DepartmentStay("cardiology", Kit.Ms(Kit.Start) - 10 * Day, Kit.Ms(Kit.Start) - 5 * Day)]));
         kit.Patients.Add(new PatientProfile("p-mayor", Vip: true));
         kit.Patients.Add(new PatientProfile("p-1"));
         return kit;
@@ -50,10 +51,12 @@ public sealed class VipTests
     }
 
     [Fact]
-    public void Working_in_the_vips_department_does_not_explain_it_but_an_encounter_does()
+    public void A_vip_treated_in_the_users_department_last_week_is_found_but_one_on_the_ward_now_or_with_an_encounter_is_not()
     {
         var kit = Hospital();
         Assert.Single(Of(kit.Run(kit.Read("dr.bob", "p-star", Kit.Start))));
+        kit.Patients.Add(new PatientProfile("p-admitted", Vip: true, Stays: [new DepartmentStay("cardiology", Kit.Ms(Kit.Start) - Day, null)]));
+        Assert.Empty(Of(kit.Run(kit.Read("dr.bob", "p-admitted", Kit.Start))));
         kit.Relationships.Add(("dr.bob", "p-star", new Relationship("encounter", Kit.Ms(Kit.Start) - Day, null)));
         Assert.Empty(Of(kit.Run(kit.Read("dr.bob", "p-star", Kit.Start))));
     }
@@ -62,7 +65,7 @@ public sealed class VipTests
     public void A_configuration_that_lets_the_department_stay_explain_it_is_followed()
     {
         var kit = Hospital();
-        kit.ConfigText = "version: 1\nexplanations:\n  department-stay:\n    suppresses: [vip]\n    grace-days: 0\n";
+        kit.ConfigText = "version: 1\nexplanations:\n  department-stay:\n    suppresses: [vip]\n    grace-days: 30\n";
         Assert.Empty(Of(kit.Run(kit.Read("dr.bob", "p-star", Kit.Start))));
         Assert.Single(Of(kit.Run(kit.Read("dr.bob", "p-mayor", Kit.Start))));
     }
