@@ -119,6 +119,13 @@ for run in "$@"; do
     sleep 10   # warm-up: the JIT tiers up the hot paths, the detector reaches its steady state
   fi
 
+  # Measure only once the detector has warmed (it learns baselines from 28 days of entries, which grows with every
+  # run on the same store) and caught up with the ledger.
+  for _ in $(seq 1 240); do
+    curl -s -H "Authorization: Bearer $OFFICER" "$BASE/monitor/status" \
+      | python3 -c 'import sys,json; s=json.load(sys.stdin); sys.exit(0 if s.get("cursor") is not None and s["lastCycle"] and s["lag"] < 50 else 1)' && break
+    sleep 0.5
+  done
   s0=$(cpu_ticks "$PID"); m0=$(machine_ticks); b0=$(machine_busy); w0=$(date +%s.%N)
   python3 - "$BASE" "$SELF" "$OFFICER" "$own" "$N" "$POLL" >"$WORK/$NAME.lat" <<'PY'
 import http.client, json, random, sys, time, urllib.parse
