@@ -83,6 +83,8 @@ public static class WardlineHost
         builder.Services.AddProblemDetails();
         builder.Services.AddWardlineRateLimits(options.Access.RateLimits);
         builder.Services.AddWardlineConsole(builder.Configuration);
+        // Here, not in AddStores: the CLI shares AddStores and sends no notifications, and bad settings stop the server.
+        Modules.Monitoring.Notifications.MonitoringNotifications.AddMonitoringNotifications(builder.Services, options);
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -103,6 +105,7 @@ public static class WardlineHost
         app.MapLedger();
         app.MapBackup();
         Modules.Monitoring.MonitoringEndpoints.MapMonitoring(app);
+        Modules.Monitoring.Notifications.MonitoringNotifications.MapMonitoringNotifications(app);
         app.MapAuditViews();
         app.MapWardlineOAuth();
         app.MapWardlineConsole();

@@ -33,10 +33,12 @@ public sealed class SelfAccessTests
     }
 
     [Fact]
-    public void A_denied_attempt_on_the_own_record_is_not_self_access()
+    public void An_attempt_the_policy_refused_is_found_a_step_lower()
     {
         var kit = Hospital();
-        Assert.DoesNotContain(kit.Run(kit.Denied("nurse.ann", "p-ann", Kit.Start)), x => x.Detection == "self-access");
+        var f = Assert.Single(kit.Run(kit.Denied("nurse.ann", "p-ann", Kit.Start)), x => x.Detection == "self-access");
+        Assert.Equal(Severity.Medium, f.Severity);
+        Assert.Equal("this user tried to open their own patient record; the policy refused it", f.Evidence);
     }
 
     [Fact]

@@ -10,6 +10,7 @@ public sealed class CliHelpTests
     private static readonly Command[] TopLevel =
     [
         ServeCommand.Create(), DemoCommand.Create(), ImportCommand.Create(), KeysCommand.Create(), UsersCommand.Create(), TokenCommand.Create(),
+        AlertsCommand.Create(), MonitorCommand.Create(),
     ];
 
     [Fact]

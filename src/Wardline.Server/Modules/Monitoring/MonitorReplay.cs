@@ -35,6 +35,8 @@ internal sealed class MonitorReplay(
         {
             var clock = Stopwatch.StartNew();
             await configs.CheckAsync(ct);
+            // A configured file with a problem: the replay would run other rules than the operator wrote. Refuse.
+            if (configs.LastError is { } problem) throw new MonitorReplayRefusedException(problem);
             var config = configs.Current;
             var engine = new MonitorEngine(config, await loader.LoadAsync(ct), MonitorService.Zone(access));
             long fromMs = from.ToUnixTimeMilliseconds(), toMs = to.ToUnixTimeMilliseconds();

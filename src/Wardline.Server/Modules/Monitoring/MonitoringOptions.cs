@@ -9,7 +9,7 @@ public sealed class MonitoringOptions
     /// <summary>The YAML file of detection switches, thresholds and explanations; reloaded when it changes. Null: the built-in configuration.</summary>
     public string? ConfigPath { get; set; }
 
-    /// <summary>How often the streaming detector looks for new entries when none was signalled (ms).</summary>
+    /// <summary>How often the streaming detector looks for new entries when it has caught up (ms): alert latency is at most this plus one batch.</summary>
     public int PollMilliseconds { get; set; } = 500;
 
     /// <summary>Days of history the engine learns baselines from before it examines anything (at start, and before a replay's period).</summary>
