@@ -117,7 +117,7 @@ public sealed class PublicSurfaceTests
     [MemberData(nameof(SrcAssemblies))]
     public void Every_type_lives_under_its_assemblys_root_namespace(string assemblyName)
     {
-        var assembly = new[] { Crypto, LedgerKernel, PolicyKernel, Server, Cli, Backup }.Single(a => a.GetName().Name == assemblyName);
+        var assembly = new[] { Crypto, LedgerKernel, PolicyKernel, Server, Cli, Backup, Monitoring }.Single(a => a.GetName().Name == assemblyName);
         // The CLI's assembly is "wardline" (the command's name); its root namespace is Wardline.
         var root = assemblyName == "wardline" ? "Wardline" : assemblyName;
 

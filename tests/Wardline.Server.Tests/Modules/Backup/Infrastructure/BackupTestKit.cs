@@ -33,6 +33,9 @@ internal static class BackupTestKit
     {
         var o = store.SharedOptions();
         o.Ledger.HeadIntervalSeconds = 3600;
+        // The seed changes a confirmed diagnosis, which monitoring rightly alerts on: its AlertRaised entry would reach
+        // the ledger at a moment of its own and make "nothing changed since the last backup" untrue at random.
+        o.Monitoring.Enabled = false;
         return o;
     }
 
