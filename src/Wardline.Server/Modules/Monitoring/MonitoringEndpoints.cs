@@ -225,13 +225,14 @@ internal static class MonitoringEndpoints
 
     private sealed record ReplayBody(string? From, string? To);
 
-    private static async Task<IResult?> Allowed(HttpContext http, AccountStore accounts)
+    /// <summary>The one access check of the monitoring API (alerts and notifications): privacy and security officers, local or signed in through the external provider.</summary>
+    internal static async Task<IResult?> Allowed(HttpContext http, AccountStore accounts, string what = "see or review monitoring alerts")
     {
         if (http.User.Identity?.IsAuthenticated != true) return Results.Problem(statusCode: 401, title: "Authentication is required.");
         var account = await accounts.FindAsync(http.User.Identity.Name!, http.RequestAborted) ?? ExternalOidc.Account(http.User);
         return account is not null && account.Roles.Any(ConsoleRoles.MonitorReviewers.Contains)
             ? null
-            : Results.Problem(statusCode: 403, title: "Only a privacy officer or a security officer may see or review monitoring alerts.");
+            : Results.Problem(statusCode: 403, title: $"Only a privacy officer or a security officer may {what}.");
     }
 
     private static IResult Change(AlertChange change, long id) => change switch

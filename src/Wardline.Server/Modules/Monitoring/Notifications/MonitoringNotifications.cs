@@ -6,7 +6,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Wardline.Server.Hosting;
 using Wardline.Server.Modules.Access.Identity;
-using Wardline.Server.Modules.Ledger;
 
 namespace Wardline.Server.Modules.Monitoring.Notifications;
 
@@ -64,12 +63,6 @@ internal static class MonitoringNotifications
         return app;
     }
 
-    private static async Task<IResult?> Allowed(HttpContext http, AccountStore accounts)
-    {
-        if (http.User.Identity?.IsAuthenticated != true) return Results.Problem(statusCode: 401, title: "Authentication is required.");
-        var account = await accounts.FindAsync(http.User.Identity.Name!, http.RequestAborted);
-        return account is not null && account.Roles.Any(AuditEndpoints.AuditorRoles.Contains)
-            ? null
-            : Results.Problem(statusCode: 403, title: "Only a privacy officer or a security officer may see or retry alert notifications.");
-    }
+    private static Task<IResult?> Allowed(HttpContext http, AccountStore accounts) =>
+        MonitoringEndpoints.Allowed(http, accounts, "see or retry alert notifications");
 }
