@@ -128,7 +128,10 @@ internal sealed class AlertStore(SqlDialect dialect, GroupCommitter committer, R
         }
 
         var repeat = await ScalarLongAsync(c, tx,
-            "SELECT COUNT(*) FROM monitor_alerts WHERE user_name = @u AND status = 'closed-violation' AND updated >= @since", ct,
+            // Judged by when each was closed as a violation (its status event), not by its last change: a later comment
+            // on an old case must not bring it back into the window.
+            "SELECT COUNT(DISTINCT a.id) FROM monitor_alerts a JOIN monitor_alert_events e ON e.alert_id = a.id"
+            + " WHERE a.user_name = @u AND a.status = 'closed-violation' AND e.kind = 'status' AND e.to_status = 'closed-violation' AND e.at >= @since", ct,
             ("@u", f.User), ("@since", now.AddDays(-config.RepeatOffenderWithinDays).ToUnixTimeMilliseconds())) >= config.RepeatOffenderViolations;
         long newId;
         await using (var cmd = Command(c, tx, """
