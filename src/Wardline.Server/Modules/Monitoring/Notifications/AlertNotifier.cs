@@ -124,9 +124,9 @@ internal sealed class AlertNotifier(NotifySettings settings, NotificationOutbox 
             var attempts = n.Attempts + 1;
             var failed = attempts >= settings.Notify.MaxAttempts;
             var error = Describe(ex);
-            await outbox.AttemptFailedAsync(n, error, Backoff(attempts), failed, ct);
             if (failed)
             {
+                // Recorded before the row says failed: whoever sees a failed notification finds its ledger entry.
                 NotifyLog.GaveUp(logger, n.Id, n.AlertId, n.Channel, attempts, error);
                 await recorder.RecordAsync(new SecurityEvent(time.GetUtcNow(), SecurityEventKind.NotificationFailed, null, "server", "failed",
                     string.Create(CultureInfo.InvariantCulture, $"alert {n.AlertId} {n.Channel} after {attempts} attempts"), null, null), CancellationToken.None);
@@ -135,6 +135,7 @@ internal sealed class AlertNotifier(NotifySettings settings, NotificationOutbox 
             {
                 NotifyLog.AttemptFailed(logger, n.Id, n.AlertId, n.Channel, attempts, error);
             }
+            await outbox.AttemptFailedAsync(n, error, Backoff(attempts), failed, ct);
             return false;
         }
         await outbox.SentAsync(n, ct);
