@@ -49,26 +49,3 @@ internal sealed class NoCareRelationship : Detection
         return _evidence;
     }
 }
-
-/// <summary>Resource types of billing and payment: reading them is finance work, not a look at the patient's care.</summary>
-internal static class Financial
-{
-    public static bool Is(string? type) => type is "Claim" or "ClaimResponse" or "Coverage" or "CoverageEligibilityRequest" or "CoverageEligibilityResponse"
-        or "ExplanationOfBenefit" or "Account" or "ChargeItem" or "Invoice" or "PaymentNotice" or "PaymentReconciliation";
-
-    /// <summary>
-    /// A billing read of a patient treated within the last 30 days: the billing office's work queue (a
-    /// stay is billed after discharge), whoever the patient is. Clinical reads are never billing work.
-    /// </summary>
-    public static bool IsBillingWork(MonitorEvent e, PatientProfile patient)
-    {
-        if (!Is(e.ResourceType)) return false;
-        foreach (var stay in patient.DepartmentStays)
-        {
-            if (stay.FromMs <= e.AtMs && (stay.ToMs is not { } to || to >= e.AtMs - BillingDays * 86_400_000L)) return true;
-        }
-        return false;
-    }
-
-    private const int BillingDays = 30;
-}
