@@ -4,6 +4,7 @@ using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
 using Wardline.Monitoring;
+using Wardline.Server.Modules.Ledger;
 using Wardline.Server.Modules.Monitoring;
 
 namespace Wardline.Cli;
@@ -51,7 +52,7 @@ internal static class AlertsCommand
         var patient = new Option<string?>("--patient") { Description = "Only alerts that involve this Patient resource id." };
         var since = new Option<string?>("--since") { Description = "Only alerts active since this time: yyyy-MM-dd (local midnight in Wardline:Access:TimeZone) or an ISO 8601 instant." };
         var limit = new Option<int>("--limit") { Description = "At most this many alerts, newest first (1-1000).", DefaultValueFactory = _ => 50 };
-        var json = new Option<bool>("--json") { Description = "Print a JSON array (id, severity, detection, user, groupKey, status, assignee, firstAt, lastAt, patients, entries, evidence, repeatOffender, config, source, created, updated, revision) and nothing else." };
+        var json = new Option<bool>("--json") { Description = "Print a JSON array (id, severity, detection, user, groupKey (null here; see show), status, assignee, firstAt, lastAt, patients, entries, evidence, repeatOffender, config, source, created, updated, revision) and nothing else." };
         var command = new Command("list", "List alerts, newest first: severity, detection, user, patients, first and last finding, status, assignee, repeat offender.");
         store.AddTo(command);
         foreach (var o in new Option[] { status, severity, detection, user, patient, since, limit, json }) command.Options.Add(o);
@@ -81,6 +82,8 @@ internal static class AlertsCommand
             var alertStore = sp.GetRequiredService<AlertStore>();
             var alerts = new List<Alert>();
             long? before = null;
+            // A queue about one patient is a read of that patient's audit trail, recorded before it is shown (as the API does).
+            if (pid is not null) await sp.GetRequiredService<AuditTrail>().RecordReadAsync([pid], MonitorCli.Actor, null, ct);
             // The store answers at most AlertStore.MaxLimit a page; --limit may ask for more.
             while (alerts.Count < n)
             {
@@ -93,7 +96,7 @@ internal static class AlertsCommand
             }
             if (parse.GetValue(json))
             {
-                Console.Out.WriteLine(JsonSerializer.Serialize(alerts.Select(ToJson), Json));
+                Console.Out.WriteLine(JsonSerializer.Serialize(alerts.Select(a => ToJson(a)), Json));
                 return 0;
             }
             if (alerts.Count == 0)
@@ -129,14 +132,14 @@ internal static class AlertsCommand
             var alertId = AlertId(parse.GetValue(id));
             var options = store.Resolve(parse);
             await using var sp = await StoreArgs.OpenAsync(options, ct);
-            var detail = await sp.GetRequiredService<AlertStore>().GetAsync(alertId, ct) ?? throw NotFound(alertId);
+            var detail = await sp.GetRequiredService<AlertStore>().ShowAsync(alertId, MonitorCli.Actor, null, ct) ?? throw NotFound(alertId);
             var ledger = await LedgerFactsAsync(sp, detail.Entries.Select(e => e.Index).ToList(), ct);
             var a = detail.Alert;
             if (parse.GetValue(json))
             {
                 Console.Out.WriteLine(JsonSerializer.Serialize(new
                 {
-                    alert = ToJson(a),
+                    alert = ToJson(a, withGroupKey: true),
                     entries = detail.Entries.Select(e =>
                     {
                         var l = ledger.GetValueOrDefault(e.Index);
@@ -380,13 +383,14 @@ internal static class AlertsCommand
         return t;
     }
 
-    private static object ToJson(Alert a) => new
+    /// <summary>The group key names a patient for some detections: only <c>show</c>, whose viewing is recorded, prints it.</summary>
+    private static object ToJson(Alert a, bool withGroupKey = false) => new
     {
         id = a.Id,
         severity = MonitorCli.Name(a.Severity),
         detection = a.Detection,
         user = a.User,
-        groupKey = a.GroupKey,
+        groupKey = withGroupKey ? a.GroupKey : null,
         status = AlertStatuses.Name(a.Status),
         assignee = a.Assignee,
         firstAt = Iso(a.FirstAt),

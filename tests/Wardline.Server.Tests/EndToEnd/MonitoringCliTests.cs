@@ -316,7 +316,8 @@ public sealed class MonitoringCliTests(SelfAccessLedger ledger) : IClassFixture<
         Assert.Equal("escalated", alert.GetProperty("status").GetString());
         Assert.Equal("tester", alert.GetProperty("assignee").GetString());
         Assert.Contains(shown.GetProperty("history").EnumerateArray(), h => h.GetProperty("note").GetString() == "Asked the ward manager.");
-        Assert.Equal(size + 4, await LedgerSizeAsync(data));
+        // Four changes, and `show`'s read of the patient's audit trail (its evidence names the patient).
+        Assert.Equal(size + 5, await LedgerSizeAsync(data));
     }
 
     [Fact]

@@ -183,6 +183,16 @@ internal sealed class AlertStore(SqlDialect dialect, GroupCommitter committer, R
             add(alertId); add(f.Detection); add(indexes[i]); add(f.Patient); add(times.GetValueOrDefault(indexes[i], f.AtMs)); add(f.Evidence);
         }, ct);
 
+    /// <summary>
+    /// The queue as shown to <paramref name="viewer"/>: alerts carry counts, not patients, but a queue filtered by a
+    /// patient answers "what was found about this patient", so it is recorded as a read of that patient's audit trail first.
+    /// </summary>
+    public async Task<AlertPage> ListAsync(AlertQuery q, string viewer, string? source, CancellationToken ct)
+    {
+        if (q.Patient is { } patient) await trail.RecordReadAsync([patient], viewer, source, ct);
+        return await QueryAsync(q, ct);
+    }
+
     /// <summary>The alert queue, newest first (by last entry, then id).</summary>
     public async Task<AlertPage> QueryAsync(AlertQuery q, CancellationToken ct)
     {
@@ -268,6 +278,20 @@ internal sealed class AlertStore(SqlDialect dialect, GroupCommitter committer, R
     private static string Where(List<string> where) => where.Count == 0 ? "" : " WHERE " + string.Join(" AND ", where);
 
     /// <summary>One alert with its entries (by index), history (oldest first, notes unsealed) and notifications; null when there is no such alert.</summary>
+    /// <summary>
+    /// An alert's detail as shown to <paramref name="viewer"/> (API, console, CLI): its evidence names the patients whose
+    /// records the user touched, so showing it is recorded as a read of each patient's audit trail first, as the user's
+    /// timeline is. Null (and nothing recorded) when there is no such alert.
+    /// </summary>
+    public async Task<AlertDetail?> ShowAsync(long id, string viewer, string? source, CancellationToken ct)
+    {
+        var detail = await GetAsync(id, ct);
+        if (detail is not null)
+            await trail.RecordReadAsync([.. detail.Entries.Select(e => e.Patient).OfType<string>().Distinct(StringComparer.Ordinal)], viewer, source, ct);
+        return detail;
+    }
+
+    /// <summary>An alert with its entries, history and notifications, for the server's own use; viewers go through <see cref="ShowAsync"/>.</summary>
     public async Task<AlertDetail?> GetAsync(long id, CancellationToken ct)
     {
         await using var c = await dialect.OpenAsync(ct);

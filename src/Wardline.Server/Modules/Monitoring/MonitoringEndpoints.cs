@@ -46,16 +46,16 @@ internal static class MonitoringEndpoints
             var limit = Number(q, "limit", 1, AlertStore.MaxLimit, bad) ?? 100;
             var before = Number(q, "before", 1, long.MaxValue, bad);
             if (bad.Count > 0) return BadRequest(bad);
-            var page = await alerts.QueryAsync(new AlertQuery(status, Text(q, "detection"), Text(q, "user"), Text(q, "patient"), severity, Text(q, "assignee"),
-                from, to, open ?? false, (int)limit, before), http.RequestAborted);
-            return Results.Json(new { alerts = page.Alerts.Select(AlertJson), counts = page.Counts, next = page.Next }, Json);
+            var page = await alerts.ListAsync(new AlertQuery(status, Text(q, "detection"), Text(q, "user"), Text(q, "patient"), severity, Text(q, "assignee"),
+                from, to, open ?? false, (int)limit, before), Actor(http), Source(http), http.RequestAborted);
+            return Results.Json(new { alerts = page.Alerts.Select(a => AlertJson(a)), counts = page.Counts, next = page.Next }, Json);
         });
 
         group.MapGet("/alerts/{id}", async (HttpContext http, string id, AlertStore alerts, AccountStore accounts) =>
         {
             if (await Allowed(http, accounts) is { } no) return no;
             if (Id(id) is not { } alertId) return BadRequest([$"'{Clip(id)}' is not an alert id."]);
-            var detail = await alerts.GetAsync(alertId, http.RequestAborted);
+            var detail = await alerts.ShowAsync(alertId, Actor(http), Source(http), http.RequestAborted);
             return detail is null ? NotFound(alertId) : Results.Json(DetailJson(detail), Json);
         });
 
@@ -316,13 +316,15 @@ internal static class MonitoringEndpoints
 
     private static string? Source(HttpContext http) => http.Connection.RemoteIpAddress?.ToString();
 
-    internal static object AlertJson(Alert a) => new
+    /// <summary>An alert as JSON. The group key names a patient for some detections (break-glass, self-access, a listed
+    /// contact), so only the detail, whose viewing is recorded, carries it; the queue and a change's answer do not.</summary>
+    internal static object AlertJson(Alert a, bool withGroupKey = false) => new
     {
         id = a.Id,
         detection = a.Detection,
         severity = AlertStore.Name(a.Severity),
         user = a.User,
-        groupKey = a.GroupKey,
+        groupKey = withGroupKey ? a.GroupKey : null,
         status = AlertStatuses.Name(a.Status),
         assignee = a.Assignee,
         firstAt = a.FirstAt,
@@ -340,7 +342,7 @@ internal static class MonitoringEndpoints
 
     private static object DetailJson(AlertDetail d) => new
     {
-        alert = AlertJson(d.Alert),
+        alert = AlertJson(d.Alert, withGroupKey: true),
         entries = d.Entries.Select(e => new { index = e.Index, detection = e.Detection, patient = e.Patient, at = e.At, evidence = e.Evidence }),
         events = d.Events.Select(e => new
         {
