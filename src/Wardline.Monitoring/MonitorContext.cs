@@ -97,6 +97,12 @@ internal sealed class MonitorContext
     public IEnumerable<(string Department, long LeftMs)> DepartmentsLeft(string user, long atMs, long withinMs) =>
         _accounts.TryGetValue(user, out var h) ? h.Left(atMs, withinMs) : [];
 
+    /// <summary>Whether the ledger created, changed or disabled the account: it exists, whatever the directory says.</summary>
+    public bool LedgerKnowsAccount(string user) => _accounts.ContainsKey(user);
+
+    /// <summary>Whether the ledger's account events named the user's departments at least twice: only then can <see cref="DepartmentsLeft"/> find one the user left.</summary>
+    public bool LedgerTracksDepartments(string user) => _accounts.TryGetValue(user, out var h) && h.DepartmentRecords >= 2;
+
     /// <summary>When the account was disabled (the ledger's AccountDisabled, else the directory's), if it was at <paramref name="atMs"/>.</summary>
     public long? DisabledAt(string user, long atMs)
     {
@@ -188,6 +194,9 @@ internal sealed class MonitorContext
         private readonly List<(long AtMs, string[] Departments)> _changes = [];
 
         public long? DisabledAtMs { get; private set; }
+
+        /// <summary>Account events that named the departments; beyond 65 the oldest are forgotten.</summary>
+        public int DepartmentRecords => _changes.Count;
 
         /// <summary>
         /// The ledger has said whether the account is disabled (it was disabled or enabled since the history began);

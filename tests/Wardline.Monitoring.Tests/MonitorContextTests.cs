@@ -42,6 +42,23 @@ public sealed class MonitorContextTests
         Assert.Equal(["cardiology"], engine.Context.DepartmentsOf("nurse.moved", at - 5 * DayMs));
         Assert.Contains(("cardiology", at - 2 * DayMs), engine.Context.DepartmentsLeft("nurse.moved", at, 30 * DayMs));
     }
+
+    [Fact]
+    public void The_ledger_knows_an_account_it_created_and_tracks_its_departments_once_it_named_them_twice()
+    {
+        var kit = new Kit();
+        var engine = kit.Engine();
+        Assert.False(engine.Context.LedgerKnowsAccount("nurse.new"));
+        engine.Warm(kit.Security("AccountCreated", "nurse.new", Kit.Start.AddDays(-20), detail: "roles=nurse tier=2 departments=cardiology treats= break-glass=no"));
+        engine.Warm(kit.Security("AccountChanged", "nurse.new", Kit.Start.AddDays(-15), detail: "unlocked (failed sign-in attempts cleared)"));
+
+        Assert.True(engine.Context.LedgerKnowsAccount("nurse.new"));
+        Assert.False(engine.Context.LedgerTracksDepartments("nurse.new"));
+
+        engine.Warm(kit.Security("AccountChanged", "nurse.new", Kit.Start.AddDays(-2), detail: "changed departments; now roles=nurse tier=2 departments=oncology treats= break-glass=no"));
+        Assert.True(engine.Context.LedgerTracksDepartments("nurse.new"));
+        Assert.False(engine.Context.LedgerKnowsAccount("nurse.other"));
+    }
 }
 
 public sealed class StayExplanationTests

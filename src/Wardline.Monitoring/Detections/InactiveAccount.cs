@@ -39,10 +39,7 @@ internal sealed class InactiveAccount : Detection
                 break;
             case EntryKind.Security when e.Event is "AccountCreated" or "AccountChanged" or "AccountDisabled":
                 // The context learns the change after this entry: what is known of the account is asked afresh next time.
-                var a = Known(user);
-                a.Directory = null;
-                a.InLedger = true;
-                if (e.Detail?.Contains("departments=", StringComparison.Ordinal) == true) a.DepartmentEvents++;
+                if (_accounts.TryGetValue(user, out var changed)) changed.Directory = null;
                 return;
             default:
                 return;
@@ -59,13 +56,13 @@ internal sealed class InactiveAccount : Detection
             Report(ctx, e, "departed", $"the account's holder left on {Words.Date(expires, ctx.TimeZone)} and the account still {what}");
             return;
         }
-        if (account.Staff is null && !account.InLedger && e.Kind == EntryKind.Access && ctx.Directory.StaffCount > 0)
+        if (account.Staff is null && !ctx.LedgerKnowsAccount(user) && e.Kind == EntryKind.Access && ctx.Directory.StaffCount > 0)
         {
             Report(ctx, e, "unknown", $"an account unknown to the directory {what}");
             return;
         }
         // Only an account whose departments changed in the ledger can have left one.
-        if (account.DepartmentEvents < 2 || e.Patient is null || ctx.Directory.FindPatient(e.Patient) is not { DepartmentStays.Count: > 0 } patient) return;
+        if (!ctx.LedgerTracksDepartments(user) || e.Patient is null || ctx.Directory.FindPatient(e.Patient) is not { DepartmentStays.Count: > 0 } patient) return;
         // A patient the new department treats now (or recently), or one the user has a documented reason for,
         // is the user's patient whatever the old department did.
         if (ctx.Holds("department-stay", user, patient.Id, now, _transferMs) || HasRelationship(ctx, user, patient.Id, now)) return;
@@ -79,16 +76,10 @@ internal sealed class InactiveAccount : Detection
         }
     }
 
-    private Account Known(string user)
-    {
-        if (!_accounts.TryGetValue(user, out var a)) _accounts[user] = a = new Account();
-        return a;
-    }
-
     /// <summary>What the directory and the context say of the account, asked once per directory snapshot and account change.</summary>
     private Account Resolve(string user, MonitorContext ctx)
     {
-        var a = Known(user);
+        if (!_accounts.TryGetValue(user, out var a)) _accounts[user] = a = new Account();
         if (ReferenceEquals(a.Directory, ctx.Directory)) return a;
         a.Directory = ctx.Directory;
         a.Staff = ctx.Directory.FindStaff(user);
@@ -129,7 +120,7 @@ internal sealed class InactiveAccount : Detection
         ctx.Report(this, e.User!, e.Patient, e.AtMs, [e.Index], evidence, groupKey: kind);
     }
 
-    /// <summary>One account as this detection knows it.</summary>
+    /// <summary>The directory's and the context's answers for one account (the ledger's own record of it is the context's).</summary>
     private sealed class Account
     {
         public OrgDirectory? Directory { get; set; }
@@ -137,11 +128,5 @@ internal sealed class InactiveAccount : Detection
         public StaffMember? Staff { get; set; }
 
         public long? DisabledMs { get; set; }
-
-        /// <summary>The ledger created or changed the account (it is not unknown, whatever the directory says).</summary>
-        public bool InLedger { get; set; }
-
-        /// <summary>Account events that named the account's departments.</summary>
-        public int DepartmentEvents { get; set; }
     }
 }
