@@ -20,11 +20,15 @@ public sealed class SmtpSink : IDisposable
     /// <summary>Everything received so far (headers and bodies).</summary>
     public string Output => _process.Output;
 
-    public static async Task<SmtpSink> StartAsync()
+    /// <summary>
+    /// Starts the sink on <paramref name="port"/>, or on a free port when none is given: a test that has pointed a server at a
+    /// port with nothing on it brings the mail server up there ("the mail server was down and is back").
+    /// </summary>
+    public static async Task<SmtpSink> StartAsync(int? port = null)
     {
-        var port = FreePort();
+        var listen = port ?? FreePort();
         // -u: unbuffered, so a test sees each message as soon as it arrives.
-        var process = RunningProcess.Start(new ProcessStartInfo("/usr/bin/python3", ["-u", "-m", "aiosmtpd", "-n", "-l", $"127.0.0.1:{port}"])
+        var process = RunningProcess.Start(new ProcessStartInfo("/usr/bin/python3", ["-u", "-m", "aiosmtpd", "-n", "-l", $"127.0.0.1:{listen}"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -35,8 +39,8 @@ public sealed class SmtpSink : IDisposable
             try
             {
                 using var probe = new TcpClient();
-                await probe.ConnectAsync(IPAddress.Loopback, port);
-                return new SmtpSink(process, port);
+                await probe.ConnectAsync(IPAddress.Loopback, listen);
+                return new SmtpSink(process, listen);
             }
             catch (SocketException) when (DateTime.UtcNow < deadline && !process.HasExited)
             {

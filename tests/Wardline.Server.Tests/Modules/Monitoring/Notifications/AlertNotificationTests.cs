@@ -137,7 +137,7 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
         var undelivered = await server.Service<NotificationOutbox>().UndeliveredAsync(CancellationToken.None);
         Assert.Contains(undelivered, n => n.AlertId == id && n.Status == "pending");
 
-        using var smtp = await SmtpOnPort.StartAsync(port);
+        using var smtp = await SmtpSink.StartAsync(port);
 
         await smtp.WaitForAsync($"[Wardline] Medium alert {id}: ", Wait);
         var sent = await WaitForAsync(server.App.Services, id, r => r[0].Status == "sent", Wait);
