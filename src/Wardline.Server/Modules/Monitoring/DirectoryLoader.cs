@@ -16,7 +16,8 @@ namespace Wardline.Server.Modules.Monitoring;
 /// Builds the organisation model the detections judge entries against, from the store: accounts (roles, departments,
 /// labels treated, practitioner, disabled and leaving dates, shifts; service accounts are those bound to an OAuth client
 /// with the client-credentials grant), patients (VIP or restricted, staff), department stays (encounters and episodes of
-/// care), care relationships (encounter, care team, episode) and the sensitivity labels of labelled resources.
+/// care), relationships (encounter, care team, episode, appointment, consult order, referral: the care relations the
+/// store keeps as resources are written) and the sensitivity labels of labelled resources.
 /// <para>
 /// Names and addresses are compared as keyed hashes only (the store's blind-index key over monitoring's own fields), so
 /// the model holds none in clear. The search index cannot serve here: a name's index tokens include every prefix, so they
@@ -108,24 +109,11 @@ internal sealed class DirectoryLoader(SqlDialect dialect, RecordStore store, Rec
 
         var byPractitioner = staffList.Where(s => s.PractitionerId is not null).ToLookup(s => s.PractitionerId!, StringComparer.Ordinal);
         var relationships = new List<(string, string, Relationship)>();
-        await ReadAsync(c, """
-            SELECT r.res_type, c.practitioner, c.patient, c.until_at, d.lo
-            FROM care_relations c JOIN resources r ON r.rid = c.rid
-            LEFT JOIN search_date d ON d.rid = r.rid AND d.pid = (SELECT pid FROM search_params p WHERE p.res_type = r.res_type AND p.param = 'date')
-            WHERE r.deleted = 0
-            """, r =>
+        await ReadAsync(c, "SELECT c.kind, c.practitioner, c.patient, c.from_at, c.until_at FROM care_relations c JOIN resources r ON r.rid = c.rid WHERE r.deleted = 0 AND c.kind IS NOT NULL", r =>
         {
-            var kind = r.GetString(0) switch
-            {
-                "Encounter" => "encounter",
-                "CareTeam" => "care-team",
-                "EpisodeOfCare" => "episode",
-                _ => null,
-            };
-            if (kind is null) return;
-            var from = r.IsDBNull(4) ? 0 : Math.Max(r.GetInt64(4), 0);
-            long? until = r.IsDBNull(3) ? null : r.GetInt64(3) * 1000;
-            foreach (var s in byPractitioner[r.GetString(1)]) relationships.Add((s.Name, r.GetString(2), new Relationship(kind, from, until)));
+            var from = r.IsDBNull(3) ? 0 : Math.Max(r.GetInt64(3), 0) * 1000;
+            long? until = r.IsDBNull(4) ? null : r.GetInt64(4) * 1000;
+            foreach (var s in byPractitioner[r.GetString(1)]) relationships.Add((s.Name, r.GetString(2), new Relationship(r.GetString(0), from, until)));
         }, ct);
 
         var labels = new List<(string, string, string[])>();

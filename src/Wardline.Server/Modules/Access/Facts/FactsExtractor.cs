@@ -25,8 +25,17 @@ internal sealed record FactsRow(
     public IEnumerable<string> LabelList => Labels.Split('|', StringSplitOptions.RemoveEmptyEntries);
 }
 
-/// <summary>A practitioner who cares for a patient through an encounter, care team or episode, until a time (unix s) or open-ended.</summary>
-internal readonly record struct CareRelation(string Practitioner, string Patient, long? Until);
+/// <summary>
+/// What links a practitioner to a patient, from a time to a time (unix s; unknown start, open end when null). The kind is
+/// the explanation name monitoring knows it by. An encounter, care team or episode makes the practitioner one who cares
+/// for the patient, which the policy's care-team condition grants access by; a scheduled appointment, a consult order or
+/// a referral naming the practitioner only explains an access to monitoring and grants none.
+/// </summary>
+internal readonly record struct CareRelation(string Practitioner, string Patient, string Kind, long? From, long? Until)
+{
+    /// <summary>The kinds the policy counts as caring for the patient, as a SQL list.</summary>
+    public const string CaringKindsSql = "('encounter', 'care-team', 'episode')";
+}
 
 /// <summary>
 /// Reads <see cref="FactsRow"/> from a resource's content when it is written. The department is the
@@ -120,6 +129,12 @@ internal sealed class FactsExtractor(AccessOptions options)
     private static string? OrgId(ResourceReference? r) =>
         r?.Reference is { } s && s.StartsWith("Organization/", StringComparison.Ordinal) && s.IndexOf('/', 13) < 0 ? s[13..] : null;
 
+    private const string Snomed = "http://snomed.info/sct";
+
+    /// <summary>A referral rather than a consult: coded as SNOMED CT "Patient referral" (3457005) in its category or code.</summary>
+    private static bool IsReferral(ServiceRequest r) =>
+        r.Category.Append(r.Code).OfType<CodeableConcept>().SelectMany(c => c.Coding).Any(c => c.System == Snomed && c.Code == "3457005");
+
     private static string? PractitionerId(ResourceReference? r) =>
         r?.Reference is { } s && s.StartsWith("Practitioner/", StringComparison.Ordinal) && s.IndexOf('/', 13) < 0 ? s[13..] : null;
 
@@ -133,24 +148,49 @@ internal sealed class FactsExtractor(AccessOptions options)
     private static List<CareRelation> CareRelations(Resource resource, string patient, long now)
     {
         var list = new List<CareRelation>();
-        void Add(ResourceReference? who, Period? period, bool ended)
+        static long? Seconds(FhirDateTime? t) => t?.ToDateTimeOffset(TimeSpan.Zero).ToUnixTimeSeconds();
+        static long? Moment(Instant? t) => t?.Value?.ToUnixTimeSeconds();
+        void Add(ResourceReference? who, string kind, Period? period, bool ended)
         {
             if (PractitionerId(who) is not { } practitioner) return;
-            long? until = period?.EndElement?.ToDateTimeOffset(TimeSpan.Zero).ToUnixTimeSeconds() ?? (ended ? now : null);
-            list.Add(new CareRelation(practitioner, patient, until));
+            list.Add(new CareRelation(practitioner, patient, kind, Seconds(period?.StartElement), Seconds(period?.EndElement) ?? (ended ? now : null)));
         }
         switch (resource)
         {
             case Encounter e:
                 var ended = e.Status is Encounter.EncounterStatus.Finished or Encounter.EncounterStatus.Cancelled or Encounter.EncounterStatus.EnteredInError;
-                foreach (var p in e.Participant) Add(p.Individual, p.Period ?? e.Period, ended);
+                foreach (var p in e.Participant) Add(p.Individual, "encounter", p.Period ?? e.Period, ended);
                 break;
             case CareTeam t:
                 var inactive = t.Status is CareTeam.CareTeamStatus.Inactive or CareTeam.CareTeamStatus.EnteredInError;
-                foreach (var p in t.Participant) Add(p.Member, p.Period ?? t.Period, inactive);
+                foreach (var p in t.Participant) Add(p.Member, "care-team", p.Period ?? t.Period, inactive);
                 break;
             case EpisodeOfCare ep:
-                Add(ep.CareManager, ep.Period, ep.Status is EpisodeOfCare.EpisodeOfCareStatus.Finished or EpisodeOfCare.EpisodeOfCareStatus.Cancelled);
+                Add(ep.CareManager, "episode", ep.Period, ep.Status is EpisodeOfCare.EpisodeOfCareStatus.Finished or EpisodeOfCare.EpisodeOfCareStatus.Cancelled);
+                break;
+            case Appointment a when a.Status is not (Appointment.AppointmentStatus.Cancelled or Appointment.AppointmentStatus.Noshow
+                or Appointment.AppointmentStatus.EnteredInError) && Moment(a.StartElement) is { } start:
+                // The slot itself: monitoring's grace days add the preparation before and the write-up after.
+                var end = Moment(a.EndElement) ?? start;
+                foreach (var p in a.Participant.Where(p => p.Status is not ParticipationStatus.Declined))
+                {
+                    if (PractitionerId(p.Actor) is { } practitioner) list.Add(new CareRelation(practitioner, patient, "appointment", start, end));
+                }
+                break;
+            case ServiceRequest r when r.Status is not (RequestStatus.EnteredInError or RequestStatus.Draft):
+                // Asked of the performer from when it was written, until it is done or its occurrence ends.
+                var kind = IsReferral(r) ? "referral" : "consult-order";
+                var from = Seconds(r.AuthoredOnElement);
+                var until = r.Occurrence switch
+                {
+                    Period o when o.EndElement is not null => Seconds(o.EndElement),
+                    FhirDateTime o => Seconds(o),
+                    _ => r.Status is RequestStatus.Completed or RequestStatus.Revoked ? now : null,
+                };
+                foreach (var performer in r.Performer)
+                {
+                    if (PractitionerId(performer) is { } practitioner) list.Add(new CareRelation(practitioner, patient, kind, from, until));
+                }
                 break;
         }
         return [.. list.Distinct()];

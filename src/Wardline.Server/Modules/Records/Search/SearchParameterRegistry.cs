@@ -34,7 +34,7 @@ internal static class SearchParameterRegistry
         "CareTeam", "Condition", "Observation", "DiagnosticReport", "MedicationRequest", "MedicationStatement",
         "AllergyIntolerance", "Procedure", "Immunization", "CarePlan", "DocumentReference", "Binary", "Consent",
         "Provenance", "Claim", "ExplanationOfBenefit", "Goal", "ImagingStudy", "Medication", "MedicationAdministration",
-        "Device", "SupplyDelivery", "Coverage", "ServiceRequest", "Specimen",
+        "Device", "SupplyDelivery", "Coverage", "ServiceRequest", "Specimen", "Appointment",
     };
 
     private static readonly Dictionary<string, Dictionary<string, SearchParameter>> ByType = Build();
@@ -234,6 +234,31 @@ internal static class SearchParameterRegistry
         Add<ImagingStudy>("status", SearchParamKind.Token, "ImagingStudy.status", p => One(p.StatusElement));
         Add<ImagingStudy>("started", SearchParamKind.Date, "ImagingStudy.started", p => One(p.StartedElement));
         Add<ImagingStudy>("encounter", SearchParamKind.Reference, "ImagingStudy.encounter", p => One(p.Encounter), targets: "Encounter");
+
+        // Orders and appointments: monitoring reads their performers and participants as explanations of an access.
+        static IEnumerable<ResourceReference> Of(IEnumerable<ResourceReference?> refs, string type) =>
+            refs.OfType<ResourceReference>().Where(r => r.Reference?.StartsWith(type + "/", StringComparison.Ordinal) == true);
+        Add<ServiceRequest>("identifier", SearchParamKind.Token, "ServiceRequest.identifier", p => p.Identifier, blind: true);
+        Add<ServiceRequest>("patient", SearchParamKind.Reference, "ServiceRequest.subject", p => One(p.Subject), targets: "Patient");
+        Add<ServiceRequest>("subject", SearchParamKind.Reference, "ServiceRequest.subject", p => One(p.Subject), targets: ["Patient", "Group", "Location", "Device"]);
+        Add<ServiceRequest>("status", SearchParamKind.Token, "ServiceRequest.status", p => One(p.StatusElement));
+        Add<ServiceRequest>("intent", SearchParamKind.Token, "ServiceRequest.intent", p => One(p.IntentElement));
+        Add<ServiceRequest>("category", SearchParamKind.Token, "ServiceRequest.category", p => p.Category);
+        Add<ServiceRequest>("code", SearchParamKind.Token, "ServiceRequest.code", p => One(p.Code));
+        Add<ServiceRequest>("authored", SearchParamKind.Date, "ServiceRequest.authoredOn", p => One(p.AuthoredOnElement));
+        Add<ServiceRequest>("occurrence", SearchParamKind.Date, "ServiceRequest.occurrence", p => One(p.Occurrence));
+        Add<ServiceRequest>("encounter", SearchParamKind.Reference, "ServiceRequest.encounter", p => One(p.Encounter), targets: "Encounter");
+        Add<ServiceRequest>("requester", SearchParamKind.Reference, "ServiceRequest.requester", p => One(p.Requester), targets: ["Practitioner", "PractitionerRole", "Organization", "Patient", "RelatedPerson", "Device"]);
+        Add<ServiceRequest>("performer", SearchParamKind.Reference, "ServiceRequest.performer", p => p.Performer, targets: ["Practitioner", "PractitionerRole", "Organization", "CareTeam", "HealthcareService", "Patient", "Device", "RelatedPerson"]);
+
+        Add<Appointment>("identifier", SearchParamKind.Token, "Appointment.identifier", p => p.Identifier, blind: true);
+        Add<Appointment>("patient", SearchParamKind.Reference, "Appointment.participant.actor.where(resolve() is Patient)", p => Of(p.Participant.Select(x => x.Actor), "Patient"), targets: "Patient");
+        Add<Appointment>("practitioner", SearchParamKind.Reference, "Appointment.participant.actor.where(resolve() is Practitioner)", p => Of(p.Participant.Select(x => x.Actor), "Practitioner"), targets: "Practitioner");
+        Add<Appointment>("actor", SearchParamKind.Reference, "Appointment.participant.actor", p => p.Participant.Select(x => x.Actor), targets: ["Patient", "Practitioner", "PractitionerRole", "RelatedPerson", "Device", "HealthcareService", "Location"]);
+        Add<Appointment>("status", SearchParamKind.Token, "Appointment.status", p => One(p.StatusElement));
+        Add<Appointment>("date", SearchParamKind.Date, "Appointment.start", p => One(p.StartElement));
+        Add<Appointment>("service-type", SearchParamKind.Token, "Appointment.serviceType", p => p.ServiceType);
+        Add<Appointment>("appointment-type", SearchParamKind.Token, "Appointment.appointmentType", p => One(p.AppointmentType));
 
         var result = new Dictionary<string, Dictionary<string, SearchParameter>>(StringComparer.Ordinal);
         foreach (var p in all)

@@ -1,5 +1,6 @@
 using System.Text;
 using Wardline.Policy;
+using Wardline.Server.Modules.Access.Facts;
 
 namespace Wardline.Server.Modules.Records.Storage;
 
@@ -81,7 +82,8 @@ internal static class AccessSql
                         break;
                     case AtomKind.OnCareTeam:
                         sb.Append("(f.patient IS NOT NULL AND f.patient IN (SELECT cr.patient FROM care_relations cr WHERE cr.practitioner = ")
-                          .Append(P(s.Practitioner)).Append(" AND (cr.until_at IS NULL OR cr.until_at > ").Append(P(s.CareSince)).Append(")))");
+                          .Append(P(s.Practitioner)).Append(" AND cr.kind IN ").Append(CareRelation.CaringKindsSql)
+                          .Append(" AND (cr.until_at IS NULL OR cr.until_at > ").Append(P(s.CareSince)).Append(")))");
                         break;
                     case AtomKind.BreakGlass:
                         sb.Append("(f.patient IS NOT NULL AND f.patient IN (").Append(List(atom.Values)).Append("))");

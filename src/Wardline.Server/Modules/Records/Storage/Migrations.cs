@@ -206,6 +206,18 @@ internal static class Migrations
             CREATE TABLE monitor_state (
                 name TEXT NOT NULL PRIMARY KEY, cursor BIGINT NOT NULL, config TEXT, updated BIGINT NOT NULL);
             """),
+        // A relation says what links the practitioner to the patient (the explanation names of monitoring: encounter,
+        // care-team, episode; from now on also appointment, consult-order and referral, which explain an access to
+        // monitoring but grant none) and since when (unix s). Existing rows take their resource's kind and start.
+        (10, "care-relation-kinds", _ => """
+            ALTER TABLE care_relations ADD COLUMN kind TEXT;
+            ALTER TABLE care_relations ADD COLUMN from_at BIGINT;
+            UPDATE care_relations SET
+                kind = (SELECT CASE r.res_type WHEN 'Encounter' THEN 'encounter' WHEN 'CareTeam' THEN 'care-team' WHEN 'EpisodeOfCare' THEN 'episode' END
+                        FROM resources r WHERE r.rid = care_relations.rid),
+                from_at = (SELECT MIN(d.lo) / 1000 FROM search_date d JOIN search_params p ON p.pid = d.pid
+                           WHERE d.rid = care_relations.rid AND p.param = 'date' AND d.lo > 0);
+            """),
     ];
 
     public static int Latest => Steps.Max(s => s.Version);

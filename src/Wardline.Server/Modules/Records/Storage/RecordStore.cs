@@ -727,20 +727,20 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer, 
         var relations = rows.SelectMany(r => r.Facts.CareRelations.Select(cr => (r.Rid, cr))).ToList();
         foreach (var chunk in relations.Chunk(400))
         {
-            await InsertRowsAsync(c, tx, "care_relations (rid, practitioner, patient, until_at)", 4, chunk.Length, (i, add) =>
+            await InsertRowsAsync(c, tx, "care_relations (rid, practitioner, patient, kind, from_at, until_at)", 6, chunk.Length, (i, add) =>
             {
                 var (rid, cr) = chunk[i];
-                add(rid); add(cr.Practitioner); add(cr.Patient); add(cr.Until);
+                add(rid); add(cr.Practitioner); add(cr.Patient); add(cr.Kind); add(cr.From); add(cr.Until);
             }, ct);
         }
     }
 
-    /// <summary>Patients a practitioner cares for: care relations open or ended after <paramref name="since"/> (unix s).</summary>
+    /// <summary>Patients a practitioner cares for (encounters, care teams, episodes): relations open or ended after <paramref name="since"/> (unix s).</summary>
     public async Task<HashSet<string>> CarePatientsAsync(string practitioner, long since, CancellationToken ct)
     {
         await using var c = await dialect.OpenAsync(ct);
         await using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT DISTINCT patient FROM care_relations WHERE practitioner = @p AND (until_at IS NULL OR until_at > @s)";
+        cmd.CommandText = "SELECT DISTINCT patient FROM care_relations WHERE practitioner = @p AND kind IN " + CareRelation.CaringKindsSql + " AND (until_at IS NULL OR until_at > @s)";
         Add(cmd, "@p", practitioner);
         Add(cmd, "@s", since);
         var set = new HashSet<string>(StringComparer.Ordinal);
