@@ -11,47 +11,25 @@ namespace Wardline.Server.Tests.Modules.Monitoring;
 /// evidence. The queue shows counts only (no group key, which can name a patient) and is not recorded, unless it is
 /// asked for one patient's alerts.
 /// </summary>
-public abstract class AlertDisclosureConformance(StoreKind kind) : IAsyncLifetime
+public abstract class AlertDisclosureConformance(StoreKind kind) : MonitoringServerTest(kind, officer: true)
 {
-    private TestStore _store = null!;
-    private TestServer _server = null!;
-    private HttpClient _officer = null!;
-
-    public async Task InitializeAsync()
-    {
-        _store = await TestStore.CreateAsync(kind);
-        var options = _store.SharedOptions();
-        options.Monitoring.Enabled = false;
-        _server = await TestServer.StartAsync(options);
-        _officer = await ClientAsync(_server, "privacy.olu", "privacy_officer");
-    }
-
-    public async Task DisposeAsync()
-    {
-        _officer.Dispose();
-        await _server.DisposeAsync();
-        await _store.DisposeAsync();
-    }
-
-    private Task<long> OfficerReadsOfAsync(string patient) => CountAsync(_store.Options,
+    private Task<long> OfficerReadsOfAsync(string patient) => CountAsync(Store.Options,
         $"SELECT COUNT(*) FROM ledger_entries WHERE type = 'access' AND event = 'audit' AND user_name = 'privacy.olu' AND patient = 'Patient/{patient}'");
 
     [Fact]
     public async Task Viewing_an_alerts_detail_or_a_patients_alerts_is_recorded_as_a_read_of_the_patients_audit_trail_and_the_queue_is_not()
     {
-        var own = await _server.Client.CreateAsync("Patient", StaffPatient("tester"));
-        Assert.Equal(HttpStatusCode.OK, (await _server.Client.GetAsync("Patient/" + own)).StatusCode);
-        await PostJsonAsync(_officer, Monitor(_server, "replay"),
-            new { from = DateTimeOffset.UtcNow.AddHours(-1).ToString("O"), to = DateTimeOffset.UtcNow.AddMinutes(1).ToString("O") });
+        var own = await ReadOwnRecordAsync(Server);
+        await ReplayLastHourAsync(Officer, Server);
 
-        var queue = await JsonAsync(await _officer.GetAsync(Monitor(_server, "alerts?detection=self-access")));
+        var queue = await JsonAsync(await Officer.GetAsync(Monitor(Server, "alerts?detection=self-access")));
         var afterQueue = await OfficerReadsOfAsync(own);
         var id = (long)queue["alerts"]!.AsArray()[0]!["id"]!;
-        var detail = await JsonAsync(await _officer.GetAsync(Monitor(_server, $"alerts/{id}")));
+        var detail = await JsonAsync(await Officer.GetAsync(Monitor(Server, $"alerts/{id}")));
         var afterDetail = await OfficerReadsOfAsync(own);
-        var byPatient = await JsonAsync(await _officer.GetAsync(Monitor(_server, "alerts?patient=" + own)));
+        var byPatient = await JsonAsync(await Officer.GetAsync(Monitor(Server, "alerts?patient=" + own)));
         var afterByPatient = await OfficerReadsOfAsync(own);
-        var missing = await _officer.GetAsync(Monitor(_server, "alerts/999999"));
+        var missing = await Officer.GetAsync(Monitor(Server, "alerts/999999"));
 
         Assert.Equal(0, afterQueue);
         Assert.DoesNotContain(own, queue.ToJsonString(), StringComparison.Ordinal);

@@ -9,34 +9,17 @@ namespace Wardline.Server.Tests.Modules.Monitoring;
 /// encounter and care-team relationships, the patient's department stay, a staff patient, a VIP flag, a labelled
 /// resource, and surname and address keys that match between a member of staff and a patient without holding either.
 /// </summary>
-public abstract class DirectoryLoaderConformance(StoreKind kind) : IAsyncLifetime
+public abstract class DirectoryLoaderConformance(StoreKind kind) : MonitoringServerTest(kind)
 {
-    private TestStore _store = null!;
-    private TestServer _server = null!;
-
-    public async Task InitializeAsync()
-    {
-        _store = await TestStore.CreateAsync(kind);
-        var options = _store.SharedOptions();
-        options.Monitoring.Enabled = false;
-        _server = await TestServer.StartAsync(options);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _server.DisposeAsync();
-        await _store.DisposeAsync();
-    }
-
     [Fact]
     public async Task A_loaded_directory_finds_relationships_stays_flags_labels_and_matching_keys()
     {
-        var client = _server.Client;
+        var client = Server.Client;
         var cardio = await client.CreateAsync("Organization", """{"resourceType":"Organization","name":"Cardiology"}""");
         var practitioner = await client.CreateAsync("Practitioner",
             """{"resourceType":"Practitioner","name":[{"family":"Mbeki","given":["Thandi"]}],"address":[{"line":["12 Harbour Road"],"postalCode":"CT1 2AB"}]}""");
-        await StaffAsync(_server, "dr.mbeki", "Thandi Mbeki", practitioner, cardio);
-        await StaffAsync(_server, "nurse.lowe", "Kim Lowe", null, cardio);
+        await StaffAsync(Server, "dr.mbeki", "Thandi Mbeki", practitioner, cardio);
+        await StaffAsync(Server, "nurse.lowe", "Kim Lowe", null, cardio);
         var patient = await client.CreateAsync("Patient",
             """{"resourceType":"Patient","name":[{"family":"MBEKI","given":["Jo"]}],"address":[{"line":["12  harbour road"],"postalCode":"CT1 2AB"}],"contact":[{"name":{"family":"Lowe","given":["Kim"]}}]}""");
         var vip = await client.CreateAsync("Patient",
@@ -53,7 +36,7 @@ public abstract class DirectoryLoaderConformance(StoreKind kind) : IAsyncLifetim
         var note = await client.CreateAsync("Condition", FhirTest.Condition(patient).Replace("\"resourceType\":\"Condition\"",
             "\"resourceType\":\"Condition\",\"meta\":{\"security\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"PSY\"}]}", StringComparison.Ordinal));
 
-        var directory = await _server.Service<DirectoryLoader>().LoadAsync(CancellationToken.None);
+        var directory = await Server.Service<DirectoryLoader>().LoadAsync(CancellationToken.None);
 
         Assert.Contains(directory.RelationshipsOf("dr.mbeki", patient), r => r.Kind == "encounter" && r.UntilMs is null);
         Assert.Contains(directory.RelationshipsOf("dr.mbeki", vip), r => r.Kind == "care-team");

@@ -36,8 +36,7 @@ public sealed class MonitorLeaderOnPostgres : IAsyncLifetime
     public async Task Only_one_of_two_servers_runs_streaming_detection_and_an_alert_is_raised_once()
     {
         await EventuallyAsync(() => Task.FromResult(_first.Service<MonitorService>().Status.Running && _second.Service<MonitorService>().Status.Running ? "both" : null), "both detectors running");
-        var own = await _second.Client.CreateAsync("Patient", StaffPatient("tester"));
-        await _second.Client.GetAsync("Patient/" + own);
+        await ReadOwnRecordAsync(_second);
 
         var alert = await EventuallyAsync(async () =>
             (await _first.Service<AlertStore>().QueryAsync(new AlertQuery(Detection: "self-access"), CancellationToken.None)).Alerts is [var a] ? a : null, "one self-access alert");

@@ -15,42 +15,23 @@ namespace Wardline.Server.Tests.Modules.Monitoring;
 /// the queue and an alert's evidence with proofs, review, replay, status, catalogue and timelines; for privacy and
 /// security officers only; every bad input a 400 ProblemDetails that writes nothing.
 /// </summary>
-public abstract class MonitoringApiConformance(StoreKind kind) : IAsyncLifetime
+public abstract class MonitoringApiConformance(StoreKind kind) : MonitoringServerTest(kind, officer: true)
 {
-    private TestStore _store = null!;
-    private TestServer _server = null!;
-    private HttpClient _officer = null!;
+    private Uri Url(string path) => Monitor(Server, path);
 
-    public async Task InitializeAsync()
+    private Task<string> SelfReadAsync() => ReadOwnRecordAsync(Server);
+
+    private Task<JsonNode> ReplayAsync() => ReplayLastHourAsync(Officer, Server);
+
+    /// <summary>The tester reads their own record and the officer replays the hour: the self-access alert it raised.</summary>
+    private async Task<JsonObject> SelfAccessAlertAsync()
     {
-        _store = await TestStore.CreateAsync(kind);
-        var options = _store.SharedOptions();
-        options.Monitoring.Enabled = false;
-        _server = await TestServer.StartAsync(options);
-        _officer = await ClientAsync(_server, "privacy.olu", "privacy_officer");
+        await SelfReadAsync();
+        await ReplayAsync();
+        return await FirstAlertAsync();
     }
 
-    public async Task DisposeAsync()
-    {
-        _officer.Dispose();
-        await _server.DisposeAsync();
-        await _store.DisposeAsync();
-    }
-
-    private Uri Url(string path) => Monitor(_server, path);
-
-    /// <summary>The tester reads their own record; returns the patient id.</summary>
-    private async Task<string> SelfReadAsync()
-    {
-        var own = await _server.Client.CreateAsync("Patient", StaffPatient("tester"));
-        Assert.Equal(HttpStatusCode.OK, (await _server.Client.GetAsync("Patient/" + own)).StatusCode);
-        return own;
-    }
-
-    private async Task<JsonNode> ReplayAsync() => await JsonAsync(await PostJsonAsync(_officer, Url("replay"),
-        new { from = DateTimeOffset.UtcNow.AddHours(-1).ToString("O"), to = DateTimeOffset.UtcNow.AddMinutes(1).ToString("O") }));
-
-    private async Task<JsonObject> FirstAlertAsync() => (await JsonAsync(await _officer.GetAsync(Url("alerts?detection=self-access"))))["alerts"]!.AsArray()[0]!.AsObject();
+    private async Task<JsonObject> FirstAlertAsync() => (await JsonAsync(await Officer.GetAsync(Url("alerts?detection=self-access"))))["alerts"]!.AsArray()[0]!.AsObject();
 
     [Fact]
     public async Task A_replay_raises_the_alerts_of_a_period_once_and_is_recorded_in_the_ledger()
@@ -63,11 +44,11 @@ public abstract class MonitoringApiConformance(StoreKind kind) : IAsyncLifetime
         Assert.Equal(1, (int)first["newAlerts"]!);
         Assert.Equal(0, (int)second["newAlerts"]!);
         Assert.True((int)second["alreadyKnown"]! >= 1);
-        Assert.Equal(2, await CountAsync(_store.Options, "SELECT COUNT(*) FROM ledger_entries WHERE type = 'system' AND event = 'monitor-replay' AND actor = 'api:privacy.olu'"));
+        Assert.Equal(2, await CountAsync(Store.Options, "SELECT COUNT(*) FROM ledger_entries WHERE type = 'system' AND event = 'monitor-replay' AND actor = 'api:privacy.olu'"));
         var alert = await FirstAlertAsync();
         Assert.Equal("replay", (string?)alert["source"]);
         Assert.Equal("new", (string?)alert["status"]);
-        var byPatient = await JsonAsync(await _officer.GetAsync(Url("alerts?patient=" + own)));
+        var byPatient = await JsonAsync(await Officer.GetAsync(Url("alerts?patient=" + own)));
         Assert.Single(byPatient["alerts"]!.AsArray());
     }
 
@@ -80,30 +61,28 @@ public abstract class MonitoringApiConformance(StoreKind kind) : IAsyncLifetime
     [InlineData("""{"from": 12, "to": true}""", "not valid JSON")]
     public async Task A_replay_of_a_bad_period_is_refused_with_a_clear_message(string body, string expected)
     {
-        var ledger = await CountAsync(_store.Options, "SELECT COUNT(*) FROM ledger_entries WHERE event = 'monitor-replay'");
+        var ledger = await CountAsync(Store.Options, "SELECT COUNT(*) FROM ledger_entries WHERE event = 'monitor-replay'");
 
-        var response = await _officer.PostAsync(Url("replay"), new StringContent(body, Encoding.UTF8, "application/json"));
+        var response = await Officer.PostAsync(Url("replay"), new StringContent(body, Encoding.UTF8, "application/json"));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         Assert.Contains(expected, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        Assert.Equal(ledger, await CountAsync(_store.Options, "SELECT COUNT(*) FROM ledger_entries WHERE event = 'monitor-replay'"));
+        Assert.Equal(ledger, await CountAsync(Store.Options, "SELECT COUNT(*) FROM ledger_entries WHERE event = 'monitor-replay'"));
     }
 
     [Fact]
     public async Task An_officer_reviews_an_alert_through_the_api_and_a_stale_revision_is_a_conflict()
     {
-        await SelfReadAsync();
-        await ReplayAsync();
-        var alert = await FirstAlertAsync();
+        var alert = await SelfAccessAlertAsync();
         var id = (long)alert["id"]!;
         var revision = (int)alert["revision"]!;
 
-        var assigned = await JsonAsync(await PostJsonAsync(_officer, Url($"alerts/{id}/assign"), new { assignee = "privacy.olu", revision }));
-        var comment = await PostJsonAsync(_officer, Url($"alerts/{id}/comments"), new { note = "asked the ward manager" });
-        var stale = await PostJsonAsync(_officer, Url($"alerts/{id}/status"), new { status = "closed-violation", note = "confirmed", revision });
-        var closed = await JsonAsync(await PostJsonAsync(_officer, Url($"alerts/{id}/status"), new { status = "closed-violation", note = "confirmed", revision = (int)assigned["revision"]! }));
-        var detail = await JsonAsync(await _officer.GetAsync(Url($"alerts/{id}")));
+        var assigned = await JsonAsync(await PostJsonAsync(Officer, Url($"alerts/{id}/assign"), new { assignee = "privacy.olu", revision }));
+        var comment = await PostJsonAsync(Officer, Url($"alerts/{id}/comments"), new { note = "asked the ward manager" });
+        var stale = await PostJsonAsync(Officer, Url($"alerts/{id}/status"), new { status = "closed-violation", note = "confirmed", revision });
+        var closed = await JsonAsync(await PostJsonAsync(Officer, Url($"alerts/{id}/status"), new { status = "closed-violation", note = "confirmed", revision = (int)assigned["revision"]! }));
+        var detail = await JsonAsync(await Officer.GetAsync(Url($"alerts/{id}")));
 
         Assert.Equal("privacy.olu", (string?)assigned["assignee"]);
         Assert.Equal(HttpStatusCode.OK, comment.StatusCode);
@@ -117,17 +96,15 @@ public abstract class MonitoringApiConformance(StoreKind kind) : IAsyncLifetime
     [Fact]
     public async Task The_proof_of_an_alerts_entry_checks_against_the_signed_head_and_other_entries_are_not_found()
     {
-        await SelfReadAsync();
-        await ReplayAsync();
-        var alert = await FirstAlertAsync();
+        var alert = await SelfAccessAlertAsync();
         var id = (long)alert["id"]!;
-        var detail = await JsonAsync(await _officer.GetAsync(Url($"alerts/{id}")));
+        var detail = await JsonAsync(await Officer.GetAsync(Url($"alerts/{id}")));
         var index = (long)detail["entries"]!.AsArray()[0]!["index"]!;
 
-        var proof = await JsonAsync(await _officer.GetAsync(Url($"alerts/{id}/entries/{index}/proof")));
-        var other = await _officer.GetAsync(Url($"alerts/{id}/entries/0/proof"));
+        var proof = await JsonAsync(await Officer.GetAsync(Url($"alerts/{id}/entries/{index}/proof")));
+        var other = await Officer.GetAsync(Url($"alerts/{id}/entries/0/proof"));
 
-        var head = await _server.Service<TreeHeads>().LatestAsync(CancellationToken.None);
+        var head = await Server.Service<TreeHeads>().LatestAsync(CancellationToken.None);
         Assert.Equal(head!.Size, (long)proof["treeSize"]!);
         Assert.Equal(Convert.ToHexStringLower(head.Root), (string?)proof["rootHash"]);
         var leaf = Convert.FromHexString((string)proof["leafHash"]!);
@@ -151,7 +128,7 @@ public abstract class MonitoringApiConformance(StoreKind kind) : IAsyncLifetime
     [InlineData("alerts/1/entries/x/proof", "is not a ledger index")]
     public async Task Bad_query_input_is_a_400_problem(string path, string expected)
     {
-        var response = await _officer.GetAsync(Url(path));
+        var response = await Officer.GetAsync(Url(path));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
@@ -167,23 +144,21 @@ public abstract class MonitoringApiConformance(StoreKind kind) : IAsyncLifetime
     [InlineData("comments", """{"note":""}""", "needs a note")]
     public async Task Bad_review_input_is_a_400_problem_that_writes_nothing(string action, string body, string expected)
     {
-        await SelfReadAsync();
-        await ReplayAsync();
-        var id = (long)(await FirstAlertAsync())["id"]!;
-        var ledger = await CountAsync(_store.Options, "SELECT COUNT(*) FROM ledger_entries WHERE event = 'AlertUpdated'");
+        var id = (long)(await SelfAccessAlertAsync())["id"]!;
+        var ledger = await CountAsync(Store.Options, "SELECT COUNT(*) FROM ledger_entries WHERE event = 'AlertUpdated'");
 
-        var response = await _officer.PostAsync(Url($"alerts/{id}/{action}"), new StringContent(body, Encoding.UTF8, "application/json"));
+        var response = await Officer.PostAsync(Url($"alerts/{id}/{action}"), new StringContent(body, Encoding.UTF8, "application/json"));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Contains(expected, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        Assert.Equal(ledger, await CountAsync(_store.Options, "SELECT COUNT(*) FROM ledger_entries WHERE event = 'AlertUpdated'"));
+        Assert.Equal(ledger, await CountAsync(Store.Options, "SELECT COUNT(*) FROM ledger_entries WHERE event = 'AlertUpdated'"));
     }
 
     [Fact]
     public async Task An_unknown_alert_is_a_404_problem()
     {
-        var get = await _officer.GetAsync(Url("alerts/987654"));
-        var post = await PostJsonAsync(_officer, Url("alerts/987654/status"), new { status = "under-review" });
+        var get = await Officer.GetAsync(Url("alerts/987654"));
+        var post = await PostJsonAsync(Officer, Url("alerts/987654/status"), new { status = "under-review" });
 
         Assert.Equal(HttpStatusCode.NotFound, get.StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, post.StatusCode);
@@ -193,8 +168,8 @@ public abstract class MonitoringApiConformance(StoreKind kind) : IAsyncLifetime
     [Fact]
     public async Task A_clinician_is_refused_with_403_and_an_anonymous_caller_with_401()
     {
-        using var clinician = await ClientAsync(_server, "dr.curious", "physician");
-        using var anonymous = _server.AnonymousClient();
+        using var clinician = await ClientAsync(Server, "dr.curious", "physician");
+        using var anonymous = Server.AnonymousClient();
 
         foreach (var (client, expected) in new[] { (clinician, HttpStatusCode.Forbidden), (anonymous, HttpStatusCode.Unauthorized) })
         {
@@ -203,14 +178,14 @@ public abstract class MonitoringApiConformance(StoreKind kind) : IAsyncLifetime
             Assert.Equal(expected, (await PostJsonAsync(client, Url("replay"), new { from = "2026-01-01", to = "2026-01-02" })).StatusCode);
             Assert.Equal(expected, (await PostJsonAsync(client, Url("alerts/1/status"), new { status = "under-review" })).StatusCode);
         }
-        Assert.Equal(0, await CountAsync(_store.Options, "SELECT COUNT(*) FROM ledger_entries WHERE event = 'monitor-replay'"));
+        Assert.Equal(0, await CountAsync(Store.Options, "SELECT COUNT(*) FROM ledger_entries WHERE event = 'monitor-replay'"));
     }
 
     [Fact]
     public async Task Status_and_the_detection_catalogue_show_the_configuration_in_force()
     {
-        var status = await JsonAsync(await _officer.GetAsync(Url("status")));
-        var catalogue = await JsonAsync(await _officer.GetAsync(Url("detections")));
+        var status = await JsonAsync(await Officer.GetAsync(Url("status")));
+        var catalogue = await JsonAsync(await Officer.GetAsync(Url("detections")));
 
         Assert.False((bool)status["enabled"]!);
         Assert.Equal(MonitorConfig.Default.Fingerprint, (string?)status["configFingerprint"]);
@@ -225,12 +200,12 @@ public abstract class MonitoringApiConformance(StoreKind kind) : IAsyncLifetime
     {
         var own = await SelfReadAsync();
 
-        var activity = await JsonAsync(await _officer.GetAsync(Url("users/tester/activity")));
-        var accesses = await JsonAsync(await _officer.GetAsync(Url($"patients/{own}/accesses")));
+        var activity = await JsonAsync(await Officer.GetAsync(Url("users/tester/activity")));
+        var accesses = await JsonAsync(await Officer.GetAsync(Url($"patients/{own}/accesses")));
 
         Assert.Contains(activity["items"]!.AsArray(), i => (string?)i!["patient"] == own && (string?)i["event"] == "decision");
         Assert.Contains(accesses["items"]!.AsArray(), i => (string?)i!["user"] == "tester");
-        Assert.True(await CountAsync(_store.Options, $"SELECT COUNT(*) FROM ledger_entries WHERE type = 'access' AND event = 'audit' AND user_name = 'privacy.olu' AND patient = 'Patient/{own}'") >= 2);
+        Assert.True(await CountAsync(Store.Options, $"SELECT COUNT(*) FROM ledger_entries WHERE type = 'access' AND event = 'audit' AND user_name = 'privacy.olu' AND patient = 'Patient/{own}'") >= 2);
     }
 }
 

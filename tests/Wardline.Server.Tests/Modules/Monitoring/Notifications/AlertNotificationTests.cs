@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
-using Microsoft.Extensions.DependencyInjection;
 using Wardline.Server.Hosting;
 using Wardline.Server.Modules.Monitoring.Notifications;
 using Wardline.Server.Tests.Infrastructure;
@@ -46,8 +45,7 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
             o.Access.Notify.PrivacyOfficers.Add("privacy@hospital.example");
             o.Monitoring.Notify.Emails.Add("privacy@hospital.example");
             o.Monitoring.Notify.Emails.Add("soc@hospital.example");
-            o.Monitoring.Notify.Webhooks.Add(hook.Url);
-            o.Monitoring.Notify.WebhookSecret = Secret;
+            hook.Subscribe(o);
             o.Monitoring.Notify.Syslog = siem.Address;
             o.Monitoring.Notify.ConsoleUrl = "https://wardline.hospital.example";
         }));
@@ -93,11 +91,7 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
     public async Task The_webhook_signature_verifies_and_a_tampered_body_does_not()
     {
         using var hook = WebhookReceiver.Start(Secret);
-        await using var server = await StartAsync(Options(o =>
-        {
-            o.Monitoring.Notify.Webhooks.Add(hook.Url);
-            o.Monitoring.Notify.WebhookSecret = Secret;
-        }));
+        await using var server = await StartAsync(Options(hook.Subscribe));
         await WaitForCursorAsync(server.App.Services);
 
         var id = await InsertAlertAsync(server.App.Services, severity: 4);
@@ -152,8 +146,7 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
         hook.Status = 503;
         await using var server = await StartAsync(Options(o =>
         {
-            o.Monitoring.Notify.Webhooks.Add(hook.Url);
-            o.Monitoring.Notify.WebhookSecret = Secret;
+            hook.Subscribe(o);
             o.Monitoring.Notify.MaxAttempts = 3;
         }));
         using var officer = await ClientAsync(server, "privacy.officer", "privacy_officer");
@@ -199,11 +192,7 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
         using var hook = WebhookReceiver.Start(Secret);
         hook.Status = 502;
         long id;
-        var options = Options(o =>
-        {
-            o.Monitoring.Notify.Webhooks.Add(hook.Url);
-            o.Monitoring.Notify.WebhookSecret = Secret;
-        });
+        var options = Options(hook.Subscribe);
         await using (var first = await StartAsync(options))
         {
             await WaitForCursorAsync(first.App.Services);
@@ -212,11 +201,7 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
         }
         hook.Status = null;
 
-        await using var second = await StartAsync(Options(o =>
-        {
-            o.Monitoring.Notify.Webhooks.Add(hook.Url);
-            o.Monitoring.Notify.WebhookSecret = Secret;
-        }));
+        await using var second = await StartAsync(Options(hook.Subscribe));
 
         var sent = await WaitForAsync(second.App.Services, id, r => r.Count == 1 && r[0].Status == "sent", Wait);
         Assert.True(sent[0].Attempts >= 2);
@@ -230,8 +215,7 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
         using var hook = WebhookReceiver.Start(Secret);
         await using var server = await StartAsync(Options(o =>
         {
-            o.Monitoring.Notify.Webhooks.Add(hook.Url);
-            o.Monitoring.Notify.WebhookSecret = Secret;
+            hook.Subscribe(o);
             o.Monitoring.Notify.MinSeverity = "high";
         }));
         await WaitForCursorAsync(server.App.Services);
@@ -239,10 +223,7 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
         var medium = await InsertAlertAsync(server.App.Services, severity: 2);
         var high = await InsertAlertAsync(server.App.Services, severity: 3);
 
-        await WaitForAsync(server.App.Services, high, r => r.Count == 1 && r[0].Status == "sent", Wait);
-        Assert.Empty(await NotificationsAsync(server.App.Services, medium));
-        Assert.Single(hook.For(high));
-        Assert.Empty(hook.For(medium));
+        await AnnouncedAloneAsync(server, hook, high, medium);
     }
 
     [Fact]
@@ -256,19 +237,12 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
             old = await InsertAlertAsync(first.App.Services, severity: 4);
         }
         using var hook = WebhookReceiver.Start(Secret);
-        await using var server = await StartAsync(Options(o =>
-        {
-            o.Monitoring.Notify.Webhooks.Add(hook.Url);
-            o.Monitoring.Notify.WebhookSecret = Secret;
-        }));
+        await using var server = await StartAsync(Options(hook.Subscribe));
         await WaitForCursorAsync(server.App.Services);
 
         var fresh = await InsertAlertAsync(server.App.Services, severity: 4);
 
-        await WaitForAsync(server.App.Services, fresh, r => r.Count == 1 && r[0].Status == "sent", Wait);
-        Assert.Empty(await NotificationsAsync(server.App.Services, old));
-        Assert.Single(hook.For(fresh));
-        Assert.Empty(hook.For(old));
+        await AnnouncedAloneAsync(server, hook, fresh, old);
     }
 
     [Fact]
@@ -296,20 +270,13 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
         Assert.Equal(HttpStatusCode.NotFound, (await security.PostAsync("monitor/notifications/987654/retry", null)).StatusCode);
     }
 
-    /// <summary>The first round sets the cursor at the newest alert; alerts inserted after it are new.</summary>
-    private static async Task WaitForCursorAsync(IServiceProvider services)
+    /// <summary>The webhook announced <paramref name="announced"/> once, and <paramref name="silent"/> was never queued.</summary>
+    private static async Task AnnouncedAloneAsync(TestServerLite server, WebhookReceiver hook, long announced, long silent)
     {
-        var dialect = services.GetRequiredService<Wardline.Server.Modules.Records.Storage.SqlDialect>();
-        var deadline = DateTime.UtcNow + Wait;
-        while (true)
-        {
-            await using var c = await dialect.OpenAsync(CancellationToken.None);
-            await using var cmd = c.CreateCommand();
-            cmd.CommandText = "SELECT COUNT(*) FROM monitor_state WHERE name = 'notify'";
-            if (Convert.ToInt64(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture) == 1) return;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("the notifier never started its cursor");
-            await Task.Delay(100);
-        }
+        await WaitForAsync(server.App.Services, announced, r => r.Count == 1 && r[0].Status == "sent", Wait);
+        Assert.Empty(await NotificationsAsync(server.App.Services, silent));
+        Assert.Single(hook.For(announced));
+        Assert.Empty(hook.For(silent));
     }
 
     private static int Count(string text, string what)

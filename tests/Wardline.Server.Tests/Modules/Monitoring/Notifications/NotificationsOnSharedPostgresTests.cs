@@ -32,8 +32,7 @@ public sealed class NotificationsOnSharedPostgresTests : IAsyncLifetime
     {
         var o = _store.SharedOptions();
         o.Monitoring.Notify.RetrySeconds = 0.2;
-        o.Monitoring.Notify.Webhooks.Add(_hook.Url);
-        o.Monitoring.Notify.WebhookSecret = Secret;
+        _hook.Subscribe(o);
         return o;
     }
 
@@ -42,7 +41,7 @@ public sealed class NotificationsOnSharedPostgresTests : IAsyncLifetime
     {
         await using var a = await StartAsync(Options());
         await using var b = await StartAsync(Options());
-        await WaitForCursorAsync();
+        await WaitForCursorAsync(a.App.Services);
 
         var ids = new List<long>();
         for (var i = 0; i < 6; i++)
@@ -60,7 +59,7 @@ public sealed class NotificationsOnSharedPostgresTests : IAsyncLifetime
     public async Task An_alert_committed_after_a_later_one_is_still_announced()
     {
         await using var server = await StartAsync(Options());
-        await WaitForCursorAsync();
+        await WaitForCursorAsync(server.App.Services);
 
         // An alert store's transaction takes its id, then commits only after another alert's has committed and been announced.
         await using var slow = new NpgsqlConnection(_store.PostgresConnectionString);
@@ -85,19 +84,5 @@ public sealed class NotificationsOnSharedPostgresTests : IAsyncLifetime
         await WaitForAsync(server.App.Services, late, r => r.Count == 1 && r[0].Status == "sent", Wait);
         Assert.Single(_hook.For(late));
         Assert.Single(_hook.For(early));
-    }
-
-    private async Task WaitForCursorAsync()
-    {
-        var deadline = DateTime.UtcNow + Wait;
-        await using var c = new NpgsqlConnection(_store.PostgresConnectionString);
-        await c.OpenAsync();
-        while (true)
-        {
-            await using var cmd = new NpgsqlCommand("SELECT COUNT(*) FROM monitor_state WHERE name = 'notify'", c);
-            if ((long)(await cmd.ExecuteScalarAsync())! == 1) return;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("the notifier never started its cursor");
-            await Task.Delay(100);
-        }
     }
 }

@@ -102,6 +102,25 @@ internal static class NotifyTestKit
         }
     }
 
+    /// <summary>
+    /// Waits until the notifier's first round has set its cursor at the newest alert (alerts inserted after it are new); on a
+    /// shared database any server's services will do.
+    /// </summary>
+    public static async Task WaitForCursorAsync(IServiceProvider services)
+    {
+        var dialect = services.GetRequiredService<SqlDialect>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            await using var c = await dialect.OpenAsync(CancellationToken.None);
+            await using var cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT COUNT(*) FROM monitor_state WHERE name = 'notify'";
+            if (Convert.ToInt64(await cmd.ExecuteScalarAsync(), CultureInfo.InvariantCulture) == 1) return;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("the notifier never started its cursor");
+            await Task.Delay(100);
+        }
+    }
+
     /// <summary>A port nothing listens on.</summary>
     public static int FreePort() => SmtpSink.FreePort();
 
@@ -183,6 +202,13 @@ internal sealed class WebhookReceiver : IDisposable
     }
 
     public static WebhookReceiver Start(string secret) => new(secret, NotifyTestKit.FreePort());
+
+    /// <summary>Subscribes this receiver to the server's alerts: its URL among the webhooks, signed with its secret.</summary>
+    public void Subscribe(WardlineOptions options)
+    {
+        options.Monitoring.Notify.Webhooks.Add(Url);
+        options.Monitoring.Notify.WebhookSecret = _secret;
+    }
 
     /// <summary>The requests about one alert (the server's own detections may raise others while a test runs).</summary>
     public IReadOnlyList<Received> For(long alertId) =>
