@@ -13,35 +13,18 @@ namespace Wardline.Server.Tests.Modules.Monitoring;
 /// the chart of a patient they are booked to see, or were asked to see, is not an alert; one with no such reason is.
 /// They grant no access: the policy's care-team condition still counts encounters, care teams and episodes only.
 /// </summary>
-public abstract class AppointmentAndOrderConformance(StoreKind kind) : IAsyncLifetime
+public abstract class AppointmentAndOrderConformance(StoreKind kind) : MonitoringServerTest(kind)
 {
-    private TestStore _store = null!;
-    private TestServer _server = null!;
-
-    public async Task InitializeAsync()
-    {
-        _store = await TestStore.CreateAsync(kind);
-        var options = _store.SharedOptions();
-        options.Monitoring.Enabled = false;
-        _server = await TestServer.StartAsync(options);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _server.DisposeAsync();
-        await _store.DisposeAsync();
-    }
-
     private static string At(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture);
 
-    private Task<string> PractitionerAsync() => _server.Client.CreateAsync("Practitioner", """{"resourceType":"Practitioner","name":[{"family":"Doe","given":["Sam"]}]}""");
+    private Task<string> PractitionerAsync() => Server.Client.CreateAsync("Practitioner", """{"resourceType":"Practitioner","name":[{"family":"Doe","given":["Sam"]}]}""");
 
-    private Task<string> AppointmentAsync(string patient, string practitioner, string status, DateTimeOffset start) => _server.Client.CreateAsync("Appointment", $$"""
+    private Task<string> AppointmentAsync(string patient, string practitioner, string status, DateTimeOffset start) => Server.Client.CreateAsync("Appointment", $$"""
         {"resourceType":"Appointment","status":"{{status}}","start":"{{At(start)}}","end":"{{At(start.AddMinutes(30))}}",
          "participant":[{"actor":{"reference":"Patient/{{patient}}"},"status":"accepted"},{"actor":{"reference":"Practitioner/{{practitioner}}"},"status":"accepted"}]}
         """);
 
-    private Task<string> OrderAsync(string patient, string practitioner, string status, DateTimeOffset authored, bool referral = false) => _server.Client.CreateAsync("ServiceRequest", $$"""
+    private Task<string> OrderAsync(string patient, string practitioner, string status, DateTimeOffset authored, bool referral = false) => Server.Client.CreateAsync("ServiceRequest", $$"""
         {"resourceType":"ServiceRequest","status":"{{status}}","intent":"order","subject":{"reference":"Patient/{{patient}}"},
          "authoredOn":"{{At(authored)}}","performer":[{"reference":"Practitioner/{{practitioner}}"}]
          {{(referral ? ""","category":[{"coding":[{"system":"http://snomed.info/sct","code":"3457005"}]}]""" : "")}}}
@@ -51,10 +34,10 @@ public abstract class AppointmentAndOrderConformance(StoreKind kind) : IAsyncLif
     public async Task Appointments_and_orders_are_loaded_as_relationships_of_their_kind_and_period_and_cancelled_ones_are_not()
     {
         var now = DateTimeOffset.UtcNow;
-        var patient = await _server.Client.CreateAsync("Patient", """{"resourceType":"Patient","name":[{"family":"Ng","given":["Li"]}]}""");
+        var patient = await Server.Client.CreateAsync("Patient", """{"resourceType":"Patient","name":[{"family":"Ng","given":["Li"]}]}""");
         string booked = await PractitionerAsync(), cancelled = await PractitionerAsync(), consultant = await PractitionerAsync(), referred = await PractitionerAsync(), done = await PractitionerAsync();
         foreach (var (name, practitioner) in new[] { ("dr.booked", booked), ("dr.cancelled", cancelled), ("dr.consult", consultant), ("dr.referred", referred), ("dr.done", done) })
-            await StaffAsync(_server, name, name, practitioner);
+            await StaffAsync(Server, name, name, practitioner);
         var start = now.AddHours(3);
         await AppointmentAsync(patient, booked, "booked", start);
         await AppointmentAsync(patient, cancelled, "cancelled", start);
@@ -62,13 +45,13 @@ public abstract class AppointmentAndOrderConformance(StoreKind kind) : IAsyncLif
         await OrderAsync(patient, referred, "active", now.AddDays(-3), referral: true);
         await OrderAsync(patient, done, "completed", now.AddDays(-5));
 
-        var directory = await _server.Service<DirectoryLoader>().LoadAsync(CancellationToken.None);
+        var directory = await Server.Service<DirectoryLoader>().LoadAsync(CancellationToken.None);
         var appointment = Assert.Single(directory.RelationshipsOf("dr.booked", patient));
         var consult = Assert.Single(directory.RelationshipsOf("dr.consult", patient));
         var referral = Assert.Single(directory.RelationshipsOf("dr.referred", patient));
         var completed = Assert.Single(directory.RelationshipsOf("dr.done", patient));
-        var search = await _server.Client.GetAsync($"Appointment?patient={patient}&practitioner={booked}");
-        var orders = await _server.Client.GetAsync($"ServiceRequest?performer=Practitioner/{consultant}&patient={patient}");
+        var search = await Server.Client.GetAsync($"Appointment?patient={patient}&practitioner={booked}");
+        var orders = await Server.Client.GetAsync($"ServiceRequest?performer=Practitioner/{consultant}&patient={patient}");
 
         Assert.Equal(("appointment", start.ToUnixTimeSeconds() * 1000, (long?)start.AddMinutes(30).ToUnixTimeSeconds() * 1000), (appointment.Kind, appointment.FromMs, appointment.UntilMs));
         Assert.Empty(directory.RelationshipsOf("dr.cancelled", patient));
@@ -84,21 +67,21 @@ public abstract class AppointmentAndOrderConformance(StoreKind kind) : IAsyncLif
     public async Task A_replay_alerts_the_doctor_with_no_reason_and_not_those_booked_or_asked_to_see_the_patient()
     {
         var now = DateTimeOffset.UtcNow;
-        var patient = await _server.Client.CreateAsync("Patient", """{"resourceType":"Patient","name":[{"family":"Ng","given":["Li"]}]}""");
+        var patient = await Server.Client.CreateAsync("Patient", """{"resourceType":"Patient","name":[{"family":"Ng","given":["Li"]}]}""");
         string booked = await PractitionerAsync(), consultant = await PractitionerAsync(), referred = await PractitionerAsync(), nobody = await PractitionerAsync();
         await AppointmentAsync(patient, booked, "booked", now.AddHours(2));
         await OrderAsync(patient, consultant, "active", now.AddHours(-1));
         await OrderAsync(patient, referred, "active", now.AddDays(-2), referral: true);
         foreach (var (name, practitioner) in new[] { ("dr.booked", booked), ("dr.consult", consultant), ("dr.referred", referred), ("dr.nobody", nobody) })
         {
-            await StaffAsync(_server, name, name, practitioner);
-            using var doctor = await ClientAsync(_server, name, "tester");
-            Assert.Equal(HttpStatusCode.OK, (await doctor.GetAsync(new Uri(_server.BaseUri, "/fhir/Patient/" + patient))).StatusCode);
+            await StaffAsync(Server, name, name, practitioner);
+            using var doctor = await ClientAsync(Server, name, "tester");
+            Assert.Equal(HttpStatusCode.OK, (await doctor.GetAsync(new Uri(Server.BaseUri, "/fhir/Patient/" + patient))).StatusCode);
         }
-        using var officer = await ClientAsync(_server, "privacy.olu", "privacy_officer");
+        using var officer = await ClientAsync(Server, "privacy.olu", "privacy_officer");
 
-        var replay = await PostJsonAsync(officer, Monitor(_server, "replay"), new { from = At(now.AddHours(-1)), to = At(now.AddMinutes(5)) });
-        var alerts = await JsonAsync(await officer.GetAsync(Monitor(_server, "alerts?detection=no-care-relationship")));
+        var replay = await PostJsonAsync(officer, Monitor(Server, "replay"), new { from = At(now.AddHours(-1)), to = At(now.AddMinutes(5)) });
+        var alerts = await JsonAsync(await officer.GetAsync(Monitor(Server, "alerts?detection=no-care-relationship")));
 
         Assert.Equal(HttpStatusCode.OK, replay.StatusCode);
         var users = alerts["alerts"]!.AsArray().Select(a => (string?)a!["user"]).ToList();
@@ -111,16 +94,16 @@ public abstract class AppointmentAndOrderConformance(StoreKind kind) : IAsyncLif
     [Fact]
     public async Task An_appointment_or_order_grants_no_access_only_care_relations_do()
     {
-        var patient = await _server.Client.CreateAsync("Patient", """{"resourceType":"Patient","name":[{"family":"Ng","given":["Li"]}]}""");
-        var other = await _server.Client.CreateAsync("Patient", """{"resourceType":"Patient","name":[{"family":"Ode","given":["Ay"]}]}""");
+        var patient = await Server.Client.CreateAsync("Patient", """{"resourceType":"Patient","name":[{"family":"Ng","given":["Li"]}]}""");
+        var other = await Server.Client.CreateAsync("Patient", """{"resourceType":"Patient","name":[{"family":"Ode","given":["Ay"]}]}""");
         var practitioner = await PractitionerAsync();
         await AppointmentAsync(patient, practitioner, "booked", DateTimeOffset.UtcNow.AddHours(1));
         await OrderAsync(patient, practitioner, "active", DateTimeOffset.UtcNow);
-        await _server.Client.CreateAsync("CareTeam", $$$"""
+        await Server.Client.CreateAsync("CareTeam", $$$"""
             {"resourceType":"CareTeam","status":"active","subject":{"reference":"Patient/{{{other}}}"},"participant":[{"member":{"reference":"Practitioner/{{{practitioner}}}"}}]}
             """);
 
-        var caring = await _server.Service<RecordStore>().CarePatientsAsync(practitioner, 0, CancellationToken.None);
+        var caring = await Server.Service<RecordStore>().CarePatientsAsync(practitioner, 0, CancellationToken.None);
 
         Assert.Equal([other], caring);
     }
@@ -128,14 +111,14 @@ public abstract class AppointmentAndOrderConformance(StoreKind kind) : IAsyncLif
     [Fact]
     public async Task Bad_appointments_and_orders_are_refused_and_write_nothing()
     {
-        var before = await CountAsync(_store.Options, "SELECT COUNT(*) FROM resources");
+        var before = await CountAsync(Store.Options, "SELECT COUNT(*) FROM resources");
 
-        var noStart = await _server.Client.PostAsync("Appointment", FhirTest.Json("""{"resourceType":"Appointment","status":"not-a-status","participant":[]}"""));
-        var noSubject = await _server.Client.PostAsync("ServiceRequest", FhirTest.Json("""{"resourceType":"ServiceRequest","status":"active","intent":"order","authoredOn":"yesterday"}"""));
+        var noStart = await Server.Client.PostAsync("Appointment", FhirTest.Json("""{"resourceType":"Appointment","status":"not-a-status","participant":[]}"""));
+        var noSubject = await Server.Client.PostAsync("ServiceRequest", FhirTest.Json("""{"resourceType":"ServiceRequest","status":"active","intent":"order","authoredOn":"yesterday"}"""));
 
         Assert.Equal(HttpStatusCode.BadRequest, noStart.StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, noSubject.StatusCode);
-        Assert.Equal(before, await CountAsync(_store.Options, "SELECT COUNT(*) FROM resources"));
+        Assert.Equal(before, await CountAsync(Store.Options, "SELECT COUNT(*) FROM resources"));
     }
 }
 
