@@ -36,12 +36,7 @@ internal static class MonitorBenchmark
             }
         }
 
-        // A hospital big enough that its month holds the entries asked for: the default month is ~1.2M entries
-        // (about 400 staff); staff and activity are scaled together, and the month is cut at the count.
-        var probe = new SyntheticHospital(new SyntheticOptions { Seed = seed });
-        var perMonth = probe.Events().LongCount();
-        var scale = Math.Max(1.0, Math.Ceiling(entries * 11.0 / perMonth) / 10.0); // 10% over: the month does not grow quite in proportion
-        var hospital = new SyntheticHospital(new SyntheticOptions { Seed = seed, StaffScale = scale, ActivityScale = scale, Patients = (int)(25_000 * scale) });
+        var (hospital, scale) = Hospital(entries, seed);
         var sw = Stopwatch.StartNew();
         var events = new List<MonitorEvent>((int)Math.Min(entries, int.MaxValue - 64));
         foreach (var e in hospital.Events())
@@ -76,5 +71,17 @@ internal static class MonitorBenchmark
             }
         }
         return 0;
+    }
+
+    /// <summary>
+    /// A hospital big enough that its month holds the entries asked for: the default month is ~1.2M entries
+    /// (about 400 staff); staff and activity are scaled together, and the month is cut at the count.
+    /// </summary>
+    internal static (SyntheticHospital Hospital, double Scale) Hospital(long entries, int seed)
+    {
+        var probe = new SyntheticHospital(new SyntheticOptions { Seed = seed });
+        var perMonth = probe.Events().LongCount();
+        var scale = Math.Max(1.0, Math.Ceiling(entries * 11.0 / perMonth) / 10.0); // 10% over: the month does not grow quite in proportion
+        return (new SyntheticHospital(new SyntheticOptions { Seed = seed, StaffScale = scale, ActivityScale = scale, Patients = (int)(25_000 * scale) }), scale);
     }
 }

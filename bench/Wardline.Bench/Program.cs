@@ -21,9 +21,12 @@ if (args is ["ledger", ..])
 }
 
 // Usage: Wardline.Bench monitor batch [options]   (MonitorBenchmark.cs)
+//        Wardline.Bench monitor replay --data DIR [options]   (MonitorReplayBenchmark.cs)
 if (args is ["monitor", ..])
 {
-    Environment.ExitCode = Wardline.Bench.MonitorBenchmark.Run(args[1..]);
+    Environment.ExitCode = args is [_, "replay", ..]
+        ? await Wardline.Bench.MonitorReplayBenchmark.RunAsync(args[2..])
+        : Wardline.Bench.MonitorBenchmark.Run(args[1..]);
     return;
 }
 
