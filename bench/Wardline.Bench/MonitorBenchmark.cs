@@ -9,7 +9,7 @@ namespace Wardline.Bench;
 /// Batch throughput of the monitoring engine (issue 6, item 7): the synthetic hospital's ledger (normal work plus
 /// injected violations) is generated into memory first, then every enabled detection examines it in ledger order,
 /// as a replay does, on one thread. Reported: entries/s of the engine alone, findings, and the process's peak
-/// working set. Reading the rows out of a store is measured by <c>monitor replay</c> (bench/monitor.sh).
+/// working set. Reading the rows out of a store is measured by <c>monitor replay</c> (MonitorReplayBenchmark.cs).
 ///
 ///     Wardline.Bench monitor batch [--entries N (10000000)] [--seed S (7)] [--rounds R (3)]
 /// </summary>
