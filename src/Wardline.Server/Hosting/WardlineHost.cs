@@ -268,6 +268,9 @@ internal sealed class StoreInitializer(RecordStore store, RecordKeys keys, Recor
         // without facts the policy would see a resource with no department, patient or labels.
         var backfilled = await records.BackfillFactsAsync(cancellationToken);
         if (backfilled > 0) Modules.Records.Log.FactsBackfilled(logger, backfilled);
+        // Resources stored before a search parameter of their type existed are re-indexed, also before any request:
+        // a search on the new parameter would otherwise miss them.
+        foreach (var (type, count) in await records.ReindexPendingAsync(cancellationToken)) Modules.Records.Log.Reindexed(logger, type, count);
         // MigrateAsync refuses a schema newer than ours, so the store is now exactly at the latest version.
         var where = dialect.Describe();
         Modules.Records.Log.ServerStarted(logger, where, Migrations.Latest, applied, kekId);

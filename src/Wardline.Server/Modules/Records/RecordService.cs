@@ -366,6 +366,40 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
         return FhirJson.Serialize(copy).AsSpan().SequenceEqual(FhirJson.Serialize(stored));
     }
 
+    /// <summary>
+    /// Re-indexes the stored resources of every type that gained a search parameter since they were written (their index
+    /// rows and access facts, which a version of Wardline may also derive differently), then marks the type done; returns
+    /// how many resources of each type. Safe to interrupt: a type stays pending until all of it is done.
+    /// </summary>
+    public async Task<List<(string Type, int Count)>> ReindexPendingAsync(CancellationToken ct)
+    {
+        var done = new List<(string, int)>();
+        foreach (var type in await store.PendingReindexAsync(ct))
+        {
+            var count = 0;
+            long after = 0;
+            while (true)
+            {
+                var batch = await store.CurrentOfTypeAsync(type, after, 500, ct);
+                if (batch.Count == 0) break;
+                var rows = new List<(long, string, IReadOnlyList<IndexEntry>, FactsRow)>(batch.Count);
+                foreach (var v in batch)
+                {
+                    var resource = keys.Open(v) is { } json ? FhirJson.Parse(json).Resource : null;
+                    if (resource is null) continue;
+                    var index = _indexer.Index(resource);
+                    rows.Add((v.Rid, type, index, extractor.Extract(resource, index, v.LastUpdated / 1000)));
+                }
+                await store.ReindexAsync(rows, ct);
+                count += rows.Count;
+                after = batch[^1].Rid;
+            }
+            await store.ReindexedAsync(type, ct);
+            done.Add((type, count));
+        }
+        return done;
+    }
+
     /// <summary>Computes and stores access facts for every resource that has none; returns how many.</summary>
     public async Task<int> BackfillFactsAsync(CancellationToken ct)
     {

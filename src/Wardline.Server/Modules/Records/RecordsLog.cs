@@ -23,4 +23,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "Access facts computed for {Count} resources stored before they existed")]
     public static partial void FactsBackfilled(ILogger logger, int count);
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Information, Message = "Re-indexed {Count} {ResourceType} resources for search parameters added since they were stored")]
+    public static partial void Reindexed(ILogger logger, string resourceType, int count);
 }

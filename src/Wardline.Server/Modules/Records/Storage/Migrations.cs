@@ -218,6 +218,9 @@ internal static class Migrations
                 from_at = (SELECT MIN(d.lo) / 1000 FROM search_date d JOIN search_params p ON p.pid = d.pid
                            WHERE d.rid = care_relations.rid AND p.param = 'date' AND d.lo > 0);
             """),
+        // A search parameter added to a type whose resources were stored before it is pending until they are
+        // re-indexed (RecordService.ReindexPendingAsync, at start-up): a search on it would otherwise miss them.
+        (11, "search-param-pending", _ => "ALTER TABLE search_params ADD COLUMN pending SMALLINT NOT NULL DEFAULT 0;"),
     ];
 
     public static int Latest => Steps.Max(s => s.Version);

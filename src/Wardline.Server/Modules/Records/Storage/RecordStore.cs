@@ -106,7 +106,10 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer, 
             {
                 await using var cmd = c.CreateCommand();
                 cmd.Transaction = tx;
-                cmd.CommandText = "INSERT INTO search_params (pid, res_type, param) VALUES (@p, @t, @n) ON CONFLICT (res_type, param) DO NOTHING";
+                // A parameter new to a type that already has resources: they were indexed without it, so it is pending
+                // until RecordService re-indexes them (at start-up, before any request is served).
+                cmd.CommandText = "INSERT INTO search_params (pid, res_type, param, pending) VALUES (@p, @t, @n, " +
+                    "CASE WHEN EXISTS (SELECT 1 FROM resources WHERE res_type = @t) THEN 1 ELSE 0 END) ON CONFLICT (res_type, param) DO NOTHING";
                 Add(cmd, "@p", next);
                 Add(cmd, "@t", type);
                 Add(cmd, "@n", param);
@@ -599,9 +602,21 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer, 
             }
             updated.Add(w.Rid);
         }
+        await DeleteIndexRowsAsync(c, tx, updated, ct);
+
+        await WriteFactsUnitAsync(c, tx, Enumerable.Range(0, writes.Count).Where(i => writes[i].Facts is not null)
+            .Select(i => (rids[i], writes[i].Facts!)).ToList(), ct);
+
+        await InsertIndexRowsAsync(c, tx, Enumerable.Range(0, writes.Count).Where(i => !writes[i].Deleted)
+            .Select(i => (rids[i], writes[i].Type, writes[i].Index)), ct);
+        return WriteStatus.Committed;
+    }
+
+    private static async Task DeleteIndexRowsAsync(DbConnection c, DbTransaction tx, IReadOnlyList<long> rids, CancellationToken ct)
+    {
         foreach (var table in IndexTables)
         {
-            foreach (var chunk in updated.Chunk(500))
+            foreach (var chunk in rids.Chunk(500))
             {
                 await using var cmd = c.CreateCommand();
                 cmd.Transaction = tx;
@@ -610,23 +625,21 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer, 
                 await cmd.ExecuteNonQueryAsync(ct);
             }
         }
+    }
 
-        await WriteFactsUnitAsync(c, tx, Enumerable.Range(0, writes.Count).Where(i => writes[i].Facts is not null)
-            .Select(i => (rids[i], writes[i].Facts!)).ToList(), ct);
-
+    private async Task InsertIndexRowsAsync(DbConnection c, DbTransaction tx, IEnumerable<(long Rid, string Type, IReadOnlyList<IndexEntry> Index)> resources, CancellationToken ct)
+    {
         var tokens = new List<(int Pid, byte[] Hash, long Rid)>();
         var refs = new List<(int Pid, string Ref, long Rid)>();
         var dates = new List<(int Pid, long Lo, long Hi, long Rid)>();
-        for (var i = 0; i < writes.Count; i++)
+        foreach (var (rid, type, index) in resources)
         {
-            var w = writes[i];
-            if (w.Deleted) continue;
-            foreach (var e in w.Index)
+            foreach (var e in index)
             {
-                var pid = Pid(w.Type, e.Param);
-                if (e.Hash is not null) tokens.Add((pid, e.Hash, rids[i]));
-                else if (e.Ref is not null) refs.Add((pid, e.Ref, rids[i]));
-                else if (e.Lo is not null) dates.Add((pid, e.Lo.Value, e.Hi!.Value, rids[i]));
+                var pid = Pid(type, e.Param);
+                if (e.Hash is not null) tokens.Add((pid, e.Hash, rid));
+                else if (e.Ref is not null) refs.Add((pid, e.Ref, rid));
+                else if (e.Lo is not null) dates.Add((pid, e.Lo.Value, e.Hi!.Value, rid));
             }
         }
         // Sorted rows walk each B-tree in order: fewer page visits than random order.
@@ -652,7 +665,6 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer, 
                 add(chunk[i].Pid); add(chunk[i].Lo); add(chunk[i].Hi); add(chunk[i].Rid);
             }, ct);
         }
-        return WriteStatus.Committed;
     }
 
     /// <summary>Inserts the current-version rows of new resources and returns their row keys, in order.</summary>
@@ -755,6 +767,54 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer, 
         {
             await WriteFactsUnitAsync(c, tx, rows, token);
             return rows.Count;
+        });
+
+    /// <summary>Resource types with a search parameter registered after some of their resources were stored.</summary>
+    public async Task<List<string>> PendingReindexAsync(CancellationToken ct)
+    {
+        await using var c = await dialect.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT DISTINCT res_type FROM search_params WHERE pending = 1 ORDER BY res_type";
+        var list = new List<string>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) list.Add(r.GetString(0));
+        return list;
+    }
+
+    /// <summary>Current versions of up to <paramref name="limit"/> live resources of a type after row key <paramref name="afterRid"/>, in row-key order.</summary>
+    public async Task<List<StoredVersion>> CurrentOfTypeAsync(string type, long afterRid, int limit, CancellationToken ct)
+    {
+        await using var c = await dialect.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = SelectCurrent + "WHERE r.res_type = @t AND r.deleted = 0 AND r.rid > @after ORDER BY r.rid LIMIT @lim";
+        Add(cmd, "@t", type);
+        Add(cmd, "@after", afterRid);
+        Add(cmd, "@lim", limit);
+        var list = new List<StoredVersion>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) list.Add(Map(r));
+        return list;
+    }
+
+    /// <summary>Replaces the search index rows and access facts of these resources (their versions are untouched).</summary>
+    public Task ReindexAsync(List<(long Rid, string Type, IReadOnlyList<IndexEntry> Index, FactsRow Facts)> rows, CancellationToken ct) =>
+        committer.RunAsync(async (c, tx, token) =>
+        {
+            await DeleteIndexRowsAsync(c, tx, [.. rows.Select(r => r.Rid)], token);
+            await WriteFactsUnitAsync(c, tx, [.. rows.Select(r => (r.Rid, r.Facts))], token);
+            await InsertIndexRowsAsync(c, tx, rows.Select(r => (r.Rid, r.Type, r.Index)), token);
+            return rows.Count;
+        });
+
+    /// <summary>Marks a type's parameters as indexed for every stored resource.</summary>
+    public Task ReindexedAsync(string type, CancellationToken ct) =>
+        committer.RunAsync(async (c, tx, token) =>
+        {
+            await using var cmd = c.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = "UPDATE search_params SET pending = 0 WHERE res_type = @t";
+            Add(cmd, "@t", type);
+            return await cmd.ExecuteNonQueryAsync(token);
         });
 
     /// <summary>Current versions of up to <paramref name="limit"/> resources that have no access facts yet.</summary>
