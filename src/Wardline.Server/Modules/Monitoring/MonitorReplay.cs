@@ -60,40 +60,49 @@ internal sealed class MonitorReplay(
                 grouped += result.Grouped;
                 known += result.AlreadyKnown;
             }
-            var rows = LedgerEvents.ReadPeriodAsync(dialect, warmFrom, toMs, ct).GetAsyncEnumerator(ct);
-            await using var rowsDisposal = rows;
-            while (true)
+            try
             {
-                var t0 = Stopwatch.GetTimestamp();
-                var more = await rows.MoveNextAsync();
-                var t1 = Stopwatch.GetTimestamp();
-                tRead += t1 - t0;
-                if (!more) break;
-                var batch = rows.Current;
-                batches++;
-                findings.Clear();
-                foreach (var e in batch)
+                var rows = LedgerEvents.ReadPeriodAsync(dialect, warmFrom, toMs, ct).GetAsyncEnumerator(ct);
+                await using var rowsDisposal = rows;
+                while (true)
                 {
-                    if (e.AtMs < fromMs)
+                    var t0 = Stopwatch.GetTimestamp();
+                    var more = await rows.MoveNextAsync();
+                    var t1 = Stopwatch.GetTimestamp();
+                    tRead += t1 - t0;
+                    if (!more) break;
+                    var batch = rows.Current;
+                    batches++;
+                    findings.Clear();
+                    foreach (var e in batch)
                     {
-                        engine.Warm(e);
-                        warmed++;
+                        if (e.AtMs < fromMs)
+                        {
+                            engine.Warm(e);
+                            warmed++;
+                        }
+                        else
+                        {
+                            engine.Examine(e, findings);
+                            examined++;
+                        }
                     }
-                    else
-                    {
-                        engine.Examine(e, findings);
-                        examined++;
-                    }
+                    var t2 = Stopwatch.GetTimestamp();
+                    tExamine += t2 - t1;
+                    if (findings.Count == 0) continue;
+                    findingsCount += findings.Count;
+                    // Findings are recorded one batch at a time and in order, as before, but while the engine examines the next batch.
+                    if (recording is not null) Tally(await recording);
+                    tRecord += Stopwatch.GetTimestamp() - t2;
+                    recording = alerts.RecordFindingsAsync(findings, config, "replay", null, ct);
+                    findings = [];
                 }
-                var t2 = Stopwatch.GetTimestamp();
-                tExamine += t2 - t1;
-                if (findings.Count == 0) continue;
-                findingsCount += findings.Count;
-                // Findings are recorded one batch at a time and in order, as before, but while the engine examines the next batch.
-                if (recording is not null) Tally(await recording);
-                tRecord += Stopwatch.GetTimestamp() - t2;
-                recording = alerts.RecordFindingsAsync(findings, config, "replay", null, ct);
-                findings = [];
+            }
+            catch when (recording is { IsCompleted: false })
+            {
+                // A failed read or a cancellation: the findings being recorded finish before the next replay may start.
+                await Task.WhenAny(recording!);
+                throw;
             }
             var t3 = Stopwatch.GetTimestamp();
             if (recording is not null) Tally(await recording);
