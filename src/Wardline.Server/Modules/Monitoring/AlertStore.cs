@@ -22,6 +22,9 @@ internal sealed class AlertStore(SqlDialect dialect, GroupCommitter committer, R
 
     public const int MaxLimit = 500;
 
+    /// <summary>The history event of a case whose severity a later finding raised.</summary>
+    public const string SeverityRaised = "severity-raised";
+
     private const string Columns = "id, detection, severity, user_name, group_key, status, assignee, first_at, last_at, patients, entries, evidence, repeat_offender, config, source, created, updated, revision";
 
     /// <summary>Raised with the ids of new alerts once they are committed (the notification outbox listens).</summary>
@@ -102,6 +105,7 @@ internal sealed class AlertStore(SqlDialect dialect, GroupCommitter committer, R
         {
             var hadPatient = f.Patient is not null && await ScalarLongAsync(c, tx,
                 "SELECT COUNT(*) FROM monitor_alert_entries WHERE alert_id = @a AND patient = @p", ct, ("@a", alertId), ("@p", f.Patient)) > 0;
+            var severityBefore = await ScalarLongAsync(c, tx, "SELECT severity FROM monitor_alerts WHERE id = @a", ct, ("@a", alertId));
             await InsertEntriesAsync(c, tx, alertId, f, fresh, times, ct);
             await using (var cmd = Command(c, tx, """
                 UPDATE monitor_alerts SET
@@ -124,6 +128,10 @@ internal sealed class AlertStore(SqlDialect dialect, GroupCommitter committer, R
             }
             if (f.Patient is not null && !hadPatient)
                 await InsertEventAsync(c, tx, alertId, now, "monitor", "grouped", null, null, null, null, ct);
+            // A finding more severe than the case so far raises it; the notifier announces a case that now reaches its
+            // minimum severity (NotificationOutbox.FillRisesAsync), so one that began below it is not missed.
+            if ((int)f.Severity > severityBefore)
+                await InsertEventAsync(c, tx, alertId, now, "monitor", SeverityRaised, null, null, null, null, ct);
             return (alertId, false);
         }
 

@@ -69,7 +69,7 @@ internal sealed class AlertNotifier(NotifySettings settings, NotificationOutbox 
                 await using var leader = await LeaderLock.TryTakeAsync(dialect, "wardline.monitor-notify", stoppingToken);
                 if (leader is not null)
                 {
-                    var queued = await outbox.FillAsync(targets, min, stoppingToken);
+                    var queued = await outbox.FillAsync(targets, min, stoppingToken) + await outbox.FillRisesAsync(targets, min, stoppingToken);
                     if (queued > 0) NotifyLog.Queued(logger, queued);
                     await DeliverDueAsync(stoppingToken);
                 }

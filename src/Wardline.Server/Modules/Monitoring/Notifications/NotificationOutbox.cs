@@ -37,6 +37,7 @@ internal enum RetryOutcome
 internal sealed class NotificationOutbox(SqlDialect dialect, TimeProvider time)
 {
     private const string CursorName = "notify";
+    private const string RisesCursorName = "notify-severity";
 
     /// <summary>
     /// How far below the cursor the fill looks again for alerts with no notification. PostgreSQL hands out identity values
@@ -111,6 +112,74 @@ internal sealed class NotificationOutbox(SqlDialect dialect, TimeProvider time)
         }
         var queued = 0;
         foreach (var (id, _) in queue)
+        {
+            foreach (var (channel, target) in targets)
+            {
+                queued += await ExecAsync(c, tx, """
+                    INSERT INTO monitor_notifications (alert_id, channel, target, status, attempts, next_at, last_error, created, sent_at)
+                    VALUES (@a, @ch, @tg, 'pending', 0, @t, NULL, @t, NULL)
+                    """, ct, ("@a", id), ("@ch", channel), ("@tg", target), ("@t", now.ToUnixTimeMilliseconds()));
+            }
+        }
+        await tx.CommitAsync(ct);
+        return queued;
+    }
+
+    /// <summary>
+    /// Queues a notification per channel target for each case whose severity a later finding raised to <paramref name="min"/>
+    /// or above and that was never announced (it began below the minimum), from its own cursor over the cases' history
+    /// events (<c>monitor_state</c> 'notify-severity'), in one transaction. Like <see cref="FillAsync"/> it starts at the
+    /// newest event and looks back for events committed out of order. A case already announced is not announced again.
+    /// </summary>
+    public async Task<int> FillRisesAsync(IReadOnlyList<(string Channel, string Target)> targets, Severity min, CancellationToken ct)
+    {
+        await using var c = await dialect.OpenAsync(ct);
+        var now = time.GetUtcNow();
+        var cursor = await ScalarAsync(c, null, "SELECT cursor FROM monitor_state WHERE name = @n", ct, ("@n", RisesCursorName));
+        if (cursor is not { } from)
+        {
+            await using var gate = await dialect.EnterWriteAsync(ct);
+            await using var init = await dialect.BeginWriteTransactionAsync(c, ct);
+            var max = await ScalarAsync(c, init, "SELECT MAX(seq) FROM monitor_alert_events", ct) ?? 0;
+            await ExecAsync(c, init, "INSERT INTO monitor_state (name, cursor, config, updated) VALUES (@n, @c, NULL, @t) ON CONFLICT (name) DO NOTHING", ct,
+                ("@n", RisesCursorName), ("@c", max), ("@t", now.ToUnixTimeMilliseconds()));
+            await init.CommitAsync(ct);
+            return 0;
+        }
+
+        // Read before the rises, so an event committed in between is read next round rather than skipped.
+        var newest = await ScalarAsync(c, null, "SELECT MAX(seq) FROM monitor_alert_events", ct) ?? from;
+        var rises = new List<(long Seq, long Alert, int Severity)>();
+        await using (var cmd = c.CreateCommand())
+        {
+            cmd.CommandText = """
+                SELECT e.seq, a.id, a.severity FROM monitor_alert_events e JOIN monitor_alerts a ON a.id = e.alert_id
+                WHERE e.kind = @k AND ((e.seq > @c AND e.seq <= @newest) OR (e.seq > @back AND e.at >= @since))
+                  AND NOT EXISTS (SELECT 1 FROM monitor_notifications n WHERE n.alert_id = a.id)
+                ORDER BY e.seq LIMIT 500
+                """;
+            Migrations.AddParam(cmd, "@k", AlertStore.SeverityRaised);
+            Migrations.AddParam(cmd, "@c", from);
+            Migrations.AddParam(cmd, "@newest", newest);
+            Migrations.AddParam(cmd, "@back", from - LookBackIds);
+            Migrations.AddParam(cmd, "@since", (now - LookBackTime).ToUnixTimeMilliseconds());
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct)) rises.Add((r.GetInt64(0), r.GetInt64(1), Convert.ToInt32(r.GetValue(2), CultureInfo.InvariantCulture)));
+        }
+        var next = Math.Max(from, rises.Count == 500 ? rises[^1].Seq : newest);
+        var queue = rises.Where(x => x.Severity >= (int)min).Select(x => x.Alert).Distinct().ToList();
+        if (next == from && (queue.Count == 0 || targets.Count == 0)) return 0;
+
+        await using var write = await dialect.EnterWriteAsync(ct);
+        await using var tx = await dialect.BeginWriteTransactionAsync(c, ct);
+        if (await ExecAsync(c, tx, "UPDATE monitor_state SET cursor = @c, updated = @t WHERE name = @n AND cursor = @from", ct,
+                ("@c", next), ("@t", now.ToUnixTimeMilliseconds()), ("@n", RisesCursorName), ("@from", from)) != 1)
+        {
+            await tx.RollbackAsync(ct);
+            return 0;
+        }
+        var queued = 0;
+        foreach (var id in queue)
         {
             foreach (var (channel, target) in targets)
             {

@@ -1,8 +1,12 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Wardline.Monitoring;
 using Wardline.Server.Hosting;
+using Wardline.Server.Modules.Monitoring;
 using Wardline.Server.Modules.Monitoring.Notifications;
+using Wardline.Server.Modules.Records.Storage;
 using Wardline.Server.Tests.Infrastructure;
 using static Wardline.Server.Tests.Modules.Monitoring.Notifications.NotifyTestKit;
 
@@ -224,6 +228,58 @@ public abstract class AlertNotificationConformance(StoreKind kind) : IAsyncLifet
         var high = await InsertAlertAsync(server.App.Services, severity: 3);
 
         await AnnouncedAloneAsync(server, hook, high, medium);
+    }
+
+    [Fact]
+    public async Task A_case_raised_to_the_minimum_severity_by_a_later_finding_is_announced_once()
+    {
+        using var hook = WebhookReceiver.Start(Secret);
+        await using var server = await StartAsync(Options(o =>
+        {
+            hook.Subscribe(o);
+            o.Monitoring.Notify.MinSeverity = "high";
+        }));
+        var services = server.App.Services;
+        await WaitForStateAsync(services, "notify");
+        await WaitForStateAsync(services, "notify-severity");
+        var alerts = services.GetRequiredService<AlertStore>();
+        var at = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        Finding Finding(Severity severity, long idx) => new("self-access", severity, "nurse.rise", "pat-7", at + idx, [idx], "finding " + idx, "pat-7");
+
+        await alerts.RecordFindingsAsync([Finding(Severity.Medium, 1)], MonitorConfig.Default, "stream", null, CancellationToken.None);
+        var id = (await alerts.QueryAsync(new AlertQuery(User: "nurse.rise"), CancellationToken.None)).Alerts.Single().Id;
+        await WaitForStateAsync(services, "notify", id);
+        var whileMedium = await NotificationsAsync(services, id);
+        await alerts.RecordFindingsAsync([Finding(Severity.High, 2)], MonitorConfig.Default, "stream", null, CancellationToken.None);
+        var sent = await WaitForAsync(services, id, r => r.Count == 1 && r[0].Status == "sent", Wait);
+        await alerts.RecordFindingsAsync([Finding(Severity.Critical, 3)], MonitorConfig.Default, "stream", null, CancellationToken.None);
+        var seq = await ScalarAsync(services, "SELECT MAX(seq) FROM monitor_alert_events") ?? 0;
+        await WaitForStateAsync(services, "notify-severity", seq);
+
+        Assert.Empty(whileMedium);
+        Assert.Single(hook.For(id));
+        Assert.Single(await NotificationsAsync(services, id));
+        Assert.Equal(Severity.Critical, (await alerts.GetAsync(id, CancellationToken.None))!.Alert.Severity);
+        Assert.Equal(2, (await alerts.GetAsync(id, CancellationToken.None))!.Events.Count(e => e.Kind == AlertStore.SeverityRaised));
+    }
+
+    /// <summary>Waits until the notifier's cursor <paramref name="name"/> exists (and has reached <paramref name="atLeast"/>).</summary>
+    private static async Task WaitForStateAsync(IServiceProvider services, string name, long atLeast = long.MinValue)
+    {
+        var deadline = DateTime.UtcNow + Wait;
+        while (await ScalarAsync(services, $"SELECT cursor FROM monitor_state WHERE name = '{name}'") is not { } cursor || cursor < atLeast)
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"the notifier's cursor {name} never reached {atLeast}");
+            await Task.Delay(100);
+        }
+    }
+
+    private static async Task<long?> ScalarAsync(IServiceProvider services, string sql)
+    {
+        await using var c = await services.GetRequiredService<SqlDialect>().OpenAsync(CancellationToken.None);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        return await cmd.ExecuteScalarAsync() is { } v and not DBNull ? Convert.ToInt64(v, System.Globalization.CultureInfo.InvariantCulture) : null;
     }
 
     [Fact]
