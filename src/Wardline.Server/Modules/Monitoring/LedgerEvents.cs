@@ -1,7 +1,6 @@
 using System.Data.Common;
 using System.Globalization;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
@@ -163,7 +162,7 @@ internal static class LedgerEvents
 
     /// <summary>
     /// A period read's statement on SQLite, stepped through SQLitePCL: the same SQL and the same events as <see cref="Map"/> makes,
-    /// at about a quarter of the cost a row. The columns that repeat (type, event, user, resource type, action, purpose, rule,
+    /// at about half the cost a row (ADO.NET's per-column work is most of a row's cost there). The columns that repeat (type, event, user, resource type, action, purpose, rule,
     /// outcome, client, source) share one string per value (a bounded table per column), so a batch allocates mostly its events.
     /// </summary>
     private sealed class RawPeriodReader : IDisposable
@@ -176,7 +175,6 @@ internal static class LedgerEvents
         private readonly sqlite3 _db;
         private readonly sqlite3_stmt _stmt;
         private readonly Dictionary<string, string>[] _strings = new Dictionary<string, string>[19];
-        private readonly byte[] _bytes = new byte[128];
 
         public RawPeriodReader(SqliteConnection connection, string sql, long fromMs, long toMs)
         {
@@ -197,7 +195,7 @@ internal static class LedgerEvents
             Check(raw.sqlite3_reset(_stmt));
             Check(raw.sqlite3_bind_int64(_stmt, raw.sqlite3_bind_parameter_index(_stmt, "@after"), after));
             var list = new List<MonitorEvent>(PeriodBatch);
-            var h = _stmt.DangerousGetHandle();
+            var h = _stmt;
             while (true)
             {
                 var rc = raw.sqlite3_step(_stmt);
@@ -207,8 +205,8 @@ internal static class LedgerEvents
                 var patient = Text(h, 6);
                 list.Add(new MonitorEvent
                 {
-                    Index = NativeMethods.ColumnInt64(h, 0),
-                    AtMs = NativeMethods.ColumnInt64(h, 1),
+                    Index = raw.sqlite3_column_int64(h, 0),
+                    AtMs = raw.sqlite3_column_int64(h, 1),
                     Kind = KindOf(Text(h, 2)!),
                     Event = Text(h, 3),
                     User = Text(h, 4),
@@ -218,9 +216,9 @@ internal static class LedgerEvents
                     ResourceId = Text(h, 8),
                     Action = Text(h, 9),
                     Purpose = Text(h, 10),
-                    Permitted = NativeMethods.ColumnType(h, 11) == raw.SQLITE_NULL ? null : NativeMethods.ColumnInt64(h, 11) != 0,
+                    Permitted = raw.sqlite3_column_type(h, 11) == raw.SQLITE_NULL ? null : raw.sqlite3_column_int64(h, 11) != 0,
                     Rule = Text(h, 12),
-                    Status = NativeMethods.ColumnType(h, 13) == raw.SQLITE_NULL ? null : (int)NativeMethods.ColumnInt64(h, 13),
+                    Status = raw.sqlite3_column_type(h, 13) == raw.SQLITE_NULL ? null : (int)raw.sqlite3_column_int64(h, 13),
                     Outcome = Text(h, 14),
                     Detail = Text(h, 15),
                     Client = Text(h, 16),
@@ -231,17 +229,15 @@ internal static class LedgerEvents
             return list;
         }
 
-        private string? Text(IntPtr h, int i)
+        private string? Text(sqlite3_stmt h, int i)
         {
-            // sqlite3_column_text: null for NULL, else the value's UTF-8 (the store's encoding), valid until the next step.
-            var p = NativeMethods.ColumnText(h, i);
-            if (p == IntPtr.Zero) return null;
-            var length = NativeMethods.ColumnBytes(h, i);
+            if (raw.sqlite3_column_type(h, i) == raw.SQLITE_NULL) return null;
+            // On a TEXT value, sqlite3_column_blob gives its UTF-8 bytes (the store's encoding), valid until the next step.
+            var bytes = raw.sqlite3_column_blob(h, i);
             var table = _strings[i];
-            if (table is null || length > _bytes.Length) return Marshal.PtrToStringUTF8(p, length);
-            Marshal.Copy(p, _bytes, 0, length);
+            if (table is null || bytes.Length > 128) return Encoding.UTF8.GetString(bytes);
             Span<char> chars = stackalloc char[128];
-            var n = Encoding.UTF8.GetChars(_bytes.AsSpan(0, length), chars);
+            var n = Encoding.UTF8.GetChars(bytes, chars);
             var lookup = table.GetAlternateLookup<ReadOnlySpan<char>>();
             if (lookup.TryGetValue(chars[..n], out var known)) return known;
             var text = new string(chars[..n]);
@@ -256,34 +252,5 @@ internal static class LedgerEvents
         }
 
         public void Dispose() => _stmt.Dispose();
-    }
-
-    /// <summary>
-    /// The column getters of the SQLite library Microsoft.Data.Sqlite loads (SQLitePCLRaw's e_sqlite3), called on the statement's
-    /// handle without SQLitePCL's per-call wrapping: each only reads the current row, so they skip the GC transition.
-    /// </summary>
-    private static class NativeMethods
-    {
-        private const string Library = "e_sqlite3";
-
-        [DllImport(Library, EntryPoint = "sqlite3_column_type", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        [SuppressGCTransition]
-        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-        public static extern int ColumnType(IntPtr stmt, int column);
-
-        [DllImport(Library, EntryPoint = "sqlite3_column_int64", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        [SuppressGCTransition]
-        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-        public static extern long ColumnInt64(IntPtr stmt, int column);
-
-        [DllImport(Library, EntryPoint = "sqlite3_column_text", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        [SuppressGCTransition]
-        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-        public static extern IntPtr ColumnText(IntPtr stmt, int column);
-
-        [DllImport(Library, EntryPoint = "sqlite3_column_bytes", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        [SuppressGCTransition]
-        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-        public static extern int ColumnBytes(IntPtr stmt, int column);
     }
 }
