@@ -73,12 +73,7 @@ internal sealed class NotificationOutbox(SqlDialect dialect, TimeProvider time)
         var now = time.GetUtcNow();
         if (cursor is not { } from)
         {
-            await using var gate = await dialect.EnterWriteAsync(ct);
-            await using var init = await dialect.BeginWriteTransactionAsync(c, ct);
-            var max = await ScalarAsync(c, init, "SELECT MAX(id) FROM monitor_alerts", ct) ?? 0;
-            await ExecAsync(c, init, "INSERT INTO monitor_state (name, cursor, config, updated) VALUES (@n, @c, @s, @t) ON CONFLICT (name) DO NOTHING", ct,
-                ("@n", CursorName), ("@c", max), ("@s", now.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)), ("@t", now.ToUnixTimeMilliseconds()));
-            await init.CommitAsync(ct);
+            await StartCursorAsync(c, CursorName, "SELECT MAX(id) FROM monitor_alerts", now.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), now, ct);
             return 0;
         }
 
@@ -101,17 +96,35 @@ internal sealed class NotificationOutbox(SqlDialect dialect, TimeProvider time)
         var next = Math.Max(from, alerts.Count > 0 ? alerts.Max(a => a.Id) : from);
         if (next == from && (queue.Count == 0 || targets.Count == 0)) return 0;
 
+        return await QueueAsync(c, CursorName, from, next, [.. queue.Select(a => a.Id)], targets, now, ct);
+    }
+
+    /// <summary>Starts a cursor at the newest row <paramref name="maxSql"/> finds: what came before is history, never notified.</summary>
+    private async Task StartCursorAsync(DbConnection c, string name, string maxSql, string? config, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var gate = await dialect.EnterWriteAsync(ct);
+        await using var init = await dialect.BeginWriteTransactionAsync(c, ct);
+        var max = await ScalarAsync(c, init, maxSql, ct) ?? 0;
+        await ExecAsync(c, init, $"INSERT INTO monitor_state (name, cursor, config, updated) VALUES (@n, @c, {(config is null ? "NULL" : "@s")}, @t) ON CONFLICT (name) DO NOTHING", ct,
+            [("@n", name), ("@c", max), ("@t", now.ToUnixTimeMilliseconds()), .. config is null ? [] : new[] { ("@s", (object)config) }]);
+        await init.CommitAsync(ct);
+    }
+
+    /// <summary>Moves cursor <paramref name="name"/> from <paramref name="from"/> to <paramref name="next"/> and queues a notification per target for each alert, in one transaction.</summary>
+    private async Task<int> QueueAsync(DbConnection c, string name, long from, long next, IReadOnlyList<long> alertIds,
+        IReadOnlyList<(string Channel, string Target)> targets, DateTimeOffset now, CancellationToken ct)
+    {
         await using var write = await dialect.EnterWriteAsync(ct);
         await using var tx = await dialect.BeginWriteTransactionAsync(c, ct);
         // The cursor moves only from where this round read it; anything else means another writer and this round is dropped.
         if (await ExecAsync(c, tx, "UPDATE monitor_state SET cursor = @c, updated = @t WHERE name = @n AND cursor = @from", ct,
-                ("@c", next), ("@t", now.ToUnixTimeMilliseconds()), ("@n", CursorName), ("@from", from)) != 1)
+                ("@c", next), ("@t", now.ToUnixTimeMilliseconds()), ("@n", name), ("@from", from)) != 1)
         {
             await tx.RollbackAsync(ct);
             return 0;
         }
         var queued = 0;
-        foreach (var (id, _) in queue)
+        foreach (var id in alertIds)
         {
             foreach (var (channel, target) in targets)
             {
@@ -138,12 +151,7 @@ internal sealed class NotificationOutbox(SqlDialect dialect, TimeProvider time)
         var cursor = await ScalarAsync(c, null, "SELECT cursor FROM monitor_state WHERE name = @n", ct, ("@n", RisesCursorName));
         if (cursor is not { } from)
         {
-            await using var gate = await dialect.EnterWriteAsync(ct);
-            await using var init = await dialect.BeginWriteTransactionAsync(c, ct);
-            var max = await ScalarAsync(c, init, "SELECT MAX(seq) FROM monitor_alert_events", ct) ?? 0;
-            await ExecAsync(c, init, "INSERT INTO monitor_state (name, cursor, config, updated) VALUES (@n, @c, NULL, @t) ON CONFLICT (name) DO NOTHING", ct,
-                ("@n", RisesCursorName), ("@c", max), ("@t", now.ToUnixTimeMilliseconds()));
-            await init.CommitAsync(ct);
+            await StartCursorAsync(c, RisesCursorName, "SELECT MAX(seq) FROM monitor_alert_events", null, now, ct);
             return 0;
         }
 
@@ -169,28 +177,7 @@ internal sealed class NotificationOutbox(SqlDialect dialect, TimeProvider time)
         var next = Math.Max(from, rises.Count == 500 ? rises[^1].Seq : newest);
         var queue = rises.Where(x => x.Severity >= (int)min).Select(x => x.Alert).Distinct().ToList();
         if (next == from && (queue.Count == 0 || targets.Count == 0)) return 0;
-
-        await using var write = await dialect.EnterWriteAsync(ct);
-        await using var tx = await dialect.BeginWriteTransactionAsync(c, ct);
-        if (await ExecAsync(c, tx, "UPDATE monitor_state SET cursor = @c, updated = @t WHERE name = @n AND cursor = @from", ct,
-                ("@c", next), ("@t", now.ToUnixTimeMilliseconds()), ("@n", RisesCursorName), ("@from", from)) != 1)
-        {
-            await tx.RollbackAsync(ct);
-            return 0;
-        }
-        var queued = 0;
-        foreach (var id in queue)
-        {
-            foreach (var (channel, target) in targets)
-            {
-                queued += await ExecAsync(c, tx, """
-                    INSERT INTO monitor_notifications (alert_id, channel, target, status, attempts, next_at, last_error, created, sent_at)
-                    VALUES (@a, @ch, @tg, 'pending', 0, @t, NULL, @t, NULL)
-                    """, ct, ("@a", id), ("@ch", channel), ("@tg", target), ("@t", now.ToUnixTimeMilliseconds()));
-            }
-        }
-        await tx.CommitAsync(ct);
-        return queued;
+        return await QueueAsync(c, RisesCursorName, from, next, queue, targets, now, ct);
     }
 
     /// <summary>Pending notifications whose time has come, oldest first.</summary>
