@@ -242,18 +242,37 @@ public static class WardlineHost
         await http.Response.Body.WriteAsync(FhirJson.Serialize(outcome));
     }
 
+    /// <summary>
+    /// A status without a body, in the language of the route it answers: an OperationOutcome under /fhir, ProblemDetails
+    /// everywhere else (the admin API: /monitor, /ledger, /backup, /oauth, ...). The console answers its own unknown pages.
+    /// </summary>
     private static async Task WriteStatusCodeAsync(StatusCodeContext context)
     {
         var http = context.HttpContext;
-        var (code, text) = http.Response.StatusCode switch
+        var status = http.Response.StatusCode;
+        var path = http.Request.Path;
+        if (path.StartsWithSegments("/fhir"))
         {
-            404 => (OperationOutcome.IssueType.NotFound, "No such FHIR endpoint."),
-            405 => (OperationOutcome.IssueType.NotSupported, "This HTTP method is not supported on this FHIR endpoint."),
-            401 => (OperationOutcome.IssueType.Login, "Authentication is required."),
-            _ => (OperationOutcome.IssueType.Processing, "The request could not be processed."),
+            var (code, text) = status switch
+            {
+                404 => (OperationOutcome.IssueType.NotFound, "No such FHIR endpoint."),
+                405 => (OperationOutcome.IssueType.NotSupported, "This HTTP method is not supported on this FHIR endpoint."),
+                401 => (OperationOutcome.IssueType.Login, "Authentication is required."),
+                _ => (OperationOutcome.IssueType.Processing, "The request could not be processed."),
+            };
+            http.Response.ContentType = FhirEndpoints.FhirJsonType;
+            await http.Response.Body.WriteAsync(FhirJson.Serialize(FhirResponse.Outcome(OperationOutcome.IssueSeverity.Error, code, [text])));
+            return;
+        }
+        var title = status switch
+        {
+            404 => "Not found",
+            405 => "Method not allowed",
+            401 => "Authentication is required",
+            403 => "Forbidden",
+            _ => "The request could not be processed",
         };
-        http.Response.ContentType = FhirEndpoints.FhirJsonType;
-        await http.Response.Body.WriteAsync(FhirJson.Serialize(FhirResponse.Outcome(OperationOutcome.IssueSeverity.Error, code, [text])));
+        await Results.Problem(statusCode: status, title: title).ExecuteAsync(http);
     }
 }
 
