@@ -4,7 +4,6 @@ using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
 using Wardline.Monitoring;
-using Wardline.Server.Modules.Ledger;
 using Wardline.Server.Modules.Monitoring;
 
 namespace Wardline.Cli;
@@ -82,14 +81,13 @@ internal static class AlertsCommand
             var alertStore = sp.GetRequiredService<AlertStore>();
             var alerts = new List<Alert>();
             long? before = null;
-            // A queue about one patient is a read of that patient's audit trail, recorded before it is shown (as the API does).
-            if (pid is not null) await sp.GetRequiredService<AuditTrail>().RecordReadAsync([pid], MonitorCli.Actor, null, ct);
             // The store answers at most AlertStore.MaxLimit a page; --limit may ask for more.
             while (alerts.Count < n)
             {
                 var query = new AlertQuery(Status: wanted, Detection: det, User: who, Patient: pid, MinSeverity: min, From: from, OpenOnly: openOnly,
                     Limit: Math.Min(n - alerts.Count, AlertStore.MaxLimit), BeforeId: before);
-                var page = await alertStore.QueryAsync(query, ct);
+                // The first page goes through ListAsync, which records a queue about one patient as a read of their trail (as the API does).
+                var page = before is null ? await alertStore.ListAsync(query, MonitorCli.Actor, null, ct) : await alertStore.QueryAsync(query, ct);
                 alerts.AddRange(page.Alerts);
                 if (page.Next is not { } next) break;
                 before = next;
