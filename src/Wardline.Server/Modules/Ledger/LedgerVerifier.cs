@@ -98,12 +98,13 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         var (stateSize, stateRoot) = state;
         var nodes = depth == Depth.Full ? await StoredNodesAsync(c, tx, ct) : null;
         var pendingHeads = new Queue<TreeHead>(checkHeads.Where(h => h.Size > 0).OrderBy(h => h.Size));
-        var writes = depth == Depth.Full ? new Dictionary<(string, string, int), (string? Sha, long Idx)>() : null;
+        var writes = depth == Depth.Full ? new Dictionary<ResourceKey, (string? Sha, long Idx)>() : null;
         var tree = new CompactTree();
         var expected = 0L;
 
-        void Check(Row row, byte[] leaf)
+        void Check(Row row, Checked done)
         {
+            var leaf = done.Leaf;
             var idx = row.Idx;
             if (idx != expected)
             {
@@ -115,7 +116,8 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
                 nodes = null;
             }
             if (!leaf.AsSpan().SequenceEqual(row.Stored)) Problem($"entry {idx} was altered: its bytes no longer give its stored leaf hash");
-            if (row.Columns is not null) CheckColumns(row.Columns, idx, row.Bytes, writes!, Problem);
+            if (done.Problem is not null) Problem(done.Problem);
+            if (done.Write is { } w) writes![w.Key] = (w.Sha, idx);
             var kept = nodes;
             tree.Append(leaf, kept is null ? null : (level, index, hash) =>
             {
@@ -131,8 +133,9 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
             }
         }
 
-        // Reading and leaf hashing overlap: while one batch of rows is hashed on another core, the next is read;
-        // each batch is then checked and appended to the tree in index order.
+        // Reading and the per-entry work overlap: while one batch of rows is hashed (and, in full, decoded and held
+        // against its columns) on the other cores, the next is read; each batch is then checked and appended to the
+        // tree in index order, so problems are reported in that order whatever the threads did.
         await using (var cmd = c.CreateCommand())
         {
             cmd.Transaction = tx;
@@ -140,7 +143,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
             cmd.CommandText = "SELECT idx, entry, leaf" + (full ? ", " + ColumnList : "") + " FROM ledger_entries ORDER BY idx";
             await using var r = await cmd.ExecuteReaderAsync(CommandBehavior.SequentialAccess, ct);
             var batch = new List<Row>(BatchSize);
-            (List<Row> Rows, Task<byte[][]> Leaves)? hashing = null;
+            (List<Row> Rows, Task<Checked[]> Results)? hashing = null;
             while (true)
             {
                 var more = await r.ReadAsync(ct);
@@ -152,14 +155,14 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
                 }
                 if (hashing is { } previous)
                 {
-                    var leaves = await previous.Leaves;
-                    for (var i = 0; i < previous.Rows.Count; i++) Check(previous.Rows[i], leaves[i]);
+                    var results = await previous.Results;
+                    for (var i = 0; i < previous.Rows.Count; i++) Check(previous.Rows[i], results[i]);
                     hashing = null;
                 }
                 if (batch.Count > 0)
                 {
                     var rows = batch;
-                    hashing = (rows, Task.Run(() => HashAll(rows), ct));
+                    hashing = (rows, Task.Run(() => CheckAll(rows), ct));
                     batch = new List<Row>(BatchSize);
                 }
                 if (!more && hashing is null) break;
@@ -179,13 +182,28 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
 
     private const int BatchSize = 4096;
 
+    /// <summary>Rows per parallel slice of a batch: large enough that scheduling costs nothing beside hashing and decoding.</summary>
+    private const int SliceSize = 512;
+
     private sealed record Row(long Idx, byte[] Bytes, byte[] Stored, object?[]? Columns);
 
-    private static byte[][] HashAll(List<Row> rows)
+    /// <summary>What the work on one entry found: its leaf hash, a column that disagrees with its bytes, the version it wrote.</summary>
+    private readonly record struct Checked(byte[] Leaf, string? Problem, (ResourceKey Key, string? Sha)? Write);
+
+    /// <summary>Hashes (and, for full rows, decodes and compares) a batch on every core; pure per row, so order does not matter here.</summary>
+    private static Checked[] CheckAll(List<Row> rows)
     {
-        var leaves = new byte[rows.Count][];
-        for (var i = 0; i < rows.Count; i++) leaves[i] = MerkleHash.Leaf(rows[i].Bytes);
-        return leaves;
+        var results = new Checked[rows.Count];
+        Parallel.For(0, (rows.Count + SliceSize - 1) / SliceSize, slice =>
+        {
+            for (var i = slice * SliceSize; i < Math.Min(rows.Count, (slice + 1) * SliceSize); i++)
+            {
+                var row = rows[i];
+                var leaf = MerkleHash.Leaf(row.Bytes);
+                results[i] = row.Columns is null ? new Checked(leaf, null, null) : CheckColumns(row.Columns, row.Idx, row.Bytes, leaf);
+            }
+        });
+        return results;
     }
 
     private static object?[] ReadColumns(DbDataReader r)
@@ -205,7 +223,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
     private const string ColumnList = "at, type, event, user_name, client, actor, patient, resource, res_type, res_id, version, action, purpose, permitted, rule, status, outcome, detail, correlation, source";
 
     /// <summary>The searchable columns must say what the entry's bytes say: otherwise a search or an AuditEvent could hide an access.</summary>
-    private static void CheckColumns(object?[] columns, long idx, byte[] bytes, Dictionary<(string, string, int), (string? Sha, long Idx)> writes, Action<string> problem)
+    private static Checked CheckColumns(object?[] columns, long idx, byte[] bytes, byte[] leaf)
     {
         LedgerEntry e;
         try
@@ -214,33 +232,43 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         }
         catch (LedgerFormatException ex)
         {
-            problem($"entry {idx} is not a valid entry: {ex.Message}");
-            return;
+            return new Checked(leaf, $"entry {idx} is not a valid entry: {ex.Message}", null);
         }
-        var row = new LedgerRow(e);
+        var (resType, resId, resVersion) = LedgerRow.SplitResource(e.Resource);
         object?[] want =
         [
-            e.At.ToUnixTimeMilliseconds(), e.Type, e.Event, e.User, e.Client, e.Actor, e.Patient, e.Resource, row.ResType, row.ResId,
-            row.Version is { } v ? (long)v : null, e.Action, e.Purpose, e.Permitted is { } p ? (p ? 1L : 0L) : null, e.Rule,
+            e.At.ToUnixTimeMilliseconds(), e.Type, e.Event, e.User, e.Client, e.Actor, e.Patient, e.Resource, resType, resId,
+            resVersion is { } v ? (long)v : null, e.Action, e.Purpose, e.Permitted is { } p ? (p ? 1L : 0L) : null, e.Rule,
             e.Status is { } s ? (long)s : null, e.Outcome, e.Detail, e.Correlation, e.Source,
         ];
-        var names = ColumnList.Split(", ");
+        string? problem = null;
         for (var i = 0; i < want.Length; i++)
         {
             if (!Equals(columns[i], want[i]))
             {
-                problem($"entry {idx}: the column {names[i]} does not match the entry's bytes");
+                problem = $"entry {idx}: the column {ColumnNames[i]} does not match the entry's bytes";
                 break;
             }
         }
-        if (e.Type == "write" && row.ResType is not null && row.ResId is not null && row.Version is { } version)
-        {
-            writes[(row.ResType, row.ResId, version)] = (e.Sha256, idx);
-        }
+        var write = e.Type == "write" && resType is not null && resId is not null && resVersion is { } version
+            ? (new ResourceKey(resType, resId, version), e.Sha256)
+            : ((ResourceKey, string?)?)null;
+        return new Checked(leaf, problem, write);
     }
 
-    /// <summary>Every stored version must have a write entry, and its content must hash to what that entry recorded.</summary>
-    private async Task<long> CheckVersionsAsync(DbConnection c, DbTransaction tx, Dictionary<(string, string, int), (string? Sha, long Idx)> writes, Action<string> problem, CancellationToken ct)
+    private static readonly string[] ColumnNames = ColumnList.Split(", ");
+
+    private readonly record struct ResourceKey(string Type, string Id, int Version)
+    {
+        public override string ToString() => $"{Type}/{Id} version {Version}";
+    }
+
+    /// <summary>
+    /// Every stored version must have a write entry, and its content must hash to what that entry recorded.
+    /// Versions are read in batches; a batch is decrypted and hashed on every core while the next is read, then
+    /// held against the write entries in order.
+    /// </summary>
+    private async Task<long> CheckVersionsAsync(DbConnection c, DbTransaction tx, Dictionary<ResourceKey, (string? Sha, long Idx)> writes, Action<string> problem, CancellationToken ct)
     {
         long count = 0;
         await using var cmd = c.CreateCommand();
@@ -248,47 +276,95 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         cmd.CommandText = "SELECT v.res_type, v.res_id, v.version, v.last_updated, v.deleted, v.body, k.wrapped " +
             "FROM resource_versions v LEFT JOIN data_keys k ON k.res_type = v.res_type AND k.res_id = v.res_id ORDER BY v.res_type, v.res_id, v.version";
         await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
+
+        void Check(VersionRow v, string? sha)
         {
             count++;
-            var (type, id, version) = (r.GetString(0), r.GetString(1), r.GetInt32(2));
-            var deleted = r.GetInt32(4) != 0;
-            var name = $"{type}/{id} version {version}";
-            if (!writes.Remove((type, id, version), out var entry))
+            if (!writes.Remove(v.Key, out var entry))
             {
-                problem($"{name} has no write entry in the ledger: it was stored behind Wardline's back");
-                continue;
+                problem($"{v.Key} has no write entry in the ledger: it was stored behind Wardline's back");
+                return;
             }
-            if (deleted)
+            if (v.Deleted)
             {
-                if (entry.Sha is not null) problem($"{name} is stored as deleted, but ledger entry {entry.Idx} recorded content");
-                continue;
+                if (entry.Sha is not null) problem($"{v.Key} is stored as deleted, but ledger entry {entry.Idx} recorded content");
+                return;
             }
-            if (r.IsDBNull(5) || r.IsDBNull(6))
+            if (v.Body is null || v.Wrapped is null)
             {
-                problem($"{name}: its content or its key is missing (ledger entry {entry.Idx})");
-                continue;
+                problem($"{v.Key}: its content or its key is missing (ledger entry {entry.Idx})");
+                return;
             }
-            byte[]? json;
-            try
+            if (sha == Undecryptable)
             {
-                json = keys.Open(new StoredVersion(type, id, version, r.GetInt64(3), false, (byte[])r.GetValue(5), (byte[])r.GetValue(6)));
+                problem($"{v.Key} cannot be decrypted: its stored content was replaced or altered (ledger entry {entry.Idx})");
+                return;
             }
-            catch (EnvelopeException)
+            if (sha is null || entry.Sha is null || sha != entry.Sha)
             {
-                problem($"{name} cannot be decrypted: its stored content was replaced or altered (ledger entry {entry.Idx})");
-                continue;
-            }
-            if (json is null || entry.Sha is null || Convert.ToHexStringLower(SHA256.HashData(json)) != entry.Sha)
-            {
-                problem($"{name} differs from what ledger entry {entry.Idx} recorded: its content was changed after it was written");
+                problem($"{v.Key} differs from what ledger entry {entry.Idx} recorded: its content was changed after it was written");
             }
         }
-        foreach (var ((type, id, version), entry) in writes)
+
+        var batch = new List<VersionRow>(BatchSize);
+        (List<VersionRow> Rows, Task<string?[]> Shas)? hashing = null;
+        while (true)
         {
-            problem($"ledger entry {entry.Idx} records {type}/{id} version {version}, which is no longer stored");
+            var more = await r.ReadAsync(ct);
+            if (more)
+            {
+                batch.Add(new VersionRow(new ResourceKey(r.GetString(0), r.GetString(1), r.GetInt32(2)), r.GetInt64(3), r.GetInt32(4) != 0,
+                    r.IsDBNull(5) ? null : (byte[])r.GetValue(5), r.IsDBNull(6) ? null : (byte[])r.GetValue(6)));
+                if (batch.Count < BatchSize) continue;
+            }
+            if (hashing is { } previous)
+            {
+                var shas = await previous.Shas;
+                for (var i = 0; i < previous.Rows.Count; i++) Check(previous.Rows[i], shas[i]);
+                hashing = null;
+            }
+            if (batch.Count > 0)
+            {
+                var rows = batch;
+                hashing = (rows, Task.Run(() => HashContents(rows), ct));
+                batch = new List<VersionRow>(BatchSize);
+            }
+            if (!more && hashing is null) break;
+        }
+        foreach (var (key, entry) in writes)
+        {
+            problem($"ledger entry {entry.Idx} records {key.Type}/{key.Id} version {key.Version}, which is no longer stored");
         }
         return count;
+    }
+
+    private sealed record VersionRow(ResourceKey Key, long LastUpdated, bool Deleted, byte[]? Body, byte[]? Wrapped);
+
+    /// <summary>The marker for content that did not decrypt (a SHA-256 in hex is never this).</summary>
+    private const string Undecryptable = "-";
+
+    /// <summary>The SHA-256 (hex) of each version's decrypted content; null for a tombstone or a missing body or key.</summary>
+    private string?[] HashContents(List<VersionRow> rows)
+    {
+        var shas = new string?[rows.Count];
+        Parallel.For(0, (rows.Count + SliceSize - 1) / SliceSize, slice =>
+        {
+            for (var i = slice * SliceSize; i < Math.Min(rows.Count, (slice + 1) * SliceSize); i++)
+            {
+                var v = rows[i];
+                if (v.Deleted || v.Body is null || v.Wrapped is null) continue;
+                try
+                {
+                    var json = keys.Open(new StoredVersion(v.Key.Type, v.Key.Id, v.Key.Version, v.LastUpdated, false, v.Body, v.Wrapped));
+                    shas[i] = json is null ? null : Convert.ToHexStringLower(SHA256.HashData(json));
+                }
+                catch (EnvelopeException)
+                {
+                    shas[i] = Undecryptable;
+                }
+            }
+        });
+        return shas;
     }
 
     private async Task<bool> WitnessEmptyAsync(CancellationToken ct)
