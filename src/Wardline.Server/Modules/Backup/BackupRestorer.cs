@@ -148,6 +148,9 @@ internal static class BackupRestorer
             }
             await last.CommitAsync(ct);
         }
+        // The load wrote the file without a journal and without flushing: the checkpoint copies the last commit's
+        // frames into it and then fsyncs the file, which makes everything written before durable too.
+        if (target.InProcess) await BackupTables.ExecAsync(c, null, "PRAGMA wal_checkpoint(TRUNCATE)", ct);
         await Migrations.ApplyAsync(target, ct);
         return new RestoreReport(manifest, objects.Count - damaged.Count, rows, bytes, damaged, clock.Elapsed);
     }
@@ -176,11 +179,32 @@ internal static class BackupRestorer
         }
     }
 
-    /// <summary>SQLite: commits not flushed one by one and a larger page cache; PostgreSQL: asynchronous commit. Off again flushes everything.</summary>
-    private static async Task BulkModeAsync(SqlDialect target, DbConnection c, bool on, CancellationToken ct) =>
-        await BackupTables.ExecAsync(c, null, target.InProcess
-            ? on ? "PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;" : "PRAGMA synchronous=FULL; PRAGMA wal_checkpoint(TRUNCATE);"
-            : on ? "SET synchronous_commit = off" : "SET synchronous_commit = on", ct);
+    /// <summary>
+    /// SQLite: no journal while the new file loads (pages are written once, into the file, not first into the WAL
+    /// and again at the checkpoint), commits not flushed, a larger page cache; PostgreSQL: asynchronous commit.
+    /// Off again puts the file back in WAL mode and flushes everything. Leaving WAL needs the only connection to the
+    /// file, so the pool's idle ones are closed first; if the file is still shared the load just keeps the WAL.
+    /// </summary>
+    private static async Task BulkModeAsync(SqlDialect target, DbConnection c, bool on, CancellationToken ct)
+    {
+        if (!target.InProcess)
+        {
+            await BackupTables.ExecAsync(c, null, on ? "SET synchronous_commit = off" : "SET synchronous_commit = on", ct);
+            return;
+        }
+        if (on) Microsoft.Data.Sqlite.SqliteConnection.ClearPool((Microsoft.Data.Sqlite.SqliteConnection)c);
+        await BackupTables.ExecAsync(c, null, on
+            ? "PRAGMA synchronous=OFF; PRAGMA cache_size=-262144; PRAGMA journal_mode=OFF;"
+            : "PRAGMA synchronous=FULL; PRAGMA journal_mode=WAL;", ct);
+        if (!on)
+        {
+            await using var cmd = c.CreateCommand();
+            cmd.CommandText = "PRAGMA journal_mode";
+            var mode = (string?)await cmd.ExecuteScalarAsync(ct);
+            if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
+                throw new InvalidOperationException($"the restored store did not return to WAL mode (it is in '{mode}' mode)");
+        }
+    }
 
     /// <summary>Drops every index that is not a primary key or constraint, returning the statements that make them again.</summary>
     private static async Task<List<string>> DropSecondaryIndexesAsync(SqlDialect target, DbConnection c, CancellationToken ct)

@@ -49,24 +49,7 @@ internal abstract class SqlDialect : IAsyncDisposable
     {
         if (InProcess)
         {
-            await using var one = c.CreateCommand();
-            one.Transaction = tx;
-            one.CommandText = "INSERT INTO " + target + " VALUES (" + string.Join(", ", Enumerable.Range(0, columns).Select(i => "@c" + i)) + ")";
-            var ps = new DbParameter[columns];
-            for (var i = 0; i < columns; i++)
-            {
-                ps[i] = one.CreateParameter();
-                ps[i].ParameterName = "@c" + i;
-                one.Parameters.Add(ps[i]);
-            }
-            one.Prepare();
-            for (var row = 0; row < rowCount; row++)
-            {
-                var col = 0;
-                fill(row, value => ps[col++].Value = value ?? DBNull.Value);
-                if (col != columns) throw new InvalidOperationException("row shape mismatch");
-                await one.ExecuteNonQueryAsync(ct);
-            }
+            SqliteRows.Insert((SqliteConnection)c, "INSERT INTO " + target + " VALUES (" + string.Join(", ", Enumerable.Repeat("?", columns)) + ")", columns, rowCount, fill, ct);
             return;
         }
         await using var cmd = c.CreateCommand();
