@@ -1,5 +1,7 @@
 using System.Text;
 using Wardline.Ledger;
+using Wardline.Server.Modules.Ledger;
+using Wardline.Server.Pipeline;
 using Wardline.Server.Tests.Infrastructure;
 using Wardline.Server.Tests.Modules.Ledger.Infrastructure;
 using static Wardline.Server.Tests.Modules.Ledger.Infrastructure.LedgerTestKit;
@@ -105,6 +107,44 @@ public abstract class VerifyTamperConformance(StoreKind kind) : SeededLedgerStor
 
         Assert.True(result.ExitCode == 1, result.Output);
         Assert.Contains($"entry {idx}: the column user_name does not match", result.Flat, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Across_many_batches_every_change_is_named_in_ledger_order()
+    {
+        // The verifier works on batches of rows in parallel (512 rows at a time): changes in different batches,
+        // and a version checked after all of them, must all be named, in the ledger's order.
+        await using (var server = await StartAsync(Store))
+        {
+            var recorder = server.Service<LedgerRecorder>();
+            for (var n = 0; n < 1400; n += 100)
+            {
+                await recorder.RecordAsync([.. Enumerable.Range(n, 100).Select(i => new AccessRecord(
+                    DateTimeOffset.UtcNow, "batch.reader", new FhirInteraction(FhirAction.Read, "Observation", $"obs-{i}"),
+                    "decision", new AccessDecision(true, "care-team-read", "on the care team"), 200, null, $"corr-{i}", "10.0.0.1")
+                {
+                    Patient = $"Patient/{Seeded.Patient}",
+                })], CancellationToken.None);
+            }
+            await PublishHeadAsync(server);
+        }
+        var reads = await QueryAsync(Options, "SELECT idx FROM ledger_entries WHERE user_name = 'batch.reader' AND correlation LIKE 'corr-%' ORDER BY idx", r => r.GetInt64(0));
+        Assert.Equal(1400, reads.Count);
+        var (early, late) = (reads[300], reads[1300]);
+        await ExecAsync(Options, "UPDATE ledger_entries SET user_name = 'somebody.else' WHERE idx = @i", ("@i", late));
+        await ExecAsync(Options, "UPDATE ledger_entries SET patient = 'Patient/other' WHERE idx = @i", ("@i", early));
+        await DropVersionTriggersAsync(Options);
+        var body = (byte[])(await ScalarAsync(Options, "SELECT body FROM resource_versions WHERE res_type = 'Condition' AND res_id = @id AND version = 1", ("@id", Seeded.Other)))!;
+        body[^1] ^= 0x01;
+        await ExecAsync(Options, "UPDATE resource_versions SET body = @b WHERE res_type = 'Condition' AND res_id = @id AND version = 1", ("@b", body), ("@id", Seeded.Other));
+
+        var result = await VerifyAsync(Options);
+
+        Assert.True(result.ExitCode == 1, result.Output);
+        var first = result.Flat.IndexOf($"entry {early}: the column patient does not match", StringComparison.Ordinal);
+        var second = result.Flat.IndexOf($"entry {late}: the column user_name does not match", StringComparison.Ordinal);
+        Assert.True(first >= 0 && second > first, result.Output);
+        Assert.Contains($"Condition/{Seeded.Other} version 1", result.Flat, StringComparison.Ordinal);
     }
 
     [Fact]
