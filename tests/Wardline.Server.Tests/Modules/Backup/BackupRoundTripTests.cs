@@ -43,6 +43,12 @@ public abstract class BackupRoundTripConformance(StoreKind kind)
 
         var state = await LedgerStateAsync(destination);
         Assert.Equal((manifest.LedgerSize, manifest.LedgerRoot), state);
+        if (destinationKind == StoreKind.Sqlite)
+        {
+            // The file was loaded without a journal: it must be back in WAL mode, and whole.
+            Assert.Equal("wal", await Wardline.Server.Tests.Modules.Ledger.Infrastructure.LedgerTestKit.ScalarAsync(destination.Options, "PRAGMA journal_mode"));
+            Assert.Equal("ok", await Wardline.Server.Tests.Modules.Ledger.Infrastructure.LedgerTestKit.ScalarAsync(destination.Options, "PRAGMA integrity_check"));
+        }
         var verdict = await VerifyAsync(destination, manifest, WitnessPath(source));
         Assert.True(verdict.Proven, string.Join("\n", verdict.Report.Problems));
         Assert.Equal(manifest.LedgerSize, verdict.Report.Size);
