@@ -142,31 +142,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
             var full = depth == Depth.Full;
             cmd.CommandText = "SELECT idx, entry, leaf" + (full ? ", " + ColumnList : "") + " FROM ledger_entries ORDER BY idx";
             await using var r = await cmd.ExecuteReaderAsync(CommandBehavior.SequentialAccess, ct);
-            var batch = new List<Row>(BatchSize);
-            (List<Row> Rows, Task<Checked[]> Results)? hashing = null;
-            while (true)
-            {
-                var more = await r.ReadAsync(ct);
-                if (more)
-                {
-                    var row = new Row(r.GetInt64(0), (byte[])r.GetValue(1), (byte[])r.GetValue(2), full ? ReadColumns(r) : null);
-                    batch.Add(row);
-                    if (batch.Count < BatchSize) continue;
-                }
-                if (hashing is { } previous)
-                {
-                    var results = await previous.Results;
-                    for (var i = 0; i < previous.Rows.Count; i++) Check(previous.Rows[i], results[i]);
-                    hashing = null;
-                }
-                if (batch.Count > 0)
-                {
-                    var rows = batch;
-                    hashing = (rows, Task.Run(() => CheckAll(rows), ct));
-                    batch = new List<Row>(BatchSize);
-                }
-                if (!more && hashing is null) break;
-            }
+            await InBatchesAsync(r, x => new Row(x.GetInt64(0), (byte[])x.GetValue(1), (byte[])x.GetValue(2), full ? ReadColumns(x) : null), CheckAll, Check, ct);
         }
         foreach (var h in pendingHeads)
         {
@@ -178,6 +154,38 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         long versions = 0;
         if (writes is not null) versions = await CheckVersionsAsync(c, tx, writes, Problem, ct);
         return new VerifyReport(tree.Size, checkHeads.Count, versions, problems, clock.Elapsed);
+    }
+
+    /// <summary>
+    /// Reads rows in batches; while one batch is worked on by <paramref name="work"/> on the other cores, the next is
+    /// read. Each batch's results are then applied in the order the rows were read.
+    /// </summary>
+    private static async Task InBatchesAsync<TRow, TResult>(DbDataReader r, Func<DbDataReader, TRow> read, Func<List<TRow>, TResult[]> work, Action<TRow, TResult> apply, CancellationToken ct)
+    {
+        var batch = new List<TRow>(BatchSize);
+        (List<TRow> Rows, Task<TResult[]> Results)? working = null;
+        while (true)
+        {
+            var more = await r.ReadAsync(ct);
+            if (more)
+            {
+                batch.Add(read(r));
+                if (batch.Count < BatchSize) continue;
+            }
+            if (working is { } previous)
+            {
+                var results = await previous.Results;
+                for (var i = 0; i < previous.Rows.Count; i++) apply(previous.Rows[i], results[i]);
+                working = null;
+            }
+            if (batch.Count > 0)
+            {
+                var rows = batch;
+                working = (rows, Task.Run(() => work(rows), ct));
+                batch = new List<TRow>(BatchSize);
+            }
+            if (!more && working is null) break;
+        }
     }
 
     /// <summary>
@@ -311,31 +319,8 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
             }
         }
 
-        var batch = new List<VersionRow>(BatchSize);
-        (List<VersionRow> Rows, Task<string?[]> Shas)? hashing = null;
-        while (true)
-        {
-            var more = await r.ReadAsync(ct);
-            if (more)
-            {
-                batch.Add(new VersionRow(new ResourceKey(r.GetString(0), r.GetString(1), r.GetInt32(2)), r.GetInt64(3), r.GetInt32(4) != 0,
-                    r.IsDBNull(5) ? null : (byte[])r.GetValue(5), r.IsDBNull(6) ? null : (byte[])r.GetValue(6)));
-                if (batch.Count < BatchSize) continue;
-            }
-            if (hashing is { } previous)
-            {
-                var shas = await previous.Shas;
-                for (var i = 0; i < previous.Rows.Count; i++) Check(previous.Rows[i], shas[i]);
-                hashing = null;
-            }
-            if (batch.Count > 0)
-            {
-                var rows = batch;
-                hashing = (rows, Task.Run(() => HashContents(rows), ct));
-                batch = new List<VersionRow>(BatchSize);
-            }
-            if (!more && hashing is null) break;
-        }
+        await InBatchesAsync(r, x => new VersionRow(new ResourceKey(x.GetString(0), x.GetString(1), x.GetInt32(2)), x.GetInt64(3), x.GetInt32(4) != 0,
+            x.IsDBNull(5) ? null : (byte[])x.GetValue(5), x.IsDBNull(6) ? null : (byte[])x.GetValue(6)), HashContents, Check, ct);
         foreach (var (key, entry) in writes)
         {
             problem($"ledger entry {entry.Idx} records {key.Type}/{key.Id} version {key.Version}, which is no longer stored");
