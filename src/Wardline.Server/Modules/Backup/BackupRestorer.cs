@@ -182,8 +182,8 @@ internal static class BackupRestorer
     /// <summary>
     /// SQLite: no journal while the new file loads (pages are written once, into the file, not first into the WAL
     /// and again at the checkpoint), commits not flushed, a larger page cache; PostgreSQL: asynchronous commit.
-    /// Off again puts the file back in WAL mode and flushes everything. Leaving WAL needs the only connection to the
-    /// file, so the pool's idle ones are closed first; if the file is still shared the load just keeps the WAL.
+    /// Off again puts the file back in WAL mode (checked; the caller's final checkpoint then fsyncs the file). Leaving
+    /// WAL needs the only connection to the file, so the pool's idle ones (schema and emptiness checks) are closed first.
     /// </summary>
     private static async Task BulkModeAsync(SqlDialect target, DbConnection c, bool on, CancellationToken ct)
     {
