@@ -116,10 +116,25 @@ public sealed class EnvelopeCipher
     /// </summary>
     public byte[] Encrypt(DataKey key, ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData)
     {
+        var envelope = new byte[EnvelopeLength(plaintext.Length)];
+        Encrypt(key, plaintext, associatedData, envelope);
+        return envelope;
+    }
+
+    /// <summary>Length of the body envelope of a plaintext of <paramref name="plaintextLength"/> bytes.</summary>
+    public static int EnvelopeLength(int plaintextLength) => MagicSize + NonceSize + plaintextLength + TagSize;
+
+    /// <summary>
+    /// The same as <see cref="Encrypt(DataKey, ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>, written into
+    /// <paramref name="envelope"/>, which must be exactly <see cref="EnvelopeLength"/> bytes and not overlap the plaintext.
+    /// </summary>
+    public void Encrypt(DataKey key, ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData, Span<byte> envelope)
+    {
         ArgumentNullException.ThrowIfNull(key);
-        var envelope = new byte[MagicSize + NonceSize + plaintext.Length + TagSize];
+        if (envelope.Length != EnvelopeLength(plaintext.Length)) throw new ArgumentException("the envelope must be exactly EnvelopeLength(plaintext) bytes", nameof(envelope));
+        if (envelope.Overlaps(plaintext)) throw new ArgumentException("the envelope must not overlap the plaintext", nameof(envelope));
         BodyMagic.CopyTo(envelope);
-        var nonce = envelope.AsSpan(MagicSize, NonceSize);
+        var nonce = envelope.Slice(MagicSize, NonceSize);
         RandomNumberGenerator.Fill(nonce);
 
         var aadLength = MagicSize + associatedData.Length;
@@ -129,8 +144,7 @@ public sealed class EnvelopeCipher
         {
             aad = BuildBodyAad(aad, associatedData);
             using var aes = new AesGcm(key.Bytes, TagSize);
-            aes.Encrypt(nonce, plaintext, envelope.AsSpan(MagicSize + NonceSize, plaintext.Length), envelope.AsSpan(envelope.Length - TagSize), aad);
-            return envelope;
+            aes.Encrypt(nonce, plaintext, envelope.Slice(MagicSize + NonceSize, plaintext.Length), envelope[^TagSize..], aad);
         }
         finally
         {

@@ -29,6 +29,31 @@ public sealed class EnvelopeCipherTests : IDisposable
     }
 
     [Fact]
+    public void Encrypt_into_a_caller_buffer_writes_an_envelope_Decrypt_opens()
+    {
+        using var key = _cipher.CreateDataKey(Context);
+        var buffer = new byte[3 + EnvelopeCipher.EnvelopeLength(Body.Length)];
+
+        _cipher.Encrypt(key.DataKey, Body, Aad, buffer.AsSpan(3));
+
+        Assert.Equal(new byte[3], buffer[..3]);
+        Assert.Equal(Body, _cipher.Decrypt(key.DataKey, buffer.AsSpan(3), Aad));
+        Assert.Equal(_cipher.Encrypt(key.DataKey, Body, Aad).Length, buffer.Length - 3);
+    }
+
+    [Fact]
+    public void Encrypt_into_a_buffer_of_the_wrong_length_or_over_the_plaintext_is_refused()
+    {
+        using var key = _cipher.CreateDataKey(Context);
+        var shared = new byte[EnvelopeCipher.EnvelopeLength(Body.Length) + Body.Length];
+        Body.CopyTo(shared, 0);
+
+        Assert.Throws<ArgumentException>(() => _cipher.Encrypt(key.DataKey, Body, Aad, new byte[EnvelopeCipher.EnvelopeLength(Body.Length) - 1]));
+        Assert.Throws<ArgumentException>(() => _cipher.Encrypt(key.DataKey, Body, Aad, new byte[EnvelopeCipher.EnvelopeLength(Body.Length) + 1]));
+        Assert.Throws<ArgumentException>(() => _cipher.Encrypt(key.DataKey, shared.AsSpan(0, Body.Length), Aad, shared.AsSpan(Body.Length - 1, EnvelopeCipher.EnvelopeLength(Body.Length))));
+    }
+
+    [Fact]
     public void Empty_body_round_trips()
     {
         using var key = _cipher.CreateDataKey(Context);

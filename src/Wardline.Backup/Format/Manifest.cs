@@ -14,7 +14,11 @@ namespace Wardline.Backup.Format;
 /// </summary>
 internal sealed record Manifest
 {
-    public const int FormatVersion = 1;
+    /// <summary>Format 1: every object is row blocks. Format 2 adds <c>image</c> objects and <see cref="ImageTables"/>; a writer uses 2 only for a chain that holds an image, so older readers still read the rest.</summary>
+    public const int FormatVersion = 2;
+
+    /// <summary>The format a chain is written in: 2 once it holds a database image, else 1.</summary>
+    public static int FormatFor(IEnumerable<ManifestObject> objects) => objects.Any(o => o.Kind == ManifestObject.ImageKind) ? 2 : 1;
 
     [JsonPropertyName("format")] public int Format { get; init; } = FormatVersion;
 
@@ -53,6 +57,12 @@ internal sealed record Manifest
 
     /// <summary>Every object of the chain up to this backup, in the order a restore applies them.</summary>
     [JsonPropertyName("objects")] public required IReadOnlyList<ManifestObject> Objects { get; init; }
+
+    /// <summary>
+    /// Format 2: the keyed fingerprint of each whole table the chain's database image holds and no later object has
+    /// replaced, so the next backup ships a table only when it changed since the image.
+    /// </summary>
+    [JsonPropertyName("imageTables")] public IReadOnlyDictionary<string, string>? ImageTables { get; init; }
 
     /// <summary>Plain words about the target's immutability when the backup was taken.</summary>
     [JsonPropertyName("immutability")] public string? Immutability { get; init; }
@@ -116,7 +126,8 @@ internal sealed record Manifest
             throw new BackupFormatException($"manifest {name} is signed but malformed: {ex.Message}");
         }
         if (manifest is null) throw new BackupFormatException($"manifest {name} is empty");
-        if (manifest.Format != FormatVersion) throw new BackupFormatException($"manifest {name} is format {manifest.Format}; this Wardline reads format {FormatVersion}");
+        if (manifest.Format is < 1 or > FormatVersion) throw new BackupFormatException($"manifest {name} is format {manifest.Format}; this Wardline reads formats 1 to {FormatVersion}");
+        if (manifest.Format < FormatFor(manifest.Objects)) throw new BackupFormatException($"manifest {name} is format {manifest.Format} but lists database image objects, which need format 2");
         if (manifest.Name != name) throw new BackupFormatException($"manifest {name} says it is {manifest.Name}: it was renamed");
         return manifest;
     }
@@ -125,25 +136,28 @@ internal sealed record Manifest
 /// <summary>One stored object of a backup.</summary>
 internal sealed record ManifestObject
 {
+    /// <summary>The kind of a piece of a SQLite database file (format 2): its payload is raw bytes of the file, not row blocks.</summary>
+    public const string ImageKind = "image";
+
     [JsonPropertyName("name")] public required string Name { get; init; }
 
     [JsonPropertyName("sha256")] public required string Sha256 { get; init; }
 
     [JsonPropertyName("bytes")] public required long Bytes { get; init; }
 
-    /// <summary><c>ledger</c> (entries, subtree hashes, heads and the versions they record), <c>resources</c> (current state of the resources those entries wrote), or <c>table</c> (a whole small table).</summary>
+    /// <summary><c>ledger</c> (entries, subtree hashes, heads and the versions they record), <c>resources</c> (current state of the resources those entries wrote), <c>table</c> (a whole small table), or <c>image</c> (bytes of a full backup's SQLite database file).</summary>
     [JsonPropertyName("kind")] public required string Kind { get; init; }
 
     /// <summary>For <c>table</c>: which table.</summary>
     [JsonPropertyName("table")] public string? Table { get; init; }
 
-    /// <summary>For <c>ledger</c>/<c>resources</c>: the entries covered, [from, to).</summary>
+    /// <summary>For <c>ledger</c>/<c>resources</c>: the entries covered, [from, to); for <c>image</c>: the byte range of the database file.</summary>
     [JsonPropertyName("from")] public long? From { get; init; }
 
     [JsonPropertyName("to")] public long? To { get; init; }
 
     [JsonPropertyName("rows")] public long Rows { get; init; }
 
-    /// <summary>Keyed fingerprint of the plaintext (hex), so an unchanged table is recognised and not shipped again.</summary>
+    /// <summary>Keyed fingerprint of the plaintext (hex), so an unchanged table is recognised and not shipped again; empty for <c>image</c>.</summary>
     [JsonPropertyName("fingerprint")] public required string Fingerprint { get; init; }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
@@ -27,23 +28,31 @@ internal static class SegmentCodec
     /// <summary>zstd level: 3 is zstd's default, fast on two cores and close to the best ratio on encrypted-body-heavy payloads.</summary>
     public static int CompressionLevel { get; set; } = 3;
 
-    /// <summary>Seals <paramref name="payload"/> as the segment <paramref name="name"/>.</summary>
-    public static byte[] Seal(EnvelopeCipher cipher, string name, string backupId, ReadOnlySpan<byte> payload)
+    /// <summary>Seals <paramref name="payload"/> as the segment <paramref name="name"/>, compressed at <paramref name="level"/> (default <see cref="CompressionLevel"/>).</summary>
+    public static byte[] Seal(EnvelopeCipher cipher, string name, string backupId, ReadOnlySpan<byte> payload, int? level = null)
     {
-        byte[] compressed;
-        using (var zstd = new Compressor(CompressionLevel))
+        // Compressed into a pooled buffer, encrypted straight into the segment: the segment is the one new array.
+        var buffer = ArrayPool<byte>.Shared.Rent(Compressor.GetCompressBound(payload.Length));
+        try
         {
-            compressed = zstd.Wrap(payload).ToArray();
+            int compressed;
+            using (var zstd = new Compressor(level ?? CompressionLevel))
+            {
+                compressed = zstd.Wrap(payload, buffer);
+            }
+            using var key = cipher.CreateDataKey(KeyContext(name));
+            var header = JsonSerializer.SerializeToUtf8Bytes(new SegmentHeader(FormatVersion, name, backupId, "zstd", "aes-256-gcm",
+                Convert.ToBase64String(key.Wrapped), payload.Length));
+            var aad = Aad(header);
+            var segment = new byte[aad.Length + EnvelopeCipher.EnvelopeLength(compressed)];
+            aad.CopyTo(segment, 0);
+            cipher.Encrypt(key.DataKey, buffer.AsSpan(0, compressed), aad, segment.AsSpan(aad.Length));
+            return segment;
         }
-        using var key = cipher.CreateDataKey(KeyContext(name));
-        var header = JsonSerializer.SerializeToUtf8Bytes(new SegmentHeader(FormatVersion, name, backupId, "zstd", "aes-256-gcm",
-            Convert.ToBase64String(key.Wrapped), payload.Length));
-        var aad = Aad(header);
-        var body = cipher.Encrypt(key.DataKey, compressed, aad);
-        var segment = new byte[aad.Length + body.Length];
-        aad.CopyTo(segment, 0);
-        body.CopyTo(segment, aad.Length);
-        return segment;
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>

@@ -16,6 +16,9 @@ public sealed class BackedUpStore : IAsyncLifetime
 
     public string Target => Path.Combine(Folder, "target");
 
+    /// <summary>The same store backed up as row segments (<c>Wardline:Backup:SqliteImage</c> false) instead of a database image.</summary>
+    public string RowsTarget => Path.Combine(Folder, "rows-target");
+
     public string Keyring => Path.Combine(Data, "keyring.json");
 
     public WardlineOptions Options => new() { DataDirectory = Data };
@@ -29,6 +32,10 @@ public sealed class BackedUpStore : IAsyncLifetime
         Assert.True(head.ExitCode == 0, head.Output);
         var backup = await WardlineCli.RunAsync(["backup", "now", "--data", Data, "--target", "file://" + Target]);
         Assert.True(backup.ExitCode == 0, backup.Output);
+        var config = Path.Combine(Folder, "rows.json");
+        await File.WriteAllTextAsync(config, """{"Wardline": {"Backup": {"SqliteImage": false}}}""");
+        var rows = await WardlineCli.RunAsync(["backup", "now", "--data", Data, "--config", config, "--target", "file://" + RowsTarget]);
+        Assert.True(rows.ExitCode == 0, rows.Output);
     }
 
     public Task DisposeAsync()
@@ -37,12 +44,13 @@ public sealed class BackedUpStore : IAsyncLifetime
         return Task.CompletedTask;
     }
 
-    /// <summary>A copy of the target for a test that damages it or adds to it.</summary>
-    public string CopyTarget(string to)
+    /// <summary>A copy of the target (or of the row-segment one) for a test that damages it or adds to it.</summary>
+    public string CopyTarget(string to, bool rows = false)
     {
-        foreach (var file in Directory.EnumerateFiles(Target, "*", SearchOption.AllDirectories))
+        var from = rows ? RowsTarget : Target;
+        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
         {
-            var copy = Path.Combine(to, Path.GetRelativePath(Target, file));
+            var copy = Path.Combine(to, Path.GetRelativePath(from, file));
             Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
             File.Copy(file, copy);
         }
@@ -339,7 +347,7 @@ public sealed class BackupCliTests(BackedUpStore store) : IClassFixture<BackedUp
     [Fact]
     public async Task A_corrupted_segment_is_named_by_verify_and_stops_the_restore()
     {
-        var copy = store.CopyTarget(Path.Combine(_folder, "target"));
+        var copy = store.CopyTarget(Path.Combine(_folder, "target"), rows: true);
         var segment = Directory.GetFiles(copy, "resources-*.seg", SearchOption.AllDirectories).Order(StringComparer.Ordinal).First();
         var name = Path.GetRelativePath(copy, segment).Replace('\\', '/');
         var bytes = await File.ReadAllBytesAsync(segment);
@@ -366,7 +374,7 @@ public sealed class BackupCliTests(BackedUpStore store) : IClassFixture<BackedUp
     [Fact]
     public async Task A_truncated_ledger_segment_is_named_by_verify_and_stops_the_restore()
     {
-        var copy = store.CopyTarget(Path.Combine(_folder, "target"));
+        var copy = store.CopyTarget(Path.Combine(_folder, "target"), rows: true);
         var segment = Directory.GetFiles(copy, "ledger-*.seg", SearchOption.AllDirectories).Order(StringComparer.Ordinal).First();
         var name = Path.GetRelativePath(copy, segment).Replace('\\', '/');
         var bytes = await File.ReadAllBytesAsync(segment);
@@ -380,6 +388,28 @@ public sealed class BackupCliTests(BackedUpStore store) : IClassFixture<BackedUp
         Assert.NotEqual(0, restore.ExitCode);
         Assert.Contains(name, restore.Flat, StringComparison.Ordinal);
         Assert.DoesNotContain("proven: ", restore.Flat, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_damaged_piece_of_the_database_image_is_named_and_stops_even_a_restore_told_to_skip()
+    {
+        var copy = store.CopyTarget(Path.Combine(_folder, "target"));
+        var piece = Directory.GetFiles(copy, "image-*.seg", SearchOption.AllDirectories).Order(StringComparer.Ordinal).First();
+        var name = Path.GetRelativePath(copy, piece).Replace('\\', '/');
+        var bytes = await File.ReadAllBytesAsync(piece);
+        bytes[bytes.Length / 2] ^= 0x5a;
+        await File.WriteAllBytesAsync(piece, bytes);
+
+        var verify = await RunAsync("backup", "verify", "--data", store.Data, "--target", "file://" + copy);
+        var skipping = await RunAsync("restore", "--from", "file://" + copy, "--to", Path.Combine(_folder, "skipped"), "--keyring", store.Keyring, "--skip-damaged");
+
+        Assert.True(verify.ExitCode == 1, verify.Output);
+        Assert.Contains(name, verify.Flat, StringComparison.Ordinal);
+        Assert.Contains("database image", verify.Flat, StringComparison.Ordinal);
+        Assert.NotEqual(0, skipping.ExitCode);
+        Assert.Contains(name, skipping.Flat, StringComparison.Ordinal);
+        Assert.Contains("cannot be restored in part", skipping.Flat, StringComparison.Ordinal);
+        Assert.DoesNotContain("proven: ", skipping.Flat, StringComparison.Ordinal);
     }
 
     private async Task<string> ConfigAsync(object backupStore)

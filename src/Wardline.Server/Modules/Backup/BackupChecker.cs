@@ -45,7 +45,9 @@ internal static class BackupChecker
         {
             progress?.Report(new BackupProgress("reading back", done++, objects.Count));
             // The same reading a restore does: present, its size and SHA-256, then authenticated, decompressed and parsed.
-            var (_, _, problem) = await BackupRestorer.FetchAsync(store, o, cipher, ct);
+            var problem = o.Kind == ManifestObject.ImageKind
+                ? (await BackupRestorer.FetchAsync(store, o, cipher, plain => plain, ct)).Item3
+                : (await BackupRestorer.FetchAsync(store, o, cipher, ct)).Item3;
             if (problem is not null) problems.Add($"{problem} ({BackupRestorer.Describe(o)})");
             else bytes += o.Bytes;
         }

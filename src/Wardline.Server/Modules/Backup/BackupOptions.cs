@@ -20,6 +20,14 @@ public sealed class BackupOptions
     /// <summary>... or when the chain has this many objects.</summary>
     public int MaxChainObjects { get; set; } = 20_000;
 
+    /// <summary>
+    /// A full backup of a SQLite store ships the database file's pages (a "database image", copied through SQLite's
+    /// online backup into a file beside the store, so the disk needs the store's size free once more) instead of its
+    /// rows: several times faster to take and to restore. Off: full backups are row segments, like PostgreSQL's, where a
+    /// damaged segment costs only what it held (restore --skip-damaged) instead of the whole full backup.
+    /// </summary>
+    public bool SqliteImage { get; set; } = true;
+
     /// <summary>Days each object is locked for on a target that supports immutability (0: no lock).</summary>
     public int LockDays { get; set; } = 35;
 

@@ -65,28 +65,79 @@ internal static class BackupRestorer
         var clock = Stopwatch.StartNew();
         if (manifest.Schema > Migrations.Latest)
             throw new BackupRefusedException($"backup {manifest.Id} was made by a newer Wardline (schema {manifest.Schema}; this one knows {Migrations.Latest}): restore it with that version or newer");
+        // A chain whose full backup is a SQLite database image starts with the image's pieces: on SQLite they become the
+        // destination's file; on PostgreSQL they are written to a scratch file whose rows are then copied in.
+        var images = manifest.Objects.TakeWhile(o => o.Kind == ManifestObject.ImageKind).ToList();
+        var objects = manifest.Objects.Skip(images.Count).ToList();
+        if (objects.Any(o => o.Kind == ManifestObject.ImageKind))
+            throw new BackupFormatException($"manifest {manifest.Name} lists database image pieces after other objects; an image can only start a chain");
         await EnsureEmptyAsync(target, ct);
-        await Migrations.ApplyAsync(target, manifest.Schema, ct);
+        var total = manifest.Objects.Count;
+        string? scratch = null;
+        if (images.Count > 0 && target is SqliteDialect sqlite)
+        {
+            await using (var open = await target.OpenAsync(ct)) Microsoft.Data.Sqlite.SqliteConnection.ClearPool((Microsoft.Data.Sqlite.SqliteConnection)open);
+            await SqliteImage.WriteAsync(store, images, cipher, sqlite.File, i => progress?.Report(new BackupProgress("restoring", i, total)), ct);
+        }
+        else
+        {
+            await Migrations.ApplyAsync(target, manifest.Schema, ct);
+            if (images.Count > 0)
+            {
+                scratch = Path.Combine(Path.GetTempPath(), $"wardline-restore-{manifest.Chain}-{Guid.NewGuid():N}.db");
+                await SqliteImage.WriteAsync(store, images, cipher, scratch, i => progress?.Report(new BackupProgress("restoring", i, total)), ct);
+            }
+        }
+        try
+        {
+            return await LoadAsync(store, manifest, images, objects, scratch, target, cipher, skipDamaged, progress, clock, ct);
+        }
+        finally
+        {
+            if (scratch is not null) SqliteImage.Delete(scratch);
+        }
+    }
 
+    /// <summary>Loads the chain's row objects (all of them, or those after its image) and an image's rows for another engine, then sets the ledger state and upgrades.</summary>
+    private static async Task<RestoreReport> LoadAsync(IBackupStore store, Manifest manifest, List<ManifestObject> images, List<ManifestObject> objects, string? scratch, SqlDialect target, EnvelopeCipher cipher, bool skipDamaged, IProgress<BackupProgress>? progress, Stopwatch clock, CancellationToken ct)
+    {
         var damaged = new List<string>();
-        long rows = 0, bytes = 0;
-        var objects = manifest.Objects;
+        long rows = 0, bytes = images.Sum(o => o.Bytes);
+        var total = manifest.Objects.Count;
         // A bulk load: the destination is new, so an interrupted restore is simply run again into an empty store.
         // Commits are not flushed one by one (the last one is), several segments go in one transaction, and the
         // secondary indexes are dropped while the chain's full backup loads and built once after it (incremental
-        // segments replace rows by key, which needs them).
+        // segments replace rows by key, which needs them). An image restored as the SQLite file has its indexes.
         await using var c = await target.OpenAsync(ct);
         await BulkModeAsync(target, c, on: true, ct);
         var chainPrefix = $"segments/{manifest.Chain}/";
-        var indexes = objects.Count > 0 && objects[0].Name.StartsWith(chainPrefix, StringComparison.Ordinal) ? await DropSecondaryIndexesAsync(target, c, ct) : [];
+        var loadsFull = scratch is not null || (images.Count == 0 && objects.Count > 0 && objects[0].Name.StartsWith(chainPrefix, StringComparison.Ordinal));
+        var indexes = loadsFull ? await DropSecondaryIndexesAsync(target, c, ct) : [];
         var tx = await c.BeginTransactionAsync(ct);
         long inTransaction = 0;
         try
         {
+            if (scratch is not null)
+            {
+                progress?.Report(new BackupProgress("restoring", images.Count, total));
+                await SqliteImage.CopyRowsAsync(scratch, target, c, () => tx, async n =>
+                {
+                    rows += n;
+                    // Rows of the image are counted at 1 KB each toward the transaction's 128 MB.
+                    inTransaction += n * 1024L;
+                    if (inTransaction > 128L * 1024 * 1024)
+                    {
+                        await tx.CommitAsync(ct);
+                        await tx.DisposeAsync();
+                        tx = await c.BeginTransactionAsync(ct);
+                        inTransaction = 0;
+                    }
+                }, ct);
+            }
             Task<(ManifestObject, List<RowBlock>?, string?)>? next = objects.Count > 0 ? FetchAsync(store, objects[0], cipher, ct) : null;
             for (var i = 0; i < objects.Count; i++)
             {
-                progress?.Report(new BackupProgress("restoring", i, objects.Count));
+                progress?.Report(new BackupProgress("restoring", images.Count + i, total));
                 var (o, blocks, problem) = await next!;
                 next = i + 1 < objects.Count ? FetchAsync(store, objects[i + 1], cipher, ct) : null;
                 if (problem is not null)
@@ -127,7 +178,7 @@ internal static class BackupRestorer
             await tx.DisposeAsync();
         }
         await BulkModeAsync(target, c, on: false, ct);
-        progress?.Report(new BackupProgress("restoring", objects.Count, objects.Count));
+        progress?.Report(new BackupProgress("restoring", total, total));
 
         await using (var last = await target.BeginWriteTransactionAsync(c, ct))
         {
@@ -152,11 +203,16 @@ internal static class BackupRestorer
         // frames into it and then fsyncs the file, which makes everything written before durable too.
         if (target.InProcess) await BackupTables.ExecAsync(c, null, "PRAGMA wal_checkpoint(TRUNCATE)", ct);
         await Migrations.ApplyAsync(target, ct);
-        return new RestoreReport(manifest, objects.Count - damaged.Count, rows, bytes, damaged, clock.Elapsed);
+        return new RestoreReport(manifest, total - damaged.Count, rows, bytes, damaged, clock.Elapsed);
     }
 
-    /// <summary>Reads an object and opens it; a problem (missing, wrong checksum, fails to open) is returned, naming the object.</summary>
-    internal static async Task<(ManifestObject, List<RowBlock>?, string?)> FetchAsync(IBackupStore store, ManifestObject o, EnvelopeCipher cipher, CancellationToken ct)
+    /// <summary>Reads an object and opens it as row blocks; a problem (missing, wrong checksum, fails to open) is returned, naming the object.</summary>
+    internal static Task<(ManifestObject, List<RowBlock>?, string?)> FetchAsync(IBackupStore store, ManifestObject o, EnvelopeCipher cipher, CancellationToken ct) =>
+        FetchAsync(store, o, cipher, plain => RowCodec.ReadAll(plain), ct);
+
+    /// <summary>Reads an object, checks its length and SHA-256, opens it and parses its payload on a worker thread; a problem is returned, naming the object.</summary>
+    internal static async Task<(ManifestObject, T?, string?)> FetchAsync<T>(IBackupStore store, ManifestObject o, EnvelopeCipher cipher, Func<byte[], T> parse, CancellationToken ct)
+        where T : class
     {
         byte[] bytes;
         try
@@ -168,10 +224,11 @@ internal static class BackupRestorer
             return (o, null, $"segment {o.Name} is missing from {store.Display}");
         }
         if (bytes.Length != o.Bytes) return (o, null, $"segment {o.Name} is {bytes.Length} bytes, the manifest says {o.Bytes}: it was truncated or replaced");
-        if (SegmentCodec.Checksum(bytes) != o.Sha256) return (o, null, $"segment {o.Name} does not match its SHA-256 in the manifest: it is corrupted or was altered");
         try
         {
-            return (o, await Task.Run(() => RowCodec.ReadAll(SegmentCodec.Open(cipher, o.Name, bytes)), ct), null);
+            return await Task.Run(() => SegmentCodec.Checksum(bytes) != o.Sha256
+                ? (o, (T?)null, $"segment {o.Name} does not match its SHA-256 in the manifest: it is corrupted or was altered")
+                : (o, parse(SegmentCodec.Open(cipher, o.Name, bytes)), (string?)null), ct);
         }
         catch (BackupFormatException ex)
         {
@@ -233,6 +290,7 @@ internal static class BackupRestorer
         "ledger" => $"ledger entries {o.From} to {o.To - 1} and the resource versions they wrote",
         "resources" => $"the current state (index, access facts, data keys) of resources written in entries {o.From} to {o.To - 1}",
         "table" => $"the table {o.Table}",
+        ManifestObject.ImageKind => $"bytes {o.From} to {o.To - 1} of the full backup's database image",
         _ => o.Kind,
     };
 }

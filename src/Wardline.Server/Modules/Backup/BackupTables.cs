@@ -47,7 +47,22 @@ internal static class BackupTables
     public static IEnumerable<string> All => Ledger.Concat(ByResource).Concat(Whole).Concat(NotShipped);
 
     /// <summary>Runs <paramref name="sql"/> and collects the rows as a block (values normalised to long/double/string/bytes).</summary>
-    public static async Task<RowBlock> ReadAsync(DbConnection c, DbTransaction tx, string table, string mode, string sql, IReadOnlyList<string>? keyColumns, CancellationToken ct)
+    public static async Task<RowBlock> ReadAsync(DbConnection c, DbTransaction? tx, string table, string mode, string sql, IReadOnlyList<string>? keyColumns, CancellationToken ct)
+    {
+        RowBlock? only = null;
+        await ReadBlocksAsync(c, tx, table, mode, sql, keyColumns, int.MaxValue, b =>
+        {
+            only = b;
+            return Task.CompletedTask;
+        }, ct);
+        return only!;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="sql"/> and hands its rows on in blocks of at most <paramref name="rowsPerBlock"/>, each
+    /// applied before the next is read; a query with no rows gives one empty block.
+    /// </summary>
+    public static async Task ReadBlocksAsync(DbConnection c, DbTransaction? tx, string table, string mode, string sql, IReadOnlyList<string>? keyColumns, int rowsPerBlock, Func<RowBlock, Task> apply, CancellationToken ct)
     {
         await using var cmd = c.CreateCommand();
         cmd.Transaction = tx;
@@ -57,13 +72,20 @@ internal static class BackupTables
         var columns = new string[r.FieldCount];
         for (var i = 0; i < columns.Length; i++) columns[i] = r.GetName(i);
         var block = new RowBlock(table, mode, columns, keyColumns ?? []);
+        var applied = false;
         while (await r.ReadAsync(ct))
         {
             var row = new object?[columns.Length];
             for (var i = 0; i < row.Length; i++) row[i] = Normalise(r.GetValue(i));
             block.Rows.Add(row);
+            if (block.Rows.Count == rowsPerBlock)
+            {
+                await apply(block);
+                applied = true;
+                block = new RowBlock(table, mode, columns, keyColumns ?? []);
+            }
         }
-        return block;
+        if (block.Rows.Count > 0 || !applied) await apply(block);
     }
 
     private static object? Normalise(object value) => value switch

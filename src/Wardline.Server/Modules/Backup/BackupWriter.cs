@@ -44,6 +44,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
         var reused = 0;
         long bytes = 0;
         long? from = null;
+        string? image = null;
         await RecordRunAsync(runId, store.Display, kind, trigger, ct);
         try
         {
@@ -54,8 +55,14 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
                 || (BackupCatalog.TimeOf(prev.Chain) is { } chainStart && time.GetUtcNow() - chainStart > TimeSpan.FromDays(options.FullEveryDays))
                 || prev.Objects.Count > options.MaxChainObjects;
             kind = full ? "full" : "incremental";
-            await using var c = await dialect.OpenAsync(ct);
-            await using var tx = await dialect.BeginSnapshotAsync(c, ct);
+            // A full backup of a SQLite store ships the database file itself: read from a consistent copy of it.
+            if (full && options.SqliteImage && dialect is SqliteDialect sqlite)
+            {
+                progress?.Report(new BackupProgress("copying the database", 0, 0));
+                image = await SqliteImage.CopyAsync(sqlite, runId, ct);
+            }
+            await using var c = image is null ? await dialect.OpenAsync(ct) : SqliteImage.Open(image);
+            await using var tx = image is null ? await dialect.BeginSnapshotAsync(c, ct) : await c.BeginTransactionAsync(ct);
             var (size, root) = await LedgerNodes.ReadStateAsync(c, tx, forUpdate: false, ct);
             var head = (await LedgerNodes.ReadHeadsAsync(c, tx, newestOnly: true, ct)).LastOrDefault();
             from = full ? 0 : prev!.LedgerSize;
@@ -71,8 +78,9 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             var pending = new Pending(store, options, runId, o => o.Kind == "ledger" ? RecordSegmentAsync(runId, o, ct) : Task.CompletedTask, logger);
 
             // Ledger segments: reuse those a failed run of the same chain already stored, then make the rest.
-            var cursor = from.Value;
-            foreach (var done in await ResumableAsync(store, from.Value, size, ct))
+            // (An image holds them all.)
+            var cursor = image is null ? from.Value : size;
+            foreach (var done in image is null ? await ResumableAsync(store, from.Value, size, ct) : [])
             {
                 objects.Add(Task.FromResult(done));
                 cursor = done.To!.Value;
@@ -99,7 +107,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             progress?.Report(new BackupProgress("ledger entries and versions", total, total));
 
             // The current state of every resource: all of them in a full backup, those the new entries wrote otherwise.
-            var rids = await ResourceIdsAsync(c, tx, full, from.Value, size, ct);
+            var rids = image is null ? await ResourceIdsAsync(c, tx, full, from.Value, size, ct) : [];
             var chunkNo = 0;
             for (var i = 0; i < rids.Count; i += ResourcesPerSegment)
             {
@@ -111,17 +119,29 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             }
             progress?.Report(new BackupProgress("resources", rids.Count, rids.Count));
 
-            // Whole tables, shipped again only when changed.
+            // Whole tables, shipped again only when changed. An image holds them; their fingerprints go in the manifest
+            // (and on into the next ones while they stay unchanged), so the next backup knows whether to ship them.
             var tablesChanged = false;
+            var imageTables = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var table in BackupTables.Whole)
             {
                 var block = await BackupTables.ReadAsync(c, tx, table, "replace", "SELECT * FROM " + table, null, ct);
                 var payload = Payload([block]);
                 var fingerprint = Convert.ToHexStringLower(fingerprints.Tag(payload));
+                if (image is not null)
+                {
+                    imageTables[table] = fingerprint;
+                    continue;
+                }
                 var before = prev?.Objects.FirstOrDefault(o => o.Kind == "table" && o.Table == table);
                 if (!full && before is not null && before.Fingerprint == fingerprint)
                 {
                     objects.Add(Task.FromResult(before));
+                    continue;
+                }
+                if (!full && before is null && prev!.ImageTables?.GetValueOrDefault(table) == fingerprint)
+                {
+                    imageTables[table] = fingerprint;
                     continue;
                 }
                 tablesChanged = true;
@@ -129,9 +149,10 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             }
             await tx.RollbackAsync(ct);
             await pending.DrainAsync();
-            var manifestObjects = await Task.WhenAll(objects);
-            stored = pending.Count;
-            bytes = pending.Bytes;
+            List<ManifestObject> pieces = image is null ? [] : await SqliteImage.ShipAsync(store, cipher, runId, image, RetainUntil(options), progress, ct);
+            List<ManifestObject> manifestObjects = [.. pieces, .. await Task.WhenAll(objects)];
+            stored = pending.Count + pieces.Count;
+            bytes = pending.Bytes + pieces.Sum(o => o.Bytes);
 
             if (!full && size == prev!.LedgerSize && !tablesChanged)
             {
@@ -143,6 +164,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
 
             var manifest = new Manifest
             {
+                Format = Manifest.FormatFor(manifestObjects),
                 Id = runId,
                 Created = time.GetUtcNow(),
                 Kind = kind,
@@ -159,6 +181,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
                 // are wrapped by whichever KEK wrapped them (a rotation re-wraps them without a ledger entry).
                 Keks = [.. keyring.KekIds.Union(full ? [] : prev!.Keks)],
                 Objects = manifestObjects,
+                ImageTables = imageTables.Count > 0 ? imageTables : null,
                 Immutability = store.Immutability.Description,
             };
             progress?.Report(new BackupProgress("manifest", 0, 1));
@@ -187,6 +210,10 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             // A bug, not an expected failure: the run is still closed as failed (never left "running"), then it propagates.
             await FinishRunAsync(runId, "failed", null, stored, reused, bytes, null, "internal error: " + ex.GetType().Name, CancellationToken.None);
             throw;
+        }
+        finally
+        {
+            if (image is not null) SqliteImage.Delete(image);
         }
     }
 

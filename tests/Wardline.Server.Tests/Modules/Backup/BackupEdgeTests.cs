@@ -102,7 +102,7 @@ public abstract class BackupEdgeConformance(StoreKind kind) : StoreAndTarget(kin
         await using (var server = await StartAsync(Store))
         {
             await SeedAsync(server.Client);
-            run = await BackupAsync(server, Target.Store);
+            run = await BackupAsync(server, Target.Store, options: RowSegments);
         }
         Assert.True(run.Status == "completed", run.Error);
         var damaged = run.Manifest!.Objects.First(o => o.Kind == "resources");

@@ -25,7 +25,7 @@ public abstract class BackupFaultConformance(StoreKind kind) : StoreAndTarget(ki
             var seeded = await SeedAsync(server.Client, observations: 40);
             var failing = new FailingPutStore(Target.Store, failFrom: 3);
 
-            var failed = await BackupAsync(server, failing);
+            var failed = await BackupAsync(server, failing, options: RowSegments);
 
             Assert.Equal("failed", failed.Status);
             Assert.Null(failed.Manifest);
@@ -34,7 +34,7 @@ public abstract class BackupFaultConformance(StoreKind kind) : StoreAndTarget(ki
             Assert.Equal(1, await CountAsync(Store, $"SELECT COUNT(*) FROM backup_runs WHERE id = '{failed.RunId}' AND status = 'failed' AND manifest IS NULL AND error LIKE '%unreachable%'"));
             Assert.Equal(2, await CountAsync(Store, $"SELECT COUNT(*) FROM backup_segments WHERE run_id = '{failed.RunId}' AND Kind = 'ledger'"));
 
-            var next = await BackupAsync(server, Target.Store);
+            var next = await BackupAsync(server, Target.Store, options: RowSegments);
 
             Assert.True(next.Status == "completed", next.Error);
             Assert.Equal(2, next.Reused);

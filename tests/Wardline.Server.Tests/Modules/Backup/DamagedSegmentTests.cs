@@ -22,7 +22,7 @@ public abstract class DamagedSegmentConformance(StoreKind kind) : StoreAndTarget
         {
             await using var server = await StartAsync(Store);
             await SeedAsync(server.Client, observations: 40);
-            var run = await BackupAsync(server, Target.Store);
+            var run = await BackupAsync(server, Target.Store, options: RowSegments);
             Assert.True(run.Status == "completed", run.Error);
             _manifest = run.Manifest!;
         }

@@ -109,6 +109,9 @@ internal sealed class SqliteDialect : SqlDialect
 
     public override string Name => "sqlite";
 
+    /// <summary>The database file (backups copy it as an image, and a restore writes one in its place).</summary>
+    public string File => _file;
+
     public override bool InProcess => true;
 
     public override string ClusteredTableSuffix => " WITHOUT ROWID";

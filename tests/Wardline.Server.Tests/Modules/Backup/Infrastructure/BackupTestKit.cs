@@ -70,8 +70,11 @@ internal static class BackupTestKit
         return o;
     }
 
-    public static Task<BackupRunResult> BackupAsync(TestServer server, IBackupStore target, bool full = false) =>
-        server.Service<BackupWriter>().RunAsync(target, new BackupOptions(), full, "test", null, CancellationToken.None);
+    public static Task<BackupRunResult> BackupAsync(TestServer server, IBackupStore target, bool full = false, BackupOptions? options = null) =>
+        server.Service<BackupWriter>().RunAsync(target, options ?? new BackupOptions(), full, "test", null, CancellationToken.None);
+
+    /// <summary>Full backups of a SQLite store as row segments, not a database image: for tests of what a damaged or reused segment does.</summary>
+    public static BackupOptions RowSegments => new() { SqliteImage = false };
 
     public static Keyring KeyringOf(TestServer server) => server.Service<RecordKeys>().Keyring;
 

@@ -1,0 +1,196 @@
+using System.Buffers;
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Wardline.Backup;
+using Wardline.Backup.Format;
+using Wardline.Crypto;
+using Wardline.Server.Modules.Records.Storage;
+
+namespace Wardline.Server.Modules.Backup;
+
+/// <summary>
+/// A full backup of a SQLite store as its database file (docs/formats/backup.md, "Database image"; ADR 0011).
+/// SQLite's online backup copies a consistent snapshot beside the store, in one read transaction while writers go
+/// on. The copy is shipped in sealed pieces of <see cref="ChunkBytes"/>, and a restore writes the pieces back as the
+/// destination's file. That makes a full backup and its restore a file copy, zstd and AES-GCM, instead of reading,
+/// decoding and inserting every row and rebuilding every index.
+/// </summary>
+internal static class SqliteImage
+{
+    /// <summary>Bytes of the file per image segment (a multiple of every SQLite page size).</summary>
+    public static int ChunkBytes { get; set; } = 64 << 20;
+
+    /// <summary>zstd level 1: the pages are mostly AES-GCM bodies and random index keys, where higher levels gain little and cost much.</summary>
+    private const int CompressionLevel = 1;
+
+    /// <summary>Segments sealed and stored at once (one per core here; each holds about three times <see cref="ChunkBytes"/> in memory).</summary>
+    private const int Workers = 2;
+
+    /// <summary>
+    /// Copies the store into a new file beside it (<c>wardline.db.image-RUNID</c>, so the disk needs the store's size
+    /// free once more) and returns its path. The copy is one self-contained file (no WAL), and its run log is emptied:
+    /// <c>backup_runs</c> and <c>backup_segments</c> describe this server's targets and are never restored.
+    /// </summary>
+    public static async Task<string> CopyAsync(SqliteDialect source, string runId, CancellationToken ct)
+    {
+        var path = source.File + ".image-" + runId;
+        Delete(path);
+        try
+        {
+            await using var from = (SqliteConnection)await source.OpenAsync(ct);
+            await using var to = Open(path);
+            Exec(to, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;");
+            // The source's pages are read through a memory map for the copy: half the time of a read() call per page
+            // (5.7 s instead of 10.8 s for 3.5 GB here). The pooled connection goes back without it.
+            Exec(from, "PRAGMA mmap_size=1099511627776;");
+            try
+            {
+                await Task.Run(() => from.BackupDatabase(to), ct);
+            }
+            finally
+            {
+                Exec(from, "PRAGMA mmap_size=0;");
+            }
+            // The copy carries the store's WAL flag: back to a rollback journal, so the file alone is the whole database.
+            Exec(to, "PRAGMA journal_mode=DELETE; DELETE FROM backup_runs; DELETE FROM backup_segments;");
+            return path;
+        }
+        catch
+        {
+            Delete(path);
+            throw;
+        }
+    }
+
+    /// <summary>A connection of its own to a copy or a restored file (no pool, so closing it releases the file).</summary>
+    public static SqliteConnection Open(string path)
+    {
+        var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString());
+        c.Open();
+        return c;
+    }
+
+    /// <summary>Removes a database file and its journals, if there.</summary>
+    public static void Delete(string path)
+    {
+        foreach (var p in new[] { path, path + "-wal", path + "-shm", path + "-journal" }) File.Delete(p);
+    }
+
+    /// <summary>
+    /// Seals the file in pieces (<c>segments/RUN/image-NNNNNN.seg</c>) and stores them, two at a time; returns their
+    /// manifest entries in file order. <c>from</c>/<c>to</c> are each piece's byte range.
+    /// </summary>
+    public static async Task<List<ManifestObject>> ShipAsync(IBackupStore store, EnvelopeCipher cipher, string runId, string path, DateTimeOffset? retainUntil, IProgress<BackupProgress>? progress, CancellationToken ct)
+    {
+        var length = new FileInfo(path).Length;
+        var count = (int)((length + ChunkBytes - 1) / ChunkBytes);
+        var objects = new ManifestObject[count];
+        var done = 0;
+        progress?.Report(new BackupProgress("database image", 0, length));
+        using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = Workers, CancellationToken = ct }, async (i, token) =>
+        {
+            var from = (long)i * ChunkBytes;
+            var size = (int)Math.Min(ChunkBytes, length - from);
+            var name = FormattableString.Invariant($"segments/{runId}/image-{i:D6}.seg");
+            // Pooled: 64 MB arrays made afresh for every piece cost more in page faults and zeroing than the compression.
+            var plain = ArrayPool<byte>.Shared.Rent(size);
+            byte[] segment;
+            try
+            {
+                var read = 0;
+                while (read < size)
+                {
+                    var n = RandomAccess.Read(file, plain.AsSpan(read, size - read), from + read);
+                    if (n == 0) throw new IOException($"the database image {Path.GetFileName(path)} ended at byte {from + read}, before its {length} bytes");
+                    read += n;
+                }
+                segment = SegmentCodec.Seal(cipher, name, runId, plain.AsSpan(0, size), CompressionLevel);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(plain);
+            }
+            await store.PutAsync(name, segment, retainUntil, token);
+            objects[i] = new ManifestObject
+            {
+                Name = name, Sha256 = SegmentCodec.Checksum(segment), Bytes = segment.Length, Kind = ManifestObject.ImageKind,
+                From = from, To = from + size, Fingerprint = "",
+            };
+            progress?.Report(new BackupProgress("database image", Math.Min(length, (long)Interlocked.Increment(ref done) * ChunkBytes), length));
+        });
+        return [.. objects];
+    }
+
+    /// <summary>
+    /// Writes a chain's image pieces, in order and each checked (present, size, SHA-256, authenticated, its byte range
+    /// next), as the file <paramref name="path"/>, and flushes it to disk. A damaged piece stops the restore: a database
+    /// file cannot be restored in part, so nothing is skipped.
+    /// </summary>
+    public static async Task WriteAsync(IBackupStore store, IReadOnlyList<ManifestObject> pieces, EnvelopeCipher cipher, string path, Action<int> progress, CancellationToken ct)
+    {
+        Delete(path);
+        await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20, FileOptions.Asynchronous);
+        // Two pieces are read and opened ahead while one is written.
+        var ahead = new Queue<Task<(ManifestObject O, byte[]? Plain, string? Problem)>>();
+        var next = 0;
+        void Fill()
+        {
+            while (ahead.Count < Workers && next < pieces.Count) ahead.Enqueue(BackupRestorer.FetchAsync(store, pieces[next++], cipher, p => p, ct));
+        }
+        Fill();
+        long written = 0;
+        for (var i = 0; i < pieces.Count; i++)
+        {
+            progress(i);
+            var (o, plain, problem) = await ahead.Dequeue();
+            Fill();
+            if (problem is null && (o.From != written || o.To != written + plain!.Length))
+                problem = $"segment {o.Name} holds bytes {o.From} to {o.To} of the database image, but the image so far ends at byte {written}";
+            if (problem is not null)
+            {
+                foreach (var t in ahead) _ = t.ContinueWith(x => x.Exception, TaskScheduler.Default);
+                throw new BackupRefusedException(problem + ". It is part of the full backup's database image, which cannot be restored in part, so the restore stopped; " +
+                    "the destination is incomplete and must not be used. Restore an older backup chain instead (--at or --tree-size before this chain's full backup).");
+            }
+            await file.WriteAsync(plain, ct);
+            written += plain!.Length;
+        }
+        await file.FlushAsync(ct);
+        file.Flush(flushToDisk: true);
+    }
+
+    /// <summary>
+    /// Copies every restored table of an image file into another engine's store (PostgreSQL), in blocks, the way row
+    /// segments are applied: the same tables in the same order as a row backup, values converted the same way.
+    /// </summary>
+    public static async Task CopyRowsAsync(string path, SqlDialect target, DbConnection c, Func<DbTransaction> transaction, Func<long, Task> applied, CancellationToken ct)
+    {
+        await using var image = Open(path);
+        var held = new HashSet<string>(StringComparer.Ordinal);
+        await using (var cmd = image.CreateCommand())
+        {
+            cmd.CommandText = "SELECT name FROM sqlite_master WHERE type = 'table'";
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct)) held.Add(r.GetString(0));
+        }
+        // An image of an older schema lacks the tables later migrations add; they are made (empty) by the upgrade after the load.
+        foreach (var table in BackupTables.Ledger.Concat(BackupTables.ByResource).Concat(BackupTables.Whole).Where(held.Contains))
+        {
+            // Whole tables replace what the schema's migrations seeded (search parameters, the migrations' own rows).
+            if (BackupTables.Whole.Contains(table)) await BackupTables.ExecAsync(c, transaction(), "DELETE FROM " + table, ct);
+            await BackupTables.ReadBlocksAsync(image, null, table, "insert", "SELECT * FROM " + table, null, 4096, async block =>
+            {
+                await BackupTables.ApplyAsync(target, c, transaction(), block, ct);
+                await applied(block.Rows.Count);
+            }, ct);
+        }
+    }
+
+    private static void Exec(SqliteConnection c, string sql)
+    {
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+}
