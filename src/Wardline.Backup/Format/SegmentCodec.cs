@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Wardline.Crypto;
 using ZstdSharp;
+using ZstdSharp.Unsafe;
 
 namespace Wardline.Backup.Format;
 
@@ -121,18 +122,19 @@ internal static class SegmentCodec
                 throw new BackupFormatException($"segment {name} fails authentication: it was altered or truncated");
             }
         }
-        // A streaming decoder reads any conformant zstd frame (with or without the content size in its header, with a
-        // checksum, several frames), not only the ones this code writes; it stops one byte past the declared length.
+        // One call decodes any conformant content (one or several frames, with or without their content size, with
+        // checksums) straight into the payload; content longer than the header's length does not fit and is refused.
         var payload = new byte[header.PlainLength];
         try
         {
-            using var zstd = new DecompressionStream(new MemoryStream(compressed));
-            var read = 0;
-            int n;
-            while (read < payload.Length && (n = zstd.Read(payload, read, payload.Length - read)) > 0) read += n;
-            if (read != payload.Length || zstd.ReadByte() != -1) throw new BackupFormatException($"segment {name} does not hold the {header.PlainLength} bytes its header says");
+            using var zstd = new Decompressor();
+            if (zstd.Unwrap(compressed, payload) != payload.Length) throw new BackupFormatException($"segment {name} does not hold the {header.PlainLength} bytes its header says");
         }
-        catch (Exception ex) when (ex is ZstdException or IOException or InvalidDataException)
+        catch (ZstdException ex) when (ex.Code == ZSTD_ErrorCode.ZSTD_error_dstSize_tooSmall)
+        {
+            throw new BackupFormatException($"segment {name} does not hold the {header.PlainLength} bytes its header says");
+        }
+        catch (ZstdException)
         {
             throw new BackupFormatException($"segment {name} does not decompress");
         }

@@ -123,42 +123,39 @@ internal static class SqliteImage
     }
 
     /// <summary>
-    /// Writes a chain's image pieces, in order and each checked (present, size, SHA-256, authenticated, its byte range
-    /// next), as the file <paramref name="path"/>, and flushes it to disk. A damaged piece stops the restore: a database
-    /// file cannot be restored in part, so nothing is skipped.
+    /// Writes a chain's image pieces as the file <paramref name="path"/>, each checked (present, size, SHA-256,
+    /// authenticated, exactly its byte range), two at a time at their own offsets, and flushes the file to disk. The
+    /// ranges must tile the file from byte 0 (checked before anything is read). A damaged piece stops the restore: a
+    /// database file cannot be restored in part, so nothing is skipped.
     /// </summary>
     public static async Task WriteAsync(IBackupStore store, IReadOnlyList<ManifestObject> pieces, EnvelopeCipher cipher, string path, Action<int> progress, CancellationToken ct)
     {
+        long end = 0;
+        foreach (var o in pieces)
+        {
+            if (o.From != end || o.To is not { } to || to <= end)
+                throw Stopped($"segment {o.Name} holds bytes {o.From} to {o.To} of the database image, but the pieces before it end at byte {end}");
+            end = to;
+        }
         Delete(path);
-        await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20, FileOptions.Asynchronous);
-        // Two pieces are read and opened ahead while one is written.
-        var ahead = new Queue<Task<(ManifestObject O, byte[]? Plain, string? Problem)>>();
-        var next = 0;
-        void Fill()
+        using var file = File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.Asynchronous);
+        var done = 0;
+        // Two writers: the kernel's copy into the page cache is a large share of a restore's CPU, and one thread's
+        // writes would leave the other core idle behind it.
+        await Parallel.ForAsync(0, pieces.Count, new ParallelOptions { MaxDegreeOfParallelism = Workers, CancellationToken = ct }, async (i, token) =>
         {
-            while (ahead.Count < Workers && next < pieces.Count) ahead.Enqueue(BackupRestorer.FetchAsync(store, pieces[next++], cipher, p => p, ct));
-        }
-        Fill();
-        long written = 0;
-        for (var i = 0; i < pieces.Count; i++)
-        {
-            progress(i);
-            var (o, plain, problem) = await ahead.Dequeue();
-            Fill();
-            if (problem is null && (o.From != written || o.To != written + plain!.Length))
-                problem = $"segment {o.Name} holds bytes {o.From} to {o.To} of the database image, but the image so far ends at byte {written}";
-            if (problem is not null)
-            {
-                foreach (var t in ahead) _ = t.ContinueWith(x => x.Exception, TaskScheduler.Default);
-                throw new BackupRefusedException(problem + ". It is part of the full backup's database image, which cannot be restored in part, so the restore stopped; " +
-                    "the destination is incomplete and must not be used. Restore an older backup chain instead (--at or --tree-size before this chain's full backup).");
-            }
-            await file.WriteAsync(plain, ct);
-            written += plain!.Length;
-        }
-        await file.FlushAsync(ct);
-        file.Flush(flushToDisk: true);
+            var (o, plain, problem) = await BackupRestorer.FetchAsync(store, pieces[i], cipher, p => p, token);
+            if (problem is null && plain!.Length != o.To - o.From) problem = $"segment {o.Name} holds {plain.Length} bytes, but its range in the manifest is {o.To - o.From}";
+            if (problem is not null) throw Stopped(problem);
+            await RandomAccess.WriteAsync(file, plain, o.From!.Value, token);
+            progress(Interlocked.Increment(ref done));
+        });
+        RandomAccess.FlushToDisk(file);
     }
+
+    private static BackupRefusedException Stopped(string problem) =>
+        new(problem + ". It is part of the full backup's database image, which cannot be restored in part, so the restore stopped; " +
+            "the destination is incomplete and must not be used. Restore an older backup chain instead (--at or --tree-size before this chain's full backup).");
 
     /// <summary>
     /// Copies every restored table of an image file into another engine's store (PostgreSQL), in blocks, the way row
