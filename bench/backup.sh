@@ -94,7 +94,7 @@ fi
 if want phases; then
   [ -f "$STORE/bench-ids.txt" ] || { log "no generated store in $STORE: run the generate step first"; exit 2; }
   log "phases: copying the store to $WORK/pstore (not measured)"
-  cp -a "$STORE" "$WORK/pstore"
+  cp -a "$STORE" "$WORK/pstore" && sync  # its write-back would otherwise run during the first measured step
   {
     stamp
     flock /tmp/wl.lock bash -c '
@@ -132,7 +132,7 @@ if want run; then
   }
   bytes() { echo "BYTES $1 $(du -sb "$2" | cut -f1)"; }
   log "run: copying the store to $WORK/store (not measured)"
-  cp -a "$STORE" "$WORK/store"
+  cp -a "$STORE" "$WORK/store" && sync  # its write-back would otherwise run during the first measured step
   rm -f "$WORK/store/bench-ids.txt.partial"
   S=$WORK/store
   # restic backs up the database file; the store is closed, so the WAL is checkpointed into it first.
@@ -189,7 +189,7 @@ fi
 if want serve; then
   [ -f "$STORE/bench-ids.txt" ] || { log "no generated store in $STORE: run the generate step first"; exit 2; }
   log "serve: copying the store to $WORK/sstore (not measured)"
-  cp -a "$STORE" "$WORK/sstore"
+  cp -a "$STORE" "$WORK/sstore" && sync  # its write-back would otherwise run during the first measured step
   PORT=${WARDLINE_BACKUP_PORT:-5391}
   {
     stamp
