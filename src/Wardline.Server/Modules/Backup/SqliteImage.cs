@@ -37,6 +37,7 @@ internal static class SqliteImage
         Delete(path);
         try
         {
+            CreatePrivate(path).Dispose();
             await using var from = (SqliteConnection)await source.OpenAsync(ct);
             await using var to = Open(path);
             Exec(to, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;");
@@ -68,6 +69,14 @@ internal static class SqliteImage
         var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString());
         c.Open();
         return c;
+    }
+
+    /// <summary>A new file readable and writable by this account only (0600): a store's file, its copy, or a scratch image in the shared temp folder.</summary>
+    private static FileStream CreatePrivate(string path)
+    {
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, Options = FileOptions.Asynchronous };
+        if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        return new FileStream(path, options);
     }
 
     /// <summary>Removes a database file and its journals, if there.</summary>
@@ -138,7 +147,8 @@ internal static class SqliteImage
             end = to;
         }
         Delete(path);
-        using var file = File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.Asynchronous);
+        await using var stream = CreatePrivate(path);
+        var file = stream.SafeFileHandle;
         var done = 0;
         // Two writers: the kernel's copy into the page cache is a large share of a restore's CPU, and one thread's
         // writes would leave the other core idle behind it.

@@ -98,6 +98,8 @@ public sealed class SqliteImageTests() : StoreAndTarget(StoreKind.Sqlite)
         {
             Assert.Equal("wal", await LedgerTestKit.ScalarAsync(destination.Options, "PRAGMA journal_mode"));
             Assert.Equal("ok", await LedgerTestKit.ScalarAsync(destination.Options, "PRAGMA integrity_check"));
+            if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException("File modes are checked on Unix.");
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(destination.Options.DataDirectory!, "wardline.db")));
         }
         ReleasePools();
         // (The source server published a newer head when it stopped, so the restored store is read-only here: it lacks
