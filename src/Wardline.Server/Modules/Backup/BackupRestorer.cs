@@ -115,23 +115,25 @@ internal static class BackupRestorer
         var indexes = loadsFull ? await DropSecondaryIndexesAsync(target, c, ct) : [];
         var tx = await c.BeginTransactionAsync(ct);
         long inTransaction = 0;
+        // A commit every 128 MB of segments (rows of an image count 1 KB each), so no one transaction grows without bound.
+        async Task LoadedAsync(long added)
+        {
+            inTransaction += added;
+            if (inTransaction <= 128L * 1024 * 1024) return;
+            await tx.CommitAsync(ct);
+            await tx.DisposeAsync();
+            tx = await c.BeginTransactionAsync(ct);
+            inTransaction = 0;
+        }
         try
         {
             if (scratch is not null)
             {
                 progress?.Report(new BackupProgress("restoring", images.Count, total));
-                await SqliteImage.CopyRowsAsync(scratch, target, c, () => tx, async n =>
+                await SqliteImage.CopyRowsAsync(scratch, target, c, () => tx, n =>
                 {
                     rows += n;
-                    // Rows of the image are counted at 1 KB each toward the transaction's 128 MB.
-                    inTransaction += n * 1024L;
-                    if (inTransaction > 128L * 1024 * 1024)
-                    {
-                        await tx.CommitAsync(ct);
-                        await tx.DisposeAsync();
-                        tx = await c.BeginTransactionAsync(ct);
-                        inTransaction = 0;
-                    }
+                    return LoadedAsync(n * 1024L);
                 }, ct);
             }
             Task<(ManifestObject, List<RowBlock>?, string?)>? next = objects.Count > 0 ? FetchAsync(store, objects[0], cipher, ct) : null;
@@ -161,14 +163,7 @@ internal static class BackupRestorer
                     await BackupTables.ApplyAsync(target, c, tx, block, ct);
                     rows += block.Rows.Count;
                 }
-                inTransaction += o.Bytes;
-                if (inTransaction > 128L * 1024 * 1024)
-                {
-                    await tx.CommitAsync(ct);
-                    await tx.DisposeAsync();
-                    tx = await c.BeginTransactionAsync(ct);
-                    inTransaction = 0;
-                }
+                await LoadedAsync(o.Bytes);
             }
             if (indexes.Count > 0) await CreateIndexesAsync(c, tx, indexes, ct);
             await tx.CommitAsync(ct);
