@@ -161,13 +161,32 @@ public sealed class EnvelopeCipher
     /// </summary>
     public byte[] Decrypt(DataKey key, ReadOnlySpan<byte> envelope, ReadOnlySpan<byte> associatedData)
     {
+        var plaintext = new byte[PlaintextLength(envelope.Length)];
+        Decrypt(key, envelope, associatedData, plaintext);
+        return plaintext;
+    }
+
+    /// <summary>Length of the plaintext a body envelope of <paramref name="envelopeLength"/> bytes holds; malformed if too short.</summary>
+    public static int PlaintextLength(int envelopeLength) =>
+        envelopeLength >= MagicSize + NonceSize + TagSize
+            ? envelopeLength - MagicSize - NonceSize - TagSize
+            : throw new EnvelopeException("malformed body envelope (bad magic or too short)");
+
+    /// <summary>
+    /// The same as <see cref="Decrypt(DataKey, ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>, written into
+    /// <paramref name="plaintext"/>, which must be exactly <see cref="PlaintextLength"/> bytes and not overlap the
+    /// envelope. On failure the plaintext buffer is cleared.
+    /// </summary>
+    public void Decrypt(DataKey key, ReadOnlySpan<byte> envelope, ReadOnlySpan<byte> associatedData, Span<byte> plaintext)
+    {
         ArgumentNullException.ThrowIfNull(key);
         if (envelope.Length < MagicSize + NonceSize + TagSize || !envelope.StartsWith(BodyMagic))
         {
             throw new EnvelopeException("malformed body envelope (bad magic or too short)");
         }
+        if (plaintext.Length != PlaintextLength(envelope.Length)) throw new ArgumentException("the plaintext buffer must be exactly PlaintextLength(envelope) bytes", nameof(plaintext));
+        if (plaintext.Overlaps(envelope)) throw new ArgumentException("the plaintext buffer must not overlap the envelope", nameof(plaintext));
 
-        var plaintext = new byte[envelope.Length - MagicSize - NonceSize - TagSize];
         var aadLength = MagicSize + associatedData.Length;
         byte[]? rented = null;
         Span<byte> aad = aadLength <= MaxStackAad ? stackalloc byte[MaxStackAad] : (rented = ArrayPool<byte>.Shared.Rent(aadLength));
@@ -176,10 +195,10 @@ public sealed class EnvelopeCipher
             aad = BuildBodyAad(aad, associatedData);
             using var aes = new AesGcm(key.Bytes, TagSize);
             aes.Decrypt(envelope.Slice(MagicSize, NonceSize), envelope.Slice(MagicSize + NonceSize, plaintext.Length), envelope[^TagSize..], plaintext, aad);
-            return plaintext;
         }
         catch (AuthenticationTagMismatchException ex)
         {
+            plaintext.Clear();
             throw new EnvelopeException(
                 "body envelope failed authentication (tampered, wrong data key, or associated data of another resource)", ex);
         }

@@ -54,6 +54,48 @@ public sealed class EnvelopeCipherTests : IDisposable
     }
 
     [Fact]
+    public void Decrypt_into_a_caller_buffer_returns_what_Encrypt_was_given()
+    {
+        using var key = _cipher.CreateDataKey(Context);
+        var envelope = _cipher.Encrypt(key.DataKey, Body, Aad);
+        var buffer = new byte[Body.Length + 5];
+
+        Assert.Equal(Body.Length, EnvelopeCipher.PlaintextLength(envelope.Length));
+        _cipher.Decrypt(key.DataKey, envelope, Aad, buffer.AsSpan(2, Body.Length));
+
+        Assert.Equal(Body, buffer[2..^3]);
+        Assert.Equal(new byte[2], buffer[..2]);
+        Assert.Equal(new byte[3], buffer[^3..]);
+    }
+
+    [Fact]
+    public void Decrypt_into_a_buffer_of_the_wrong_length_or_over_the_envelope_is_refused()
+    {
+        using var key = _cipher.CreateDataKey(Context);
+        var envelope = _cipher.Encrypt(key.DataKey, Body, Aad);
+        var shared = new byte[envelope.Length + Body.Length];
+        envelope.CopyTo(shared, 0);
+
+        Assert.Throws<ArgumentException>(() => _cipher.Decrypt(key.DataKey, envelope, Aad, new byte[Body.Length - 1]));
+        Assert.Throws<ArgumentException>(() => _cipher.Decrypt(key.DataKey, envelope, Aad, new byte[Body.Length + 1]));
+        Assert.Throws<ArgumentException>(() => _cipher.Decrypt(key.DataKey, shared.AsSpan(0, envelope.Length), Aad, shared.AsSpan(envelope.Length - 1, Body.Length)));
+        Assert.Throws<EnvelopeException>(() => EnvelopeCipher.PlaintextLength(EnvelopeCipher.EnvelopeLength(0) - 1));
+    }
+
+    [Fact]
+    public void A_tampered_envelope_decrypted_into_a_caller_buffer_fails_and_leaves_no_plaintext()
+    {
+        using var key = _cipher.CreateDataKey(Context);
+        var envelope = _cipher.Encrypt(key.DataKey, Body, Aad);
+        envelope[^1] ^= 0x01;
+        var buffer = Enumerable.Repeat((byte)0xAA, Body.Length).ToArray();
+
+        Assert.Throws<EnvelopeException>(() => _cipher.Decrypt(key.DataKey, envelope, Aad, buffer));
+
+        Assert.All(buffer, b => Assert.Equal(0, b));
+    }
+
+    [Fact]
     public void Empty_body_round_trips()
     {
         using var key = _cipher.CreateDataKey(Context);

@@ -79,10 +79,10 @@ internal sealed class FolderBackupStore : IBackupStore
             var temp = Path.Combine(folder, Path.GetFileName(path) + TempMarker + Guid.NewGuid().ToString("N"));
             try
             {
-                await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 81920, FileOptions.Asynchronous))
+                using (var file = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.Asynchronous))
                 {
-                    await stream.WriteAsync(content, ct);
-                    stream.Flush(flushToDisk: true);
+                    await SlicedWrites.WriteAsync(file, content, 0, ct);
+                    RandomAccess.FlushToDisk(file);
                 }
                 ct.ThrowIfCancellationRequested();
                 try

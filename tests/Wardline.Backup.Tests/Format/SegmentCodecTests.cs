@@ -50,6 +50,41 @@ public sealed class SegmentCodecTests : IDisposable
     }
 
     [Fact]
+    public void A_segment_opened_into_a_pooled_buffer_holds_the_same_payload()
+    {
+        var payload = Payload();
+        var segment = SegmentCodec.Seal(_cipher, Name, "b", payload);
+
+        var buffer = SegmentCodec.OpenPooled(_cipher, Name, segment, out var length);
+        try
+        {
+            Assert.Equal(payload.Length, length);
+            Assert.True(buffer.Length >= length);
+            Assert.Equal(payload, buffer.AsSpan(0, length).ToArray());
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    [Fact]
+    public void A_damaged_segment_opened_into_a_pooled_buffer_is_refused_and_named()
+    {
+        var segment = SegmentCodec.Seal(_cipher, Name, "b", Payload());
+        foreach (var position in new[] { 0, 20, segment.Length / 2, segment.Length - 1 })
+        {
+            var altered = (byte[])segment.Clone();
+            altered[position] ^= 0x01;
+
+            var ex = Assert.Throws<BackupFormatException>(() => SegmentCodec.OpenPooled(_cipher, Name, altered, out _));
+
+            Assert.Contains(Name, ex.Message, StringComparison.Ordinal);
+        }
+        Assert.Throws<BackupFormatException>(() => SegmentCodec.OpenPooled(_cipher, Name, segment.AsSpan(0, segment.Length - 1), out _));
+    }
+
+    [Fact]
     public void A_segment_holds_no_plaintext()
     {
         var segment = SegmentCodec.Seal(_cipher, Name, "b", Encoding.UTF8.GetBytes("Myocardial infarction of Alex Carter, MRN 123456"));

@@ -45,9 +45,17 @@ internal static class BackupChecker
         {
             progress?.Report(new BackupProgress("reading back", done++, objects.Count));
             // The same reading a restore does: present, its size and SHA-256, then authenticated, decompressed and parsed.
-            var problem = o.Kind == ManifestObject.ImageKind
-                ? (await BackupRestorer.FetchAsync(store, o, cipher, plain => plain, ct)).Item3
-                : (await BackupRestorer.FetchAsync(store, o, cipher, ct)).Item3;
+            string? problem;
+            if (o.Kind == ManifestObject.ImageKind)
+            {
+                var (_, piece, failed) = await BackupRestorer.FetchAsync(store, o, segment => SqliteImage.Open(cipher, o, segment), ct);
+                piece?.Dispose();
+                problem = failed;
+            }
+            else
+            {
+                problem = (await BackupRestorer.FetchAsync(store, o, cipher, ct)).Item3;
+            }
             if (problem is not null) problems.Add($"{problem} ({BackupRestorer.Describe(o)})");
             else bytes += o.Bytes;
         }

@@ -203,10 +203,14 @@ internal static class BackupRestorer
 
     /// <summary>Reads an object and opens it as row blocks; a problem (missing, wrong checksum, fails to open) is returned, naming the object.</summary>
     internal static Task<(ManifestObject, List<RowBlock>?, string?)> FetchAsync(IBackupStore store, ManifestObject o, EnvelopeCipher cipher, CancellationToken ct) =>
-        FetchAsync(store, o, cipher, plain => RowCodec.ReadAll(plain), ct);
+        FetchAsync(store, o, segment => RowCodec.ReadAll(SegmentCodec.Open(cipher, o.Name, segment)), ct);
 
-    /// <summary>Reads an object, checks its length and SHA-256, opens it and parses its payload on a worker thread; a problem is returned, naming the object.</summary>
-    internal static async Task<(ManifestObject, T?, string?)> FetchAsync<T>(IBackupStore store, ManifestObject o, EnvelopeCipher cipher, Func<byte[], T> parse, CancellationToken ct)
+    /// <summary>
+    /// Reads an object, checks its length and SHA-256, then opens it with <paramref name="open"/> (which authenticates,
+    /// decompresses and parses it, throwing <see cref="BackupFormatException"/>) on a worker thread; a problem is
+    /// returned, naming the object.
+    /// </summary>
+    internal static async Task<(ManifestObject, T?, string?)> FetchAsync<T>(IBackupStore store, ManifestObject o, Func<byte[], T> open, CancellationToken ct)
         where T : class
     {
         byte[] bytes;
@@ -223,7 +227,7 @@ internal static class BackupRestorer
         {
             return await Task.Run(() => SegmentCodec.Checksum(bytes) != o.Sha256
                 ? (o, (T?)null, $"segment {o.Name} does not match its SHA-256 in the manifest: it is corrupted or was altered")
-                : (o, parse(SegmentCodec.Open(cipher, o.Name, bytes)), (string?)null), ct);
+                : (o, open(bytes), (string?)null), ct);
         }
         catch (BackupFormatException ex)
         {

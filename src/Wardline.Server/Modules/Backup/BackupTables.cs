@@ -116,22 +116,9 @@ internal static class BackupTables
         else if (block.Mode == "upsert")
         {
             if (block.KeyColumns.Count == 0 || block.KeyColumns.Any(k => !block.Columns.Contains(k))) throw new BackupFormatException($"upsert block of {block.Table} has bad key columns");
-            await using var del = c.CreateCommand();
-            del.Transaction = tx;
-            del.CommandText = "DELETE FROM " + block.Table + " WHERE " + string.Join(" AND ", block.KeyColumns.Select((k, i) => $"{Ident(k)} = @k{i}"));
-            var ps = block.KeyColumns.Select((_, i) =>
-            {
-                var p = del.CreateParameter();
-                p.ParameterName = "@k" + i;
-                del.Parameters.Add(p);
-                return p;
-            }).ToArray();
-            foreach (var key in block.Keys)
-            {
-                if (key.Length != ps.Length) throw new BackupFormatException($"upsert block of {block.Table} has a malformed key");
-                for (var i = 0; i < ps.Length; i++) ps[i].Value = key[i] ?? DBNull.Value;
-                await del.ExecuteNonQueryAsync(ct);
-            }
+            if (block.Keys.Any(k => k.Length != block.KeyColumns.Count)) throw new BackupFormatException($"upsert block of {block.Table} has a malformed key");
+            if (block.KeyColumns.Count == 1 && block.Keys.All(k => k[0] is long)) await DeleteByIdsAsync(c, tx, block, ct);
+            else await DeleteByKeysAsync(c, tx, block, ct);
         }
         else if (block.Mode != "insert")
         {
@@ -148,6 +135,38 @@ internal static class BackupTables
             {
                 foreach (var v in block.Rows[start + row]) add(v);
             }, ct);
+        }
+    }
+
+    /// <summary>
+    /// One integer key column (rid, size): the keys go as literals, a thousand to a statement, instead of a statement
+    /// each; an incremental backup's resources segment holds 8,192 keys for each of seven tables.
+    /// </summary>
+    private static async Task DeleteByIdsAsync(DbConnection c, DbTransaction tx, RowBlock block, CancellationToken ct)
+    {
+        var column = Ident(block.KeyColumns[0]);
+        foreach (var ids in block.Keys.Select(k => (long)k[0]!).Chunk(1000))
+        {
+            await ExecAsync(c, tx, $"DELETE FROM {block.Table} WHERE {column} IN ({IdList(ids)})", ct);
+        }
+    }
+
+    private static async Task DeleteByKeysAsync(DbConnection c, DbTransaction tx, RowBlock block, CancellationToken ct)
+    {
+        await using var del = c.CreateCommand();
+        del.Transaction = tx;
+        del.CommandText = "DELETE FROM " + block.Table + " WHERE " + string.Join(" AND ", block.KeyColumns.Select((k, i) => $"{Ident(k)} = @k{i}"));
+        var ps = block.KeyColumns.Select((_, i) =>
+        {
+            var p = del.CreateParameter();
+            p.ParameterName = "@k" + i;
+            del.Parameters.Add(p);
+            return p;
+        }).ToArray();
+        foreach (var key in block.Keys)
+        {
+            for (var i = 0; i < ps.Length; i++) ps[i].Value = key[i] ?? DBNull.Value;
+            await del.ExecuteNonQueryAsync(ct);
         }
     }
 

@@ -3,6 +3,7 @@ using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using Wardline.Backup;
 using Wardline.Backup.Format;
+using Wardline.Backup.Stores;
 using Wardline.Crypto;
 using Wardline.Server.Modules.Records.Storage;
 
@@ -154,13 +155,37 @@ internal static class SqliteImage
         // writes would leave the other core idle behind it.
         await Parallel.ForAsync(0, pieces.Count, new ParallelOptions { MaxDegreeOfParallelism = Workers, CancellationToken = ct }, async (i, token) =>
         {
-            var (o, plain, problem) = await BackupRestorer.FetchAsync(store, pieces[i], cipher, p => p, token);
-            if (problem is null && plain!.Length != o.To - o.From) problem = $"segment {o.Name} holds {plain.Length} bytes, but its range in the manifest is {o.To - o.From}";
+            var (o, piece, problem) = await BackupRestorer.FetchAsync(store, pieces[i], segment => Open(cipher, pieces[i], segment), token);
             if (problem is not null) throw Stopped(problem);
-            await RandomAccess.WriteAsync(file, plain, o.From!.Value, token);
+            using (piece)
+            {
+                await SlicedWrites.WriteAsync(file, piece!.Bytes, o.From!.Value, token);
+            }
             progress(Interlocked.Increment(ref done));
         });
         RandomAccess.FlushToDisk(file);
+    }
+
+    /// <summary>Opens an image piece into a pooled buffer and checks that it holds exactly its byte range.</summary>
+    public static Piece Open(EnvelopeCipher cipher, ManifestObject o, byte[] segment)
+    {
+        var buffer = SegmentCodec.OpenPooled(cipher, o.Name, segment, out var length);
+        if (length == o.To - o.From) return new Piece(buffer, length);
+        ArrayPool<byte>.Shared.Return(buffer);
+        throw new BackupFormatException($"segment {o.Name} holds {length} bytes, but its range in the manifest is {o.To - o.From}");
+    }
+
+    /// <summary>An opened image piece in a pooled buffer; disposing gives the buffer back.</summary>
+    public sealed class Piece(byte[] buffer, int length) : IDisposable
+    {
+        private byte[]? _buffer = buffer;
+
+        public ReadOnlyMemory<byte> Bytes => (_buffer ?? throw new ObjectDisposedException(nameof(Piece))).AsMemory(0, length);
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _buffer, null) is { } b) ArrayPool<byte>.Shared.Return(b);
+        }
     }
 
     private static BackupRefusedException Stopped(string problem) =>
