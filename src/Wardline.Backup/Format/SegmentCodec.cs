@@ -30,9 +30,20 @@ internal static class SegmentCodec
     public static int CompressionLevel { get; set; } = 3;
 
     /// <summary>Seals <paramref name="payload"/> as the segment <paramref name="name"/>, compressed at <paramref name="level"/> (default <see cref="CompressionLevel"/>).</summary>
-    public static byte[] Seal(EnvelopeCipher cipher, string name, string backupId, ReadOnlySpan<byte> payload, int? level = null)
+    public static byte[] Seal(EnvelopeCipher cipher, string name, string backupId, ReadOnlySpan<byte> payload, int? level = null) =>
+        Seal(cipher, name, backupId, payload, level, pooled: false, out _);
+
+    /// <summary>
+    /// The same as <see cref="Seal(EnvelopeCipher, string, string, ReadOnlySpan{byte}, int?)"/>, into a buffer rented
+    /// from the shared array pool: the segment is its first <paramref name="length"/> bytes, and the caller returns it
+    /// to the pool once stored. For a database image's pieces, where a fresh array per piece costs page faults.
+    /// </summary>
+    public static byte[] SealPooled(EnvelopeCipher cipher, string name, string backupId, ReadOnlySpan<byte> payload, int? level, out int length) =>
+        Seal(cipher, name, backupId, payload, level, pooled: true, out length);
+
+    private static byte[] Seal(EnvelopeCipher cipher, string name, string backupId, ReadOnlySpan<byte> payload, int? level, bool pooled, out int length)
     {
-        // Compressed into a pooled buffer, encrypted straight into the segment: the segment is the one new array.
+        // Compressed into a pooled buffer, encrypted straight into the segment.
         var buffer = ArrayPool<byte>.Shared.Rent(Compressor.GetCompressBound(payload.Length));
         try
         {
@@ -45,9 +56,10 @@ internal static class SegmentCodec
             var header = JsonSerializer.SerializeToUtf8Bytes(new SegmentHeader(FormatVersion, name, backupId, "zstd", "aes-256-gcm",
                 Convert.ToBase64String(key.Wrapped), payload.Length));
             var aad = Aad(header);
-            var segment = new byte[aad.Length + EnvelopeCipher.EnvelopeLength(compressed)];
+            length = aad.Length + EnvelopeCipher.EnvelopeLength(compressed);
+            var segment = pooled ? ArrayPool<byte>.Shared.Rent(length) : new byte[length];
             aad.CopyTo(segment, 0);
-            cipher.Encrypt(key.DataKey, buffer.AsSpan(0, compressed), aad, segment.AsSpan(aad.Length));
+            cipher.Encrypt(key.DataKey, buffer.AsSpan(0, compressed), aad, segment.AsSpan(aad.Length, length - aad.Length));
             return segment;
         }
         finally

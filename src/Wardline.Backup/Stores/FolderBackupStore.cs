@@ -81,8 +81,9 @@ internal sealed class FolderBackupStore : IBackupStore
             {
                 using (var file = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.Asynchronous))
                 {
-                    await SlicedWrites.WriteAsync(file, content, 0, ct);
+                    await FilePages.WriteAsync(file, content, 0, ct);
                     RandomAccess.FlushToDisk(file);
+                    FilePages.Drop(file);
                 }
                 ct.ThrowIfCancellationRequested();
                 try
@@ -120,7 +121,7 @@ internal sealed class FolderBackupStore : IBackupStore
         {
             try
             {
-                result = await File.ReadAllBytesAsync(path, ct);
+                result = await ReadOnceAsync(path, ct);
             }
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException
                 || (e is UnauthorizedAccessException or IOException && Directory.Exists(path)))
@@ -130,6 +131,24 @@ internal sealed class FolderBackupStore : IBackupStore
             }
         }, ct);
         return result;
+    }
+
+    /// <summary>Reads a whole object, then drops its pages from the cache: a backup object is read once (restore, verify).</summary>
+    private static async Task<byte[]> ReadOnceAsync(string path, CancellationToken ct)
+    {
+        using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.Asynchronous);
+        var length = RandomAccess.GetLength(file);
+        if (length > Array.MaxLength) throw new IOException($"the object is {length} bytes, more than one read can hold");
+        var bytes = new byte[length];
+        var read = 0;
+        while (read < bytes.Length)
+        {
+            var n = await RandomAccess.ReadAsync(file, bytes.AsMemory(read), read, ct);
+            if (n == 0) throw new IOException($"the object ended at byte {read} of {bytes.Length} while it was read");
+            read += n;
+        }
+        FilePages.Drop(file);
+        return bytes;
     }
 
     public async Task<BackupObjectInfo?> StatAsync(string name, CancellationToken ct)

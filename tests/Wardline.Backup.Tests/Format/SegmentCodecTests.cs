@@ -69,6 +69,24 @@ public sealed class SegmentCodecTests : IDisposable
     }
 
     [Fact]
+    public void A_segment_sealed_into_a_pooled_buffer_is_an_ordinary_segment()
+    {
+        var payload = Payload();
+
+        var buffer = SegmentCodec.SealPooled(_cipher, Name, "b", payload, level: 1, out var length);
+        try
+        {
+            Assert.True(buffer.Length >= length);
+            Assert.Equal(payload, SegmentCodec.Open(_cipher, Name, buffer.AsSpan(0, length)));
+            Assert.Throws<BackupFormatException>(() => SegmentCodec.Open(_cipher, Name, buffer.AsSpan(0, length - 1)));
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    [Fact]
     public void A_damaged_segment_opened_into_a_pooled_buffer_is_refused_and_named()
     {
         var segment = SegmentCodec.Seal(_cipher, Name, "b", Payload());

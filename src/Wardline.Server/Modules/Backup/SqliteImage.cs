@@ -106,6 +106,7 @@ internal static class SqliteImage
             // Pooled: 64 MB arrays made afresh for every piece cost more in page faults and zeroing than the compression.
             var plain = ArrayPool<byte>.Shared.Rent(size);
             byte[] segment;
+            int sealedLength;
             try
             {
                 var read = 0;
@@ -115,18 +116,27 @@ internal static class SqliteImage
                     if (n == 0) throw new IOException($"the database image {Path.GetFileName(path)} ended at byte {from + read}, before its {length} bytes");
                     read += n;
                 }
-                segment = SegmentCodec.Seal(cipher, name, runId, plain.AsSpan(0, size), CompressionLevel);
+                // The copy is read once: its pages go back to the kernel for the next pieces and the target's files.
+                FilePages.Drop(file, from, size);
+                segment = SegmentCodec.SealPooled(cipher, name, runId, plain.AsSpan(0, size), CompressionLevel, out sealedLength);
             }
             finally
             {
                 ArrayPool<byte>.Shared.Return(plain);
             }
-            await store.PutAsync(name, segment, retainUntil, token);
-            objects[i] = new ManifestObject
+            try
             {
-                Name = name, Sha256 = SegmentCodec.Checksum(segment), Bytes = segment.Length, Kind = ManifestObject.ImageKind,
-                From = from, To = from + size, Fingerprint = "",
-            };
+                await store.PutAsync(name, segment.AsMemory(0, sealedLength), retainUntil, token);
+                objects[i] = new ManifestObject
+                {
+                    Name = name, Sha256 = SegmentCodec.Checksum(segment.AsSpan(0, sealedLength)), Bytes = sealedLength, Kind = ManifestObject.ImageKind,
+                    From = from, To = from + size, Fingerprint = "",
+                };
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(segment);
+            }
             progress?.Report(new BackupProgress("database image", Math.Min(length, (long)Interlocked.Increment(ref done) * ChunkBytes), length));
         });
         return [.. objects];
@@ -159,7 +169,7 @@ internal static class SqliteImage
             if (problem is not null) throw Stopped(problem);
             using (piece)
             {
-                await SlicedWrites.WriteAsync(file, piece!.Bytes, o.From!.Value, token);
+                await FilePages.WriteAsync(file, piece!.Bytes, o.From!.Value, token);
             }
             progress(Interlocked.Increment(ref done));
         });
