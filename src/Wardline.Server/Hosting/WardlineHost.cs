@@ -36,7 +36,14 @@ public static class WardlineHost
             throw new OptionsValidationException(WardlineOptions.Section, typeof(WardlineOptions), problems);
         }
 
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [], ApplicationName = "Wardline" });
+        // Wardline reads no appsettings.json, so nothing needs the host's reload-on-change: with it, the host watches
+        // its content root (the working directory, often the data folder) and every folder below it, and wakes on
+        // every write the database makes there (7.9% of the CPU of a full backup, measured 2026-11-29).
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = ["--hostBuilder:reloadConfigOnChange=false", .. args ?? []],
+            ApplicationName = "Wardline",
+        });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
