@@ -30,6 +30,23 @@ internal static class FilePages
     }
 
     /// <summary>
+    /// Reads <paramref name="into"/>'s length from <paramref name="offset"/> (fewer only where the file ends first; the
+    /// count read is returned), then drops those pages from the cache: for a file read once.
+    /// </summary>
+    public static async ValueTask<int> ReadOnceAsync(SafeFileHandle file, Memory<byte> into, long offset, CancellationToken ct)
+    {
+        var read = 0;
+        while (read < into.Length)
+        {
+            var n = await RandomAccess.ReadAsync(file, into[read..], offset + read, ct);
+            if (n == 0) break;
+            read += n;
+        }
+        Drop(file, offset, read);
+        return read;
+    }
+
+    /// <summary>
     /// Advises the kernel to drop the cached pages of <paramref name="length"/> bytes from <paramref name="offset"/>
     /// (0 = to the end). Only clean pages go, so call it after a flush or a read. Advice only: where the call does not
     /// exist or fails, nothing changes but memory use.

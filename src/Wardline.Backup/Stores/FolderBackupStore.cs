@@ -140,14 +140,8 @@ internal sealed class FolderBackupStore : IBackupStore
         var length = RandomAccess.GetLength(file);
         if (length > Array.MaxLength) throw new IOException($"the object is {length} bytes, more than one read can hold");
         var bytes = new byte[length];
-        var read = 0;
-        while (read < bytes.Length)
-        {
-            var n = await RandomAccess.ReadAsync(file, bytes.AsMemory(read), read, ct);
-            if (n == 0) throw new IOException($"the object ended at byte {read} of {bytes.Length} while it was read");
-            read += n;
-        }
-        FilePages.Drop(file);
+        var read = await FilePages.ReadOnceAsync(file, bytes, 0, ct);
+        if (read != bytes.Length) throw new IOException($"the object ended at byte {read} of {bytes.Length} while it was read");
         return bytes;
     }
 

@@ -69,4 +69,22 @@ public sealed class FilePagesTests : IDisposable
 
         FilePages.Drop(file);
     }
+
+    [Fact]
+    public async Task Reading_once_gives_the_range_asked_for_and_stops_short_only_at_the_end_of_the_file()
+    {
+        var bytes = new byte[FilePages.Slice + 100];
+        new Random(5).NextBytes(bytes);
+        var path = Path.Combine(_folder, "read-once");
+        await File.WriteAllBytesAsync(path, bytes);
+        using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
+
+        var middle = new byte[FilePages.Slice];
+        var tail = new byte[200];
+
+        Assert.Equal(middle.Length, await FilePages.ReadOnceAsync(file, middle, 50, CancellationToken.None));
+        Assert.Equal(bytes[50..(50 + FilePages.Slice)], middle);
+        Assert.Equal(150, await FilePages.ReadOnceAsync(file, tail, FilePages.Slice - 50, CancellationToken.None));
+        Assert.Equal(bytes[(FilePages.Slice - 50)..], tail[..150]);
+    }
 }

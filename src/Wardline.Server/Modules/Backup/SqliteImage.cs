@@ -109,15 +109,9 @@ internal static class SqliteImage
             int sealedLength;
             try
             {
-                var read = 0;
-                while (read < size)
-                {
-                    var n = RandomAccess.Read(file, plain.AsSpan(read, size - read), from + read);
-                    if (n == 0) throw new IOException($"the database image {Path.GetFileName(path)} ended at byte {from + read}, before its {length} bytes");
-                    read += n;
-                }
                 // The copy is read once: its pages go back to the kernel for the next pieces and the target's files.
-                FilePages.Drop(file, from, size);
+                var read = await FilePages.ReadOnceAsync(file, plain.AsMemory(0, size), from, token);
+                if (read != size) throw new IOException($"the database image {Path.GetFileName(path)} ended at byte {from + read}, before its {length} bytes");
                 segment = SegmentCodec.SealPooled(cipher, name, runId, plain.AsSpan(0, size), CompressionLevel, out sealedLength);
             }
             finally
