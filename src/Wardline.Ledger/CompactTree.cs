@@ -35,16 +35,29 @@ public sealed class CompactTree
     /// <summary>The frontier's hashes, largest subtree first.</summary>
     public IReadOnlyList<byte[]> Frontier => [.. _frontier.Select(f => f.Hash)];
 
+    /// <summary>The frontier's subtrees as (level, hash), largest first: what <see cref="AppendSubtree"/> takes.</summary>
+    public IReadOnlyList<(int Level, byte[] Hash)> Subtrees => [.. _frontier];
+
     /// <summary>
     /// Appends a leaf hash. <paramref name="completed"/>, when given, hears every subtree this append
     /// completes above the leaf itself, as (level, index, hash), lowest first.
     /// </summary>
-    public void Append(byte[] leafHash, Action<int, long, byte[]>? completed = null)
+    public void Append(byte[] leafHash, Action<int, long, byte[]>? completed = null) => AppendSubtree(0, leafHash, completed);
+
+    /// <summary>
+    /// Appends the hash of a complete subtree of 2^<paramref name="level"/> leaves, computed elsewhere (the verifier
+    /// hashes a batch's subtrees on other cores): the tree grows as if its leaves had been appended one by one. The
+    /// tree's size must be a multiple of 2^<paramref name="level"/>, where such a subtree can begin.
+    /// <paramref name="completed"/> hears the subtrees completed above <paramref name="level"/>, lowest first.
+    /// </summary>
+    public void AppendSubtree(int level, byte[] hash, Action<int, long, byte[]>? completed = null)
     {
-        if (leafHash.Length != MerkleHash.Size) throw new ArgumentException("A leaf hash must be 32 bytes.", nameof(leafHash));
-        var hash = leafHash;
-        var level = 0;
-        var index = Size;
+        ArgumentOutOfRangeException.ThrowIfNegative(level);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(level, 62);
+        if (hash.Length != MerkleHash.Size) throw new ArgumentException("A subtree hash must be 32 bytes.", nameof(hash));
+        if ((Size & ((1L << level) - 1)) != 0) throw new ArgumentException($"A subtree of 2^{level} leaves cannot begin at size {Size}.", nameof(level));
+        var grows = 1L << level;
+        var index = Size >> level;
         while (_frontier.Count > 0 && _frontier[^1].Level == level)
         {
             hash = MerkleHash.Node(_frontier[^1].Hash, hash);
@@ -54,7 +67,7 @@ public sealed class CompactTree
             completed?.Invoke(level, index, hash);
         }
         _frontier.Add((level, hash));
-        Size++;
+        Size += grows;
     }
 
     /// <summary>MTH of all leaves so far (RFC 9162 §2.1.1); the hash of the empty string for an empty tree.</summary>

@@ -106,6 +106,55 @@ public sealed class CompactTreeTests
     }
 
     [Fact]
+    public void Appending_subtrees_built_elsewhere_gives_the_same_tree_and_reports_as_appending_their_leaves()
+    {
+        // Every way of cutting 0..MaxSize into aligned pieces the size of a power of two, one piece per step: the greedy
+        // cut (the largest piece that fits the alignment and the remaining leaves) and the cut into pieces of at most 4.
+        foreach (var limit in new[] { 64, 4, 1 })
+        {
+            var byLeaf = new CompactTree();
+            var bySubtree = new CompactTree();
+            var size = 0;
+            while (size < MaxSize)
+            {
+                var level = 0;
+                while ((1 << (level + 1)) <= limit && size % (1 << (level + 1)) == 0 && size + (1 << (level + 1)) <= MaxSize) level++;
+                var piece = new CompactTree();
+                for (var i = size; i < size + (1 << level); i++) piece.Append(Leaf(i));
+                Assert.Equal([level], piece.Subtrees.Select(s => s.Level));
+
+                var fromLeaves = new List<(int, long, string)>();
+                for (var i = size; i < size + (1 << level); i++) byLeaf.Append(Leaf(i), (l, x, h) => { if (l > level) fromLeaves.Add((l, x, Hex.Of(h))); });
+                var fromSubtree = new List<(int, long, string)>();
+                bySubtree.AppendSubtree(level, piece.Subtrees[0].Hash, (l, x, h) => fromSubtree.Add((l, x, Hex.Of(h))));
+
+                size += 1 << level;
+                Assert.Equal(size, bySubtree.Size);
+                Assert.Equal(fromLeaves, fromSubtree);
+                Assert.Equal(Hex.Of(Reference.Mth(0, size)), Hex.Of(bySubtree.Root()));
+                Assert.Equal(Hex.Of(byLeaf.Frontier), Hex.Of(bySubtree.Frontier));
+                Assert.Equal(CompactTree.FrontierOf(size).Select(f => f.Level), bySubtree.Subtrees.Select(s => s.Level));
+            }
+        }
+    }
+
+    [Fact]
+    public void A_subtree_that_cannot_begin_at_the_trees_size_is_refused_and_changes_nothing()
+    {
+        var tree = new CompactTree();
+        for (var i = 0; i < 6; i++) tree.Append(Leaf(i));
+        var four = new CompactTree();
+        for (var i = 6; i < 10; i++) four.Append(Leaf(i));
+
+        Assert.Throws<ArgumentException>(() => tree.AppendSubtree(2, four.Root())); // 6 is not a multiple of 4
+        Assert.Throws<ArgumentException>(() => tree.AppendSubtree(1, new byte[31]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => tree.AppendSubtree(-1, four.Root()));
+        Assert.Throws<ArgumentOutOfRangeException>(() => tree.AppendSubtree(63, four.Root()));
+        Assert.Equal(6, tree.Size);
+        Assert.Equal(Hex.Of(Reference.Mth(0, 6)), Hex.Of(tree.Root()));
+    }
+
+    [Fact]
     public void Appending_a_leaf_hash_that_is_not_32_bytes_is_refused_and_changes_nothing()
     {
         var tree = new CompactTree();

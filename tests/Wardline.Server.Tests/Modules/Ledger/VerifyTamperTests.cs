@@ -84,11 +84,7 @@ public abstract class VerifyTamperConformance(StoreKind kind) : SeededLedgerStor
     public async Task A_ledger_row_rewritten_with_a_consistent_leaf_is_found_by_the_witness_head()
     {
         var idx = await CountAsync(Options, "SELECT MIN(idx) FROM ledger_entries WHERE type = 'access' AND user_name = 'tester'");
-        var entry = Encoding.UTF8.GetString(await EntryAsync(idx));
-        Assert.Contains("\"tester\"", entry, StringComparison.Ordinal);
-        var forged = Encoding.UTF8.GetBytes(entry.Replace("\"tester\"", "\"mallet\"", StringComparison.Ordinal));
-        await ExecAsync(Options, "UPDATE ledger_entries SET entry = @e, leaf = @l, user_name = 'mallet' WHERE idx = @i",
-            ("@e", forged), ("@l", MerkleHash.Leaf(forged)), ("@i", idx));
+        await ForgeUserAsync(idx, "tester", "mallet");
 
         var result = await VerifyAsync(Options);
 
@@ -116,16 +112,7 @@ public abstract class VerifyTamperConformance(StoreKind kind) : SeededLedgerStor
         // and a version checked after all of them, must all be named, in the ledger's order.
         await using (var server = await StartAsync(Store))
         {
-            var recorder = server.Service<LedgerRecorder>();
-            for (var n = 0; n < 1400; n += 100)
-            {
-                await recorder.RecordAsync([.. Enumerable.Range(n, 100).Select(i => new AccessRecord(
-                    DateTimeOffset.UtcNow, "batch.reader", new FhirInteraction(FhirAction.Read, "Observation", $"obs-{i}"),
-                    "decision", new AccessDecision(true, "care-team-read", "on the care team"), 200, null, $"corr-{i}", "10.0.0.1")
-                {
-                    Patient = $"Patient/{Seeded.Patient}",
-                })], CancellationToken.None);
-            }
+            await RecordReadsAsync(server, 0, 1400);
             await PublishHeadAsync(server);
         }
         var reads = await QueryAsync(Options, "SELECT idx FROM ledger_entries WHERE user_name = 'batch.reader' AND correlation LIKE 'corr-%' ORDER BY idx", r => r.GetInt64(0));
@@ -145,6 +132,85 @@ public abstract class VerifyTamperConformance(StoreKind kind) : SeededLedgerStor
         var second = result.Flat.IndexOf($"entry {late}: the column user_name does not match", StringComparison.Ordinal);
         Assert.True(first >= 0 && second > first, result.Output);
         Assert.Contains($"Condition/{Seeded.Other} version 1", result.Flat, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_stored_subtree_hash_changed_at_any_stored_level_is_named()
+    {
+        // The verifier hashes a batch's subtrees on the other cores and joins them to the tree whole: the stored hashes
+        // inside a batch (levels 4 and 8) and above it (level 12, entries 0..4095) must be held against it all the same.
+        await using (var server = await StartAsync(Store))
+        {
+            await RecordReadsAsync(server, 0, 4200);
+        }
+        var zero = new byte[MerkleHash.Size];
+        foreach (var (level, index) in new[] { (4, 70L), (8, 5L), (12, 0L) })
+        {
+            await ExecAsync(Options, "UPDATE ledger_nodes SET hash = @h WHERE level = @l AND idx = @i", ("@h", zero), ("@l", level), ("@i", index));
+        }
+
+        var result = await VerifyAsync(Options);
+
+        Assert.True(result.ExitCode == 1, result.Output);
+        Assert.Contains("the stored hash of subtree 70 at level 4 (entries 1120..1135)", result.Flat, StringComparison.Ordinal);
+        Assert.Contains("the stored hash of subtree 5 at level 8 (entries 1280..1535)", result.Flat, StringComparison.Ordinal);
+        Assert.Contains("the stored hash of subtree 0 at level 12 (entries 0..4095)", result.Flat, StringComparison.Ordinal);
+        Assert.DoesNotContain("was altered", result.Flat, StringComparison.Ordinal);
+        Assert.DoesNotContain("rewritten", result.Flat, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Signed_heads_at_sizes_inside_a_batch_are_each_held_against_the_tree_at_their_size()
+    {
+        // Heads signed at sizes that end inside a batch of 512 entries: the verifier must build the tree entry by entry
+        // there (elsewhere it appends whole batches), and hold each head against exactly the entries before it.
+        TreeHead first, second;
+        await using (var server = await StartAsync(Store))
+        {
+            await RecordReadsAsync(server, 0, 700);
+            first = (await server.Service<TreeHeads>().PublishAsync(force: true, CancellationToken.None))!;
+            await RecordReadsAsync(server, 700, 600);
+            second = (await server.Service<TreeHeads>().PublishAsync(force: true, CancellationToken.None))!;
+        }
+        Assert.NotEqual(0, first.Size % 512);
+        Assert.NotEqual(0, second.Size % 512);
+        var clean = await VerifyAsync(Options);
+        Assert.True(clean.ExitCode == 0, clean.Output);
+
+        // One entry between the two heads, rewritten with a leaf that matches: only the later head can tell.
+        var idx = first.Size + 10;
+        await ForgeUserAsync(idx, "batch.reader", "mallet.reader");
+
+        var result = await VerifyAsync(Options);
+
+        Assert.True(result.ExitCode == 1, result.Output);
+        Assert.Contains($"do not give the root of the signed head at size {second.Size}", result.Flat, StringComparison.Ordinal);
+        Assert.DoesNotContain($"signed head at size {first.Size} ", result.Flat, StringComparison.Ordinal);
+        Assert.DoesNotContain($"entry {idx} was altered", result.Flat, StringComparison.Ordinal);
+    }
+
+    /// <summary>Rewrites entry <paramref name="idx"/>'s user with a leaf and column to match, as an administrator covering tracks would.</summary>
+    private async Task ForgeUserAsync(long idx, string user, string forger)
+    {
+        var entry = Encoding.UTF8.GetString(await EntryAsync(idx));
+        Assert.Contains($"\"{user}\"", entry, StringComparison.Ordinal);
+        var forged = Encoding.UTF8.GetBytes(entry.Replace($"\"{user}\"", $"\"{forger}\"", StringComparison.Ordinal));
+        await ExecAsync(Options, "UPDATE ledger_entries SET entry = @e, leaf = @l, user_name = @u WHERE idx = @i",
+            ("@e", forged), ("@l", MerkleHash.Leaf(forged)), ("@u", forger), ("@i", idx));
+    }
+
+    private async Task RecordReadsAsync(TestServer server, int from, int count)
+    {
+        var recorder = server.Service<LedgerRecorder>();
+        for (var n = from; n < from + count; n += 100)
+        {
+            await recorder.RecordAsync([.. Enumerable.Range(n, Math.Min(100, from + count - n)).Select(i => new AccessRecord(
+                DateTimeOffset.UtcNow, "batch.reader", new FhirInteraction(FhirAction.Read, "Observation", $"obs-{i}"),
+                "decision", new AccessDecision(true, "care-team-read", "on the care team"), 200, null, $"corr-{i}", "10.0.0.1")
+            {
+                Patient = $"Patient/{Seeded.Patient}",
+            })], CancellationToken.None);
+        }
     }
 
     [Fact]
