@@ -214,6 +214,29 @@ public abstract class VerifyTamperConformance(StoreKind kind) : SeededLedgerStor
     }
 
     [Fact]
+    public async Task Rows_added_below_index_0_and_far_past_the_recorded_size_are_named()
+    {
+        // Several connections read the ledger in ranges below the recorded size; whatever lies outside them must still be read.
+        await using (var server = await StartAsync(Store))
+        {
+            await RecordReadsAsync(server, 0, 1100);
+        }
+        var size = await CountAsync(Options, "SELECT COUNT(*) FROM ledger_entries");
+        const string Columns = "at, type, event, user_name, client, actor, patient, resource, res_type, res_id, version, action, purpose, permitted, rule, status, outcome, detail, correlation, source, entry, leaf";
+        foreach (var idx in new[] { -1L, size + 700 })
+        {
+            await ExecAsync(Options, $"INSERT INTO ledger_entries (idx, {Columns}) SELECT @i, {Columns} FROM ledger_entries WHERE idx = 5", ("@i", idx));
+        }
+
+        var result = await VerifyAsync(Options);
+
+        Assert.True(result.ExitCode == 1, result.Output);
+        Assert.Contains("entry -1 is out of order", result.Flat, StringComparison.Ordinal);
+        Assert.Contains($"entry {size} is missing (the next stored entry is {size + 700})", result.Flat, StringComparison.Ordinal);
+        Assert.Contains($"the ledger holds {size + 1} entries but records its size as {size}", result.Flat, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Two_conditions_whose_encrypted_bodies_were_swapped_cannot_be_decrypted()
     {
         const string Body = "SELECT body FROM resource_versions WHERE res_type = 'Condition' AND res_id = @id AND version = 1";
