@@ -123,30 +123,29 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
             }
         }
 
-        void CheckRow(Row row, Checked done)
+        void CheckRow(Row row)
         {
-            if (!done.Leaf.AsSpan().SequenceEqual(row.Stored)) Problem($"entry {row.Idx} was altered: its bytes no longer give its stored leaf hash");
-            if (done.Problem is not null) Problem(done.Problem);
-            if (done.Write is { } w) writes![w.Key] = (w.Sha, row.Idx);
+            if (row.Altered) Problem($"entry {row.Idx} was altered: its bytes no longer give its stored leaf hash");
+            if (row.Problem is not null) Problem(row.Problem);
+            if (row.Write is { } w) writes![w.Key] = (w.Sha, row.Idx);
         }
 
-        void Check(List<Row> rows, Checked[] done, Subtrees? subtrees)
+        void Check(List<Row> rows, Subtrees? subtrees)
         {
             // The batch's subtrees were hashed on the other cores: append them whole when the batch is exactly the next
             // entries and no signed head ends inside it (its root is needed at that size).
             var end = expected + rows.Count;
             if (subtrees is not null && rows[0].Idx == expected && tree.Size == expected && !(pendingHeads.TryPeek(out var head) && head.Size < end))
             {
-                for (var i = 0; i < rows.Count; i++) CheckRow(rows[i], done[i]);
+                foreach (var row in rows) CheckRow(row);
                 foreach (var (level, hash) in subtrees.Whole) tree.AppendSubtree(level, hash, CheckNode);
                 foreach (var (level, index, hash) in subtrees.Inner) CheckNode(level, index, hash);
                 expected = end;
                 CheckHeads();
                 return;
             }
-            for (var i = 0; i < rows.Count; i++)
+            foreach (var row in rows)
             {
-                var row = rows[i];
                 var idx = row.Idx;
                 if (idx != expected)
                 {
@@ -157,8 +156,8 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
                     expected = idx;
                     nodes = null;
                 }
-                CheckRow(row, done[i]);
-                tree.Append(done[i].Leaf, CheckNode);
+                CheckRow(row);
+                tree.Append(row.Leaf, CheckNode);
                 expected++;
                 CheckHeads();
             }
@@ -167,7 +166,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         // The entries are read in ranges of BatchSize on one connection per core, each range hashed (and, in full, decoded and
         // held against its columns) by the reader that read it; the ranges are then checked and appended to the tree here in
         // index order, so problems are reported in that order whatever the threads did.
-        await ReadEntriesAsync(c, tx, stateSize, depth == Depth.Full, batch => Check(batch.Rows, batch.Done, batch.Subtrees), ct);
+        await ReadEntriesAsync(c, tx, stateSize, depth == Depth.Full, batch => Check(batch.Rows, batch.Subtrees), ct);
         foreach (var h in pendingHeads)
         {
             Problem($"there is a signed head at size {h.Size} ({LedgerEntry.FormatTime(h.Timestamp)}) but the ledger holds only {tree.Size} entries: the database was rolled back or entries were deleted");
@@ -221,10 +220,26 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
     /// <summary>Rows per parallel slice of a batch: large enough that scheduling costs nothing beside hashing and decoding.</summary>
     private const int SliceSize = 128;
 
-    private sealed record Row(long Idx, byte[] Bytes, byte[] Stored, object?[]? Columns);
+    /// <summary>
+    /// One entry as its reader found it: its leaf hash, whether that differs from the stored leaf, and in full a column that
+    /// disagrees with its bytes and the version it wrote.
+    /// </summary>
+    private sealed record Row(long Idx, byte[] Leaf, bool Altered, string? Problem, (ResourceKey Key, string? Sha)? Write);
 
-    /// <summary>What the work on one entry found: its leaf hash, a column that disagrees with its bytes, the version it wrote.</summary>
-    private readonly record struct Checked(byte[] Leaf, string? Problem, (ResourceKey Key, string? Sha)? Write);
+    /// <summary>
+    /// Hashes an entry's bytes into its leaf and compares it with the stored leaf; in full, decodes the bytes and holds them
+    /// against the searchable columns. Works on the bytes where they are (on SQLite, inside the statement's row): nothing of
+    /// an entry is copied but its leaf.
+    /// </summary>
+    private static Row Examine(long idx, ReadOnlySpan<byte> entry, ReadOnlySpan<byte> stored, object?[]? columns)
+    {
+        var leaf = new byte[MerkleHash.Size];
+        MerkleHash.Leaf(entry, leaf);
+        var altered = !stored.SequenceEqual(leaf);
+        if (columns is null) return new Row(idx, leaf, altered, null, null);
+        var (problem, write) = CheckColumns(columns, idx, entry);
+        return new Row(idx, leaf, altered, problem, write);
+    }
 
     /// <summary>
     /// The hashes of a batch's complete subtrees, for appending it whole (<see cref="CompactTree.AppendSubtree"/>), and the
@@ -232,10 +247,10 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
     /// </summary>
     private sealed record Subtrees(IReadOnlyList<(int Level, byte[] Hash)> Whole, List<(int Level, long Index, byte[] Hash)> Inner);
 
-    /// <summary>Rows read together and what the work on each found; <see cref="End"/> closes a range.</summary>
-    private sealed record Batch(List<Row> Rows, Checked[] Done, Subtrees? Subtrees)
+    /// <summary>Rows read together, and their subtrees; <see cref="End"/> closes a range.</summary>
+    private sealed record Batch(List<Row> Rows, Subtrees? Subtrees)
     {
-        public static readonly Batch End = new([], [], null);
+        public static readonly Batch End = new([], null);
     }
 
     /// <summary>Connections reading the ledger at once: one per core (each also hashes what it reads), at most four.</summary>
@@ -330,30 +345,24 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
     }
 
     /// <summary>
-    /// Hashes (and, for full rows, decodes and compares) a batch. When it holds consecutive entries from a multiple of
-    /// <see cref="BatchSize"/>, as it does unless entries are missing, the leaves are also folded into the batch's subtrees,
-    /// so that the tree's interior nodes are hashed here, by the readers, rather than one by one where batches are applied.
+    /// When a batch holds consecutive entries from a multiple of <see cref="BatchSize"/>, as it does unless entries are missing,
+    /// folds its leaves into its subtrees: the tree's interior nodes are hashed by the readers, rather than one by one where
+    /// batches are applied.
     /// </summary>
     private static Batch Work(List<Row> rows, bool full)
     {
-        var done = new Checked[rows.Count];
         var first = rows[0].Idx;
         var consecutive = first % BatchSize == 0;
         for (var i = 1; i < rows.Count && consecutive; i++) consecutive = rows[i].Idx == first + i;
-        var tree = consecutive ? new CompactTree() : null;
+        if (!consecutive) return new Batch(rows, null);
+        var tree = new CompactTree();
         var inner = new List<(int, long, byte[])>();
         Action<int, long, byte[]>? stored = !full ? null : (level, index, hash) =>
         {
             if (LedgerNodes.IsStored(level)) inner.Add((level, (first >> level) + index, hash));
         };
-        for (var i = 0; i < rows.Count; i++)
-        {
-            var row = rows[i];
-            var leaf = MerkleHash.Leaf(row.Bytes);
-            done[i] = row.Columns is null ? new Checked(leaf, null, null) : CheckColumns(row.Columns, row.Idx, row.Bytes, leaf);
-            tree?.Append(leaf, stored);
-        }
-        return new Batch(rows, done, tree is null ? null : new Subtrees(tree.Subtrees, inner));
+        foreach (var row in rows) tree.Append(row.Leaf, stored);
+        return new Batch(rows, new Subtrees(tree.Subtrees, inner));
     }
 
     /// <summary>
@@ -423,7 +432,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
                 await using var r = await _command.ExecuteReaderAsync(CommandBehavior.SequentialAccess, ct);
                 while (await r.ReadAsync(ct))
                 {
-                    batch.Add(new Row(r.GetInt64(0), (byte[])r.GetValue(1), (byte[])r.GetValue(2), _full ? ReadColumns(r) : null));
+                    batch.Add(Examine(r.GetInt64(0), (byte[])r.GetValue(1), (byte[])r.GetValue(2), _full ? ReadColumns(r) : null));
                     if (batch.Count < BatchSize) continue;
                     yield return batch;
                     batch = new List<Row>(BatchSize);
@@ -450,7 +459,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
                     };
                 }
             }
-            return new Row(raw.sqlite3_column_int64(s, 0), raw.sqlite3_column_blob(s, 1).ToArray(), raw.sqlite3_column_blob(s, 2).ToArray(), columns);
+            return Examine(raw.sqlite3_column_int64(s, 0), raw.sqlite3_column_blob(s, 1), raw.sqlite3_column_blob(s, 2), columns);
         }
 
         private void Check(int rc)
@@ -485,7 +494,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
     private const string ColumnList = "at, type, event, user_name, client, actor, patient, resource, res_type, res_id, version, action, purpose, permitted, rule, status, outcome, detail, correlation, source";
 
     /// <summary>The searchable columns must say what the entry's bytes say: otherwise a search or an AuditEvent could hide an access.</summary>
-    private static Checked CheckColumns(object?[] columns, long idx, byte[] bytes, byte[] leaf)
+    private static (string? Problem, (ResourceKey Key, string? Sha)? Write) CheckColumns(object?[] columns, long idx, ReadOnlySpan<byte> bytes)
     {
         LedgerEntry e;
         try
@@ -494,7 +503,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         }
         catch (LedgerFormatException ex)
         {
-            return new Checked(leaf, $"entry {idx} is not a valid entry: {ex.Message}", null);
+            return ($"entry {idx} is not a valid entry: {ex.Message}", null);
         }
         var (resType, resId, resVersion) = LedgerRow.SplitResource(e.Resource);
         object?[] want =
@@ -515,7 +524,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         var write = e.Type == "write" && resType is not null && resId is not null && resVersion is { } version
             ? (new ResourceKey(resType, resId, version), e.Sha256)
             : ((ResourceKey, string?)?)null;
-        return new Checked(leaf, problem, write);
+        return (problem, write);
     }
 
     private static readonly string[] ColumnNames = ColumnList.Split(", ");
