@@ -1,4 +1,6 @@
 using System.Data.Common;
+using Npgsql;
+using NpgsqlTypes;
 using Wardline.Ledger;
 using Wardline.Server.Modules.Records.Storage;
 
@@ -39,17 +41,24 @@ internal sealed class LedgerAppender(SqlDialect dialect)
             });
         }
 
-        foreach (var chunk in rows.Select((r, i) => (Row: r, Index: first + i)).Chunk(500))
+        if (c is NpgsqlConnection pg)
         {
-            await dialect.InsertRowsAsync(c, tx, Columns, 23, chunk.Length, (i, add) =>
+            await CopyEntriesAsync(pg, rows, first, ct);
+        }
+        else
+        {
+            foreach (var chunk in rows.Select((r, i) => (Row: r, Index: first + i)).Chunk(500))
             {
-                var (r, idx) = chunk[i];
-                var e = r.Entry;
-                add(idx); add(e.At.ToUnixTimeMilliseconds()); add(e.Type); add(e.Event); add(e.User); add(e.Client); add(e.Actor);
-                add(e.Patient); add(e.Resource); add(r.ResType); add(r.ResId); add(r.Version); add(e.Action); add(e.Purpose);
-                add(e.Permitted is { } p ? (p ? 1 : 0) : null); add(e.Rule); add(e.Status); add(e.Outcome); add(e.Detail);
-                add(e.Correlation); add(e.Source); add(r.Bytes); add(r.Leaf);
-            }, ct);
+                await dialect.InsertRowsAsync(c, tx, Columns, 23, chunk.Length, (i, add) =>
+                {
+                    var (r, idx) = chunk[i];
+                    var e = r.Entry;
+                    add(idx); add(e.At.ToUnixTimeMilliseconds()); add(e.Type); add(e.Event); add(e.User); add(e.Client); add(e.Actor);
+                    add(e.Patient); add(e.Resource); add(r.ResType); add(r.ResId); add(r.Version); add(e.Action); add(e.Purpose);
+                    add(e.Permitted is { } p ? (p ? 1 : 0) : null); add(e.Rule); add(e.Status); add(e.Outcome); add(e.Detail);
+                    add(e.Correlation); add(e.Source); add(r.Bytes); add(r.Leaf);
+                }, ct);
+            }
         }
         foreach (var chunk in completed.Chunk(500))
         {
@@ -69,6 +78,49 @@ internal sealed class LedgerAppender(SqlDialect dialect)
         }
         return new LedgerAppend(first, tree);
     }
+
+    /// <summary>
+    /// On PostgreSQL the group's entries go in one <c>COPY ... FROM STDIN (FORMAT BINARY)</c> on the group's transaction:
+    /// no statement text to parse and plan for each group and no parameter for each value. The multi-row INSERT it
+    /// replaces was most of a group's time there (2.3 ms of 3.2 ms for 64 entries, docs/benchmarks.md). Triggers and
+    /// constraints apply as they do to an INSERT, and a failure fails the group's transaction the same way.
+    /// </summary>
+    private static async Task CopyEntriesAsync(NpgsqlConnection c, IReadOnlyList<LedgerRow> rows, long first, CancellationToken ct)
+    {
+        await using var copy = await c.BeginBinaryImportAsync("COPY " + Columns + " FROM STDIN (FORMAT BINARY)", ct);
+        for (var i = 0; i < rows.Count; i++)
+        {
+            var r = rows[i];
+            var e = r.Entry;
+            await copy.StartRowAsync(ct);
+            await copy.WriteAsync(first + i, NpgsqlDbType.Bigint, ct);
+            await copy.WriteAsync(e.At.ToUnixTimeMilliseconds(), NpgsqlDbType.Bigint, ct);
+            foreach (var text in (string?[])[e.Type, e.Event, e.User, e.Client, e.Actor, e.Patient, e.Resource, r.ResType, r.ResId])
+            {
+                await WriteAsync(copy, text, ct);
+            }
+            await WriteAsync(copy, r.Version, NpgsqlDbType.Integer, ct);
+            await WriteAsync(copy, e.Action, ct);
+            await WriteAsync(copy, e.Purpose, ct);
+            await WriteAsync<short>(copy, e.Permitted is { } p ? (short)(p ? 1 : 0) : null, NpgsqlDbType.Smallint, ct);
+            await WriteAsync(copy, e.Rule, ct);
+            await WriteAsync(copy, e.Status, NpgsqlDbType.Integer, ct);
+            foreach (var text in (string?[])[e.Outcome, e.Detail, e.Correlation, e.Source])
+            {
+                await WriteAsync(copy, text, ct);
+            }
+            await copy.WriteAsync(r.Bytes, NpgsqlDbType.Bytea, ct);
+            await copy.WriteAsync(r.Leaf, NpgsqlDbType.Bytea, ct);
+        }
+        await copy.CompleteAsync(ct);
+    }
+
+    private static Task WriteAsync(NpgsqlBinaryImporter copy, string? text, CancellationToken ct) =>
+        text is null ? copy.WriteNullAsync(ct) : copy.WriteAsync(text, NpgsqlDbType.Text, ct);
+
+    private static Task WriteAsync<T>(NpgsqlBinaryImporter copy, T? value, NpgsqlDbType type, CancellationToken ct)
+        where T : struct =>
+        value is { } v ? copy.WriteAsync(v, type, ct) : copy.WriteNullAsync(ct);
 
     internal const string Columns =
         "ledger_entries (idx, at, type, event, user_name, client, actor, patient, resource, res_type, res_id, version, action, purpose, " +

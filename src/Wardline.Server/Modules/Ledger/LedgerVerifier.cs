@@ -132,8 +132,8 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
 
         void Check(List<Row> rows, Subtrees? subtrees)
         {
-            // The batch's subtrees were hashed on the other cores: append them whole when the batch is exactly the next
-            // entries and no signed head ends inside it (its root is needed at that size).
+            // The batch's subtrees were hashed by the reader that read it: append them whole when the batch is exactly the
+            // next entries and no signed head ends inside it (its root is needed at that size).
             var end = expected + rows.Count;
             if (subtrees is not null && rows[0].Idx == expected && tree.Size == expected && !(pendingHeads.TryPeek(out var head) && head.Size < end))
             {
@@ -181,7 +181,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
 
     /// <summary>
     /// Reads rows in batches; while one batch is worked on by <paramref name="work"/> on the other cores, the next is
-    /// read. Each batch's result is then applied in the order the batches were read.
+    /// read. Each batch's result is then applied in the order the batches were read. (The resource versions' check.)
     /// </summary>
     private static async Task InBatchesAsync<TRow, TResult>(Func<CancellationToken, ValueTask<bool>> next, Func<TRow> read, Func<List<TRow>, TResult> work, Action<List<TRow>, TResult> apply, CancellationToken ct)
     {
