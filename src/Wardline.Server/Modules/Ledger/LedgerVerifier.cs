@@ -287,27 +287,17 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
                 var output = channels[reader].Writer;
                 try
                 {
-                    DbConnection? own = null;
-                    DbTransaction? ownTx = null;
-                    try
+                    // Reader 0 reads on the main connection, in its snapshot; the others each on their own.
+                    await using (var own = reader > 0 ? await dialect.OpenAsync(stop.Token) : null)
+                    await using (var ownTx = own is null ? null : await dialect.BeginSnapshotAsync(own, stop.Token))
+                    await using (var rows = RangeReader.Open(own ?? c, ownTx ?? tx, full))
                     {
-                        if (reader > 0)
-                        {
-                            own = await dialect.OpenAsync(stop.Token);
-                            ownTx = await dialect.BeginSnapshotAsync(own, stop.Token);
-                        }
-                        await using var rows = await RangeReader.OpenAsync(own ?? c, ownTx ?? tx, full, stop.Token);
                         foreach (var i in RangesOf(reader))
                         {
                             var (first, last) = Range(i);
                             await foreach (var batch in rows.ReadAsync(first, last, stop.Token)) await output.WriteAsync(Work(batch, full), stop.Token);
                             await output.WriteAsync(Batch.End, stop.Token);
                         }
-                    }
-                    finally
-                    {
-                        if (ownTx is not null) await ownTx.DisposeAsync();
-                        if (own is not null) await own.DisposeAsync();
                     }
                     output.Complete();
                 }
@@ -382,7 +372,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
 
         private RangeReader(sqlite3 db, sqlite3_stmt stmt, bool full) => (_db, _stmt, _full) = (db, stmt, full);
 
-        public static Task<RangeReader> OpenAsync(DbConnection c, DbTransaction tx, bool full, CancellationToken ct)
+        public static RangeReader Open(DbConnection c, DbTransaction tx, bool full)
         {
             var sql = "SELECT idx, entry, leaf" + (full ? ", " + ColumnList : "") + " FROM ledger_entries WHERE idx >= @first AND idx <= @last ORDER BY idx";
             if (c is SqliteConnection sqlite)
@@ -394,14 +384,14 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
                     stmt.Dispose();
                     throw Failure(db, rc);
                 }
-                return Task.FromResult(new RangeReader(db, stmt, full));
+                return new RangeReader(db, stmt, full);
             }
             var cmd = c.CreateCommand();
             cmd.Transaction = tx;
             cmd.CommandText = sql;
             Migrations.AddParam(cmd, "@first", 0L);
             Migrations.AddParam(cmd, "@last", 0L);
-            return Task.FromResult(new RangeReader(cmd, full));
+            return new RangeReader(cmd, full);
         }
 
         /// <summary>The rows with <paramref name="first"/> &lt;= idx &lt;= <paramref name="last"/>, in batches of up to <see cref="BatchSize"/>.</summary>
