@@ -75,7 +75,8 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             // In restore order; segments being sealed and stored in the background are tasks until they are.
             var objects = new List<Task<ManifestObject>>();
             if (!full) objects.AddRange(prev!.Objects.Where(o => o.Kind != "table").Select(Task.FromResult));
-            var pending = new Pending(store, options, runId, o => o.Kind == "ledger" ? RecordSegmentAsync(runId, o, ct) : Task.CompletedTask, logger);
+            var pending = new Pending(store, options, runId, _ => Task.CompletedTask, logger);
+            var ledgerPending = new Pending(store, options, runId, o => RecordSegmentAsync(runId, o, ct), logger);
 
             // Ledger segments: reuse those a failed run of the same chain already stored, then make the rest.
             // (An image holds them all.)
@@ -86,38 +87,62 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
                 cursor = done.To!.Value;
                 reused++;
             }
-            var total = size - from.Value;
-            for (var a = cursor; a < size; a += EntriesPerSegment)
-            {
-                var b = Math.Min(size, a + EntriesPerSegment);
-                progress?.Report(new BackupProgress("ledger entries and versions", a - from.Value, total));
-                var blocks = new List<RowBlock>
-                {
-                    await BackupTables.ReadAsync(c, tx, "ledger_entries", "insert", Sql($"SELECT * FROM ledger_entries WHERE idx >= {a} AND idx < {b} ORDER BY idx"), null, ct),
-                    await BackupTables.ReadAsync(c, tx, "ledger_nodes", "insert", BackupTables.NodesSql(a, b), null, ct),
-                    await BackupTables.ReadAsync(c, tx, "resource_versions", "insert", Sql(
-                        $"SELECT v.* FROM ledger_entries e JOIN resource_versions v ON v.res_type = e.res_type AND v.res_id = e.res_id AND v.version = e.version WHERE e.type = 'write' AND e.idx >= {a} AND e.idx < {b} ORDER BY e.idx"), null, ct),
-                };
-                var heads = await BackupTables.ReadAsync(c, tx, "ledger_heads", "upsert", Sql($"SELECT * FROM ledger_heads WHERE size >= {a} AND size <= {b} ORDER BY size"), ["size"], ct);
-                heads.Keys.AddRange(heads.Rows.Select(r => new[] { r[Column(heads, "size")] }));
-                blocks.Add(heads);
-                var name = Sql($"segments/{runId}/ledger-{a:D16}-{b:D16}.seg");
-                objects.Add(await pending.AddAsync(cipher, fingerprints, name, "ledger", null, a, b, blocks, ct));
-            }
-            progress?.Report(new BackupProgress("ledger entries and versions", total, total));
-
-            // The current state of every resource: all of them in a full backup, those the new entries wrote otherwise.
+            // What the two readers below share: the signed heads of the period (read here, in this snapshot: a head
+            // signed since could name the same size) and the resources the period wrote (all of them in a full backup).
+            var heads = await BackupTables.ReadAsync(c, tx, "ledger_heads", "upsert", Sql($"SELECT * FROM ledger_heads WHERE size >= {cursor} AND size <= {size} ORDER BY size"), ["size"], ct);
             var rids = image is null ? await ResourceIdsAsync(c, tx, full, from.Value, size, ct) : [];
-            var chunkNo = 0;
-            for (var i = 0; i < rids.Count; i += ResourcesPerSegment)
+            var progressOf = new SharedProgress(progress, size - cursor + rids.Count);
+
+            // The ledger's entries below the snapshot's size, their subtree hashes and the versions they wrote never
+            // change once committed, so another connection, whose snapshot is newer than this one's, reads the same
+            // rows: the ledger segments are read there, on the other core, while this connection reads the resources.
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var ledgerObjects = cursor < size
+                ? Task.Run(async () =>
+                {
+                    try
+                    {
+                        return await LedgerSegmentsAsync(ledgerPending, cipher, fingerprints, runId, cursor, size, heads, progressOf, stop.Token, ct);
+                    }
+                    catch
+                    {
+                        await stop.CancelAsync(); // no point reading the resources of a backup that has failed
+                        throw;
+                    }
+                }, stop.Token)
+                : Task.FromResult(new List<Task<ManifestObject>>());
+            var resourceObjects = new List<Task<ManifestObject>>();
+            try
             {
-                progress?.Report(new BackupProgress("resources", i, rids.Count));
-                var chunk = rids.GetRange(i, Math.Min(ResourcesPerSegment, rids.Count - i));
-                var blocks = await ResourceBlocksAsync(c, tx, chunk, full, ct);
-                var name = Sql($"segments/{runId}/resources-{chunkNo++:D6}.seg");
-                objects.Add(await pending.AddAsync(cipher, fingerprints, name, "resources", null, from.Value, size, blocks, ct));
+                var chunkNo = 0;
+                for (var i = 0; i < rids.Count; i += ResourcesPerSegment)
+                {
+                    var chunk = rids.GetRange(i, Math.Min(ResourcesPerSegment, rids.Count - i));
+                    var blocks = await ResourceBlocksAsync(c, tx, chunk, full, stop.Token);
+                    var name = Sql($"segments/{runId}/resources-{chunkNo++:D6}.seg");
+                    resourceObjects.Add(await pending.AddAsync(cipher, fingerprints, name, "resources", null, from.Value, size, blocks, ct));
+                    progressOf.Add("resources", chunk.Count);
+                }
             }
-            progress?.Report(new BackupProgress("resources", rids.Count, rids.Count));
+            catch (Exception resourcesFailure)
+            {
+                await stop.CancelAsync();
+                try
+                {
+                    await ledgerObjects;
+                }
+                catch (Exception ledgerFailure) when (ledgerFailure is not OperationCanceledException && resourcesFailure is OperationCanceledException && !ct.IsCancellationRequested)
+                {
+                    throw; // the ledger reader failed first, and its failure stopped the resources
+                }
+                catch (Exception)
+                {
+                    // The resources' failure is the one to report; the ledger reader stopped because of it.
+                }
+                throw;
+            }
+            objects.AddRange(await ledgerObjects);
+            objects.AddRange(resourceObjects);
 
             // Whole tables, shipped again only when changed. An image holds them; their fingerprints go in the manifest
             // (and on into the next ones while they stay unchanged), so the next backup knows whether to ship them.
@@ -151,8 +176,8 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             await pending.DrainAsync();
             List<ManifestObject> pieces = image is null ? [] : await SqliteImage.ShipAsync(store, cipher, runId, image, RetainUntil(options), progress, ct);
             List<ManifestObject> manifestObjects = [.. pieces, .. await Task.WhenAll(objects)];
-            stored = pending.Count + pieces.Count;
-            bytes = pending.Bytes + pieces.Sum(o => o.Bytes);
+            stored = pending.Count + ledgerPending.Count + pieces.Count;
+            bytes = pending.Bytes + ledgerPending.Bytes + pieces.Sum(o => o.Bytes);
 
             if (!full && size == prev!.LedgerSize && !tablesChanged)
             {
@@ -215,6 +240,48 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
         {
             if (image is not null) SqliteImage.Delete(image);
         }
+    }
+
+    /// <summary>
+    /// Reads the ledger segments of entries [<paramref name="from"/>, <paramref name="size"/>) on a connection of its
+    /// own and hands each to <paramref name="pending"/>; returns their manifest entries in order, once all are stored.
+    /// <paramref name="ct"/> stops the reading; an upload under way ends only with <paramref name="uploads"/>, so
+    /// that what was stored before the other reader failed is whole (and a ledger segment can be resumed from).
+    /// </summary>
+    private async Task<List<Task<ManifestObject>>> LedgerSegmentsAsync(Pending pending, EnvelopeCipher cipher, ContentAuthenticator fingerprints, string runId, long from, long size, RowBlock heads, SharedProgress progress, CancellationToken ct, CancellationToken uploads)
+    {
+        var objects = new List<Task<ManifestObject>>();
+        var headSize = Column(heads, "size");
+        await using var c = await dialect.OpenAsync(ct);
+        await using var tx = await dialect.BeginSnapshotAsync(c, ct);
+        for (var a = from; a < size; a += EntriesPerSegment)
+        {
+            var b = Math.Min(size, a + EntriesPerSegment);
+            var blocks = new List<RowBlock>
+            {
+                await BackupTables.ReadAsync(c, tx, "ledger_entries", "insert", Sql($"SELECT * FROM ledger_entries WHERE idx >= {a} AND idx < {b} ORDER BY idx"), null, ct),
+                await BackupTables.ReadAsync(c, tx, "ledger_nodes", "insert", BackupTables.NodesSql(a, b), null, ct),
+                await BackupTables.ReadAsync(c, tx, "resource_versions", "insert", Sql(
+                    $"SELECT v.* FROM ledger_entries e JOIN resource_versions v ON v.res_type = e.res_type AND v.res_id = e.res_id AND v.version = e.version WHERE e.type = 'write' AND e.idx >= {a} AND e.idx < {b} ORDER BY e.idx"), null, ct),
+            };
+            // The heads of sizes a..b (one at a segment's boundary goes in both segments: an upsert by size).
+            var segmentHeads = new RowBlock(heads.Table, heads.Mode, heads.Columns, heads.KeyColumns);
+            foreach (var row in heads.Rows)
+            {
+                if (row[headSize] is long at && at >= a && at <= b)
+                {
+                    segmentHeads.Rows.Add(row);
+                    segmentHeads.Keys.Add([at]);
+                }
+            }
+            blocks.Add(segmentHeads);
+            var name = Sql($"segments/{runId}/ledger-{a:D16}-{b:D16}.seg");
+            ct.ThrowIfCancellationRequested();
+            objects.Add(await pending.AddAsync(cipher, fingerprints, name, "ledger", null, a, b, blocks, uploads));
+            progress.Add("ledger entries and versions", b - a);
+        }
+        await pending.DrainAsync();
+        return objects;
     }
 
     private static int Column(RowBlock block, string name)
@@ -334,6 +401,14 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
         cmd.CommandText = sql;
         foreach (var (name, value) in args) Migrations.AddParam(cmd, name, value);
         await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>One progress figure for the ledger and resource readers, which run at the same time.</summary>
+    private sealed class SharedProgress(IProgress<BackupProgress>? progress, long total)
+    {
+        private long _done;
+
+        public void Add(string phase, long done) => progress?.Report(new BackupProgress(phase, Interlocked.Add(ref _done, done), total));
     }
 
     /// <summary>

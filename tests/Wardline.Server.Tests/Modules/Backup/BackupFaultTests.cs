@@ -23,7 +23,9 @@ public abstract class BackupFaultConformance(StoreKind kind) : StoreAndTarget(ki
         {
             await using var server = await StartAsync(Store);
             var seeded = await SeedAsync(server.Client, observations: 40);
-            var failing = new FailingPutStore(Target.Store, failFrom: 3);
+            // The ledger segments and the resources segment are stored by two readers at once, so which put fails
+            // is not fixed: of the three that succeed, at least two are ledger segments (there is one resources segment).
+            var failing = new FailingPutStore(Target.Store, failFrom: 4);
 
             var failed = await BackupAsync(server, failing, options: RowSegments);
 
@@ -32,14 +34,15 @@ public abstract class BackupFaultConformance(StoreKind kind) : StoreAndTarget(ki
             Assert.Contains("unreachable", failed.Error, StringComparison.Ordinal);
             Assert.Empty(Target.Manifests());
             Assert.Equal(1, await CountAsync(Store, $"SELECT COUNT(*) FROM backup_runs WHERE id = '{failed.RunId}' AND status = 'failed' AND manifest IS NULL AND error LIKE '%unreachable%'"));
-            Assert.Equal(2, await CountAsync(Store, $"SELECT COUNT(*) FROM backup_segments WHERE run_id = '{failed.RunId}' AND Kind = 'ledger'"));
+            var kept = await CountAsync(Store, $"SELECT COUNT(*) FROM backup_segments WHERE run_id = '{failed.RunId}' AND Kind = 'ledger'");
+            Assert.InRange(kept, 2, 3);
 
             var next = await BackupAsync(server, Target.Store, options: RowSegments);
 
             Assert.True(next.Status == "completed", next.Error);
-            Assert.Equal(2, next.Reused);
+            Assert.Equal(kept, next.Reused);
             var manifest = next.Manifest!;
-            Assert.Equal(2, manifest.Objects.Count(o => o.Name.StartsWith($"segments/{failed.RunId}/ledger-", StringComparison.Ordinal)));
+            Assert.Equal(kept, manifest.Objects.Count(o => o.Name.StartsWith($"segments/{failed.RunId}/ledger-", StringComparison.Ordinal)));
             Assert.True(manifest.Objects.Count(o => o.Kind == "ledger") >= 3, "expected several ledger segments");
             Assert.Single(Target.Manifests());
 
