@@ -18,7 +18,7 @@ internal sealed record BackupProgress(string Phase, long Done, long Total);
 internal sealed record BackupRunResult(string RunId, string Target, string Kind, string Status, Manifest? Manifest, int Stored, int Reused, long StoredBytes, TimeSpan Elapsed, string? Error);
 
 /// <summary>
-/// Takes one backup (docs/formats/backup.md): reads the store in one snapshot, ships the ledger entries (and the
+/// Takes one backup (docs/formats/backup.md): reads the store as of one snapshot, ships the ledger entries (and the
 /// versions they wrote) after the newest backup on the target, the current state of the resources they touched,
 /// and the small tables that changed, each as an encrypted segment; then writes the manifest that makes it a backup.
 /// A run that fails leaves no manifest; the segments it stored are recorded and the next run reuses them.
