@@ -24,7 +24,7 @@ namespace Wardline.Bench;
 ///       --repeat K runs it K times in one process (the first pass pays the JIT, the later ones do not).
 ///   Wardline.Bench backup profile-run --data DIR --target URI [--full]
 ///       one real run of BackupWriter.RunAsync (what `wardline backup now` runs), with the time of each phase it
-///       reports (reading the target, ledger entries and versions, resources, manifest) and of the uploads.
+///       reports (reading the target, ledger entries, versions and resources (read at the same time), manifest) and of the uploads.
 ///   Wardline.Bench backup profile-restore --data DIR --from file:///TARGET --to NEWDIR
 ///       the newest backup on TARGET restored into a new SQLite store in NEWDIR as BackupRestorer's bulk load does it
 ///       (no flushed commits, secondary indexes dropped and built once): read, checksum, open (decrypt and decompress),

@@ -92,6 +92,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             var heads = await BackupTables.ReadAsync(c, tx, "ledger_heads", "upsert", Sql($"SELECT * FROM ledger_heads WHERE size >= {cursor} AND size <= {size} ORDER BY size"), ["size"], ct);
             var rids = image is null ? await ResourceIdsAsync(c, tx, full, from.Value, size, ct) : [];
             var progressOf = new SharedProgress(progress, size - cursor + rids.Count);
+            progressOf.Add(0);
 
             // The ledger's entries below the snapshot's size, their subtree hashes and the versions they wrote never
             // change once committed, so another connection, whose snapshot is newer than this one's, reads the same
@@ -121,7 +122,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
                     var blocks = await ResourceBlocksAsync(c, tx, chunk, full, stop.Token);
                     var name = Sql($"segments/{runId}/resources-{chunkNo++:D6}.seg");
                     resourceObjects.Add(await pending.AddAsync(cipher, fingerprints, name, "resources", null, from.Value, size, blocks, ct));
-                    progressOf.Add("resources", chunk.Count);
+                    progressOf.Add(chunk.Count);
                 }
             }
             catch (Exception resourcesFailure)
@@ -278,7 +279,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             var name = Sql($"segments/{runId}/ledger-{a:D16}-{b:D16}.seg");
             ct.ThrowIfCancellationRequested();
             objects.Add(await pending.AddAsync(cipher, fingerprints, name, "ledger", null, a, b, blocks, uploads));
-            progress.Add("ledger entries and versions", b - a);
+            progress.Add(b - a);
         }
         await pending.DrainAsync();
         return objects;
@@ -403,12 +404,14 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
-    /// <summary>One progress figure for the ledger and resource readers, which run at the same time.</summary>
+    /// <summary>One phase and one figure (entries and resources done) for the ledger and resource readers, which run at the same time.</summary>
     private sealed class SharedProgress(IProgress<BackupProgress>? progress, long total)
     {
+        public const string Phase = "ledger entries, versions and resources";
+
         private long _done;
 
-        public void Add(string phase, long done) => progress?.Report(new BackupProgress(phase, Interlocked.Add(ref _done, done), total));
+        public void Add(long done) => progress?.Report(new BackupProgress(Phase, Interlocked.Add(ref _done, done), total));
     }
 
     /// <summary>
