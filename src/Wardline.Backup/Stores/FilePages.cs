@@ -35,6 +35,14 @@ internal static class FilePages
     /// </summary>
     public static async ValueTask<int> ReadOnceAsync(SafeFileHandle file, Memory<byte> into, long offset, CancellationToken ct)
     {
+        var read = await ReadAsync(file, into, offset, ct);
+        Drop(file, offset, read);
+        return read;
+    }
+
+    /// <summary>Reads <paramref name="into"/>'s length from <paramref name="offset"/> (fewer only where the file ends first; the count read is returned).</summary>
+    public static async ValueTask<int> ReadAsync(SafeFileHandle file, Memory<byte> into, long offset, CancellationToken ct)
+    {
         var read = 0;
         while (read < into.Length)
         {
@@ -42,7 +50,6 @@ internal static class FilePages
             if (n == 0) break;
             read += n;
         }
-        Drop(file, offset, read);
         return read;
     }
 

@@ -78,6 +78,7 @@ internal static class BackupRestorer
         {
             await using (var open = await target.OpenAsync(ct)) Microsoft.Data.Sqlite.SqliteConnection.ClearPool((Microsoft.Data.Sqlite.SqliteConnection)open);
             await SqliteImage.WriteAsync(store, images, cipher, sqlite.File, i => progress?.Report(new BackupProgress("restoring", i, total)), ct);
+            SqliteImage.EmptyRunLog(sqlite.File);
         }
         else
         {

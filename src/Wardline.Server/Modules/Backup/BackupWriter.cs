@@ -44,7 +44,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
         var reused = 0;
         long bytes = 0;
         long? from = null;
-        string? image = null;
+        SqliteImage.Snapshot? image = null;
         await RecordRunAsync(runId, store.Display, kind, trigger, ct);
         try
         {
@@ -55,14 +55,14 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
                 || (BackupCatalog.TimeOf(prev.Chain) is { } chainStart && time.GetUtcNow() - chainStart > TimeSpan.FromDays(options.FullEveryDays))
                 || prev.Objects.Count > options.MaxChainObjects;
             kind = full ? "full" : "incremental";
-            // A full backup of a SQLite store ships the database file itself: read from a consistent copy of it.
+            // A full backup of a SQLite store ships the database file itself, frozen (or copied) in one snapshot; the
+            // manifest's ledger state and table fingerprints are read in that snapshot.
             if (full && options.SqliteImage && dialect is SqliteDialect sqlite)
-            {
-                progress?.Report(new BackupProgress("copying the database", 0, 0));
-                image = await SqliteImage.CopyAsync(sqlite, runId, ct);
-            }
-            await using var c = image is null ? await dialect.OpenAsync(ct) : SqliteImage.Open(image);
-            await using var tx = image is null ? await dialect.BeginSnapshotAsync(c, ct) : await c.BeginTransactionAsync(ct);
+                image = await SqliteImage.TakeAsync(sqlite, runId, progress, ct);
+            await using var own = image is null ? await dialect.OpenAsync(ct) : null;
+            await using var ownTx = own is null ? null : await dialect.BeginSnapshotAsync(own, ct);
+            var c = own ?? (DbConnection)image!.Connection;
+            var tx = ownTx ?? image!.Transaction;
             var (size, root) = await LedgerNodes.ReadStateAsync(c, tx, forUpdate: false, ct);
             var head = (await LedgerNodes.ReadHeadsAsync(c, tx, newestOnly: true, ct)).LastOrDefault();
             from = full ? 0 : prev!.LedgerSize;
@@ -173,7 +173,8 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
                 tablesChanged = true;
                 objects.Add(await pending.AddPayloadAsync(cipher, Sql($"segments/{runId}/table-{table}.seg"), "table", table, null, null, block.Rows.Count, () => payload, fingerprint, null, ct));
             }
-            await tx.RollbackAsync(ct);
+            // An image's read transaction lasts until its pieces are shipped: it is what keeps a live file still.
+            if (image is null) await tx.RollbackAsync(ct);
             await pending.DrainAsync();
             List<ManifestObject> pieces = image is null ? [] : await SqliteImage.ShipAsync(store, cipher, runId, image, RetainUntil(options), progress, ct);
             List<ManifestObject> manifestObjects = [.. pieces, .. await Task.WhenAll(objects)];
@@ -239,7 +240,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
         }
         finally
         {
-            if (image is not null) SqliteImage.Delete(image);
+            if (image is not null) await image.DisposeAsync();
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Data.Common;
 using Microsoft.Data.Sqlite;
+using Microsoft.Win32.SafeHandles;
 using Wardline.Backup;
 using Wardline.Backup.Format;
 using Wardline.Backup.Stores;
@@ -10,11 +11,12 @@ using Wardline.Server.Modules.Records.Storage;
 namespace Wardline.Server.Modules.Backup;
 
 /// <summary>
-/// A full backup of a SQLite store as its database file (docs/formats/backup.md, "Database image"; ADR 0011).
-/// SQLite's online backup copies a consistent snapshot beside the store, in one read transaction while writers go
-/// on. The copy is shipped in sealed pieces of <see cref="ChunkBytes"/>, and a restore writes the pieces back as the
-/// destination's file. That makes a full backup and its restore a file copy, zstd and AES-GCM, instead of reading,
-/// decoding and inserting every row and rebuilding every index.
+/// A full backup of a SQLite store as its database file (docs/formats/backup.md, "Database image"; ADR 0010, 0012).
+/// The store's own file is frozen by a read transaction while it is shipped (<see cref="TakeAsync"/>), or, where it
+/// cannot be, copied beside the store by SQLite's online backup in one read transaction while writers go on. The image
+/// is shipped in sealed pieces of <see cref="ChunkBytes"/>, and a restore writes the pieces back as the destination's
+/// file. That makes a full backup and its restore a file read, zstd and AES-GCM, instead of reading, decoding and
+/// inserting every row and rebuilding every index.
 /// </summary>
 internal static class SqliteImage
 {
@@ -26,6 +28,131 @@ internal static class SqliteImage
 
     /// <summary>Segments sealed and stored at once (one per core here; each holds about three times <see cref="ChunkBytes"/> in memory).</summary>
     private const int Workers = 2;
+
+    /// <summary>
+    /// A consistent image of the store to ship: the file, how many of its bytes, and the connection and read
+    /// transaction that fix its snapshot (the manifest's ledger state and table fingerprints are read on them).
+    /// Disposing it ends the transaction; for a copy it also closes and removes the copy.
+    /// </summary>
+    public sealed class Snapshot(SqliteConnection connection, DbTransaction transaction, SafeFileHandle file, long length, string? copy) : IAsyncDisposable
+    {
+        public SqliteConnection Connection => connection;
+
+        public DbTransaction Transaction => transaction;
+
+        public SafeFileHandle File => file;
+
+        public long Length => length;
+
+        /// <summary>True when the store's own file is shipped (frozen by the read transaction), not a copy of it.</summary>
+        public bool Live => copy is null;
+
+        public async ValueTask DisposeAsync()
+        {
+            await transaction.DisposeAsync();
+            await connection.DisposeAsync();
+            if (copy is null) return; // the live file's handle stays open: see LiveHandles
+            file.Dispose();
+            Delete(copy);
+        }
+    }
+
+    /// <summary>
+    /// Handles on live store files, opened for a full backup and never closed while the process lives. On Linux,
+    /// closing any descriptor of a file drops every POSIX lock the process holds on it, and SQLite's connections in
+    /// this process hold such locks on the store's file; dropping them would let another process take the store
+    /// for its own (delete the WAL it believes nobody uses). One handle per full backup, kept.
+    /// </summary>
+    private static readonly List<SafeFileHandle> LiveHandles = [];
+
+    /// <summary>
+    /// A consistent image of a SQLite store for a full backup. Preferably the store's own file, frozen (see
+    /// <see cref="FreezeAsync"/>): nothing is copied, so the backup needs no free space the size of the store and
+    /// does not write it all once more. Where the file cannot be frozen (not Linux, not in WAL mode, an older reader
+    /// holding back the checkpoint), a copy made by SQLite's online backup (<see cref="CopyAsync"/>).
+    /// </summary>
+    public static async Task<Snapshot> TakeAsync(SqliteDialect source, string runId, IProgress<BackupProgress>? progress, CancellationToken ct)
+    {
+        if (OperatingSystem.IsLinux() && await FreezeAsync(source, ct) is { } live) return live;
+        progress?.Report(new BackupProgress("copying the database", 0, 0));
+        var path = await CopyAsync(source, runId, ct);
+        SqliteConnection? c = null;
+        try
+        {
+            c = Open(path);
+            var tx = c.BeginTransaction(deferred: true);
+            var file = System.IO.File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            return new Snapshot(c, tx, file, RandomAccess.GetLength(file), path);
+        }
+        catch
+        {
+            if (c is not null) await c.DisposeAsync();
+            Delete(path);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Freezes the store's file for as long as the returned snapshot's read transaction lasts, or returns null.
+    /// SQLite in WAL mode writes the database file only when a checkpoint copies WAL frames into it, and a
+    /// checkpoint must first hold WAL read-lock 0 exclusively; a reader that begins while the WAL is wholly copied
+    /// into the file reads the file alone and holds read-lock 0 shared (sqlite's wal.c, walTryBeginRead and
+    /// walCheckpoint). So: take the write lock (no commit can happen), checkpoint passively, and if every frame is
+    /// now in the file, begin the read before letting writers go. Writers then go on into the WAL while the file
+    /// stays exactly the snapshot's.
+    /// </summary>
+    private static async Task<Snapshot?> FreezeAsync(SqliteDialect source, CancellationToken ct)
+    {
+        SqliteConnection? reader = null;
+        DbTransaction? readTx = null;
+        try
+        {
+            await using (await source.EnterWriteAsync(ct))
+            await using (var writer = (SqliteConnection)await source.OpenAsync(ct))
+            {
+                if (!string.Equals(Scalar<string>(writer, null, "PRAGMA journal_mode"), "wal", StringComparison.OrdinalIgnoreCase)) return null;
+                using var writeLock = writer.BeginTransaction(deferred: false);
+                reader = (SqliteConnection)await source.OpenAsync(ct);
+                long busy, log, copied;
+                using (var cmd = reader.CreateCommand())
+                {
+                    cmd.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
+                    using var r = cmd.ExecuteReader();
+                    if (!r.Read()) return null;
+                    (busy, log, copied) = (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2));
+                }
+                if (busy != 0 || log != copied) return null;
+                readTx = reader.BeginTransaction(System.Data.IsolationLevel.Serializable, deferred: true);
+                Scalar<long>(reader, readTx, "SELECT COUNT(*) FROM sqlite_master"); // the read begins here, on the file alone
+                writeLock.Rollback();
+            }
+            var length = Scalar<long>(reader, readTx, "PRAGMA page_count") * Scalar<long>(reader, readTx, "PRAGMA page_size");
+            var file = System.IO.File.OpenHandle(source.File, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            lock (LiveHandles) LiveHandles.Add(file);
+            if (RandomAccess.GetLength(file) < length) return null;
+            var snapshot = new Snapshot(reader, readTx, file, length, copy: null);
+            reader = null;
+            readTx = null;
+            return snapshot;
+        }
+        catch (SqliteException)
+        {
+            return null; // busy beyond the timeout, or the like: the copy is the safe way
+        }
+        finally
+        {
+            if (readTx is not null) await readTx.DisposeAsync();
+            if (reader is not null) await reader.DisposeAsync();
+        }
+    }
+
+    private static T Scalar<T>(SqliteConnection c, DbTransaction? tx, string sql)
+    {
+        using var cmd = c.CreateCommand();
+        cmd.Transaction = (SqliteTransaction?)tx;
+        cmd.CommandText = sql;
+        return (T)Convert.ChangeType(cmd.ExecuteScalar()!, typeof(T), System.Globalization.CultureInfo.InvariantCulture);
+    }
 
     /// <summary>
     /// Copies the store into a new file beside it (<c>wardline.db.image-RUNID</c>, so the disk needs the store's size
@@ -90,14 +217,14 @@ internal static class SqliteImage
     /// Seals the file in pieces (<c>segments/RUN/image-NNNNNN.seg</c>) and stores them, two at a time; returns their
     /// manifest entries in file order. <c>from</c>/<c>to</c> are each piece's byte range.
     /// </summary>
-    public static async Task<List<ManifestObject>> ShipAsync(IBackupStore store, EnvelopeCipher cipher, string runId, string path, DateTimeOffset? retainUntil, IProgress<BackupProgress>? progress, CancellationToken ct)
+    public static async Task<List<ManifestObject>> ShipAsync(IBackupStore store, EnvelopeCipher cipher, string runId, Snapshot image, DateTimeOffset? retainUntil, IProgress<BackupProgress>? progress, CancellationToken ct)
     {
-        var length = new FileInfo(path).Length;
+        var length = image.Length;
+        var file = image.File;
         var count = (int)((length + ChunkBytes - 1) / ChunkBytes);
         var objects = new ManifestObject[count];
         var done = 0;
         progress?.Report(new BackupProgress("database image", 0, length));
-        using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
         await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = Workers, CancellationToken = ct }, async (i, token) =>
         {
             var from = (long)i * ChunkBytes;
@@ -109,9 +236,10 @@ internal static class SqliteImage
             int sealedLength;
             try
             {
-                // The copy is read once: its pages go back to the kernel for the next pieces and the target's files.
-                var read = await FilePages.ReadOnceAsync(file, plain.AsMemory(0, size), from, token);
-                if (read != size) throw new IOException($"the database image {Path.GetFileName(path)} ended at byte {from + read}, before its {length} bytes");
+                // A copy is read once: its pages go back to the kernel for the next pieces and the target's files. The
+                // live file's stay: they are the server's working set.
+                var read = image.Live ? await FilePages.ReadAsync(file, plain.AsMemory(0, size), from, token) : await FilePages.ReadOnceAsync(file, plain.AsMemory(0, size), from, token);
+                if (read != size) throw new IOException($"the database image ended at byte {from + read}, before its {length} bytes");
                 segment = SegmentCodec.SealPooled(cipher, name, runId, plain.AsSpan(0, size), CompressionLevel, out sealedLength);
             }
             finally
@@ -168,6 +296,17 @@ internal static class SqliteImage
             progress(Interlocked.Increment(ref done));
         });
         RandomAccess.FlushToDisk(file);
+    }
+
+    /// <summary>
+    /// Empties the run log of a database written from an image: <c>backup_runs</c> and <c>backup_segments</c>
+    /// describe the backed-up server's targets and are never restored. (An image of the live file holds them; a copy
+    /// was emptied when made.)
+    /// </summary>
+    public static void EmptyRunLog(string path)
+    {
+        using var c = Open(path);
+        Exec(c, "DELETE FROM backup_runs; DELETE FROM backup_segments;");
     }
 
     /// <summary>Opens an image piece into a pooled buffer and checks that it holds exactly its byte range.</summary>
