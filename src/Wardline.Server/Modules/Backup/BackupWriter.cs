@@ -89,7 +89,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             }
             // What the two readers below share: the signed heads of the period (read here, in this snapshot: a head
             // signed since could name the same size) and the resources the period wrote (all of them in a full backup).
-            var heads = await BackupTables.ReadAsync(c, tx, "ledger_heads", "upsert", Sql($"SELECT * FROM ledger_heads WHERE size >= {cursor} AND size <= {size} ORDER BY size"), ["size"], ct);
+            var heads = cursor < size ? await BackupTables.ReadAsync(c, tx, "ledger_heads", "upsert", Sql($"SELECT * FROM ledger_heads WHERE size >= {cursor} AND size <= {size} ORDER BY size"), ["size"], ct) : null;
             var rids = image is null ? await ResourceIdsAsync(c, tx, full, from.Value, size, ct) : [];
             var progressOf = new SharedProgress(progress, size - cursor + rids.Count);
             progressOf.Add(0);
@@ -98,7 +98,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             // change once committed, so another connection, whose snapshot is newer than this one's, reads the same
             // rows: the ledger segments are read there, on the other core, while this connection reads the resources.
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            var ledgerObjects = cursor < size
+            var ledgerObjects = heads is not null
                 ? Task.Run(async () =>
                 {
                     try
