@@ -156,8 +156,8 @@ internal static class SqliteImage
 
     /// <summary>
     /// Copies the store into a new file beside it (<c>wardline.db.image-RUNID</c>, so the disk needs the store's size
-    /// free once more) and returns its path. The copy is one self-contained file (no WAL), and its run log is emptied:
-    /// <c>backup_runs</c> and <c>backup_segments</c> describe this server's targets and are never restored.
+    /// free once more) and returns its path. The copy is the store as it stands, like a frozen live file: in WAL mode
+    /// (with no WAL of its own) and with the run log, which the restorer empties (<see cref="EmptyRunLog"/>).
     /// </summary>
     public static async Task<string> CopyAsync(SqliteDialect source, string runId, CancellationToken ct)
     {
@@ -180,8 +180,6 @@ internal static class SqliteImage
             {
                 Exec(from, "PRAGMA mmap_size=0;");
             }
-            // The copy carries the store's WAL flag: back to a rollback journal, so the file alone is the whole database.
-            Exec(to, "PRAGMA journal_mode=DELETE; DELETE FROM backup_runs; DELETE FROM backup_segments;");
             return path;
         }
         catch
@@ -300,8 +298,8 @@ internal static class SqliteImage
 
     /// <summary>
     /// Empties the run log of a database written from an image: <c>backup_runs</c> and <c>backup_segments</c>
-    /// describe the backed-up server's targets and are never restored. (An image of the live file holds them; a copy
-    /// was emptied when made.)
+    /// describe the backed-up server's targets and are never restored. (Images hold them; those made before ADR 0012
+    /// were emptied when made, and this does nothing to them.)
     /// </summary>
     public static void EmptyRunLog(string path)
     {

@@ -73,6 +73,7 @@ public sealed class SqliteImageFreezeTests() : StoreAndTarget(StoreKind.Sqlite)
         await RestoreIntoAsync(Target.Store, run.Manifest!, restored, Store);
         var verdict = await VerifyAsync(restored, run.Manifest!, WitnessPath(Store));
         Assert.True(verdict.Proven, string.Join("\n", verdict.Report.Problems));
+        Assert.Equal(0, await CountAsync(restored, "SELECT COUNT(*) FROM backup_runs"));
         ReleasePools();
     }
 
