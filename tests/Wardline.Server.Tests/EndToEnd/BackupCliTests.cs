@@ -131,6 +131,8 @@ public sealed class BackupCliTests(BackedUpStore store) : IClassFixture<BackedUp
         var restore = await RunAsync("restore", "--from", target, "--to", Path.Combine(_folder, "restored"), "--keyring", store.Keyring);
         Assert.True(restore.ExitCode == 0, restore.Output);
         Assert.Contains("proven", restore.Flat, StringComparison.Ordinal);
+        // The chain is the full backup's database image and the incremental's rows: the CLI says how long each took.
+        Assert.Matches(@"the full backup as the database file in \d+\.\d s, [1-9]\d* rows of later backups in \d+\.\d s\) in \d+\.\d s", restore.Flat);
 
         var ledger = await VerifyAsync(store.Options);
         Assert.True(ledger.ExitCode == 0, ledger.Output);

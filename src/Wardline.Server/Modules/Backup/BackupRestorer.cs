@@ -8,8 +8,8 @@ using Wardline.Server.Modules.Records.Storage;
 
 namespace Wardline.Server.Modules.Backup;
 
-/// <summary>What a restore loaded, and what it could not (only with skip-damaged).</summary>
-internal sealed record RestoreReport(Manifest Manifest, int Objects, long Rows, long Bytes, IReadOnlyList<string> Damaged, TimeSpan Elapsed);
+/// <summary>What a restore loaded, and what it could not (only with skip-damaged); <see cref="ImageElapsed"/>: the part of <see cref="Elapsed"/> spent writing a database image (zero without one).</summary>
+internal sealed record RestoreReport(Manifest Manifest, int Objects, long Rows, long Bytes, IReadOnlyList<string> Damaged, TimeSpan Elapsed, TimeSpan ImageElapsed);
 
 /// <summary>
 /// Restores a backup into an empty store (docs/formats/backup.md, "Restore"): picks the manifest, checks the
@@ -89,9 +89,10 @@ internal static class BackupRestorer
                 await SqliteImage.WriteAsync(store, images, cipher, scratch, i => progress?.Report(new BackupProgress("restoring", i, total)), ct);
             }
         }
+        var imageElapsed = clock.Elapsed;
         try
         {
-            return await LoadAsync(store, manifest, images, objects, scratch, target, cipher, skipDamaged, progress, clock, ct);
+            return await LoadAsync(store, manifest, images, objects, scratch, target, cipher, skipDamaged, progress, clock, ct) with { ImageElapsed = images.Count > 0 ? imageElapsed : TimeSpan.Zero };
         }
         finally
         {
@@ -199,7 +200,7 @@ internal static class BackupRestorer
         // frames into it and then fsyncs the file, which makes everything written before durable too.
         if (target.InProcess) await BackupTables.ExecAsync(c, null, "PRAGMA wal_checkpoint(TRUNCATE)", ct);
         await Migrations.ApplyAsync(target, ct);
-        return new RestoreReport(manifest, total - damaged.Count, rows, bytes, damaged, clock.Elapsed);
+        return new RestoreReport(manifest, total - damaged.Count, rows, bytes, damaged, clock.Elapsed, TimeSpan.Zero);
     }
 
     /// <summary>Reads an object and opens it as row blocks; a problem (missing, wrong checksum, fails to open) is returned, naming the object.</summary>
