@@ -42,6 +42,33 @@ internal static class BackupCatalog
         return manifestName.Length > start + 16 && long.TryParse(manifestName.AsSpan(start, 16), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : null;
     }
 
+    /// <summary>
+    /// The bytes a chain has stored: its full backup's own objects (named under the chain's id, including whole tables
+    /// later backups reuse) and the rest, which incremental backups added.
+    /// </summary>
+    public static (long Full, long Incremental) ChainBytes(Manifest m)
+    {
+        var prefix = $"segments/{m.Chain}/";
+        long full = 0, incremental = 0;
+        foreach (var o in m.Objects)
+        {
+            if (o.Name.StartsWith(prefix, StringComparison.Ordinal)) full += o.Bytes;
+            else incremental += o.Bytes;
+        }
+        return (full, incremental);
+    }
+
+    /// <summary>
+    /// Whether the chain's incrementals have outgrown <see cref="BackupOptions.MaxIncrementalPercent"/> of its full
+    /// backup (and <see cref="BackupOptions.MinIncrementalMiB"/>), so the next backup should start a new chain.
+    /// </summary>
+    public static bool IncrementalsOutweighFull(Manifest m, BackupOptions options)
+    {
+        if (options.MaxIncrementalPercent <= 0) return false;
+        var (full, incremental) = ChainBytes(m);
+        return incremental >= (long)options.MinIncrementalMiB << 20 && incremental * 100 > full * (long)options.MaxIncrementalPercent;
+    }
+
     /// <summary>When a backup id was made (its id starts with the time), for the age of a chain.</summary>
     public static DateTimeOffset? TimeOf(string id) =>
         DateTimeOffset.TryParseExact(id.Length >= 18 ? id[..18] : id, "yyyyMMdd'-'HHmmssfff", System.Globalization.CultureInfo.InvariantCulture,

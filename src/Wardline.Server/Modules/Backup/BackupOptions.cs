@@ -21,10 +21,23 @@ public sealed class BackupOptions
     public int MaxChainObjects { get; set; } = 20_000;
 
     /// <summary>
-    /// A full backup of a SQLite store ships the database file's pages (a "database image", copied through SQLite's
-    /// online backup into a file beside the store, so the disk needs the store's size free once more) instead of its
-    /// rows: several times faster to take and to restore. Off: full backups are row segments, like PostgreSQL's, where a
-    /// damaged segment costs only what it held (restore --skip-damaged) instead of the whole full backup.
+    /// ... or when the chain's incremental backups have stored more than this percentage of its full backup's bytes
+    /// (and at least <see cref="MinIncrementalMiB"/>); 0 turns this rule off. A restore loads the full backup and then
+    /// replays every incremental's rows into it, and a stored byte of rows costs far more to restore than a byte of the
+    /// full backup (about 45 times for a SQLite database image on the benchmark store: docs/benchmarks.md), so this
+    /// bounds restore time by what changed, where <see cref="FullEveryDays"/> bounds it by age.
+    /// </summary>
+    public int MaxIncrementalPercent { get; set; } = 5;
+
+    /// <summary>Incremental bytes below this never start a new chain by <see cref="MaxIncrementalPercent"/> (a small store restores quickly whatever its chain).</summary>
+    public int MinIncrementalMiB { get; set; } = 64;
+
+    /// <summary>
+    /// A full backup of a SQLite store ships the database file's pages (a "database image": the file itself, frozen
+    /// by a read transaction while it is shipped, or where that cannot be done a copy beside it made through SQLite's
+    /// online backup; ADR 0010 and 0012) instead of its rows: several times faster to take and to restore. Off: full
+    /// backups are row segments, like PostgreSQL's, where a damaged segment costs only what it held (restore
+    /// --skip-damaged) instead of the whole full backup.
     /// </summary>
     public bool SqliteImage { get; set; } = true;
 
@@ -52,6 +65,8 @@ public sealed class BackupOptions
         if (IntervalSeconds is < 0 or > 86_400) problems.Add("Wardline:Backup:IntervalSeconds must be between 0 (off) and 86400.");
         if (FullEveryDays is < 1 or > 366) problems.Add("Wardline:Backup:FullEveryDays must be between 1 and 366.");
         if (MaxChainObjects < 10) problems.Add("Wardline:Backup:MaxChainObjects must be at least 10.");
+        if (MaxIncrementalPercent is < 0 or > 10_000) problems.Add("Wardline:Backup:MaxIncrementalPercent must be between 0 (off) and 10000.");
+        if (MinIncrementalMiB is < 0 or > 1_048_576) problems.Add("Wardline:Backup:MinIncrementalMiB must be between 0 and 1048576 (1 TiB).");
         if (LockDays is < 0 or > 3650) problems.Add("Wardline:Backup:LockDays must be between 0 and 3650.");
         if (DrillIntervalHours is < 0 or > 8784) problems.Add("Wardline:Backup:DrillIntervalHours must be between 0 (on demand only) and 8784.");
         if (Retention.Hourly < 0 || Retention.Daily < 0 || Retention.Weekly < 0 || Retention.Monthly < 0) problems.Add("Wardline:Backup:Retention counts cannot be negative.");

@@ -53,7 +53,8 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             var prev = await BackupCatalog.LatestAsync(store, authenticator, ct);
             var full = forceFull || prev is null || prev.Schema != Migrations.Latest
                 || (BackupCatalog.TimeOf(prev.Chain) is { } chainStart && time.GetUtcNow() - chainStart > TimeSpan.FromDays(options.FullEveryDays))
-                || prev.Objects.Count > options.MaxChainObjects;
+                || prev.Objects.Count > options.MaxChainObjects
+                || BackupCatalog.IncrementalsOutweighFull(prev, options);
             kind = full ? "full" : "incremental";
             // A full backup of a SQLite store ships the database file itself, frozen (or copied) in one snapshot; the
             // manifest's ledger state and table fingerprints are read in that snapshot.

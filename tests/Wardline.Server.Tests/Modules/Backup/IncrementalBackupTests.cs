@@ -41,6 +41,40 @@ public abstract class IncrementalBackupConformance(StoreKind kind) : StoreAndTar
     }
 
     [Fact]
+    public async Task Chain_whose_incrementals_outweigh_the_share_of_its_full_backup_starts_a_new_chain_and_not_before()
+    {
+        await using var server = await StartAsync(Store);
+        var seeded = await SeedAsync(server.Client, observations: 40);
+        // No floor, so that a test store's few kilobytes count; 0% would turn the rule off, so the smallest share is 1%.
+        var bounded = new BackupOptions { MaxIncrementalPercent = 1, MinIncrementalMiB = 0 };
+        var full = await BackupAsync(server, Target.Store, options: bounded);
+        await WriteMoreAsync(server.Client, seeded, "2024-04-01");
+        var incremental = await BackupAsync(server, Target.Store, options: bounded);
+        Assert.True(incremental.Status == "completed", incremental.Error);
+        Assert.Equal("incremental", incremental.Kind);
+        var (fullBytes, incrementalBytes) = BackupCatalog.ChainBytes(incremental.Manifest!);
+        Assert.Equal(full.Manifest!.Objects.Sum(o => o.Bytes), fullBytes);
+        Assert.Equal(StoredBy(incremental.Manifest!).Sum(o => o.Bytes), incrementalBytes);
+        Assert.True(incrementalBytes * 100 > fullBytes, $"the incremental stored {incrementalBytes} bytes against the full backup's {fullBytes}: under 1%, this test proves nothing");
+
+        await WriteMoreAsync(server.Client, seeded, "2024-05-01");
+        // With the rule off (and with the default floor of 64 MiB, which a test store never reaches) the chain goes on.
+        var off = await BackupAsync(server, Target.Store, options: new BackupOptions { MaxIncrementalPercent = 0, MinIncrementalMiB = 0 });
+        Assert.Equal("incremental", off.Kind);
+        Assert.Equal(full.Manifest.Id, off.Manifest!.Chain);
+        await WriteMoreAsync(server.Client, seeded, "2024-06-01");
+        var floored = await BackupAsync(server, Target.Store, options: new BackupOptions { MaxIncrementalPercent = 1 });
+        Assert.Equal("incremental", floored.Kind);
+
+        await WriteMoreAsync(server.Client, seeded, "2024-07-01");
+        var fresh = await BackupAsync(server, Target.Store, options: bounded);
+        Assert.True(fresh.Status == "completed", fresh.Error);
+        Assert.Equal("full", fresh.Kind);
+        Assert.Equal(fresh.Manifest!.Id, fresh.Manifest.Chain);
+        Assert.Equal(0, BackupCatalog.ChainBytes(fresh.Manifest).Incremental);
+    }
+
+    [Fact]
     public async Task Backup_with_no_change_at_all_is_unchanged_and_writes_no_manifest()
     {
         await using var server = await StartAsync(Store);
