@@ -58,6 +58,7 @@ internal static class BackupCommand
                 $"{result.Kind} backup {result.RunId} to {result.Target}: entries up to {result.Manifest!.LedgerSize}, {result.Stored} objects stored ({result.StoredBytes} bytes), {result.Reused} reused", ct);
             AnsiConsole.MarkupLine($"[green]{result.Kind} backup {Markup.Escape(result.RunId)}[/] to {Markup.Escape(result.Target)}: ledger entries {result.Manifest.LedgerFrom}..{result.Manifest.LedgerSize}, " +
                 $"{result.Stored} objects stored ({Bytes(result.StoredBytes)}), {result.Reused} reused, {result.Elapsed.TotalSeconds:0.0} s");
+            if (result.FullBecause is { } why) AnsiConsole.MarkupLine($"a new chain: {Markup.Escape(why)}");
             AnsiConsole.MarkupLine($"immutability: {Markup.Escape(backupStore.Immutability.Description)}");
             return 0;
         }, full);

@@ -92,11 +92,13 @@ public sealed class BackupCliTests(BackedUpStore store) : IClassFixture<BackedUp
         var full = await RunAsync("backup", "now", "--data", store.Data, "--target", target);
         Assert.True(full.ExitCode == 0, full.Output);
         Assert.Contains("full backup", full.Flat, StringComparison.Ordinal);
+        Assert.Contains("a new chain: the target holds no backup yet", full.Flat, StringComparison.Ordinal);
         Assert.Contains("not supported by this target (folder)", full.Flat, StringComparison.Ordinal);
         // The first run's own ledger entry ("backup-completed") is what the next run ships.
         var incremental = await RunAsync("backup", "now", "--data", store.Data, "--target", target);
         Assert.True(incremental.ExitCode == 0, incremental.Output);
         Assert.Contains("incremental backup", incremental.Flat, StringComparison.Ordinal);
+        Assert.DoesNotContain("a new chain", incremental.Flat, StringComparison.Ordinal);
 
         var list = await RunAsync("backup", "list", "--data", store.Data, "--target", target);
         Assert.True(list.ExitCode == 0, list.Output);

@@ -29,7 +29,7 @@ internal static class BackupEndpoints
                 var result = await service.BackupNowAsync(full, "api:" + http.User.Identity!.Name, http.RequestAborted);
                 return result.Status == "failed"
                     ? Results.Problem(statusCode: 502, title: "The backup failed", detail: result.Error)
-                    : Results.Json(new { result.RunId, result.Status, result.Kind, result.Target, ledgerSize = result.Manifest?.LedgerSize, result.Stored, result.Reused, result.StoredBytes, seconds = result.Elapsed.TotalSeconds });
+                    : Results.Json(new { result.RunId, result.Status, result.Kind, result.Target, ledgerSize = result.Manifest?.LedgerSize, result.Stored, result.Reused, result.StoredBytes, seconds = result.Elapsed.TotalSeconds, result.FullBecause });
             }
             catch (BackupRefusedException ex)
             {

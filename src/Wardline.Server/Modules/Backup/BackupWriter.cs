@@ -15,7 +15,11 @@ namespace Wardline.Server.Modules.Backup;
 internal sealed record BackupProgress(string Phase, long Done, long Total);
 
 /// <summary>What a run did. <see cref="Status"/> is completed, unchanged (nothing new since the last backup) or failed.</summary>
-internal sealed record BackupRunResult(string RunId, string Target, string Kind, string Status, Manifest? Manifest, int Stored, int Reused, long StoredBytes, TimeSpan Elapsed, string? Error);
+/// <summary>One backup run's outcome; <see cref="FullBecause"/> says why a full backup (a new chain) was taken, null for an incremental.</summary>
+internal sealed record BackupRunResult(string RunId, string Target, string Kind, string Status, Manifest? Manifest, int Stored, int Reused, long StoredBytes, TimeSpan Elapsed, string? Error)
+{
+    public string? FullBecause { get; init; }
+}
 
 /// <summary>
 /// Takes one backup (docs/formats/backup.md): reads the store as of one snapshot, ships the ledger entries (and the
@@ -40,6 +44,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
         var authenticator = new ContentAuthenticator(keyring, BackupCatalog.ManifestPurpose);
         var fingerprints = new ContentAuthenticator(keyring, BackupCatalog.FingerprintPurpose);
         var kind = "pending"; // until the target's newest backup says whether this one is full
+        string? fullBecause = null;
         var stored = 0;
         var reused = 0;
         long bytes = 0;
@@ -51,10 +56,8 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             progress?.Report(new BackupProgress("reading the target", 0, 0));
             await store.PrepareAsync(ct);
             var prev = await BackupCatalog.LatestAsync(store, authenticator, ct);
-            var full = forceFull || prev is null || prev.Schema != Migrations.Latest
-                || (BackupCatalog.TimeOf(prev.Chain) is { } chainStart && time.GetUtcNow() - chainStart > TimeSpan.FromDays(options.FullEveryDays))
-                || prev.Objects.Count > options.MaxChainObjects
-                || BackupCatalog.IncrementalsOutweighFull(prev, options);
+            fullBecause = FullBecause(forceFull, prev, options, time.GetUtcNow());
+            var full = fullBecause is not null;
             kind = full ? "full" : "incremental";
             // A full backup of a SQLite store ships the database file itself, frozen (or copied) in one snapshot; the
             // manifest's ledger state and table fingerprints are read in that snapshot.
@@ -219,14 +222,14 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             // Recorded segments only serve to resume a failed run; a completed backup supersedes every earlier one.
             await ExecAsync("DELETE FROM backup_segments WHERE run_id IN (SELECT id FROM backup_runs WHERE target = @t AND id <= @id)", [("@t", store.Display), ("@id", runId)], ct);
             BackupLog.Completed(logger, runId, kind, store.Display, from.Value, size, stored, reused, bytes);
-            return new BackupRunResult(runId, store.Display, kind, "completed", manifest, stored, reused, bytes, clock.Elapsed, null);
+            return new BackupRunResult(runId, store.Display, kind, "completed", manifest, stored, reused, bytes, clock.Elapsed, null) { FullBecause = fullBecause };
         }
         catch (Exception ex) when (ex is BackupStoreException or BackupFormatException or BackupRefusedException or DbException or IOException)
         {
             var message = ex.Message;
             BackupLog.Failed(logger, runId, store.Display, message);
             await FinishRunAsync(runId, "failed", null, stored, reused, bytes, null, message, CancellationToken.None);
-            return new BackupRunResult(runId, store.Display, kind, "failed", null, stored, reused, bytes, clock.Elapsed, message);
+            return new BackupRunResult(runId, store.Display, kind, "failed", null, stored, reused, bytes, clock.Elapsed, message) { FullBecause = fullBecause };
         }
         catch (OperationCanceledException)
         {
@@ -404,6 +407,29 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
         cmd.CommandText = sql;
         foreach (var (name, value) in args) Migrations.AddParam(cmd, name, value);
         await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
+    /// Why the next backup must be full, starting a new chain (the reason the CLI, the API and the console give), or
+    /// null when it can be incremental: asked for, nothing on the target yet, a schema the chain did not start with, or
+    /// a chain past one of the bounds on restore time (<see cref="BackupOptions.FullEveryDays"/>,
+    /// <see cref="BackupOptions.MaxChainObjects"/>, <see cref="BackupOptions.MaxIncrementalPercent"/>).
+    /// </summary>
+    internal static string? FullBecause(bool forced, Manifest? prev, BackupOptions options, DateTimeOffset now)
+    {
+        if (forced) return "a full backup was asked for";
+        if (prev is null) return "the target holds no backup yet";
+        if (prev.Schema != Migrations.Latest) return $"the store's schema changed since the chain began (version {prev.Schema}, now {Migrations.Latest})";
+        if (BackupCatalog.TimeOf(prev.Chain) is { } chainStart && now - chainStart > TimeSpan.FromDays(options.FullEveryDays))
+            return $"the chain began more than {options.FullEveryDays} days ago (FullEveryDays)";
+        if (prev.Objects.Count > options.MaxChainObjects) return $"the chain has {prev.Objects.Count} objects, more than {options.MaxChainObjects} (MaxChainObjects)";
+        if (BackupCatalog.IncrementalsOutweighFull(prev, options))
+        {
+            var (fullBytes, incrementalBytes) = BackupCatalog.ChainBytes(prev);
+            var share = fullBytes > 0 ? (incrementalBytes * 100.0 / fullBytes).ToString("0.#", System.Globalization.CultureInfo.InvariantCulture) + "%" : "all";
+            return $"the chain's incremental backups have stored {share} of its full backup's bytes, more than {options.MaxIncrementalPercent}% (MaxIncrementalPercent)";
+        }
+        return null;
     }
 
     /// <summary>One phase and one figure (entries and resources done) for the ledger and resource readers, which run at the same time.</summary>

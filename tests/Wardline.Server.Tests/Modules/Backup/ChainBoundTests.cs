@@ -46,6 +46,27 @@ public sealed class ChainBoundTests
         Assert.False(BackupCatalog.IncrementalsOutweighFull(manifest, new BackupOptions { MaxIncrementalPercent = 6, MinIncrementalMiB = 0 }));
     }
 
+    [Fact]
+    public void A_full_backup_says_why_and_each_bound_is_named()
+    {
+        const string chain = "20261130-010000000-aaaaaaaa";
+        var began = DateTimeOffset.Parse("2026-11-30T01:00:00Z", System.Globalization.CultureInfo.InvariantCulture);
+        var options = new BackupOptions { FullEveryDays = 7, MaxChainObjects = 10, MaxIncrementalPercent = 5, MinIncrementalMiB = 0 };
+        var young = Chain(chain, 1000, 10);
+
+        Assert.Null(BackupWriter.FullBecause(false, young, options, began.AddDays(1)));
+        Assert.Equal("a full backup was asked for", BackupWriter.FullBecause(true, young, options, began.AddDays(1)));
+        Assert.Equal("the target holds no backup yet", BackupWriter.FullBecause(false, null, options, began));
+        Assert.Equal($"the store's schema changed since the chain began (version 1, now {Wardline.Server.Modules.Records.Storage.Migrations.Latest})",
+            BackupWriter.FullBecause(false, young with { Schema = 1 }, options, began.AddDays(1)));
+        Assert.Null(BackupWriter.FullBecause(false, young, options, began.AddDays(7)));
+        Assert.Equal("the chain began more than 7 days ago (FullEveryDays)", BackupWriter.FullBecause(false, young, options, began.AddDays(7).AddSeconds(1)));
+        var many = young with { Objects = [.. Enumerable.Range(0, 11).Select(i => Object($"segments/{chain}/image-{i:D6}.seg", 100, ManifestObject.ImageKind))] };
+        Assert.Equal("the chain has 11 objects, more than 10 (MaxChainObjects)", BackupWriter.FullBecause(false, many, options, began.AddDays(1)));
+        Assert.Equal("the chain's incremental backups have stored 6.2% of its full backup's bytes, more than 5% (MaxIncrementalPercent)",
+            BackupWriter.FullBecause(false, Chain(chain, 1000, 62), options, began.AddDays(1)));
+    }
+
     [Theory]
     [InlineData(-1, 64, "MaxIncrementalPercent must be between 0 (off) and 10000")]
     [InlineData(10_001, 64, "MaxIncrementalPercent must be between 0 (off) and 10000")]
@@ -83,7 +104,7 @@ public sealed class ChainBoundTests
         Kind = "incremental",
         Chain = chain,
         Engine = "sqlite",
-        Schema = 1,
+        Schema = Wardline.Server.Modules.Records.Storage.Migrations.Latest,
         LedgerFrom = 10,
         LedgerSize = 20,
         LedgerRoot = new string('0', 64),

@@ -52,6 +52,8 @@ public abstract class IncrementalBackupConformance(StoreKind kind) : StoreAndTar
         var incremental = await BackupAsync(server, Target.Store, options: bounded);
         Assert.True(incremental.Status == "completed", incremental.Error);
         Assert.Equal("incremental", incremental.Kind);
+        Assert.Equal("the target holds no backup yet", full.FullBecause);
+        Assert.Null(incremental.FullBecause);
         var (fullBytes, incrementalBytes) = BackupCatalog.ChainBytes(incremental.Manifest!);
         Assert.Equal(full.Manifest!.Objects.Sum(o => o.Bytes), fullBytes);
         Assert.Equal(StoredBy(incremental.Manifest!).Sum(o => o.Bytes), incrementalBytes);
@@ -70,6 +72,7 @@ public abstract class IncrementalBackupConformance(StoreKind kind) : StoreAndTar
         var fresh = await BackupAsync(server, Target.Store, options: bounded);
         Assert.True(fresh.Status == "completed", fresh.Error);
         Assert.Equal("full", fresh.Kind);
+        Assert.Matches(@"^the chain's incremental backups have stored \d+(\.\d)?% of its full backup's bytes, more than 1% \(MaxIncrementalPercent\)$", fresh.FullBecause);
         Assert.Equal(fresh.Manifest!.Id, fresh.Manifest.Chain);
         Assert.Equal(0, BackupCatalog.ChainBytes(fresh.Manifest).Incremental);
     }

@@ -105,6 +105,7 @@ public abstract class BackupApiConformance(StoreKind kind) : IAsyncLifetime
         var result = JsonNode.Parse(runText)!.AsObject();
         Assert.Equal("completed", (string?)result["status"]);
         Assert.Equal("full", (string?)result["kind"]);
+        Assert.Equal("a full backup was asked for", (string?)result["fullBecause"]);
         Assert.True((long)result["ledgerSize"]! > 0);
         Assert.Equal(1, await CountAsync(Options, "SELECT COUNT(*) FROM backup_runs WHERE trigger_by = 'api:backup.admin' AND status = 'completed'"));
         Assert.True(await CountAsync(Options, "SELECT COUNT(*) FROM ledger_entries WHERE type = 'system' AND event = 'backup-completed' AND actor = 'api:backup.admin'") == 1);
