@@ -247,7 +247,7 @@ internal static class BackupCommand
                 report = await WithProgressAsync("restoring", p => BackupRestorer.RestoreAsync(backupStore, manifest, target, new EnvelopeCipher(keyring), parse.GetValue(skip), p, ct));
             }
             AnsiConsole.MarkupLine(report.Manifest.Objects.Any(o => o.Kind == Wardline.Backup.Format.ManifestObject.ImageKind) && target.InProcess
-                ? $"restored {report.Objects} segments ({Bytes(report.Bytes)}; the full backup as the database file in {report.ImageElapsed.TotalSeconds:0.0} s, {report.Rows} rows of later backups in {(report.Elapsed - report.ImageElapsed).TotalSeconds:0.0} s) in {report.Elapsed.TotalSeconds:0.0} s"
+                ? $"restored {report.Objects} segments ({Bytes(report.Bytes)}; the full backup as the database file in {report.ImageElapsed.TotalSeconds:0.0} s, {report.Rows} rows of later backups and the final flush in {(report.Elapsed - report.ImageElapsed).TotalSeconds:0.0} s) in {report.Elapsed.TotalSeconds:0.0} s"
                 : $"restored {report.Objects} segments, {report.Rows} rows ({Bytes(report.Bytes)}) in {report.Elapsed.TotalSeconds:0.0} s");
             foreach (var damaged in report.Damaged) AnsiConsole.MarkupLine($"[red]missing[/]: {Markup.Escape(damaged)}");
 

@@ -134,7 +134,7 @@ public sealed class BackupCliTests(BackedUpStore store) : IClassFixture<BackedUp
         Assert.True(restore.ExitCode == 0, restore.Output);
         Assert.Contains("proven", restore.Flat, StringComparison.Ordinal);
         // The chain is the full backup's database image and the incremental's rows: the CLI says how long each took.
-        Assert.Matches(@"the full backup as the database file in \d+\.\d s, [1-9]\d* rows of later backups in \d+\.\d s\) in \d+\.\d s", restore.Flat);
+        Assert.Matches(@"the full backup as the database file in \d+\.\d s, [1-9]\d* rows of later backups and the final flush in \d+\.\d s\) in \d+\.\d s", restore.Flat);
 
         var ledger = await VerifyAsync(store.Options);
         Assert.True(ledger.ExitCode == 0, ledger.Output);

@@ -43,16 +43,26 @@ internal static class BackupCatalog
     }
 
     /// <summary>
-    /// The bytes a chain has stored: its full backup's own objects (named under the chain's id, including whole tables
-    /// later backups reuse) and the rest, which incremental backups added.
+    /// Whether an object of a chain's manifest belongs to its full backup: stored by the full backup's run (whose id is
+    /// the chain's), or by an earlier run that failed and whose segments the full backup reused (run ids begin with the
+    /// time, so they sort in the order the runs began). Incremental backups, and failed runs they reused, came after.
     /// </summary>
+    public static bool OfFullBackup(Manifest m, ManifestObject o)
+    {
+        const string prefix = "segments/";
+        if (!o.Name.StartsWith(prefix, StringComparison.Ordinal)) return false;
+        var slash = o.Name.IndexOf('/', prefix.Length);
+        if (slash <= prefix.Length) return false;
+        return o.Name.AsSpan(prefix.Length, slash - prefix.Length).CompareTo(m.Chain, StringComparison.Ordinal) <= 0;
+    }
+
+    /// <summary>The bytes a chain has stored: its full backup's objects (<see cref="OfFullBackup"/>, with whole tables later backups reuse) and the rest, which incremental backups added.</summary>
     public static (long Full, long Incremental) ChainBytes(Manifest m)
     {
-        var prefix = $"segments/{m.Chain}/";
         long full = 0, incremental = 0;
         foreach (var o in m.Objects)
         {
-            if (o.Name.StartsWith(prefix, StringComparison.Ordinal)) full += o.Bytes;
+            if (OfFullBackup(m, o)) full += o.Bytes;
             else incremental += o.Bytes;
         }
         return (full, incremental);

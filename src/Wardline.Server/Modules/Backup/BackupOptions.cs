@@ -24,8 +24,8 @@ public sealed class BackupOptions
     /// ... or when the chain's incremental backups have stored more than this percentage of its full backup's bytes
     /// (and at least <see cref="MinIncrementalMiB"/>); 0 turns this rule off. A restore loads the full backup and then
     /// replays every incremental's rows into it, and a stored byte of rows costs far more to restore than a byte of the
-    /// full backup (about 45 times for a SQLite database image on the benchmark store: docs/benchmarks.md), so this
-    /// bounds restore time by what changed, where <see cref="FullEveryDays"/> bounds it by age.
+    /// full backup (26-63 times for a SQLite database image on the benchmark store: docs/benchmarks.md, "Backup"), so
+    /// this bounds restore time by what changed, where <see cref="FullEveryDays"/> bounds it by age.
     /// </summary>
     public int MaxIncrementalPercent { get; set; } = 5;
 

@@ -112,8 +112,7 @@ internal static class BackupRestorer
         // segments replace rows by key, which needs them). An image restored as the SQLite file has its indexes.
         await using var c = await target.OpenAsync(ct);
         await BulkModeAsync(target, c, on: true, ct);
-        var chainPrefix = $"segments/{manifest.Chain}/";
-        var loadsFull = scratch is not null || (images.Count == 0 && objects.Count > 0 && objects[0].Name.StartsWith(chainPrefix, StringComparison.Ordinal));
+        var loadsFull = scratch is not null || (images.Count == 0 && objects.Count > 0 && BackupCatalog.OfFullBackup(manifest, objects[0]));
         var indexes = loadsFull ? await DropSecondaryIndexesAsync(target, c, ct) : [];
         var tx = await c.BeginTransactionAsync(ct);
         long inTransaction = 0;
@@ -154,7 +153,7 @@ internal static class BackupRestorer
                     damaged.Add($"{problem} (it held {Describe(o)})");
                     continue;
                 }
-                if (indexes.Count > 0 && !o.Name.StartsWith(chainPrefix, StringComparison.Ordinal))
+                if (indexes.Count > 0 && !BackupCatalog.OfFullBackup(manifest, o))
                 {
                     await CreateIndexesAsync(c, tx, indexes, ct);
                     indexes = [];

@@ -14,8 +14,10 @@ namespace Wardline.Server.Modules.Backup;
 /// <summary>Where a run is: a phase and how far through it (objects or entries), for progress bars and the console.</summary>
 internal sealed record BackupProgress(string Phase, long Done, long Total);
 
-/// <summary>What a run did. <see cref="Status"/> is completed, unchanged (nothing new since the last backup) or failed.</summary>
-/// <summary>One backup run's outcome; <see cref="FullBecause"/> says why a full backup (a new chain) was taken, null for an incremental.</summary>
+/// <summary>
+/// What a run did. <see cref="Status"/> is completed, unchanged (nothing new since the last backup) or failed;
+/// <see cref="FullBecause"/> says why a full backup (a new chain) was taken, null for an incremental.
+/// </summary>
 internal sealed record BackupRunResult(string RunId, string Target, string Kind, string Status, Manifest? Manifest, int Stored, int Reused, long StoredBytes, TimeSpan Elapsed, string? Error)
 {
     public string? FullBecause { get; init; }

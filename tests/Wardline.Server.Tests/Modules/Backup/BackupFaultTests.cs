@@ -45,6 +45,8 @@ public abstract class BackupFaultConformance(StoreKind kind) : StoreAndTarget(ki
             Assert.Equal(kept, manifest.Objects.Count(o => o.Name.StartsWith($"segments/{failed.RunId}/ledger-", StringComparison.Ordinal)));
             Assert.True(manifest.Objects.Count(o => o.Kind == "ledger") >= 3, "expected several ledger segments");
             Assert.Single(Target.Manifests());
+            // The failed run's segments are the full backup's: the chain has no incremental bytes yet.
+            Assert.Equal((manifest.Objects.Sum(o => o.Bytes), 0L), BackupCatalog.ChainBytes(manifest));
 
             // The backup made of both runs' segments restores and proves.
             await using var restored = await TestStore.CreateAsync(Kind);

@@ -30,20 +30,25 @@ public sealed class ChainBoundTests
     }
 
     [Fact]
-    public void The_full_backups_bytes_are_its_own_objects_including_whole_tables_the_incrementals_reuse()
+    public void The_full_backups_bytes_are_its_own_objects_with_those_it_reused_from_a_failed_run_and_whole_tables_the_incrementals_reuse()
     {
         const string chain = "20261130-010000000-aaaaaaaa";
         var manifest = Manifest(chain,
             Object($"segments/{chain}/image-000000.seg", 700, ManifestObject.ImageKind),
             Object($"segments/{chain}/image-000001.seg", 300, ManifestObject.ImageKind),
             Object($"segments/{chain}/table-accounts.seg", 5, "table"),
+            // Stored by a run that failed before the full backup, which reused it: the full backup's.
+            Object("segments/20261130-005959000-ffffffff/ledger-0000000000000000-0000000000000010.seg", 40, "ledger"),
             Object("segments/20261130-020000000-bbbbbbbb/ledger-0000000000000010-0000000000000020.seg", 30, "ledger"),
             Object("segments/20261130-030000000-cccccccc/resources-000000.seg", 20, "resources"),
             Object("segments/20261130-030000000-cccccccc/table-users.seg", 1, "table"));
 
-        Assert.Equal((1005L, 51L), BackupCatalog.ChainBytes(manifest));
-        Assert.True(BackupCatalog.IncrementalsOutweighFull(manifest, new BackupOptions { MaxIncrementalPercent = 5, MinIncrementalMiB = 0 }));
-        Assert.False(BackupCatalog.IncrementalsOutweighFull(manifest, new BackupOptions { MaxIncrementalPercent = 6, MinIncrementalMiB = 0 }));
+        Assert.Equal((1045L, 51L), BackupCatalog.ChainBytes(manifest));
+        Assert.True(BackupCatalog.OfFullBackup(manifest, manifest.Objects[3]));
+        Assert.False(BackupCatalog.OfFullBackup(manifest, manifest.Objects[4]));
+        // 51 of 1,045 bytes: 4.9%.
+        Assert.True(BackupCatalog.IncrementalsOutweighFull(manifest, new BackupOptions { MaxIncrementalPercent = 4, MinIncrementalMiB = 0 }));
+        Assert.False(BackupCatalog.IncrementalsOutweighFull(manifest, new BackupOptions { MaxIncrementalPercent = 5, MinIncrementalMiB = 0 }));
     }
 
     [Fact]
