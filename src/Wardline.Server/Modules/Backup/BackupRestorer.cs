@@ -89,10 +89,10 @@ internal static class BackupRestorer
                 await SqliteImage.WriteAsync(store, images, cipher, scratch, i => progress?.Report(new BackupProgress("restoring", i, total)), ct);
             }
         }
-        var imageElapsed = clock.Elapsed;
+        var imageElapsed = images.Count > 0 ? clock.Elapsed : TimeSpan.Zero;
         try
         {
-            return await LoadAsync(store, manifest, images, objects, scratch, target, cipher, skipDamaged, progress, clock, ct) with { ImageElapsed = images.Count > 0 ? imageElapsed : TimeSpan.Zero };
+            return await LoadAsync(store, manifest, images, objects, scratch, target, cipher, skipDamaged, progress, clock, imageElapsed, ct);
         }
         finally
         {
@@ -101,7 +101,7 @@ internal static class BackupRestorer
     }
 
     /// <summary>Loads the chain's row objects (all of them, or those after its image) and an image's rows for another engine, then sets the ledger state and upgrades.</summary>
-    private static async Task<RestoreReport> LoadAsync(IBackupStore store, Manifest manifest, List<ManifestObject> images, List<ManifestObject> objects, string? scratch, SqlDialect target, EnvelopeCipher cipher, bool skipDamaged, IProgress<BackupProgress>? progress, Stopwatch clock, CancellationToken ct)
+    private static async Task<RestoreReport> LoadAsync(IBackupStore store, Manifest manifest, List<ManifestObject> images, List<ManifestObject> objects, string? scratch, SqlDialect target, EnvelopeCipher cipher, bool skipDamaged, IProgress<BackupProgress>? progress, Stopwatch clock, TimeSpan imageElapsed, CancellationToken ct)
     {
         var damaged = new List<string>();
         long rows = 0, bytes = images.Sum(o => o.Bytes);
@@ -199,7 +199,7 @@ internal static class BackupRestorer
         // frames into it and then fsyncs the file, which makes everything written before durable too.
         if (target.InProcess) await BackupTables.ExecAsync(c, null, "PRAGMA wal_checkpoint(TRUNCATE)", ct);
         await Migrations.ApplyAsync(target, ct);
-        return new RestoreReport(manifest, total - damaged.Count, rows, bytes, damaged, clock.Elapsed, TimeSpan.Zero);
+        return new RestoreReport(manifest, total - damaged.Count, rows, bytes, damaged, clock.Elapsed, imageElapsed);
     }
 
     /// <summary>Reads an object and opens it as row blocks; a problem (missing, wrong checksum, fails to open) is returned, naming the object.</summary>
