@@ -1,4 +1,6 @@
 using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Wardline.Server.Modules.Ledger;
 using Wardline.Server.Modules.Records.Storage;
 using Wardline.Server.Tests.Infrastructure;
 
@@ -78,6 +80,41 @@ public sealed class MultiServerTests : IAsyncLifetime
             Assert.Equal(7, statuses.Count(s => s == HttpStatusCode.PreconditionFailed));
             var history = await (await _b.Client.GetAsync($"Patient/{id}/_history")).ReadJsonAsync();
             Assert.Equal(2, (int)history["total"]!);
+        }
+    }
+
+    [Fact]
+    public async Task Two_servers_making_the_ledger_key_at_once_store_one_key_and_both_sign_with_it()
+    {
+        // The race of a first start, run again and again: each round empties ledger_keys and gives each server a fresh
+        // signer with a witness that has pinned nothing, and both make the key at the same moment.
+        var dialect = _a.Service<SqlDialect>();
+        for (var round = 0; round < 20; round++)
+        {
+            await using (var c = await dialect.OpenAsync(CancellationToken.None))
+            await using (var cmd = c.CreateCommand())
+            {
+                cmd.CommandText = "DELETE FROM ledger_keys";
+                await cmd.ExecuteNonQueryAsync();
+            }
+            var folder = Directory.CreateTempSubdirectory("wl-witness-").FullName;
+            try
+            {
+                using var witnessA = new FolderWitness(Path.Combine(folder, "a"));
+                using var witnessB = new FolderWitness(Path.Combine(folder, "b"));
+                using var headsA = ActivatorUtilities.CreateInstance<TreeHeads>(_a.App.Services, witnessA);
+                using var headsB = ActivatorUtilities.CreateInstance<TreeHeads>(_b.App.Services, witnessB);
+                var keys = await Task.WhenAll(
+                    Task.Run(() => headsA.PublicKeyAsync(CancellationToken.None)),
+                    Task.Run(() => headsB.PublicKeyAsync(CancellationToken.None)));
+
+                Assert.Equal(1, await _a.Service<RecordStore>().CountAsync("SELECT COUNT(*) FROM ledger_keys", CancellationToken.None));
+                Assert.Equal(keys[0], keys[1]);
+            }
+            finally
+            {
+                Directory.Delete(folder, recursive: true);
+            }
         }
     }
 }

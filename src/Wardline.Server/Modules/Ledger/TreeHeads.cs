@@ -80,9 +80,12 @@ internal sealed class TreeHeads(SqlDialect dialect, RecordStore store, RecordKey
         var material = fresh.ExportPrivateKey();
         using var key = keys.Cipher.CreateDataKey(RecordKeys.KeyContext(KeyType, fresh.KeyId));
         var sealedKey = keys.Cipher.Encrypt(key.DataKey, material, Context(fresh.KeyId));
-        // Several servers may start together: the first key stored wins and everyone reads it back.
+        // Several servers may start together: the first key stored wins and everyone reads it back. No constraint
+        // makes the table hold one row, so the check and the insert run under the store's set-up lock: without it, two
+        // PostgreSQL transactions can both find the table empty, and the later-committed key can sort first.
         await committer.RunAsync(async (c, tx, token) =>
         {
+            await dialect.LockForMigrationAsync(c, tx, token);
             await using var cmd = c.CreateCommand();
             cmd.Transaction = tx;
             cmd.CommandText = "INSERT INTO ledger_keys (key_id, public_key, wrapped_key, sealed, created) " +

@@ -38,7 +38,7 @@ internal abstract class SqlDialect : IAsyncDisposable
     /// <summary>A read-only transaction that sees one consistent snapshot of the store and blocks no writer.</summary>
     public abstract ValueTask<DbTransaction> BeginSnapshotAsync(DbConnection connection, CancellationToken ct);
 
-    /// <summary>Serialises schema migration across processes (several servers may start at once).</summary>
+    /// <summary>Serialises one-time set-up across processes (several servers may start at once): schema migration, the ledger's signing key.</summary>
     public abstract Task LockForMigrationAsync(DbConnection connection, DbTransaction tx, CancellationToken ct);
 
     /// <summary>
