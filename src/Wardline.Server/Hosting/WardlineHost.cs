@@ -163,7 +163,7 @@ public static class WardlineHost
         services.AddSingleton(options.Ledger);
         services.AddSingleton<LedgerAppender>();
         services.AddSingleton<LedgerIntegrity>();
-        services.AddSingleton<IWitness>(_ => new FolderWitness(options.WitnessFolder()));
+        services.AddSingleton(sp => options.Ledger.OpenWitness(options, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<LedgerVerifier>();
         services.AddSingleton<TreeHeads>();
         services.AddSingleton<LedgerProofs>();

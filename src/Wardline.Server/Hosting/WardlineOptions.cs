@@ -38,10 +38,10 @@ public sealed class WardlineOptions
 
     public Modules.Monitoring.MonitoringOptions Monitoring { get; } = new();
 
-    /// <summary>The witness folder: the configured one, else "witness" beside the embedded store.</summary>
+    /// <summary>The witness folder: the configured one, else "witness" beside the embedded store (when no <see cref="Modules.Ledger.LedgerOptions.WitnessTarget"/> is set).</summary>
     public string WitnessFolder() =>
         Ledger.WitnessPath ?? (DataDirectory is not null ? Path.Combine(DataDirectory, "witness")
-            : throw new InvalidOperationException("Wardline:Ledger:WitnessPath is required when the store is PostgreSQL."));
+            : throw new InvalidOperationException("Wardline:Ledger:WitnessPath or WitnessTarget is required when the store is PostgreSQL."));
 
     public string KeyringFile() =>
         KeyringPath ?? (DataDirectory is not null ? Path.Combine(DataDirectory, "keyring.json")

@@ -187,10 +187,14 @@ internal static class BackupCommand
         var toDir = new Option<string?>("--to") { Description = "Folder of the embedded store to restore into: a new folder, or the folder of a store whose database files were destroyed (damaged files are moved aside, never deleted)." };
         var toDb = new Option<string?>("--to-db") { Description = "An empty PostgreSQL database to restore into (connection string); needs --keyring." };
         var keyringOpt = new Option<string?>("--keyring") { Description = "The keyring (or its escrow copy) that made the backup; default keyring.json in the --to folder. Its passphrase comes from WARDLINE_KEYRING_PASSPHRASE or WARDLINE_ESCROW_PASSPHRASE." };
-        var witnessOpt = new Option<string?>("--witness") { Description = "The witness folder of the signed tree heads to verify against (default: witness in the --to folder, if there is one)." };
+        var witnessOpt = new Option<string?>("--witness")
+        {
+            Description = "The witness of the signed tree heads to verify against: a folder, or a blob container or bucket (azure://, s3://, file:///; credentials as Wardline:Ledger:WitnessStore). " +
+                "Default: Wardline:Ledger:WitnessTarget from --config, else witness in the --to folder, if there is one.",
+        };
         var adopt = new Option<bool>("--adopt-witness")
         {
-            Description = "The --witness folder is the restored store's own (PostgreSQL, or a witness kept outside the data folder): after a proven restore its heads beyond the backup are archived so the store can take writes. " +
+            Description = "The --witness is the restored store's own (PostgreSQL, or a witness kept outside the data folder): after a proven restore its heads beyond the backup are archived so the store can take writes. " +
                 "Without it only the --to folder's own witness is re-based, and any other witness is left unchanged.",
         };
         var at = new Option<string?>("--at") { Description = "Restore the newest backup taken at or before this time (ISO 8601, e.g. 2026-11-29T06:00:00Z)." };
@@ -257,12 +261,33 @@ internal static class BackupCommand
                 AnsiConsole.MarkupLine("the keyring was copied into the store folder (keep the escrow copy in the key safe; serve with its passphrase in WARDLINE_KEYRING_PASSPHRASE)");
             }
             var restoredOptions = new WardlineOptions { DataDirectory = dir, PostgresConnectionString = db, KeyringPath = dir is null ? keyringPath : null };
-            var witnessDir = parse.GetValue(witnessOpt) is { } w ? Path.GetFullPath(w) : dir is not null && File.Exists(Path.Combine(dir, "witness", "key.pub")) ? Path.Combine(dir, "witness") : null;
-            if (witnessDir is not null) restoredOptions.Ledger.WitnessPath = witnessDir;
+            var witnessArg = parse.GetValue(witnessOpt);
+            // A blob container or bucket (Wardline:Ledger:WitnessTarget), or a folder.
+            var witnessUri = witnessArg is not null ? (witnessArg.Contains("://", StringComparison.Ordinal) ? witnessArg : null) : options.Ledger.WitnessTarget;
+            var witnessDir = witnessUri is not null ? null
+                : witnessArg is { } w ? Path.GetFullPath(w) : dir is not null && File.Exists(Path.Combine(dir, "witness", "key.pub")) ? Path.Combine(dir, "witness") : null;
+            if (witnessUri is not null)
+            {
+                restoredOptions.Ledger.WitnessTarget = witnessUri;
+                restoredOptions.Ledger.WitnessStore = options.Ledger.WitnessStore;
+            }
+            else if (witnessDir is not null) restoredOptions.Ledger.WitnessPath = witnessDir;
             else if (db is not null) restoredOptions.Ledger.WitnessPath = Path.Combine(Path.GetTempPath(), "wardline-no-witness");
+            IAdoptableWitness? witness;
+            try
+            {
+                witness = witnessUri is not null ? (IAdoptableWitness)restoredOptions.Ledger.OpenWitness(restoredOptions, TimeProvider.System)
+                    : witnessDir is null ? null : new FolderWitness(witnessDir);
+            }
+            catch (ArgumentException ex)
+            {
+                throw new CliException($"--witness: {ex.Message}");
+            }
+            await using var witnessLease = witness as IAsyncDisposable;
+            using var folderLease = witness as IDisposable;
             await using var sp = await StoreArgs.OpenAsync(restoredOptions, ct);
             var verdict = await WithProgressAsync("verifying", _ => RestoreCheck.VerifyAsync(sp.GetRequiredService<SqlDialect>(), new RecordKeys(keyring, null, NullLogger<RecordKeys>.Instance),
-                witnessDir is null ? null : new FolderWitness(witnessDir), manifest, ct));
+                witness, manifest, ct));
             AnsiConsole.MarkupLine($"verified against the {Markup.Escape(verdict.WitnessDescription)}: {verdict.Report.Size} ledger entries, {verdict.Report.HeadsChecked} signed heads, {verdict.Report.VersionsChecked} resource versions in {verdict.Report.Elapsed.TotalSeconds:0.0} s");
             if (verdict.WitnessBeyond is { } beyond)
                 AnsiConsole.MarkupLine($"[yellow]the witness saw the ledger reach {beyond.Size} entries[/] ({beyond.Timestamp.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC): the {beyond.Size - manifest.LedgerSize} entries after this backup are not in it (they fall within the recovery point)");
@@ -276,24 +301,23 @@ internal static class BackupCommand
             }
             var lost = "";
             var ownWitness = dir is not null && witnessDir == Path.Combine(dir, "witness");
-            if (verdict.WitnessBeyond is { } after && witnessDir is not null)
+            if (verdict.WitnessBeyond is { } after && witness is not null)
             {
                 lost = $"; the witness had seen {after.Size} entries: {after.Size - manifest.LedgerSize} entries after the backup are lost";
                 if (ownWitness || parse.GetValue(adopt))
                 {
                     // The witness remembers entries the old database held after this backup; they are gone (the RPO), so
                     // its heads beyond the restored size are archived and the restored store can take writes again.
-                    using var folderWitness = new FolderWitness(witnessDir);
-                    var archive = await folderWitness.RebaseAsync(manifest.LedgerSize, ct);
-                    lost += $"; its heads beyond {manifest.LedgerSize} were archived to {Path.GetFileName(archive)}";
-                    AnsiConsole.MarkupLine($"the witness's heads beyond {manifest.LedgerSize} entries were moved to {Markup.Escape(archive ?? "")}");
+                    var archive = await witness.RebaseAsync(manifest.LedgerSize, ct);
+                    lost += $"; its heads beyond {manifest.LedgerSize} were set aside ({archive})";
+                    AnsiConsole.MarkupLine($"the witness's heads beyond {manifest.LedgerSize} entries were set aside: {Markup.Escape(archive ?? "")}");
                 }
                 else
                 {
-                    AnsiConsole.MarkupLine($"[yellow]the witness at {Markup.Escape(witnessDir)} was left unchanged[/]: it is not this store's own. If it is (the store's configured witness), run the restore again with --adopt-witness into an empty store, or the restored server will start read-only.");
+                    AnsiConsole.MarkupLine($"[yellow]the {Markup.Escape(witness.Describe())} was left unchanged[/]: it is not this store's own. If it is (the store's configured witness), run the restore again with --adopt-witness into an empty store, or the restored server will start read-only.");
                 }
             }
-            else if (witnessDir is null && dir is not null)
+            else if (witness is null && dir is not null)
             {
                 // No witness survived: the restored store starts a new one from its signed heads, which the manifest vouched for.
                 var seeded = await SeedWitnessAsync(sp, Path.Combine(dir, "witness"), ct);

@@ -49,7 +49,7 @@ internal static class LedgerCommand
             {
                 signed = (await sp.GetRequiredService<TreeHeads>().PublishAsync(force: true, ct))!;
             }
-            catch (LedgerReadOnlyException ex)
+            catch (Exception ex) when (ex is LedgerReadOnlyException or WitnessUnavailableException)
             {
                 throw new CliException(ex.Message);
             }

@@ -15,7 +15,7 @@ internal sealed class StoreArgs
     public Option<string?> Db { get; } = new("--db") { Description = "PostgreSQL connection string (Host=...;Database=...;Username=...)." };
     public Option<string?> Keyring { get; } = new("--keyring") { Description = "Key file (default: keyring.json in the --data folder; required with --db)." };
     public Option<FileInfo?> Config { get; } = new("--config") { Description = "JSON configuration file with a \"Wardline\" section." };
-    public Option<string?> Witness { get; } = new("--witness") { Description = "Witness folder of the signed tree heads (default: witness in the --data folder; required with --db)." };
+    public Option<string?> Witness { get; } = new("--witness") { Description = "Witness of the signed tree heads: a folder, or a blob container or bucket (azure://, s3://, file:///) (default: Wardline:Ledger:WitnessPath or WitnessTarget, else witness in the --data folder; one is required with --db)." };
 
     public void AddTo(Command command)
     {
@@ -60,7 +60,11 @@ internal sealed class StoreArgs
             options.DataDirectory = null;
         }
         if (parse.GetValue(Keyring) is { } keyring) options.KeyringPath = Path.GetFullPath(keyring);
-        if (parse.GetValue(Witness) is { } witness) options.Ledger.WitnessPath = Path.GetFullPath(witness);
+        if (parse.GetValue(Witness) is { } witness)
+        {
+            // One witness: the one given here replaces a configured folder or blob container.
+            (options.Ledger.WitnessPath, options.Ledger.WitnessTarget) = witness.Contains("://", StringComparison.Ordinal) ? ((string?)null, witness) : (Path.GetFullPath(witness), (string?)null);
+        }
         if (options.DataDirectory is null && options.PostgresConnectionString is null && defaultData is not null)
             options.DataDirectory = Path.GetFullPath(defaultData);
         var problems = options.Validate();

@@ -56,12 +56,21 @@ public abstract class RansomwareConformance(StoreKind kind, ITestOutputHelper ou
         string[] config = [];
         if (toAzurite)
         {
-            // Azure Blob Storage (Azurite); the restore, on another machine, is given the connection string in its config file.
+            // Azure Blob Storage (Azurite) for the backups and for the ledger's witness, each its own container; the restore,
+            // on another machine, is given the connection strings and the witness in its config file.
             options.Backup.Target = "azure://devstoreaccount1/wl-" + Guid.NewGuid().ToString("N")[..12];
             options.Backup.Store.AzureConnectionString = Environment.GetEnvironmentVariable("WARDLINE_TEST_AZURITE")
                 ?? throw new InvalidOperationException("WARDLINE_TEST_AZURITE is not set: run the tests with scripts/services.sh sourced, which starts Azurite.");
+            UseBlobWitness(options, "azure://devstoreaccount1/wlw-" + Guid.NewGuid().ToString("N")[..12]);
             var file = Path.Combine(_store.Folder, "restore.json");
-            await File.WriteAllTextAsync(file, JsonSerializer.Serialize(new { Wardline = new { Backup = new { Store = new { options.Backup.Store.AzureConnectionString } } } }));
+            await File.WriteAllTextAsync(file, JsonSerializer.Serialize(new
+            {
+                Wardline = new
+                {
+                    Backup = new { Store = new { options.Backup.Store.AzureConnectionString } },
+                    Ledger = new { options.Ledger.WitnessTarget, WitnessStore = new { options.Backup.Store.AzureConnectionString } },
+                },
+            }));
             config = ["--config", file];
         }
         options.Backup.IntervalSeconds = IntervalSeconds;
@@ -95,8 +104,9 @@ public abstract class RansomwareConformance(StoreKind kind, ITestOutputHelper ou
         var late = acknowledged.Count(a => a.At >= destroyedAt);
         var before = acknowledged.Where(a => a.At < destroyedAt).ToList();
 
+        // The blob witness is not the --to folder's own: the restore is told it is this store's, so it sets aside the heads beyond the backup.
         string[] into = kind == StoreKind.Sqlite
-            ? ["--to", options.DataDirectory!]
+            ? ["--to", options.DataDirectory!, .. toAzurite ? ["--adopt-witness"] : Array.Empty<string>()]
             : ["--to-db", options.PostgresConnectionString!, "--keyring", options.KeyringPath!, "--witness", WitnessFolder(options), "--adopt-witness"];
         var restore = await WardlineCli.RunAsync(["restore", "--from", options.Backup.Target, .. into, .. config], timeout: TimeSpan.FromMinutes(5));
         output.WriteLine(restore.Output);
@@ -107,6 +117,7 @@ public abstract class RansomwareConformance(StoreKind kind, ITestOutputHelper ou
         var cutoff = destroyedAt - TimeSpan.FromSeconds(IntervalSeconds) - Margin;
         var lost = new List<Acknowledged>();
         var restoredOptions = _store.SharedOptions();
+        if (toAzurite) UseBlobWitness(restoredOptions, options.Ledger.WitnessTarget!);
         await using (var restored = await TestServer.StartAsync(restoredOptions))
         {
             foreach (var batch in before.OrderBy(a => a.At).Chunk(16))
@@ -138,8 +149,15 @@ public abstract class RansomwareConformance(StoreKind kind, ITestOutputHelper ou
         Assert.True(tooOld.Count == 0,
             $"{tooOld.Count} writes acknowledged more than {IntervalSeconds} s + {Margin.TotalSeconds} s before the destruction are missing, the oldest {(destroyedAt - tooOld.FirstOrDefault()?.At)?.TotalSeconds:0.00} s before");
 
-        var verify = await VerifyAsync(restoredOptions);
+        var verify = await WardlineCli.RunAsync(["ledger", "verify", .. StoreArgs(restoredOptions), .. config]);
         Assert.True(verify.ExitCode == 0, verify.Output);
+    }
+
+    private static void UseBlobWitness(Wardline.Server.Hosting.WardlineOptions options, string uri)
+    {
+        options.Ledger.WitnessPath = null;
+        options.Ledger.WitnessTarget = uri;
+        options.Ledger.WitnessStore.AzureConnectionString = Environment.GetEnvironmentVariable("WARDLINE_TEST_AZURITE");
     }
 
     /// <summary>A client's loop: a patient and an observation created, then each updated, until the load's time is up.</summary>
@@ -245,4 +263,5 @@ public sealed class RansomwareOnSqlite(ITestOutputHelper output) : RansomwareCon
 
 public sealed class RansomwareOnPostgres(ITestOutputHelper output) : RansomwareConformance(StoreKind.Postgres, output);
 
+/// <summary>Backups and the ledger's witness both in Azure Blob Storage (Azurite).</summary>
 public sealed class RansomwareOnSqliteWithAzureBackups(ITestOutputHelper output) : RansomwareConformance(StoreKind.Sqlite, output, toAzurite: true);

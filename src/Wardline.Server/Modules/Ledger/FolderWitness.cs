@@ -22,11 +22,41 @@ internal interface IWitness
     Task<IReadOnlyList<TreeHead>> HeadsAsync(CancellationToken ct);
 }
 
+/// <summary>A witness a proven restore can adopt: the store's configured one, a folder or a blob container.</summary>
+internal interface IAdoptableWitness : IWitness
+{
+    /// <summary>
+    /// After a proven restore to <paramref name="size"/> entries, sets aside the heads beyond it (they describe entries lost with the
+    /// old database), so the restored store is not taken for a rollback. Returns where they were set aside, or null when none was beyond.
+    /// </summary>
+    Task<string?> RebaseAsync(long size, CancellationToken ct);
+}
+
+/// <summary>The pinned key's file: a PEM "PUBLIC KEY" (SubjectPublicKeyInfo).</summary>
+internal static class WitnessPem
+{
+    public static string Format(byte[] publicKey) => new string(PemEncoding.Write("PUBLIC KEY", publicKey)) + "\n";
+
+    public static byte[] Parse(string pem, string where)
+    {
+        try
+        {
+            return PemEncoding.TryFind(pem, out var fields) && pem[fields.Label].SequenceEqual("PUBLIC KEY")
+                ? Convert.FromBase64String(pem[fields.Base64Data].ToString())
+                : throw new LedgerFormatException($"{where} is not a PEM public key.");
+        }
+        catch (FormatException ex)
+        {
+            throw new LedgerFormatException($"{where} is not a PEM public key.", ex);
+        }
+    }
+}
+
 /// <summary>
 /// A folder witness: key.pub (the pinned public key, PEM), heads.jsonl (every head, one JSON per line,
 /// appended and fsync'd) and latest.json (the newest head, replaced atomically).
 /// </summary>
-internal sealed class FolderWitness(string folder) : IWitness, IDisposable
+internal sealed class FolderWitness(string folder) : IAdoptableWitness, IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
 
@@ -36,21 +66,8 @@ internal sealed class FolderWitness(string folder) : IWitness, IDisposable
 
     public string Describe() => $"witness folder {folder}";
 
-    public async Task<byte[]?> PinnedKeyAsync(CancellationToken ct)
-    {
-        if (!File.Exists(KeyFile)) return null;
-        var pem = await File.ReadAllTextAsync(KeyFile, ct);
-        try
-        {
-            return PemEncoding.TryFind(pem, out var fields) && pem[fields.Label].SequenceEqual("PUBLIC KEY")
-                ? Convert.FromBase64String(pem[fields.Base64Data].ToString())
-                : throw new LedgerFormatException($"{KeyFile} is not a PEM public key.");
-        }
-        catch (FormatException ex)
-        {
-            throw new LedgerFormatException($"{KeyFile} is not a PEM public key.", ex);
-        }
-    }
+    public async Task<byte[]?> PinnedKeyAsync(CancellationToken ct) =>
+        File.Exists(KeyFile) ? WitnessPem.Parse(await File.ReadAllTextAsync(KeyFile, ct), KeyFile) : null;
 
     public async Task PublishAsync(TreeHead head, byte[] publicKey, CancellationToken ct)
     {
@@ -63,7 +80,7 @@ internal sealed class FolderWitness(string folder) : IWitness, IDisposable
                 // Several servers may publish at once: the key is written under a unique name, then linked
                 // into place only if no key is there yet, so the first one pins and the others find it.
                 var temp = KeyFile + "." + Guid.NewGuid().ToString("N") + ".tmp";
-                await WriteDurablyAsync(temp, Encoding.ASCII.GetBytes(new string(PemEncoding.Write("PUBLIC KEY", publicKey)) + "\n"), rename: null, ct);
+                await WriteDurablyAsync(temp, Encoding.ASCII.GetBytes(WitnessPem.Format(publicKey)), rename: null, ct);
                 try
                 {
                     File.Move(temp, KeyFile, overwrite: false);

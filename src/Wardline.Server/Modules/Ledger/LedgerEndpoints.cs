@@ -29,11 +29,19 @@ internal static class LedgerEndpoints
             if (Unauthenticated(http) is { } no) return no;
             var head = await heads.LatestAsync(http.RequestAborted);
             var (size, _) = await integrity.StateAsync(http.RequestAborted);
-            var key = await heads.PublicKeyAsync(http.RequestAborted);
+            string? key;
+            try
+            {
+                key = Convert.ToBase64String(await heads.PublicKeyAsync(http.RequestAborted));
+            }
+            catch (Exception ex) when (ex is LedgerReadOnlyException or WitnessUnavailableException)
+            {
+                key = null; // no key could be made or read: readOnly (or the log) says why
+            }
             return Results.Json(new
             {
                 head = head is null ? null : HeadJson(head),
-                publicKey = Convert.ToBase64String(key),
+                publicKey = key,
                 currentSize = size,
                 readOnly = integrity.Problem,
             });
@@ -51,7 +59,7 @@ internal static class LedgerEndpoints
                 var head = await heads.PublishAsync(force: true, http.RequestAborted);
                 return Results.Json(HeadJson(head!));
             }
-            catch (LedgerReadOnlyException ex)
+            catch (Exception ex) when (ex is LedgerReadOnlyException or WitnessUnavailableException)
             {
                 return new FhirResult(FhirResponse.Error(503, OperationOutcome.IssueType.Transient, ex.Message));
             }

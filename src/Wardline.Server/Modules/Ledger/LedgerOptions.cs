@@ -1,3 +1,5 @@
+using Wardline.Backup;
+
 namespace Wardline.Server.Modules.Ledger;
 
 /// <summary>The audit ledger's settings, bound from <c>Wardline:Ledger</c>.</summary>
@@ -13,6 +15,20 @@ public sealed class LedgerOptions
     public string? WitnessPath { get; set; }
 
     /// <summary>
+    /// A blob container or bucket as the witness instead of a folder: <c>azure://account/container[/prefix]</c>,
+    /// <c>s3://bucket[/prefix]</c> or <c>file:///path</c>, with credentials in <see cref="WitnessStore"/> (or the backup
+    /// target's environment variables). Heads are written once and locked for <see cref="WitnessRetainDays"/> where the
+    /// target has immutability or Object Lock. Give it credentials of its own, not the backups'.
+    /// </summary>
+    public string? WitnessTarget { get; set; }
+
+    /// <summary>Credentials and endpoint of <see cref="WitnessTarget"/>, in the shape of <c>Wardline:Backup:Store</c>.</summary>
+    public BackupTargetSettings WitnessStore { get; set; } = new();
+
+    /// <summary>Days each head and the pinned key are locked on a target with immutability (0: not locked). Default six years.</summary>
+    public int WitnessRetainDays { get; set; } = 2190;
+
+    /// <summary>
     /// Whether a patient reading their own accounting of disclosures sees staff names; when false (the
     /// default) each access is shown by the staff member's role and department only.
     /// </summary>
@@ -21,11 +37,33 @@ public sealed class LedgerOptions
     /// <summary>SIEMs (or files) the ledger is exported to, each from its own acknowledged cursor (Export/README.md).</summary>
     public IList<LedgerExportOptions> Exports { get; } = [];
 
+    /// <summary>The configured witness: the blob container or bucket when <see cref="WitnessTarget"/> is set, else the folder.</summary>
+    internal IWitness OpenWitness(Hosting.WardlineOptions options, TimeProvider time) =>
+        WitnessTarget is { } uri
+            ? new StoreWitness(BackupTargets.Open(uri, WitnessStore.WithEnvironment()), WitnessRetainDays, time)
+            : new FolderWitness(options.WitnessFolder());
+
     public IReadOnlyList<string> Validate(bool postgres)
     {
         var problems = new List<string>();
         if (HeadIntervalSeconds is < 1 or > 86_400) problems.Add("Wardline:Ledger:HeadIntervalSeconds must be between 1 and 86400.");
-        if (postgres && WitnessPath is null) problems.Add("Wardline:Ledger:WitnessPath is required with PostgreSQL: the witness must live outside the database.");
+        if (postgres && WitnessPath is null && WitnessTarget is null)
+            problems.Add("Wardline:Ledger:WitnessPath (a folder) or WitnessTarget (a blob container or bucket) is required with PostgreSQL: the witness must live outside the database.");
+        if (WitnessPath is not null && WitnessTarget is not null)
+            problems.Add("Set one of Wardline:Ledger:WitnessPath and WitnessTarget: the ledger has one witness.");
+        if (WitnessRetainDays is < 0 or > 36_500) problems.Add("Wardline:Ledger:WitnessRetainDays must be between 0 and 36500.");
+        if (WitnessTarget is not null)
+        {
+            try
+            {
+                // Opening contacts nothing; it checks the URI and that the credentials it needs are configured.
+                BackupTargets.Open(WitnessTarget, WitnessStore.WithEnvironment()).DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+            catch (ArgumentException ex)
+            {
+                problems.Add($"Wardline:Ledger:WitnessTarget: {ex.Message}");
+            }
+        }
         for (var i = 0; i < Exports.Count; i++)
         {
             problems.AddRange(Exports[i].Validate($"Wardline:Ledger:Exports:{i}"));

@@ -31,14 +31,18 @@ internal sealed class TreeHeads(SqlDialect dialect, RecordStore store, RecordKey
         {
             var signer = await SignerAsync(ct);
             // A head the witness could not check against the key it pinned would vouch for nothing.
-            if (await witness.PinnedKeyAsync(ct) is { } pinned && !pinned.AsSpan().SequenceEqual(signer.PublicKey))
+            if (await Witnessed(() => witness.PinnedKeyAsync(ct)) is { } pinned && !pinned.AsSpan().SequenceEqual(signer.PublicKey))
                 throw new LedgerReadOnlyException("the head-signing key in the database is not the key the witness pinned; no head is published");
             var (size, root) = await integrity.StateAsync(ct);
             var last = await LastSizeAsync(ct);
             if (!force && size == last) return null;
             var head = signer.Sign(size, root, time.GetUtcNow());
             // The witness first: a head the database keeps a copy of is always in the witness already.
-            await witness.PublishAsync(head, signer.PublicKey, ct);
+            await Witnessed(async () =>
+            {
+                await witness.PublishAsync(head, signer.PublicKey, ct);
+                return true;
+            });
             await committer.RunAsync(async (c, tx, token) =>
             {
                 await using var cmd = c.CreateCommand();
@@ -74,7 +78,7 @@ internal sealed class TreeHeads(SqlDialect dialect, RecordStore store, RecordKey
         if (_signer is { } s) return s;
         if (await ReadAsync(ct) is { } existing) return _signer = existing;
         // A witness that pinned a key means there was one: its loss from the database is a finding, not a cue to start over.
-        if (await witness.PinnedKeyAsync(ct) is not null)
+        if (await Witnessed(() => witness.PinnedKeyAsync(ct)) is not null)
             throw new LedgerReadOnlyException("the head-signing key the witness pinned is missing from the database; no new key is made");
         using var fresh = TreeHeadSigner.Create();
         var material = fresh.ExportPrivateKey();
@@ -112,6 +116,19 @@ internal sealed class TreeHeads(SqlDialect dialect, RecordStore store, RecordKey
         return TreeHeadSigner.Import(keys.Cipher.Decrypt(dataKey, (byte[])r.GetValue(2), Context(keyId)));
     }
 
+    /// <summary>Runs a call on the witness; a witness that cannot be read or written is reported as such, not as a server error.</summary>
+    private async Task<T> Witnessed<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Wardline.Backup.BackupStoreException or LedgerFormatException)
+        {
+            throw new WitnessUnavailableException($"no head is published: the {witness.Describe()} cannot be used ({ex.Message})", ex);
+        }
+    }
+
     private static byte[] Context(string keyId) => Encoding.UTF8.GetBytes(KeyType + "/" + keyId);
 
     public void Dispose()
@@ -123,3 +140,6 @@ internal sealed class TreeHeads(SqlDialect dialect, RecordStore store, RecordKey
 
 /// <summary>The ledger failed its check, so the server refuses changes until an operator has looked (503).</summary>
 internal sealed class LedgerReadOnlyException(string problem) : Exception("The server is read-only: " + problem);
+
+/// <summary>The witness could not be read or written, so no head was published; the ledger itself is unharmed.</summary>
+internal sealed class WitnessUnavailableException(string message, Exception inner) : Exception(message, inner);

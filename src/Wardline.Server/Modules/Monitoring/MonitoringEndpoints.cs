@@ -105,7 +105,7 @@ internal static class MonitoringEndpoints
                 {
                     head = await heads.PublishAsync(force: true, http.RequestAborted);
                 }
-                catch (LedgerReadOnlyException ex)
+                catch (Exception ex) when (ex is LedgerReadOnlyException or WitnessUnavailableException)
                 {
                     return Results.Problem(statusCode: 503, title: "No signed head covers the entry", detail: ex.Message);
                 }
