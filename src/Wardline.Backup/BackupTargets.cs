@@ -16,9 +16,13 @@ public static partial class BackupTargets
     /// <c>s3://bucket[/prefix]</c>, with credentials and endpoints from <paramref name="settings"/>.
     /// Nothing is contacted yet; call <see cref="IBackupStore.PrepareAsync"/>.
     /// </summary>
+    /// <param name="uri">The target.</param>
+    /// <param name="settings">Its credentials and endpoint.</param>
+    /// <param name="settingsKey">Where the operator configures <paramref name="settings"/>, for messages; null for the backup target's
+    /// own (<c>Wardline:Backup:Store</c>, with the <c>WARDLINE_BACKUP_*</c> and <c>AWS_*</c> environment variables as fallback).</param>
     /// <exception cref="ArgumentException">The URI or the settings it needs are missing or malformed. The message is written for the
     /// operator (no parameter name appended) and never holds a credential.</exception>
-    public static IBackupStore Open(string uri, BackupTargetSettings settings)
+    public static IBackupStore Open(string uri, BackupTargetSettings settings, string? settingsKey = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         if (string.IsNullOrWhiteSpace(uri))
@@ -38,8 +42,8 @@ public static partial class BackupTargets
         return parsed.Scheme switch
         {
             "file" => OpenFolder(parsed, uri),
-            "azure" => OpenAzure(parsed, settings),
-            "s3" => OpenS3(parsed, settings),
+            "azure" => OpenAzure(parsed, settings, settingsKey),
+            "s3" => OpenS3(parsed, settings, settingsKey),
             _ => throw new ArgumentException($"Unknown backup target scheme '{parsed.Scheme}': use {Forms}."),
         };
     }
@@ -60,7 +64,7 @@ public static partial class BackupTargets
         return new FolderBackupStore(full, "file://" + (full.StartsWith('/') ? full : "/" + full.Replace('\\', '/')));
     }
 
-    private static AzureBlobBackupStore OpenAzure(Uri uri, BackupTargetSettings settings)
+    private static AzureBlobBackupStore OpenAzure(Uri uri, BackupTargetSettings settings, string? settingsKey)
     {
         var account = uri.Host;
         var (container, prefix) = SplitPath(uri, "container", "azure://account/container[/prefix]");
@@ -75,7 +79,9 @@ public static partial class BackupTargets
         if (string.IsNullOrWhiteSpace(settings.AzureConnectionString))
         {
             throw new ArgumentException(
-                $"azure://{account}/{container} needs a connection string: set Wardline:Backup:AzureConnectionString or {BackupTargetSettings.AzureConnectionStringVariable}.");
+                $"azure://{account}/{container} needs a connection string: set " + (settingsKey is null
+                    ? $"Wardline:Backup:Store:AzureConnectionString or {BackupTargetSettings.AzureConnectionStringVariable}."
+                    : $"{settingsKey}:AzureConnectionString."));
         }
         BlobServiceClient service;
         try
@@ -96,7 +102,7 @@ public static partial class BackupTargets
         return new AzureBlobBackupStore(service.GetBlobContainerClient(container), prefix, display);
     }
 
-    private static S3BackupStore OpenS3(Uri uri, BackupTargetSettings settings)
+    private static S3BackupStore OpenS3(Uri uri, BackupTargetSettings settings, string? settingsKey)
     {
         // In s3://bucket/prefix the bucket is the URI's host; Uri lower-cases it, and bucket names are lower-case anyway.
         var bucket = uri.Host;
@@ -117,7 +123,9 @@ public static partial class BackupTargets
         if (string.IsNullOrWhiteSpace(settings.S3AccessKey) || string.IsNullOrWhiteSpace(settings.S3SecretKey))
         {
             throw new ArgumentException(
-                $"s3://{bucket} needs an access key and a secret key: set Wardline:Backup:S3AccessKey and S3SecretKey, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.");
+                $"s3://{bucket} needs an access key and a secret key: set " + (settingsKey is null
+                    ? "Wardline:Backup:Store:S3AccessKey and S3SecretKey, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."
+                    : $"{settingsKey}:S3AccessKey and S3SecretKey."));
         }
         if (settings.S3Endpoint is { } endpoint && (!Uri.TryCreate(endpoint, UriKind.Absolute, out var endpointUri)
             || endpointUri.Scheme is not ("http" or "https") || endpointUri.UserInfo.Length > 0))

@@ -77,7 +77,16 @@ internal sealed class S3BackupStore : IBackupStore
             catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode == "NoSuchBucket")
             {
                 // A bucket created here has no Object Lock; one that needs it is created by the operator (docs/formats/backup-targets.md).
-                await _client.PutBucketAsync(new PutBucketRequest { BucketName = _bucket }, ct);
+                try
+                {
+                    await _client.PutBucketAsync(new PutBucketRequest { BucketName = _bucket }, ct);
+                }
+                catch (AmazonS3Exception conflict) when (conflict.StatusCode == HttpStatusCode.Conflict && conflict.ErrorCode is "BucketAlreadyOwnedByYou" or "BucketAlreadyExists")
+                {
+                    // Another server (or another process of this one) created it meanwhile. Whether it is ours to use is what the
+                    // listing says: a bucket of someone else's is refused there, as AccessDenied.
+                    await _client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = _bucket, MaxKeys = 1, Prefix = _prefix }, ct);
+                }
             }
         }, ct);
 

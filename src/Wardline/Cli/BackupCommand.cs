@@ -107,6 +107,7 @@ internal static class BackupCommand
                 ? $"last good backup: [{colour}]{Age(view.LastGoodAgeSeconds!.Value)} ago[/] ({Markup.Escape(good.Id)}, {good.Kind}, ledger entries up to {good.LedgerSize})"
                 : "[red]no backup has completed[/]");
             if (view.LastAttempt is { Status: "failed" } failed) AnsiConsole.MarkupLine($"last attempt failed: {Markup.Escape(failed.Error ?? "")}");
+            if (view.Immutability is { } immutability) AnsiConsole.MarkupLine($"immutability: {Markup.Escape(immutability)}");
             var runs = new Table().AddColumns("run", "target", "kind", "status", "entries", "stored", "reused");
             foreach (var r in view.History)
                 runs.AddRow(Markup.Escape(r.Id), Markup.Escape(r.Target), r.Kind, r.Status, $"{r.LedgerFrom}..{r.LedgerSize}", Bytes(r.StoredBytes), r.Reused.ToString(CultureInfo.InvariantCulture));
@@ -194,8 +195,8 @@ internal static class BackupCommand
         };
         var adopt = new Option<bool>("--adopt-witness")
         {
-            Description = "The --witness is the restored store's own (PostgreSQL, or a witness kept outside the data folder): after a proven restore its heads beyond the backup are archived so the store can take writes. " +
-                "Without it only the --to folder's own witness is re-based, and any other witness is left unchanged.",
+            Description = "The --witness is the restored store's own (PostgreSQL, or a witness kept outside the data folder): after a proven restore its heads beyond the backup are set aside (never deleted) so the store can take writes. " +
+                "Without it only the witness configured in --config or the --to folder's own is re-based, and any other witness is left unchanged.",
         };
         var at = new Option<string?>("--at") { Description = "Restore the newest backup taken at or before this time (ISO 8601, e.g. 2026-11-29T06:00:00Z)." };
         var treeSize = new Option<long?>("--tree-size") { Description = "Restore the newest backup whose ledger has at most this many entries." };
@@ -262,10 +263,14 @@ internal static class BackupCommand
             }
             var restoredOptions = new WardlineOptions { DataDirectory = dir, PostgresConnectionString = db, KeyringPath = dir is null ? keyringPath : null };
             var witnessArg = parse.GetValue(witnessOpt);
-            // A blob container or bucket (Wardline:Ledger:WitnessTarget), or a folder.
+            // A blob container or bucket, or a folder: given, else the one the --config file configures (the store's own),
+            // else the --to folder's.
+            var configured = witnessArg is null && (options.Ledger.WitnessTarget ?? options.Ledger.WitnessPath) is not null;
             var witnessUri = witnessArg is not null ? (witnessArg.Contains("://", StringComparison.Ordinal) ? witnessArg : null) : options.Ledger.WitnessTarget;
             var witnessDir = witnessUri is not null ? null
-                : witnessArg is { } w ? Path.GetFullPath(w) : dir is not null && File.Exists(Path.Combine(dir, "witness", "key.pub")) ? Path.Combine(dir, "witness") : null;
+                : witnessArg is { } w ? Path.GetFullPath(w)
+                : options.Ledger.WitnessPath is { } configuredPath ? Path.GetFullPath(configuredPath)
+                : dir is not null && File.Exists(Path.Combine(dir, "witness", "key.pub")) ? Path.Combine(dir, "witness") : null;
             if (witnessUri is not null)
             {
                 restoredOptions.Ledger.WitnessTarget = witnessUri;
@@ -300,7 +305,7 @@ internal static class BackupCommand
                 return 1;
             }
             var lost = "";
-            var ownWitness = dir is not null && witnessDir == Path.Combine(dir, "witness");
+            var ownWitness = configured || dir is not null && witnessDir == Path.Combine(dir, "witness");
             if (verdict.WitnessBeyond is { } after && witness is not null)
             {
                 lost = $"; the witness had seen {after.Size} entries: {after.Size - manifest.LedgerSize} entries after the backup are lost";
@@ -342,7 +347,7 @@ internal static class BackupCommand
         var keys = new List<byte[]>();
         await using (var cmd = c.CreateCommand())
         {
-            cmd.CommandText = "SELECT public_key FROM ledger_keys ORDER BY created";
+            cmd.CommandText = "SELECT public_key FROM ledger_keys ORDER BY created, key_id";
             await using var r = await cmd.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct)) keys.Add((byte[])r.GetValue(0));
         }

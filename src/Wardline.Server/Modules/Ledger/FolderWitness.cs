@@ -18,8 +18,11 @@ internal interface IWitness
     /// <summary>Publishes a head (pinning its key if none is pinned yet); durable when it returns.</summary>
     Task PublishAsync(TreeHead head, byte[] publicKey, CancellationToken ct);
 
-    /// <summary>Every head published, oldest first.</summary>
+    /// <summary>Every head published, in the order of the tree's growth (by size; heads of one size by time).</summary>
     Task<IReadOnlyList<TreeHead>> HeadsAsync(CancellationToken ct);
+
+    /// <summary>The newest head (the largest tree), or null when none was published: all the start-up check needs.</summary>
+    async Task<TreeHead?> NewestAsync(CancellationToken ct) => await HeadsAsync(ct) is { Count: > 0 } heads ? heads[^1] : null;
 }
 
 /// <summary>A witness a proven restore can adopt: the store's configured one, a folder or a blob container.</summary>

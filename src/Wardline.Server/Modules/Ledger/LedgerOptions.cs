@@ -16,9 +16,9 @@ public sealed class LedgerOptions
 
     /// <summary>
     /// A blob container or bucket as the witness instead of a folder: <c>azure://account/container[/prefix]</c>,
-    /// <c>s3://bucket[/prefix]</c> or <c>file:///path</c>, with credentials in <see cref="WitnessStore"/> (or the backup
-    /// target's environment variables). Heads are written once and locked for <see cref="WitnessRetainDays"/> where the
-    /// target has immutability or Object Lock. Give it credentials of its own, not the backups'.
+    /// <c>s3://bucket[/prefix]</c> or <c>file:///path</c>, with credentials in <see cref="WitnessStore"/> only (never the backup
+    /// target's environment variables: the witness has credentials of its own). Heads are written once and kept for
+    /// <see cref="WitnessRetainDays"/> under the target's immutability policy or Object Lock where it has one.
     /// </summary>
     public string? WitnessTarget { get; set; }
 
@@ -37,10 +37,12 @@ public sealed class LedgerOptions
     /// <summary>SIEMs (or files) the ledger is exported to, each from its own acknowledged cursor (Export/README.md).</summary>
     public IList<LedgerExportOptions> Exports { get; } = [];
 
+    private const string WitnessStoreKey = "Wardline:Ledger:WitnessStore";
+
     /// <summary>The configured witness: the blob container or bucket when <see cref="WitnessTarget"/> is set, else the folder.</summary>
     internal IWitness OpenWitness(Hosting.WardlineOptions options, TimeProvider time) =>
         WitnessTarget is { } uri
-            ? new StoreWitness(BackupTargets.Open(uri, WitnessStore.WithEnvironment()), WitnessRetainDays, time)
+            ? new StoreWitness(BackupTargets.Open(uri, WitnessStore, WitnessStoreKey), WitnessRetainDays, time)
             : new FolderWitness(options.WitnessFolder());
 
     public IReadOnlyList<string> Validate(bool postgres)
@@ -57,7 +59,7 @@ public sealed class LedgerOptions
             try
             {
                 // Opening contacts nothing; it checks the URI and that the credentials it needs are configured.
-                BackupTargets.Open(WitnessTarget, WitnessStore.WithEnvironment()).DisposeAsync().AsTask().GetAwaiter().GetResult();
+                BackupTargets.Open(WitnessTarget, WitnessStore, WitnessStoreKey).DisposeAsync().AsTask().GetAwaiter().GetResult();
             }
             catch (ArgumentException ex)
             {

@@ -86,10 +86,13 @@ internal sealed class TreeHeads(SqlDialect dialect, RecordStore store, RecordKey
         var sealedKey = keys.Cipher.Encrypt(key.DataKey, material, Context(fresh.KeyId));
         // Several servers may start together: the first key stored wins and everyone reads it back. No constraint
         // makes the table hold one row, so the check and the insert run under the store's set-up lock: without it, two
-        // PostgreSQL transactions can both find the table empty, and the later-committed key can sort first.
-        await committer.RunAsync(async (c, tx, token) =>
+        // PostgreSQL transactions can both find the table empty, and the later-committed key can sort first. The
+        // transaction is its own, as migrations' are, so the lock is never taken after a group's row locks.
+        await using (var gate = await dialect.EnterWriteAsync(ct))
+        await using (var c = await dialect.OpenAsync(ct))
+        await using (var tx = await dialect.BeginWriteTransactionAsync(c, ct))
         {
-            await dialect.LockForMigrationAsync(c, tx, token);
+            await dialect.LockForMigrationAsync(c, tx, ct);
             await using var cmd = c.CreateCommand();
             cmd.Transaction = tx;
             cmd.CommandText = "INSERT INTO ledger_keys (key_id, public_key, wrapped_key, sealed, created) " +
@@ -97,8 +100,9 @@ internal sealed class TreeHeads(SqlDialect dialect, RecordStore store, RecordKey
             Migrations.AddParam(cmd, "@k", fresh.KeyId); Migrations.AddParam(cmd, "@p", fresh.PublicKey);
             Migrations.AddParam(cmd, "@w", key.Wrapped); Migrations.AddParam(cmd, "@s", sealedKey);
             Migrations.AddParam(cmd, "@c", time.GetUtcNow().ToUnixTimeMilliseconds());
-            return await cmd.ExecuteNonQueryAsync(token);
-        });
+            await cmd.ExecuteNonQueryAsync(ct);
+            await tx.CommitAsync(ct);
+        }
         return _signer = await ReadAsync(ct) ?? throw new InvalidOperationException("The ledger key could not be stored.");
     }
 
@@ -107,7 +111,7 @@ internal sealed class TreeHeads(SqlDialect dialect, RecordStore store, RecordKey
         await store.MigrateAsync(ct);
         await using var c = await dialect.OpenAsync(ct);
         await using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT key_id, wrapped_key, sealed FROM ledger_keys ORDER BY created LIMIT 1";
+        cmd.CommandText = "SELECT key_id, wrapped_key, sealed FROM ledger_keys ORDER BY created, key_id LIMIT 1";
         await using var r = await cmd.ExecuteReaderAsync(ct);
         if (!await r.ReadAsync(ct)) return null;
         var keyId = r.GetString(0);

@@ -83,27 +83,66 @@ public abstract class StoreWitnessConformance
     }
 
     [Fact]
-    public async Task Servers_publishing_their_first_heads_at_once_pin_one_key()
+    public async Task Servers_of_one_store_publishing_their_first_heads_at_once_pin_its_key_and_keep_every_head()
     {
+        // Servers sharing a store sign with the one key the store holds: four of them race to pin it and publish heads of
+        // the same size at the same millisecond (the signatures differ), and every head is its own object.
         var target = FreshTarget();
-        var signers = Enumerable.Range(0, 4).Select(_ => TreeHeadSigner.Create()).ToList();
-        var witnesses = signers.Select(_ => Open(target)).ToList();
+        using var signer = TreeHeadSigner.Create();
+        var witnesses = Enumerable.Range(0, 4).Select(_ => Open(target)).ToList();
         try
         {
             var at = DateTimeOffset.UtcNow;
-            await Task.WhenAll(signers.Select((s, i) => Task.Run(() => witnesses[i].PublishAsync(Head(s, 3, at), s.PublicKey, CancellationToken.None))));
+            await Task.WhenAll(witnesses.Select(w => Task.Run(() => w.PublishAsync(Head(signer, 3, at), signer.PublicKey, CancellationToken.None))));
 
-            var pins = await Task.WhenAll(witnesses.Select(w => w.PinnedKeyAsync(CancellationToken.None)));
-            Assert.All(pins, p => Assert.Equal(pins[0], p));
-            Assert.Contains(signers, s => s.PublicKey.AsSpan().SequenceEqual(pins[0]));
-            // Four heads of the same size and time: each its own object, none lost.
-            Assert.Equal(4, (await witnesses[0].HeadsAsync(CancellationToken.None)).Count);
+            foreach (var w in witnesses) Assert.Equal(signer.PublicKey, await w.PinnedKeyAsync(CancellationToken.None));
+            var heads = await witnesses[0].HeadsAsync(CancellationToken.None);
+            Assert.Equal(4, heads.Count);
+            Assert.All(heads, h => Assert.True(h.IsSignedBy(signer.PublicKey)));
+            Assert.Equal(4, heads.Select(h => Convert.ToHexString(h.Signature)).Distinct().Count());
         }
         finally
         {
             foreach (var w in witnesses) await w.DisposeAsync();
-            foreach (var s in signers) s.Dispose();
         }
+    }
+
+    [Fact]
+    public async Task The_newest_head_is_read_from_the_names_and_one_object()
+    {
+        var target = FreshTarget();
+        using var signer = TreeHeadSigner.Create();
+        var t0 = DateTimeOffset.UtcNow.AddMinutes(-5);
+        await using (var witness = Open(target))
+        {
+            Assert.Null(await witness.NewestAsync(CancellationToken.None));
+            foreach (var size in new long[] { 100, 7, 42 })
+                await witness.PublishAsync(Head(signer, size, t0.AddSeconds(size)), signer.PublicKey, CancellationToken.None);
+        }
+        await using (var store = BackupTargets.Open(target.Uri, target.Settings))
+        {
+            // An older head altered in place would only be found by reading it; the newest is what start-up reads.
+            await store.PutAsync("heads/00000000000000000001-0000000000001-00000000.json", Encoding.UTF8.GetBytes("{}"), null, CancellationToken.None);
+        }
+
+        await using var reopened = Open(target);
+        Assert.Equal(100, (await reopened.NewestAsync(CancellationToken.None))!.Size);
+        await Assert.ThrowsAsync<LedgerFormatException>(() => reopened.HeadsAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_witness_folder_given_as_a_container_is_refused_rather_than_read_as_empty()
+    {
+        var target = FreshTarget();
+        await using (var store = BackupTargets.Open(target.Uri, target.Settings))
+        {
+            await store.PrepareAsync(CancellationToken.None);
+            await store.PutAsync("heads.jsonl", Encoding.UTF8.GetBytes("{}\n"), null, CancellationToken.None);
+        }
+
+        await using var witness = Open(target);
+        var ex = await Assert.ThrowsAsync<LedgerFormatException>(() => witness.NewestAsync(CancellationToken.None));
+        Assert.Contains("is a witness folder", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -250,6 +289,26 @@ public abstract class BlobWitnessServerConformance(StoreKind kind) : IAsyncLifet
     }
 
     [Fact]
+    public async Task A_head_asked_for_while_the_container_is_gone_answers_503_naming_it_and_the_server_goes_on()
+    {
+        var (uri, settings) = WitnessTargets.FreshAzure();
+        await using var server = await TestServer.StartAsync(WithWitness(_store.SharedOptions(), uri, settings));
+        var container = new Uri(uri).AbsolutePath.Trim('/').Split('/')[0];
+        // The client speaks the service version Azurite knows, as the product's store does.
+        await new Azure.Storage.Blobs.BlobContainerClient(WitnessTargets.Azurite, container,
+            new Azure.Storage.Blobs.BlobClientOptions(Azure.Storage.Blobs.BlobClientOptions.ServiceVersion.V2025_11_05)).DeleteAsync();
+
+        using var admin = await ClientAsync(server, "witness.admin", "administrator");
+        var signed = await admin.PostAsync(LedgerUri(server, "head"), null);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, signed.StatusCode);
+        var text = await signed.Content.ReadAsStringAsync();
+        Assert.Contains($"witness at {uri}", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("AccountKey", text, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Created, (await server.Client.PostAsync("Patient", FhirTest.Json(FhirTest.Patient("StillWriting")))).StatusCode);
+    }
+
+    [Fact]
     public async Task A_witness_folder_and_a_witness_container_together_are_refused_by_name()
     {
         var options = _store.SharedOptions();
@@ -260,7 +319,8 @@ public abstract class BlobWitnessServerConformance(StoreKind kind) : IAsyncLifet
         var problems = options.Validate();
 
         Assert.Contains(problems, p => p.Contains("Set one of Wardline:Ledger:WitnessPath and WitnessTarget", StringComparison.Ordinal));
-        Assert.Contains(problems, p => p.StartsWith("Wardline:Ledger:WitnessTarget: ", StringComparison.Ordinal) && p.Contains("needs a connection string", StringComparison.Ordinal));
+        // The witness's credentials are its own: the message names its settings, and the backup's environment variables are not read.
+        Assert.Contains(problems, p => p.StartsWith("Wardline:Ledger:WitnessTarget: ", StringComparison.Ordinal) && p.Contains("set Wardline:Ledger:WitnessStore:AzureConnectionString.", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains("WitnessRetainDays must be between 0 and 36500", StringComparison.Ordinal));
     }
 }
