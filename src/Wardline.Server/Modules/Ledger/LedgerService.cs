@@ -8,8 +8,8 @@ using Wardline.Server.Modules.Records.Storage;
 namespace Wardline.Server.Modules.Ledger;
 
 /// <summary>
-/// Starts the ledger with the server: records the versions stored before the ledger existed, checks the
-/// tree (read-only if it fails), then signs and publishes a tree head every interval while entries arrive.
+/// Starts the ledger with the server: checks the tree (read-only if it fails), records the versions stored before the
+/// ledger existed, then signs and publishes a tree head every interval while entries arrive.
 /// </summary>
 internal sealed class LedgerService(
     LedgerIntegrity integrity, LedgerVerifier verifier, TreeHeads heads, SqlDialect dialect, RecordKeys keys,
@@ -17,12 +17,22 @@ internal sealed class LedgerService(
 {
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
-        // StoreInitializer, registered before this service, has brought the schema up to date.
-        await RecordEarlierVersionsAsync(cancellationToken);
+        // StoreInitializer, registered before this service, has brought the schema up to date. The check comes first: on a
+        // ledger that fails it (emptied behind the witness's back, say) nothing is appended, not even the earlier versions.
         await integrity.CheckAsync(verifier, cancellationToken);
         if (integrity.Problem is null)
         {
-            await heads.PublishAsync(force: false, cancellationToken);
+            await RecordEarlierVersionsAsync(cancellationToken);
+            try
+            {
+                await heads.PublishAsync(force: false, cancellationToken);
+            }
+            catch (WitnessUnavailableException ex)
+            {
+                // The check read the witness; writing to it failed (an outage, credentials that cannot create). The ledger is
+                // sound, so the server serves; the next interval tries again, and the log says why no head was published.
+                LedgerLog.PublishFailed(logger, ex);
+            }
         }
         await base.StartAsync(cancellationToken);
     }

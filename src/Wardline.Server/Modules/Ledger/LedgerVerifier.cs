@@ -50,7 +50,8 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         byte[]? pinned;
         try
         {
-            heads = await witness.HeadsAsync(ct);
+            // The start-up check holds the tree to the newest head only; a full verification to every one.
+            heads = depth == Depth.Full ? await witness.HeadsAsync(ct) : await witness.NewestAsync(ct) is { } newest ? [newest] : [];
             pinned = await witness.PinnedKeyAsync(ct);
         }
         catch (LedgerFormatException ex)
@@ -175,7 +176,11 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         else if (!tree.Root().AsSpan().SequenceEqual(stateRoot)) Problem("the entries do not give the root the ledger records");
 
         long versions = 0;
-        if (writes is not null) versions = await CheckVersionsAsync(c, tx, writes, Problem, ct);
+        if (writes is not null)
+        {
+            versions = await CheckVersionsAsync(c, tx, writes, Problem, ct);
+            await CheckCurrentAsync(c, tx, Problem, ct);
+        }
         return new VerifyReport(tree.Size, checkHeads.Count, versions, problems, clock.Elapsed);
     }
 
@@ -581,6 +586,45 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
 
     private sealed record VersionRow(ResourceKey Key, long LastUpdated, bool Deleted, byte[]? Body, byte[]? Wrapped);
 
+    /// <summary>
+    /// Reads serve what <c>resources</c> points at, so each resource's row must point at its newest stored version (already held
+    /// to the ledger above), with that version's deletion flag and time, and every resource with versions must have its row:
+    /// otherwise an older diagnosis could be served, or a record hidden, by one UPDATE that touches no version.
+    /// </summary>
+    private static async Task CheckCurrentAsync(DbConnection c, DbTransaction tx, Action<string> problem, CancellationToken ct)
+    {
+        await using (var cmd = c.CreateCommand())
+        {
+            cmd.Transaction = tx;
+            cmd.CommandText = "SELECT r.res_type, r.res_id, r.version, r.deleted, v.version, v.deleted FROM resources r " +
+                "LEFT JOIN resource_versions v ON v.res_type = r.res_type AND v.res_id = r.res_id " +
+                "AND v.version = (SELECT MAX(x.version) FROM resource_versions x WHERE x.res_type = r.res_type AND x.res_id = r.res_id) " +
+                "WHERE v.version IS NULL OR v.version <> r.version OR v.deleted <> r.deleted OR v.last_updated <> r.last_updated " +
+                $"ORDER BY r.res_type, r.res_id LIMIT {MaxProblems}";
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                var (type, id, version, deleted) = (r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3) != 0);
+                if (r.IsDBNull(4)) problem($"{type}/{id} is listed as a current resource but has no stored version");
+                else if (r.GetInt32(4) != version)
+                    problem($"{type}/{id}: reads serve version {version}, but its newest stored version is {r.GetInt32(4)}: the current-version pointer was changed behind Wardline's back");
+                else if ((r.GetInt32(5) != 0) != deleted)
+                    problem($"{type}/{id}: reads treat it as {(deleted ? "deleted" : "present")}, but its newest version {version} is {(deleted ? "not a deletion" : "a deletion")}");
+                else problem($"{type}/{id}: reads show a last-updated time that is not version {version}'s");
+            }
+        }
+        await using (var cmd = c.CreateCommand())
+        {
+            cmd.Transaction = tx;
+            cmd.CommandText = "SELECT v.res_type, v.res_id FROM resource_versions v " +
+                "WHERE NOT EXISTS (SELECT 1 FROM resources r WHERE r.res_type = v.res_type AND r.res_id = v.res_id) " +
+                $"GROUP BY v.res_type, v.res_id ORDER BY v.res_type, v.res_id LIMIT {MaxProblems}";
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+                problem($"{r.GetString(0)}/{r.GetString(1)} has stored versions but no current-version row: reads and searches no longer find it");
+        }
+    }
+
     /// <summary>The marker for content that did not decrypt (a SHA-256 in hex is never this).</summary>
     private const string Undecryptable = "-";
 
@@ -612,7 +656,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
     {
         try
         {
-            return (await witness.HeadsAsync(ct)).Count == 0;
+            return await witness.NewestAsync(ct) is null;
         }
         catch (LedgerFormatException)
         {
@@ -624,7 +668,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
     {
         await using var cmd = c.CreateCommand();
         cmd.Transaction = tx;
-        cmd.CommandText = "SELECT public_key FROM ledger_keys ORDER BY created LIMIT 1";
+        cmd.CommandText = "SELECT public_key FROM ledger_keys ORDER BY created, key_id LIMIT 1";
         return await cmd.ExecuteScalarAsync(ct) as byte[];
     }
 

@@ -42,6 +42,40 @@ public abstract class VerifyTamperConformance(StoreKind kind) : SeededLedgerStor
     }
 
     [Fact]
+    public async Task A_condition_whose_current_version_pointer_was_moved_back_to_its_older_diagnosis_is_named()
+    {
+        // No version is touched: one UPDATE makes reads serve version 1's diagnosis again.
+        await ExecAsync(Options, "UPDATE resources SET version = 1 WHERE res_type = 'Condition' AND res_id = @id", ("@id", Seeded.Updated));
+        await using (var server = await StartAsync(Store))
+        {
+            var served = await (await server.Client.GetAsync($"Condition/{Seeded.Updated}")).ReadJsonAsync();
+            Assert.Equal("1", (string?)served["meta"]!["versionId"]);
+        }
+        ReleasePools();
+
+        var result = await VerifyAsync(Options);
+
+        Assert.True(result.ExitCode == 1, result.Output);
+        Assert.Contains($"Condition/{Seeded.Updated}: reads serve version 1, but its newest stored version is 2", result.Flat, StringComparison.Ordinal);
+        Assert.DoesNotContain("Myocardial", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_condition_hidden_by_marking_it_deleted_or_by_removing_its_current_row_is_named()
+    {
+        await ExecAsync(Options, "UPDATE resources SET deleted = 1 WHERE res_type = 'Condition' AND res_id = @id", ("@id", Seeded.Other));
+        await ExecAsync(Options, "DELETE FROM resources WHERE res_type = 'Patient' AND res_id = @id", ("@id", Seeded.Patient));
+        await ExecAsync(Options, "UPDATE resources SET last_updated = last_updated - 86400000 WHERE res_type = 'Condition' AND res_id = @id", ("@id", Seeded.Updated));
+
+        var result = await VerifyAsync(Options);
+
+        Assert.True(result.ExitCode == 1, result.Output);
+        Assert.Contains($"Condition/{Seeded.Other}: reads treat it as deleted, but its newest version 1 is not a deletion", result.Flat, StringComparison.Ordinal);
+        Assert.Contains($"Patient/{Seeded.Patient} has stored versions but no current-version row", result.Flat, StringComparison.Ordinal);
+        Assert.Contains($"Condition/{Seeded.Updated}: reads show a last-updated time that is not version 2's", result.Flat, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_condition_with_one_byte_of_itsStored_body_flipped_is_named()
     {
         var body = (byte[])(await ScalarAsync(Options, "SELECT body FROM resource_versions WHERE res_type = 'Condition' AND res_id = @id AND version = 1", ("@id", Seeded.Other)))!;
