@@ -182,10 +182,14 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             // An image's read transaction lasts until its pieces are shipped: it is what keeps a live file still.
             if (image is null) await tx.RollbackAsync(ct);
             await pending.DrainAsync();
-            List<ManifestObject> pieces = image is null ? [] : await SqliteImage.ShipAsync(store, cipher, runId, image, RetainUntil(options), progress, ct);
+            var (pieces, piecesReused) = image is null ? ([], 0)
+                : await SqliteImage.ShipAsync(store, cipher, fingerprints, runId, image, RetainUntil(options), await EarlierPiecesAsync(store, ct),
+                    o => RecordSegmentAsync(runId, o, ct), progress, ct);
+            reused += piecesReused;
             List<ManifestObject> manifestObjects = [.. pieces, .. await Task.WhenAll(objects)];
-            stored = pending.Count + ledgerPending.Count + pieces.Count;
-            bytes = pending.Bytes + ledgerPending.Bytes + pieces.Sum(o => o.Bytes);
+            var piecesStored = pieces.Where(o => o.Name.StartsWith($"segments/{runId}/", StringComparison.Ordinal)).ToList();
+            stored = pending.Count + ledgerPending.Count + piecesStored.Count;
+            bytes = pending.Bytes + ledgerPending.Bytes + piecesStored.Sum(o => o.Bytes);
 
             if (!full && size == prev!.LedgerSize && !tablesChanged)
             {
@@ -381,6 +385,32 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             if (info is null || info.Length != o.Bytes) break;
             found.Add(o);
             cursor = o.To!.Value;
+        }
+        return found;
+    }
+
+    /// <summary>
+    /// The image pieces failed runs stored on this target since its last completed backup (a completed one clears the
+    /// record), by range and fingerprint, newest run first: what a new full backup of the image need not upload again.
+    /// </summary>
+    private async Task<Dictionary<(long From, long To, string Fingerprint), ManifestObject>> EarlierPiecesAsync(IBackupStore store, CancellationToken ct)
+    {
+        var found = new Dictionary<(long, long, string), ManifestObject>();
+        await using var c = await dialect.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT s.name, s.sha256, s.bytes, s.from_idx, s.to_idx, s.fingerprint FROM backup_segments s " +
+            "JOIN backup_runs r ON r.id = s.run_id WHERE r.target = @t AND r.status = 'failed' AND s.kind = @k ORDER BY r.id DESC";
+        Migrations.AddParam(cmd, "@t", store.Display);
+        Migrations.AddParam(cmd, "@k", ManifestObject.ImageKind);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            var o = new ManifestObject
+            {
+                Name = r.GetString(0), Sha256 = r.GetString(1), Bytes = r.GetInt64(2), Kind = ManifestObject.ImageKind,
+                From = r.GetInt64(3), To = r.GetInt64(4), Fingerprint = r.GetString(5),
+            };
+            found.TryAdd((o.From.Value, o.To.Value, o.Fingerprint), o);
         }
         return found;
     }

@@ -213,15 +213,22 @@ internal static class SqliteImage
 
     /// <summary>
     /// Seals the file in pieces (<c>segments/RUN/image-NNNNNN.seg</c>) and stores them, two at a time; returns their
-    /// manifest entries in file order. <c>from</c>/<c>to</c> are each piece's byte range.
+    /// manifest entries in file order and how many were reused. <c>from</c>/<c>to</c> are each piece's byte range, and its
+    /// fingerprint (a keyed hash of its bytes) lets a later run recognise it: a piece that a failed run already stored,
+    /// with the same range and the same bytes, is reused rather than sealed and uploaded again (<paramref name="earlier"/>),
+    /// and each piece stored is reported to <paramref name="stored"/> so the next run can do the same.
     /// </summary>
-    public static async Task<List<ManifestObject>> ShipAsync(IBackupStore store, EnvelopeCipher cipher, string runId, Snapshot image, DateTimeOffset? retainUntil, IProgress<BackupProgress>? progress, CancellationToken ct)
+    public static async Task<(List<ManifestObject> Pieces, int Reused)> ShipAsync(
+        IBackupStore store, EnvelopeCipher cipher, ContentAuthenticator fingerprints, string runId, Snapshot image, DateTimeOffset? retainUntil,
+        IReadOnlyDictionary<(long From, long To, string Fingerprint), ManifestObject> earlier, Func<ManifestObject, Task> stored,
+        IProgress<BackupProgress>? progress, CancellationToken ct)
     {
         var length = image.Length;
         var file = image.File;
         var count = (int)((length + ChunkBytes - 1) / ChunkBytes);
         var objects = new ManifestObject[count];
         var done = 0;
+        var reused = 0;
         progress?.Report(new BackupProgress("database image", 0, length));
         await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = Workers, CancellationToken = ct }, async (i, token) =>
         {
@@ -232,12 +239,21 @@ internal static class SqliteImage
             var plain = ArrayPool<byte>.Shared.Rent(size);
             byte[] segment;
             int sealedLength;
+            string fingerprint;
             try
             {
                 // A copy is read once: its pages go back to the kernel for the next pieces and the target's files. The
                 // live file's stay: they are the server's working set.
                 var read = image.Live ? await FilePages.ReadAsync(file, plain.AsMemory(0, size), from, token) : await FilePages.ReadOnceAsync(file, plain.AsMemory(0, size), from, token);
                 if (read != size) throw new IOException($"the database image ended at byte {from + read}, before its {length} bytes");
+                fingerprint = Convert.ToHexStringLower(fingerprints.Tag(plain.AsSpan(0, size)));
+                if (earlier.TryGetValue((from, from + size, fingerprint), out var kept) && await store.StatAsync(kept.Name, token) is { } info && info.Length == kept.Bytes)
+                {
+                    objects[i] = kept;
+                    Interlocked.Increment(ref reused);
+                    progress?.Report(new BackupProgress("database image", Math.Min(length, (long)Interlocked.Increment(ref done) * ChunkBytes), length));
+                    return;
+                }
                 segment = SegmentCodec.SealPooled(cipher, name, runId, plain.AsSpan(0, size), CompressionLevel, out sealedLength);
             }
             finally
@@ -250,16 +266,17 @@ internal static class SqliteImage
                 objects[i] = new ManifestObject
                 {
                     Name = name, Sha256 = SegmentCodec.Checksum(segment.AsSpan(0, sealedLength)), Bytes = sealedLength, Kind = ManifestObject.ImageKind,
-                    From = from, To = from + size, Fingerprint = "",
+                    From = from, To = from + size, Fingerprint = fingerprint,
                 };
             }
             finally
             {
                 ArrayPool<byte>.Shared.Return(segment);
             }
+            await stored(objects[i]);
             progress?.Report(new BackupProgress("database image", Math.Min(length, (long)Interlocked.Increment(ref done) * ChunkBytes), length));
         });
-        return [.. objects];
+        return ([.. objects], reused);
     }
 
     /// <summary>
