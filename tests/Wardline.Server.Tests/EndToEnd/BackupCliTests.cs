@@ -110,6 +110,7 @@ public sealed class BackupCliTests(BackedUpStore store) : IClassFixture<BackedUp
         Assert.True(status.ExitCode == 0, status.Output);
         Assert.Contains("status: ok", status.Flat, StringComparison.Ordinal);
         Assert.Contains("last good backup:", status.Flat, StringComparison.Ordinal);
+        Assert.Contains("immutability: not supported by this target (folder)", status.Flat, StringComparison.Ordinal);
 
         var verify = await RunAsync("backup", "verify", "--data", store.Data, "--target", target);
         Assert.True(verify.ExitCode == 0, verify.Output);

@@ -26,8 +26,12 @@ public sealed class MonitoringNotifyOptions
     /// <summary>low, medium, high or critical.</summary>
     public string MinSeverity { get; set; } = "medium";
 
-    /// <summary>Delivery attempts before a notification is marked failed (the console shows it; it can be retried by hand).</summary>
-    public int MaxAttempts { get; set; } = 20;
+    /// <summary>
+    /// Delivery attempts before a notification is marked failed (the console shows it; it can be retried by hand). The default,
+    /// 200, is about eight days: seven attempts in the first hour and a half, then one an hour, so a mail server that is down
+    /// over a long weekend loses nothing and needs no one to act.
+    /// </summary>
+    public int MaxAttempts { get; set; } = 200;
 
     /// <summary>The wait after a first failed attempt (s); it doubles with each further failure, up to an hour.</summary>
     public double RetrySeconds { get; set; } = 30;
