@@ -157,6 +157,9 @@ internal static class LedgerCommand
                 }
                 output.Flush(flushToDisk: true);
             }
+            // The export holds every patient's access history (identifiers, not content): taking it is itself recorded.
+            await sp.GetRequiredService<Wardline.Server.Modules.Ledger.LedgerRecorder>().RecordSystemAsync("ledger-exported", "operator", "succeeded",
+                count == 0 ? $"no entries from index {first} to {file.FullName}" : $"entries {first}..{last} ({count}) to {file.FullName}", ct);
             AnsiConsole.MarkupLine(count == 0
                 ? $"exported [green]0[/] entries (the ledger has none from index {first})"
                 : $"exported [green]{count}[/] entries, indexes {first}..{last}, to {Markup.Escape(file.FullName)}");

@@ -22,6 +22,23 @@ internal static class AuditEventBuilder
     public const string LedgerIndexSystem = "https://wardline.example/ledger-index";
 
     private const string Dcm = "http://dicom.nema.org/resources/ontology/DCM";
+
+    /// <summary>Security entries shown as DCM 110114 User Authentication; the others are 110113 Security Alert.</summary>
+    internal static readonly string[] AuthenticationEvents = ["SignIn", "SignInFailed", "SignOut", "SessionExpired", "MfaFailed", "Lockout"];
+
+    /// <summary>
+    /// The AuditEvent.type codes this builder emits, as SQL over ledger_entries (<c>type</c>, <c>event</c>), so a search by
+    /// type finds exactly the events that carry it. Keep in step with <see cref="Access"/>, <see cref="Write"/> and
+    /// <see cref="Security"/>.
+    /// </summary>
+    internal static readonly IReadOnlyDictionary<string, string> TypeCodeFilters = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        [EventTypes + "|rest"] = "((type = 'access' AND event IN ('decision', 'request')) OR type = 'write')",
+        [Dcm + "|110110"] = "(type = 'access' AND event NOT IN ('decision', 'request'))",
+        [Dcm + "|110114"] = $"(type = 'security' AND event IN ({string.Join(", ", AuthenticationEvents.Select(a => $"'{a}'"))}))",
+        [Dcm + "|110113"] = $"(type = 'security' AND event NOT IN ({string.Join(", ", AuthenticationEvents.Select(a => $"'{a}'"))}))",
+        [Dcm + "|110100"] = "(type NOT IN ('access', 'write', 'security'))",
+    };
     private const string EventTypes = "http://terminology.hl7.org/CodeSystem/audit-event-type";
     private const string Interactions = "http://hl7.org/fhir/restful-interaction";
     private const string EntityTypes = "http://terminology.hl7.org/CodeSystem/audit-entity-type";
@@ -203,7 +220,7 @@ internal static class AuditEventBuilder
             ae.Subtype = [new Coding(Dcm, "110127", "Emergency Override Started")];
             ae.PurposeOfEvent = [new CodeableConcept(ActReason, "ETREAT")];
         }
-        else if (e.Event is "SignIn" or "SignInFailed" or "SignOut" or "SessionExpired" or "MfaFailed" or "Lockout")
+        else if (AuthenticationEvents.Contains(e.Event))
         {
             ae.Type = new Coding(Dcm, "110114", "User Authentication");
             ae.Subtype = [e.Event is "SignOut" or "SessionExpired" ? new Coding(Dcm, "110123", "Logout") : new Coding(Dcm, "110122", "Login")];

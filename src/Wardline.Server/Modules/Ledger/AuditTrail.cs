@@ -139,14 +139,14 @@ internal sealed class AuditTrail(SqlDialect dialect, IAccessRecorder recorder, T
         }
         var patients = groups.SelectMany(g => g.Items).Select(i => PatientOf(i.Entry)).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
         if (q.Patient is not null && !patients.Contains(q.Patient)) patients.Add(q.Patient);
-        await RecordReadAsync(patients, viewer, source, ct);
+        await RecordReadAsync(patients, viewer, source, ct, evenWithoutPatient: true);
         return new AuditPage(groups, next);
     }
 
     /// <summary>How far (in entries) a request's grouped decisions may lie apart in the ledger.</summary>
     public const int Reach = 2000;
 
-    /// <summary>The audit event whose first entry has this index, or null. Records the read when it names a patient.</summary>
+    /// <summary>The audit event whose first entry has this index, or null. Records the read (with the event's patient, if any).</summary>
     public async Task<AuditGroup?> ReadAsync(long id, string viewer, string? source, CancellationToken ct)
     {
         var first = await QueryAsync(new AuditQuery(After: id - 1, Count: 1), ct);
@@ -161,7 +161,7 @@ internal sealed class AuditTrail(SqlDialect dialect, IAccessRecorder recorder, T
             if (same.Count > 0 && same[0].Index != id) return null;
             items = same;
         }
-        if (PatientOf(head) is { } p) await RecordReadAsync([p], viewer, source, ct);
+        await RecordReadAsync(PatientOf(head) is { } p ? [p] : [], viewer, source, ct, evenWithoutPatient: true);
         return new AuditGroup(id, items);
     }
 
@@ -171,7 +171,7 @@ internal sealed class AuditTrail(SqlDialect dialect, IAccessRecorder recorder, T
         var items = await QueryAsync(new AuditQuery(Patient: patientId, Entity: target, Type: "write", Count: Math.Clamp(count, 0, MaxCount)), ct);
         var patients = items.Select(i => PatientOf(i.Entry)).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
         if (patientId is not null && !patients.Contains(patientId)) patients.Add(patientId);
-        await RecordReadAsync(patients, viewer, source, ct);
+        await RecordReadAsync(patients, viewer, source, ct, evenWithoutPatient: true);
         return items;
     }
 
@@ -235,13 +235,16 @@ internal sealed class AuditTrail(SqlDialect dialect, IAccessRecorder recorder, T
             new AccessDecision(false, "audit-trail", reason), null, "AuditEvent", Guid.NewGuid().ToString("N"), source) { Patient = patientId is null ? null : "Patient/" + patientId }], ct);
 
     /// <summary>Records that <paramref name="viewer"/> read the audit trail of each patient (ids without "Patient/").</summary>
-    public async Task RecordReadAsync(IReadOnlyList<string> patientIds, string viewer, string? source, CancellationToken ct)
+    public async Task RecordReadAsync(IReadOnlyList<string> patientIds, string viewer, string? source, CancellationToken ct, bool evenWithoutPatient = false)
     {
-        if (patientIds.Count == 0) return;
+        if (patientIds.Count == 0 && !evenWithoutPatient) return;
         var at = time.GetUtcNow();
         var correlation = Guid.NewGuid().ToString("N");
-        await recorder.RecordAsync([.. patientIds.Select(p => new AccessRecord(at, viewer, new FhirInteraction(FhirAction.Read, "AuditEvent", null), AuditPhase,
-            new AccessDecision(true, "audit-trail", "accounting of disclosures"), null, "AuditEvent", correlation, source) { Patient = "Patient/" + p })], ct);
+        // One entry per patient whose trail was shown; a read of the trail that named none (a user's sign-ins, the system's
+        // events) is recorded when the caller asks, as the AuditEvent and Provenance views do.
+        var subjects = patientIds.Count == 0 ? new string?[] { null } : patientIds.ToArray<string?>();
+        await recorder.RecordAsync([.. subjects.Select(p => new AccessRecord(at, viewer, new FhirInteraction(FhirAction.Read, "AuditEvent", null), AuditPhase,
+            new AccessDecision(true, "audit-trail", "accounting of disclosures"), null, "AuditEvent", correlation, source) { Patient = p is null ? null : "Patient/" + p })], ct);
     }
 
     private static string WriteAction(string? @event) => @event switch
@@ -340,8 +343,12 @@ internal sealed class AuditTrail(SqlDialect dialect, IAccessRecorder recorder, T
         }
         if (q.Type is { } type2)
         {
-            where.Add("type = @type");
-            Migrations.AddParam(cmd, "@type", type2);
+            if (AuditEventBuilder.TypeCodeFilters.TryGetValue(type2, out var filter)) where.Add(filter);
+            else
+            {
+                where.Add("type = @type");
+                Migrations.AddParam(cmd, "@type", type2);
+            }
         }
         if (q.Events)
         {

@@ -178,8 +178,9 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         long versions = 0;
         if (writes is not null)
         {
-            versions = await CheckVersionsAsync(c, tx, writes, Problem, ct);
-            await CheckCurrentAsync(c, tx, Problem, ct);
+            var newest = new Dictionary<(string Type, string Id), (int Version, bool Deleted, long LastUpdated)>();
+            versions = await CheckVersionsAsync(c, tx, writes, newest, Problem, ct);
+            await CheckCurrentAsync(c, tx, newest, Problem, ct);
         }
         return new VerifyReport(tree.Size, checkHeads.Count, versions, problems, clock.Elapsed);
     }
@@ -534,7 +535,8 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
     /// Versions are read in batches; a batch is decrypted and hashed on every core while the next is read, then
     /// held against the write entries in order.
     /// </summary>
-    private async Task<long> CheckVersionsAsync(DbConnection c, DbTransaction tx, Dictionary<ResourceKey, (string? Sha, long Idx)> writes, Action<string> problem, CancellationToken ct)
+    private async Task<long> CheckVersionsAsync(DbConnection c, DbTransaction tx, Dictionary<ResourceKey, (string? Sha, long Idx)> writes,
+        Dictionary<(string Type, string Id), (int Version, bool Deleted, long LastUpdated)> newest, Action<string> problem, CancellationToken ct)
     {
         long count = 0;
         await using var cmd = c.CreateCommand();
@@ -546,6 +548,8 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         void Check(VersionRow v, string? sha)
         {
             count++;
+            // Rows come in version order within each resource: the last one seen is its newest.
+            newest[(v.Key.Type, v.Key.Id)] = (v.Key.Version, v.Deleted, v.LastUpdated);
             if (!writes.Remove(v.Key, out var entry))
             {
                 problem($"{v.Key} has no write entry in the ledger: it was stored behind Wardline's back");
@@ -591,38 +595,28 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
     /// to the ledger above), with that version's deletion flag and time, and every resource with versions must have its row:
     /// otherwise an older diagnosis could be served, or a record hidden, by one UPDATE that touches no version.
     /// </summary>
-    private static async Task CheckCurrentAsync(DbConnection c, DbTransaction tx, Action<string> problem, CancellationToken ct)
+    private static async Task CheckCurrentAsync(DbConnection c, DbTransaction tx, Dictionary<(string Type, string Id), (int Version, bool Deleted, long LastUpdated)> newest,
+        Action<string> problem, CancellationToken ct)
     {
+        // One pass over resources, each looked up among the newest versions the version check has just read: no per-row query.
         await using (var cmd = c.CreateCommand())
         {
             cmd.Transaction = tx;
-            cmd.CommandText = "SELECT r.res_type, r.res_id, r.version, r.deleted, v.version, v.deleted FROM resources r " +
-                "LEFT JOIN resource_versions v ON v.res_type = r.res_type AND v.res_id = r.res_id " +
-                "AND v.version = (SELECT MAX(x.version) FROM resource_versions x WHERE x.res_type = r.res_type AND x.res_id = r.res_id) " +
-                "WHERE v.version IS NULL OR v.version <> r.version OR v.deleted <> r.deleted OR v.last_updated <> r.last_updated " +
-                $"ORDER BY r.res_type, r.res_id LIMIT {MaxProblems}";
+            cmd.CommandText = "SELECT res_type, res_id, version, deleted, last_updated FROM resources";
             await using var r = await cmd.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct))
             {
-                var (type, id, version, deleted) = (r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3) != 0);
-                if (r.IsDBNull(4)) problem($"{type}/{id} is listed as a current resource but has no stored version");
-                else if (r.GetInt32(4) != version)
-                    problem($"{type}/{id}: reads serve version {version}, but its newest stored version is {r.GetInt32(4)}: the current-version pointer was changed behind Wardline's back");
-                else if ((r.GetInt32(5) != 0) != deleted)
+                var (type, id, version, deleted, lastUpdated) = (r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3) != 0, r.GetInt64(4));
+                if (!newest.Remove((type, id), out var stored)) problem($"{type}/{id} is listed as a current resource but has no stored version");
+                else if (stored.Version != version)
+                    problem($"{type}/{id}: reads serve version {version}, but its newest stored version is {stored.Version}: the current-version pointer was changed behind Wardline's back");
+                else if (stored.Deleted != deleted)
                     problem($"{type}/{id}: reads treat it as {(deleted ? "deleted" : "present")}, but its newest version {version} is {(deleted ? "not a deletion" : "a deletion")}");
-                else problem($"{type}/{id}: reads show a last-updated time that is not version {version}'s");
+                else if (stored.LastUpdated != lastUpdated) problem($"{type}/{id}: reads show a last-updated time that is not version {version}'s");
             }
         }
-        await using (var cmd = c.CreateCommand())
-        {
-            cmd.Transaction = tx;
-            cmd.CommandText = "SELECT v.res_type, v.res_id FROM resource_versions v " +
-                "WHERE NOT EXISTS (SELECT 1 FROM resources r WHERE r.res_type = v.res_type AND r.res_id = v.res_id) " +
-                $"GROUP BY v.res_type, v.res_id ORDER BY v.res_type, v.res_id LIMIT {MaxProblems}";
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct))
-                problem($"{r.GetString(0)}/{r.GetString(1)} has stored versions but no current-version row: reads and searches no longer find it");
-        }
+        foreach (var ((type, id), _) in newest.OrderBy(n => n.Key.Type, StringComparer.Ordinal).ThenBy(n => n.Key.Id, StringComparer.Ordinal).Take(MaxProblems))
+            problem($"{type}/{id} has stored versions but no current-version row: reads and searches no longer find it");
     }
 
     /// <summary>The marker for content that did not decrypt (a SHA-256 in hex is never this).</summary>

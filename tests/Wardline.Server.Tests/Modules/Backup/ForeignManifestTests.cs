@@ -28,6 +28,28 @@ public abstract class ForeignManifestConformance(StoreKind kind) : StoreAndTarge
     }
 
     [Fact]
+    public async Task A_restore_checked_against_another_stores_witness_is_not_proven_and_says_what_differs()
+    {
+        await using var other = await TestStore.CreateAsync(Kind);
+        await using (var server = await StartAsync(other))
+        {
+            await SeedAsync(server.Client, observations: 12);
+            await server.Service<Wardline.Server.Modules.Ledger.TreeHeads>().PublishAsync(force: true, CancellationToken.None);
+        }
+        await using var restored = await TestStore.CreateAsync(Kind);
+        await RestoreIntoAsync(Target.Store, _manifest, restored, Store);
+
+        // Our backup, held to the heads another store signed: another key (its heads beyond our size are not held to our tree).
+        var verdict = await VerifyAsync(restored, _manifest, WitnessPath(other));
+
+        Assert.False(verdict.Proven);
+        Assert.Contains(verdict.Report.Problems, p => p.Contains("the head-signing key in the database is not the key the witness pinned", StringComparison.Ordinal));
+        // Against its own witness the same restore is proven.
+        Assert.True((await VerifyAsync(restored, _manifest, WitnessPath(Store))).Proven);
+        ReleasePools();
+    }
+
+    [Fact]
     public async Task Manifest_made_with_another_keyring_is_refused_as_not_signed_by_this_keyring()
     {
         await using var other = await TestStore.CreateAsync(Kind);

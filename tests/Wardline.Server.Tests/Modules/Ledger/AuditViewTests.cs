@@ -245,6 +245,26 @@ public abstract class AuditViewConformance(AuditViewFixture f)
         Assert.Contains("110127", Codes(access["subtype"]));
     }
 
+    [Theory]
+    [InlineData("110113")]
+    [InlineData("http://dicom.nema.org/resources/ontology/DCM|110113")]
+    public async Task A_search_by_the_type_an_event_carries_finds_exactly_the_events_of_that_type(string type)
+    {
+        var patient = await NewPatientAsync();
+        Assert.Equal(BreakGlassOutcome.Declared, (await f.Service<BreakGlass>().DeclareAsync("dr.er", approved: true, patient, "Collapsed in the waiting room", "127.0.0.1", "audit-type-test", CancellationToken.None)).Item1);
+        Assert.Equal(HttpStatusCode.OK, (await (await f.ClientAsync("nurse.senior")).GetAsync($"Patient/{patient}")).StatusCode);
+
+        var alerts = Events(await (await (await Officer()).GetAsync($"AuditEvent?patient={patient}&type={Uri.EscapeDataString(type)}")).ReadJsonAsync()).ToList();
+        var rest = Events(await (await (await Officer()).GetAsync($"AuditEvent?patient={patient}&type=rest")).ReadJsonAsync()).ToList();
+        var all = Events(await (await (await Officer()).GetAsync($"AuditEvent?patient={patient}")).ReadJsonAsync()).ToList();
+
+        Assert.Equal("110113", (string?)Assert.Single(alerts)["type"]!["code"]);
+        Assert.NotEmpty(rest);
+        Assert.All(rest, e => Assert.Equal("rest", (string?)e["type"]!["code"]));
+        Assert.Equal(all.Count(e => (string?)e["type"]!["code"] == "rest"), rest.Count);
+        Assert.Equal(all.Count(e => (string?)e["type"]!["code"] == "110113"), alerts.Count);
+    }
+
     [Fact]
     public async Task Provenance_of_an_update_carries_the_version_and_the_sha256_of_the_stored_content()
     {
@@ -333,6 +353,12 @@ public abstract class AuditViewConformance(AuditViewFixture f)
         // The reads of the trail are themselves audit events.
         var bundle = await (await (await Officer()).GetAsync($"AuditEvent?patient={patient}&agent=privacy.officer")).ReadJsonAsync();
         Assert.Contains(Events(bundle), e => (string?)e["type"]!["code"] == "110110");
+
+        // A read that names no patient (the security events of a user) is recorded as well.
+        const string NoPatient = "SELECT COUNT(*) FROM access_log WHERE phase = 'audit' AND user_name = 'privacy.officer' AND patient IS NULL";
+        var before = await f.CountAsync(NoPatient);
+        Assert.Equal(HttpStatusCode.OK, (await (await Officer()).GetAsync("AuditEvent?agent=nobody.at.all&type=security")).StatusCode);
+        Assert.Equal(before + 1, await f.CountAsync(NoPatient));
     }
 
     [Fact]
