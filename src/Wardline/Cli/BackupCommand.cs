@@ -196,7 +196,7 @@ internal static class BackupCommand
         var adopt = new Option<bool>("--adopt-witness")
         {
             Description = "The --witness is the restored store's own (PostgreSQL, or a witness kept outside the data folder): after a proven restore its heads beyond the backup are set aside (never deleted) so the store can take writes. " +
-                "Without it only the witness configured in --config or the --to folder's own is re-based, and any other witness is left unchanged.",
+                "Without it only the --to folder's own witness is re-based; any other (given, or configured in --config) is only read.",
         };
         var at = new Option<string?>("--at") { Description = "Restore the newest backup taken at or before this time (ISO 8601, e.g. 2026-11-29T06:00:00Z)." };
         var treeSize = new Option<long?>("--tree-size") { Description = "Restore the newest backup whose ledger has at most this many entries." };
@@ -225,12 +225,17 @@ internal static class BackupCommand
             if (Environment.GetEnvironmentVariable("WARDLINE_KEYRING_PASSPHRASE") is null && Environment.GetEnvironmentVariable("WARDLINE_ESCROW_PASSPHRASE") is { } escrowPassphrase)
                 Environment.SetEnvironmentVariable("WARDLINE_KEYRING_PASSPHRASE", escrowPassphrase);
             var options = new WardlineOptions();
+            // Credentials from the --config file and WARDLINE__* variables, as every store command reads them (the witness's,
+            // Wardline:Ledger:WitnessStore, come from nowhere else).
+            var builder = new ConfigurationBuilder();
             if (parse.GetValue(config) is { } file)
             {
                 if (!file.Exists) throw new CliException($"The configuration file {file.FullName} does not exist.");
-                new ConfigurationBuilder().AddJsonFile(file.FullName, optional: false).AddEnvironmentVariables("WARDLINE__").Build()
-                    .GetSection(WardlineOptions.Section).Bind(options);
+                builder.AddJsonFile(file.FullName, optional: false);
             }
+            var configuration = builder.AddEnvironmentVariables("WARDLINE__").Build();
+            configuration.GetSection(WardlineOptions.Section).Bind(options);
+            configuration.Bind(options);
             await using var backupStore = OpenTarget(parse.GetValue(from), options);
 
             // Before any work: the right keyring, a backup to restore, and every key it needs.
@@ -263,9 +268,7 @@ internal static class BackupCommand
             }
             var restoredOptions = new WardlineOptions { DataDirectory = dir, PostgresConnectionString = db, KeyringPath = dir is null ? keyringPath : null };
             var witnessArg = parse.GetValue(witnessOpt);
-            // A blob container or bucket, or a folder: given, else the one the --config file configures (the store's own),
-            // else the --to folder's.
-            var configured = witnessArg is null && (options.Ledger.WitnessTarget ?? options.Ledger.WitnessPath) is not null;
+            // A blob container or bucket, or a folder: given, else the one the --config file configures, else the --to folder's.
             var witnessUri = witnessArg is not null ? (witnessArg.Contains("://", StringComparison.Ordinal) ? witnessArg : null) : options.Ledger.WitnessTarget;
             var witnessDir = witnessUri is not null ? null
                 : witnessArg is { } w ? Path.GetFullPath(w)
@@ -305,7 +308,9 @@ internal static class BackupCommand
                 return 1;
             }
             var lost = "";
-            var ownWitness = configured || dir is not null && witnessDir == Path.Combine(dir, "witness");
+            // Only the --to folder's own witness is re-based unasked: a configured one may be a running server's, and a restore
+            // into a scratch folder with the production config must not set its heads aside (--adopt-witness says it is this store's).
+            var ownWitness = dir is not null && witnessDir == Path.Combine(dir, "witness");
             if (verdict.WitnessBeyond is { } after && witness is not null)
             {
                 lost = $"; the witness had seen {after.Size} entries: {after.Size - manifest.LedgerSize} entries after the backup are lost";

@@ -143,6 +143,11 @@ internal static class LedgerCommand
             var options = store.Resolve(parse);
             await using var sp = await StoreArgs.OpenAsync(options, ct);
             var dialect = sp.GetRequiredService<Wardline.Server.Modules.Records.Storage.SqlDialect>();
+            // The export holds every patient's access history (identifiers, not content): it is recorded before it is written,
+            // as every disclosure is, so a ledger that cannot take the entry gets no export either.
+            var (size, _) = await sp.GetRequiredService<LedgerIntegrity>().StateAsync(ct);
+            await sp.GetRequiredService<LedgerRecorder>().RecordSystemAsync("ledger-exported", "operator", "succeeded",
+                $"entries from index {first} (the ledger held {size}) to {file.FullName}", ct);
             long count = 0, last = first - 1;
             await using (var output = new FileStream(file.FullName, FileMode.Create, FileAccess.Write, FileShare.Read, 64 * 1024))
             await using (var c = await dialect.OpenAsync(ct))
@@ -157,9 +162,6 @@ internal static class LedgerCommand
                 }
                 output.Flush(flushToDisk: true);
             }
-            // The export holds every patient's access history (identifiers, not content): taking it is itself recorded.
-            await sp.GetRequiredService<Wardline.Server.Modules.Ledger.LedgerRecorder>().RecordSystemAsync("ledger-exported", "operator", "succeeded",
-                count == 0 ? $"no entries from index {first} to {file.FullName}" : $"entries {first}..{last} ({count}) to {file.FullName}", ct);
             AnsiConsole.MarkupLine(count == 0
                 ? $"exported [green]0[/] entries (the ledger has none from index {first})"
                 : $"exported [green]{count}[/] entries, indexes {first}..{last}, to {Markup.Escape(file.FullName)}");

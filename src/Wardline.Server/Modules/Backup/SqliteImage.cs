@@ -247,7 +247,10 @@ internal static class SqliteImage
                 var read = image.Live ? await FilePages.ReadAsync(file, plain.AsMemory(0, size), from, token) : await FilePages.ReadOnceAsync(file, plain.AsMemory(0, size), from, token);
                 if (read != size) throw new IOException($"the database image ended at byte {from + read}, before its {length} bytes");
                 fingerprint = Convert.ToHexStringLower(fingerprints.Tag(plain.AsSpan(0, size)));
-                if (earlier.TryGetValue((from, from + size, fingerprint), out var kept) && await store.StatAsync(kept.Name, token) is { } info && info.Length == kept.Bytes)
+                // Reused only whole, and, on a target that locks, only when locked as long as this backup's own pieces would be:
+                // an older run's lock ends sooner, and the manifest must not outlive what it lists.
+                if (earlier.TryGetValue((from, from + size, fingerprint), out var kept) && await store.StatAsync(kept.Name, token) is { } info && info.Length == kept.Bytes
+                    && (retainUntil is null || !store.Immutability.Supported || info.LockedUntil >= retainUntil))
                 {
                     objects[i] = kept;
                     Interlocked.Increment(ref reused);

@@ -137,11 +137,17 @@ internal sealed class AuditTrail(SqlDialect dialect, IAccessRecorder recorder, T
                 }
             }
         }
-        var patients = groups.SelectMany(g => g.Items).Select(i => PatientOf(i.Entry)).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+        // The viewer's own earlier reads of the trail are not recorded again: a client polling for new events would otherwise
+        // read back, and record anew, its own last poll forever. Anything else shown is recorded, with its patients if any.
+        var shown = groups.Where(g => !IsOwnTrailRead(g.First, viewer)).ToList();
+        var patients = shown.SelectMany(g => g.Items).Select(i => PatientOf(i.Entry)).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
         if (q.Patient is not null && !patients.Contains(q.Patient)) patients.Add(q.Patient);
-        await RecordReadAsync(patients, viewer, source, ct, evenWithoutPatient: true);
+        await RecordReadAsync(patients, viewer, source, ct, evenWithoutPatient: shown.Count > 0);
         return new AuditPage(groups, next);
     }
+
+    /// <summary>An entry that records <paramref name="viewer"/>'s own read of the audit trail.</summary>
+    private static bool IsOwnTrailRead(LedgerEntry e, string viewer) => e.Type == "access" && e.Event == AuditPhase && e.User == viewer;
 
     /// <summary>How far (in entries) a request's grouped decisions may lie apart in the ledger.</summary>
     public const int Reach = 2000;
@@ -161,7 +167,7 @@ internal sealed class AuditTrail(SqlDialect dialect, IAccessRecorder recorder, T
             if (same.Count > 0 && same[0].Index != id) return null;
             items = same;
         }
-        await RecordReadAsync(PatientOf(head) is { } p ? [p] : [], viewer, source, ct, evenWithoutPatient: true);
+        await RecordReadAsync(PatientOf(head) is { } p ? [p] : [], viewer, source, ct, evenWithoutPatient: !IsOwnTrailRead(head, viewer));
         return new AuditGroup(id, items);
     }
 
@@ -171,7 +177,7 @@ internal sealed class AuditTrail(SqlDialect dialect, IAccessRecorder recorder, T
         var items = await QueryAsync(new AuditQuery(Patient: patientId, Entity: target, Type: "write", Count: Math.Clamp(count, 0, MaxCount)), ct);
         var patients = items.Select(i => PatientOf(i.Entry)).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
         if (patientId is not null && !patients.Contains(patientId)) patients.Add(patientId);
-        await RecordReadAsync(patients, viewer, source, ct, evenWithoutPatient: true);
+        await RecordReadAsync(patients, viewer, source, ct, evenWithoutPatient: items.Count > 0);
         return items;
     }
 

@@ -354,10 +354,17 @@ public abstract class AuditViewConformance(AuditViewFixture f)
         var bundle = await (await (await Officer()).GetAsync($"AuditEvent?patient={patient}&agent=privacy.officer")).ReadJsonAsync();
         Assert.Contains(Events(bundle), e => (string?)e["type"]!["code"] == "110110");
 
-        // A read that names no patient (the security events of a user) is recorded as well.
+        // A read that shows events naming no patient (a nurse's refused look at the trail) is recorded as well.
+        Assert.Equal(HttpStatusCode.Forbidden, (await (await f.ClientAsync("nurse.senior")).GetAsync("AuditEvent?type=security")).StatusCode);
         const string NoPatient = "SELECT COUNT(*) FROM access_log WHERE phase = 'audit' AND user_name = 'privacy.officer' AND patient IS NULL";
         var before = await f.CountAsync(NoPatient);
-        Assert.Equal(HttpStatusCode.OK, (await (await Officer()).GetAsync("AuditEvent?agent=nobody.at.all&type=security")).StatusCode);
+        var refusals = await (await Officer()).GetAsync("AuditEvent?agent=nurse.senior&type=110110");
+        Assert.NotEmpty(Events(await refusals.ReadJsonAsync()));
+        Assert.Equal(before + 1, await f.CountAsync(NoPatient));
+        // A page of nothing, or of the reader's own earlier reads of the trail, is not recorded again: a client polling for
+        // new events would otherwise read back its own last poll forever.
+        Assert.Equal(HttpStatusCode.OK, (await (await Officer()).GetAsync("AuditEvent?agent=nobody.at.all")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await (await Officer()).GetAsync("AuditEvent?agent=privacy.officer&type=110110")).StatusCode);
         Assert.Equal(before + 1, await f.CountAsync(NoPatient));
     }
 
