@@ -238,6 +238,27 @@ internal static class BackupCommand
             configuration.Bind(options);
             await using var backupStore = OpenTarget(parse.GetValue(from), options);
 
+            // The witness the restore is proven against, checked before any work: a blob container or bucket, or a folder;
+            // given, else the one the --config file configures, else the --to folder's own.
+            var witnessArg = parse.GetValue(witnessOpt);
+            var witnessUri = witnessArg is not null ? (witnessArg.Contains("://", StringComparison.Ordinal) ? witnessArg : null) : options.Ledger.WitnessTarget;
+            var witnessDir = witnessUri is not null ? null
+                : witnessArg is { } w ? Path.GetFullPath(w)
+                : options.Ledger.WitnessPath is { } configuredPath ? Path.GetFullPath(configuredPath)
+                : dir is not null && File.Exists(Path.Combine(dir, "witness", "key.pub")) ? Path.Combine(dir, "witness") : null;
+            IAdoptableWitness? witness;
+            try
+            {
+                witness = witnessUri is not null ? (IAdoptableWitness)options.Ledger.OpenWitness(witnessUri, TimeProvider.System)
+                    : witnessDir is null ? null : new FolderWitness(witnessDir);
+            }
+            catch (ArgumentException ex)
+            {
+                throw new CliException($"--witness: {ex.Message}");
+            }
+            await using var witnessLease = witness as IAsyncDisposable;
+            using var folderLease = witness as IDisposable;
+
             // Before any work: the right keyring, a backup to restore, and every key it needs.
             var manifest = await BackupRestorer.ChooseAsync(backupStore, new ContentAuthenticator(keyring, BackupCatalog.ManifestPurpose), atTime, parse.GetValue(treeSize), ct);
             BackupRestorer.CheckKeys(manifest, keyring);
@@ -267,13 +288,6 @@ internal static class BackupCommand
                 AnsiConsole.MarkupLine("the keyring was copied into the store folder (keep the escrow copy in the key safe; serve with its passphrase in WARDLINE_KEYRING_PASSPHRASE)");
             }
             var restoredOptions = new WardlineOptions { DataDirectory = dir, PostgresConnectionString = db, KeyringPath = dir is null ? keyringPath : null };
-            var witnessArg = parse.GetValue(witnessOpt);
-            // A blob container or bucket, or a folder: given, else the one the --config file configures, else the --to folder's.
-            var witnessUri = witnessArg is not null ? (witnessArg.Contains("://", StringComparison.Ordinal) ? witnessArg : null) : options.Ledger.WitnessTarget;
-            var witnessDir = witnessUri is not null ? null
-                : witnessArg is { } w ? Path.GetFullPath(w)
-                : options.Ledger.WitnessPath is { } configuredPath ? Path.GetFullPath(configuredPath)
-                : dir is not null && File.Exists(Path.Combine(dir, "witness", "key.pub")) ? Path.Combine(dir, "witness") : null;
             if (witnessUri is not null)
             {
                 restoredOptions.Ledger.WitnessTarget = witnessUri;
@@ -281,18 +295,6 @@ internal static class BackupCommand
             }
             else if (witnessDir is not null) restoredOptions.Ledger.WitnessPath = witnessDir;
             else if (db is not null) restoredOptions.Ledger.WitnessPath = Path.Combine(Path.GetTempPath(), "wardline-no-witness");
-            IAdoptableWitness? witness;
-            try
-            {
-                witness = witnessUri is not null ? (IAdoptableWitness)restoredOptions.Ledger.OpenWitness(restoredOptions, TimeProvider.System)
-                    : witnessDir is null ? null : new FolderWitness(witnessDir);
-            }
-            catch (ArgumentException ex)
-            {
-                throw new CliException($"--witness: {ex.Message}");
-            }
-            await using var witnessLease = witness as IAsyncDisposable;
-            using var folderLease = witness as IDisposable;
             await using var sp = await StoreArgs.OpenAsync(restoredOptions, ct);
             var verdict = await WithProgressAsync("verifying", _ => RestoreCheck.VerifyAsync(sp.GetRequiredService<SqlDialect>(), new RecordKeys(keyring, null, NullLogger<RecordKeys>.Instance),
                 witness, manifest, ct));

@@ -20,38 +20,38 @@ internal static class CommandRunner
         }
         catch (CliException ex)
         {
-            AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(ex.Message)}");
+            Error("error", ex.Message);
             return 2;
         }
         catch (Wardline.Server.Modules.Backup.BackupRefusedException ex)
         {
-            AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(ex.Message)}");
+            Error("error", ex.Message);
             return 2;
         }
         catch (Wardline.Backup.BackupStoreException ex)
         {
-            AnsiConsole.MarkupLine($"[red]backup target error ({ex.Kind}):[/] {Markup.Escape(ex.Message)}");
+            Error($"backup target error ({ex.Kind})", ex.Message);
             return 5;
         }
         catch (Wardline.Backup.Format.BackupFormatException ex)
         {
-            AnsiConsole.MarkupLine($"[red]backup error:[/] {Markup.Escape(ex.Message)}");
+            Error("backup error", ex.Message);
             return 6;
         }
         catch (KeyringException ex)
         {
-            AnsiConsole.MarkupLine($"[red]keyring error:[/] {Markup.Escape(ex.Message)}");
+            Error("keyring error", ex.Message);
             return 3;
         }
         catch (Npgsql.NpgsqlException ex)
         {
-            AnsiConsole.MarkupLine($"[red]database error:[/] {Markup.Escape(ex.Message)}");
+            Error("database error", ex.Message);
             return 4;
         }
         catch (System.Data.Common.DbException ex)
         {
             // SQLite's errors (a full disk, a locked or damaged file, rows that do not fit) are as expected as PostgreSQL's.
-            AnsiConsole.MarkupLine($"[red]database error:[/] {Markup.Escape(ex.Message)}");
+            Error("database error", ex.Message);
             return 4;
         }
         catch (OperationCanceledException)
@@ -59,5 +59,16 @@ internal static class CommandRunner
             AnsiConsole.MarkupLine("[yellow]cancelled[/]");
             return 130;
         }
+    }
+
+    /// <summary>
+    /// A label in red, then the message as plain text: through markup, Spectre would turn ":ledger:" in a setting's name
+    /// (Wardline:Ledger:...) into an emoji, and an escape for brackets does not stop that.
+    /// </summary>
+    private static void Error(string label, string message)
+    {
+        AnsiConsole.Markup($"[red]{Markup.Escape(label)}:[/] ");
+        AnsiConsole.Write(new Text(message));
+        AnsiConsole.WriteLine();
     }
 }

@@ -232,6 +232,27 @@ public sealed class BackupCliTests(BackedUpStore store) : IClassFixture<BackedUp
         Assert.Equal(runsBefore, await CountAsync(store.Options, "SELECT COUNT(*) FROM backup_runs"));
     }
 
+    [Theory]
+    [InlineData("azure://devstoreaccount1/witness", "--witness: azure://devstoreaccount1/witness needs a connection string: set Wardline:Ledger:WitnessStore:AzureConnectionString.")]
+    [InlineData("s3://witness-bucket", "set Wardline:Ledger:WitnessStore:S3AccessKey and S3SecretKey.")]
+    [InlineData("ftp://witness", "--witness: Unknown backup target scheme 'ftp'")]
+    public async Task A_bad_witness_is_refused_by_name_before_anything_is_restored(string witness, string message)
+    {
+        var target = new Uri(Path.Combine(_folder, "witness-case-target")).AbsoluteUri;
+        var backup = await RunAsync("backup", "now", "--data", store.Data, "--target", target);
+        Assert.True(backup.ExitCode == 0, backup.Output);
+        var to = Path.Combine(_folder, "restored-" + Guid.NewGuid().ToString("N")[..8]);
+        // The backup's own credentials in the environment are not the witness's.
+        var env = Env(("WARDLINE_BACKUP_AZURE_CONNECTION_STRING", "UseDevelopmentStorage=true"), ("AWS_ACCESS_KEY_ID", "backup-key"), ("AWS_SECRET_ACCESS_KEY", "backup-secret"));
+
+        var result = await RunAsync(env, ["restore", "--from", target, "--to", to, "--keyring", store.Keyring, "--witness", witness]);
+
+        Assert.True(result.ExitCode == 2, result.Output);
+        Assert.Contains(message, result.Flat, StringComparison.Ordinal);
+        Assert.DoesNotContain("Exception", result.Output, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(to));
+    }
+
     [Fact]
     public async Task A_target_given_credentials_never_shows_them_whether_the_uri_is_bad_or_the_target_unreachable()
     {

@@ -41,9 +41,12 @@ public sealed class LedgerOptions
 
     /// <summary>The configured witness: the blob container or bucket when <see cref="WitnessTarget"/> is set, else the folder.</summary>
     internal IWitness OpenWitness(Hosting.WardlineOptions options, TimeProvider time) =>
-        WitnessTarget is { } uri
-            ? new StoreWitness(BackupTargets.Open(uri, WitnessStore, WitnessStoreKey), WitnessRetainDays, time)
-            : new FolderWitness(options.WitnessFolder());
+        WitnessTarget is { } uri ? OpenWitness(uri, time) : new FolderWitness(options.WitnessFolder());
+
+    /// <summary>A blob container or bucket as the witness, with <see cref="WitnessStore"/>'s credentials.</summary>
+    /// <exception cref="ArgumentException">The URI, or the credentials it needs, are missing or malformed.</exception>
+    internal StoreWitness OpenWitness(string uri, TimeProvider time) =>
+        new(BackupTargets.Open(uri, WitnessStore, WitnessStoreKey), WitnessRetainDays, time);
 
     public IReadOnlyList<string> Validate(bool postgres)
     {
