@@ -308,10 +308,8 @@ internal static class AuditEndpoints
         if (One(query, "type", bad) is { } type)
         {
             // The codes the events carry (rest, 110110, 110113, 110114, 110100; with or without their system), or the ledger's own kinds.
-            var code = type.Contains('|', StringComparison.Ordinal) ? type
-                : AuditEventBuilder.TypeCodeFilters.Keys.SingleOrDefault(k => k.EndsWith("|" + type, StringComparison.Ordinal));
             if (Array.IndexOf(Types, type) >= 0) q = q with { Type = type };
-            else if (code is not null && AuditEventBuilder.TypeCodeFilters.ContainsKey(code)) q = q with { Type = code };
+            else if (AuditEventBuilder.TypeCodeFilters.Keys.FirstOrDefault(k => k == type || k.EndsWith("|" + type, StringComparison.Ordinal)) is { } code) q = q with { Type = code };
             else bad.Add("type must be an AuditEvent type this server records (rest, 110110 Patient Record, 110113 Security Alert, 110114 User Authentication, 110100 Application Activity, optionally with its system) or one of access, security, write, system.");
         }
         if (query.TryGetValue("_after", out var afterValues))

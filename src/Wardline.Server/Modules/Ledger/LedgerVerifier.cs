@@ -81,8 +81,9 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         // witness was lost or replaced, and with it the protection against a rollback.
         // A head goes to the witness before the database keeps its copy, so any copy in this snapshot is in the
         // witness as read now (the heads checked against the tree were read before the snapshot, so none is newer than it).
+        // Heads are never taken out of a witness, so one that held heads then still does: it is read again only if it held none.
         var signedHere = await LedgerNodes.ReadHeadsAsync(c, tx, newestOnly: false, ct);
-        if (signedHere.Count > 0 && await WitnessEmptyAsync(ct))
+        if (signedHere.Count > 0 && heads.Count == 0 && await WitnessEmptyAsync(ct))
         {
             Problem($"the {witness.Describe()} holds no signed heads, but the database signed {signedHere.Count}: the witness was lost or replaced");
         }

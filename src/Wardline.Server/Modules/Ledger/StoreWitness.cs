@@ -29,6 +29,7 @@ internal sealed partial class StoreWitness(IBackupStore store, int retainDays, T
     private readonly SemaphoreSlim _prepare = new(1, 1);
     private readonly ConcurrentDictionary<string, TreeHead> _read = new(StringComparer.Ordinal);
     private volatile bool _prepared;
+    private volatile bool _keySeen;
 
     public string Describe() => $"witness at {store.Display}";
 
@@ -54,7 +55,8 @@ internal sealed partial class StoreWitness(IBackupStore store, int retainDays, T
     {
         await PrepareAsync(ct);
         var until = retainDays > 0 ? time.GetUtcNow().AddDays(retainDays) : (DateTimeOffset?)null;
-        if (await store.StatAsync(KeyName, ct) is null)
+        // The pin is written once: after this process has seen it, every head need not ask for it again.
+        if (!_keySeen && await store.StatAsync(KeyName, ct) is null)
         {
             try
             {
@@ -65,6 +67,7 @@ internal sealed partial class StoreWitness(IBackupStore store, int retainDays, T
                 // Another server pinned first; TreeHeads compares its key with the pin before every head.
             }
         }
+        _keySeen = true;
         var json = head.ToJson();
         await store.PutAsync(HeadName(head, json), json, until, ct);
     }
@@ -119,7 +122,7 @@ internal sealed partial class StoreWitness(IBackupStore store, int retainDays, T
         }
         catch (BackupStoreException ex)
         {
-            throw Unreadable(ex);
+            throw new LedgerFormatException($"{store.Display}: the rebase record could not be written ({ex.Kind}): {ex.Message}", ex);
         }
         return $"{store.Display}/{name}";
     }

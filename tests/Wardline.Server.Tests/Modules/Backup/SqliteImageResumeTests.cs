@@ -1,4 +1,3 @@
-using Wardline.Backup;
 using Wardline.Backup.Format;
 using Wardline.Server.Modules.Backup;
 using Wardline.Server.Tests.Infrastructure;
@@ -25,7 +24,7 @@ public sealed class SqliteImageResumeTests(ITestOutputHelper output) : StoreAndT
             await using var server = await StartAsync(Store);
             var seeded = await SeedAsync(server.Client, observations: 60);
             // Every piece goes up; the manifest, last, does not: the commonest half-way failure of a long upload.
-            var failing = new RefusingStore(Target.Store, name => name.StartsWith("manifests/", StringComparison.Ordinal));
+            var failing = new FailingPutStore(Target.Store, refuse: name => name.StartsWith("manifests/", StringComparison.Ordinal));
 
             var failed = await BackupAsync(server, failing);
 
@@ -70,7 +69,7 @@ public sealed class SqliteImageResumeTests(ITestOutputHelper output) : StoreAndT
         {
             await using var server = await StartAsync(Store);
             await SeedAsync(server.Client, observations: 30);
-            var failing = new RefusingStore(Target.Store, name => name.StartsWith("manifests/", StringComparison.Ordinal));
+            var failing = new FailingPutStore(Target.Store, refuse: name => name.StartsWith("manifests/", StringComparison.Ordinal));
             var failed = await BackupAsync(server, failing);
             Assert.Equal("failed", failed.Status);
             var names = Directory.GetFiles(Path.Combine(Target.Folder, "segments", failed.RunId)).Order(StringComparer.Ordinal).ToList();
@@ -91,36 +90,5 @@ public sealed class SqliteImageResumeTests(ITestOutputHelper output) : StoreAndT
         {
             SqliteImage.ChunkBytes = 64 << 20;
         }
-    }
-
-    /// <summary>A real store that refuses, as unreachable, the objects <paramref name="refuse"/> names; counts what it stored.</summary>
-    private sealed class RefusingStore(IBackupStore inner, Func<string, bool> refuse) : IBackupStore
-    {
-        private int _stored;
-
-        public int Stored => _stored;
-
-        public string Display => inner.Display;
-
-        public BackupImmutability Immutability => inner.Immutability;
-
-        public Task PrepareAsync(CancellationToken ct) => inner.PrepareAsync(ct);
-
-        public async Task PutAsync(string name, ReadOnlyMemory<byte> content, DateTimeOffset? retainUntil, CancellationToken ct)
-        {
-            if (refuse(name)) throw new BackupStoreException(BackupStoreErrorKind.Unreachable, $"{Display} is unreachable: connection reset while storing {name} (injected)");
-            await inner.PutAsync(name, content, retainUntil, ct);
-            Interlocked.Increment(ref _stored);
-        }
-
-        public Task<byte[]> GetAsync(string name, CancellationToken ct) => inner.GetAsync(name, ct);
-
-        public Task<BackupObjectInfo?> StatAsync(string name, CancellationToken ct) => inner.StatAsync(name, ct);
-
-        public IAsyncEnumerable<BackupObjectInfo> ListAsync(string prefix, CancellationToken ct) => inner.ListAsync(prefix, ct);
-
-        public Task DeleteAsync(string name, CancellationToken ct) => inner.DeleteAsync(name, ct);
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }

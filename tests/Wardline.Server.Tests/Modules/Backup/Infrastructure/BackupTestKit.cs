@@ -231,12 +231,18 @@ internal sealed class FolderTarget : IAsyncDisposable
     }
 }
 
-/// <summary>A real store whose <see cref="PutAsync"/> fails as unreachable from the Nth call on: a target that goes away half-way through a run.</summary>
-internal sealed class FailingPutStore(IBackupStore inner, int failFrom) : IBackupStore
+/// <summary>
+/// A real store whose <see cref="PutAsync"/> fails as unreachable from the Nth call on, or for the names <c>refuse</c> picks:
+/// a target that goes away half-way through a run. Counts the objects it did store.
+/// </summary>
+internal sealed class FailingPutStore(IBackupStore inner, int failFrom = int.MaxValue, Func<string, bool>? refuse = null) : IBackupStore
 {
     private int _puts;
+    private int _stored;
 
     public int Puts => _puts;
+
+    public int Stored => _stored;
 
     public string Display => inner.Display;
 
@@ -244,10 +250,13 @@ internal sealed class FailingPutStore(IBackupStore inner, int failFrom) : IBacku
 
     public Task PrepareAsync(CancellationToken ct) => inner.PrepareAsync(ct);
 
-    public Task PutAsync(string name, ReadOnlyMemory<byte> content, DateTimeOffset? retainUntil, CancellationToken ct) =>
-        Interlocked.Increment(ref _puts) >= failFrom
-            ? throw new BackupStoreException(BackupStoreErrorKind.Unreachable, $"{Display} is unreachable: connection reset while storing {name} (injected)")
-            : inner.PutAsync(name, content, retainUntil, ct);
+    public async Task PutAsync(string name, ReadOnlyMemory<byte> content, DateTimeOffset? retainUntil, CancellationToken ct)
+    {
+        if (Interlocked.Increment(ref _puts) >= failFrom || refuse?.Invoke(name) == true)
+            throw new BackupStoreException(BackupStoreErrorKind.Unreachable, $"{Display} is unreachable: connection reset while storing {name} (injected)");
+        await inner.PutAsync(name, content, retainUntil, ct);
+        Interlocked.Increment(ref _stored);
+    }
 
     public Task<byte[]> GetAsync(string name, CancellationToken ct) => inner.GetAsync(name, ct);
 
