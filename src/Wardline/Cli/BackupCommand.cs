@@ -159,6 +159,8 @@ internal static class BackupCommand
             var keyring = LoadKeyring(options.KeyringFile());
             var report = await BackupRetention.PruneAsync(backupStore, keyring, options.Backup.Retention, ct);
             AnsiConsole.MarkupLine($"kept {report.ManifestsKept} backups; removed {report.ManifestsRemoved} backups and {report.ObjectsRemoved} segments; {report.Locked} objects kept because the target holds them locked");
+            if (report.RunningBackup is { } lease)
+                AnsiConsole.MarkupLine($"[yellow]a backup is running on the target[/] ({Markup.Escape(lease)}): no segment was removed, since it may be reusing ones no backup lists yet; prune again once it has ended");
             return 0;
         });
     }

@@ -24,4 +24,10 @@ internal static partial class BackupLog
 
     [LoggerMessage(EventId = 5005, Level = LogLevel.Information, Message = "Backup retention removed {Manifests} manifests and {Objects} objects from {Target}; {Locked} kept because the target holds them locked; {Unreadable} manifests could not be read and were left")]
     public static partial void Pruned(ILogger logger, string target, int manifests, int objects, int locked, int unreadable);
+
+    [LoggerMessage(EventId = 5008, Level = LogLevel.Information, Message = "Backup {RunId} to {Target}: retention is running there ({Lease}), so nothing a failed run stored is reused; this run uploads afresh")]
+    public static partial void NotReusing(ILogger logger, string runId, string target, string lease);
+
+    [LoggerMessage(EventId = 5009, Level = LogLevel.Information, Message = "Backup retention on {Target} removed no segment: a backup is running there ({Lease}); the next prune removes them")]
+    public static partial void PruneDeferred(ILogger logger, string target, string lease);
 }

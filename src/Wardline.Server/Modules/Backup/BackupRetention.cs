@@ -6,14 +6,16 @@ using Wardline.Crypto;
 namespace Wardline.Server.Modules.Backup;
 
 /// <summary>What retention removed, what it had to keep because the target holds it locked, and manifests it could not read (kept, untouched).</summary>
-internal sealed record PruneReport(int ManifestsKept, int ManifestsRemoved, int ObjectsRemoved, int Locked, int Unreadable = 0);
+/// <param name="RunningBackup">The lease of a backup running on the target (<see cref="BackupLease"/>), if one was: no segment was removed, since the run may be reusing ones no backup lists yet.</param>
+internal sealed record PruneReport(int ManifestsKept, int ManifestsRemoved, int ObjectsRemoved, int Locked, int Unreadable = 0, string? RunningBackup = null);
 
 /// <summary>
 /// Retention (docs/operations/backup.md): keeps the newest backup, and the newest backup of each of the last N
 /// hours, days, weeks and months; removes the other manifests, then every segment no remaining manifest lists
 /// and that the target last modified more than <see cref="Grace"/> before its newest object (the target's own clock,
 /// so a run in progress, or a failed run waiting to be resumed, is never touched, whatever the servers' clocks say).
-/// An object the target holds locked stays, and so do the segments of a manifest that stays; a manifest that does
+/// While a backup runs on the target (<see cref="BackupLease"/>) no segment is removed at all: the run may be reusing
+/// a failed run's segments, which no manifest lists until it ends. An object the target holds locked stays, and so do the segments of a manifest that stays; a manifest that does
 /// not authenticate (another keyring, damage) is left alone and reported.
 /// </summary>
 internal static class BackupRetention
@@ -24,8 +26,11 @@ internal static class BackupRetention
     public static async Task<PruneReport> PruneAsync(IBackupStore store, Keyring keyring, BackupRetentionOptions retention, CancellationToken ct)
     {
         var authenticator = new ContentAuthenticator(keyring, BackupCatalog.ManifestPurpose);
+        await using var lease = await BackupLease.ForPruneAsync(store, ct);
+        foreach (var name in lease.Stale) await TryDeleteAsync(store, name, ct);
+        var running = lease.Others.Count > 0 ? lease.Others[0] : null;
         var names = await BackupCatalog.ManifestNamesAsync(store, ct);
-        if (names.Count == 0) return new PruneReport(0, 0, 0, 0);
+        if (names.Count == 0) return new PruneReport(0, 0, 0, 0, 0, running);
         var manifests = new List<Manifest>();
         var unreadable = 0;
         foreach (var name in names)
@@ -39,7 +44,7 @@ internal static class BackupRetention
                 unreadable++;
             }
         }
-        if (manifests.Count == 0) return new PruneReport(0, 0, 0, 0, unreadable);
+        if (manifests.Count == 0) return new PruneReport(0, 0, 0, 0, unreadable, running);
         var keep = Keep(manifests, retention);
         int removedManifests = 0, removedObjects = 0, locked = 0;
         foreach (var m in manifests.Where(m => !keep.Contains(m)))
@@ -51,6 +56,7 @@ internal static class BackupRetention
                 keep.Add(m); // it stays, so what it lists stays restorable
             }
         }
+        if (running is not null) return new PruneReport(keep.Count, removedManifests, 0, locked, unreadable, running);
         var referenced = new HashSet<string>(keep.SelectMany(m => m.Objects.Select(o => o.Name)), StringComparer.Ordinal);
         var segments = new List<BackupObjectInfo>();
         await foreach (var o in store.ListAsync("segments/", ct)) segments.Add(o);

@@ -190,6 +190,7 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
             var pruned = await BackupRetention.PruneAsync(store, keys.Keyring, options.Retention, ct);
             if (pruned.ManifestsRemoved + pruned.ObjectsRemoved + pruned.Locked + pruned.Unreadable > 0)
                 BackupLog.Pruned(logger, store.Display, pruned.ManifestsRemoved, pruned.ObjectsRemoved, pruned.Locked, pruned.Unreadable);
+            if (pruned.RunningBackup is { } lease) BackupLog.PruneDeferred(logger, store.Display, lease);
         }
         if (options.DrillIntervalHours > 0)
         {

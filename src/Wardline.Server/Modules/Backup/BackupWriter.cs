@@ -57,6 +57,10 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
         {
             progress?.Report(new BackupProgress("reading the target", 0, 0));
             await store.PrepareAsync(ct);
+            // While retention runs on the target it may be removing a failed run's segments: reuse none of them then.
+            await using var lease = await BackupLease.ForBackupAsync(store, runId, ct);
+            var mayReuse = lease.Others.Count == 0;
+            if (!mayReuse) BackupLog.NotReusing(logger, runId, store.Display, lease.Others[0]);
             var prev = await BackupCatalog.LatestAsync(store, authenticator, ct);
             fullBecause = FullBecause(forceFull, prev, options, time.GetUtcNow());
             var full = fullBecause is not null;
@@ -87,7 +91,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             // Ledger segments: reuse those a failed run of the same chain already stored, then make the rest.
             // (An image holds them all.)
             var cursor = image is null ? from.Value : size;
-            foreach (var done in image is null ? await ResumableAsync(store, from.Value, size, ct) : [])
+            foreach (var done in image is null && mayReuse ? await ResumableAsync(store, from.Value, size, ct) : [])
             {
                 objects.Add(Task.FromResult(done));
                 cursor = done.To!.Value;
@@ -183,7 +187,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             if (image is null) await tx.RollbackAsync(ct);
             await pending.DrainAsync();
             var (pieces, piecesReused) = image is null ? ([], 0)
-                : await SqliteImage.ShipAsync(store, cipher, fingerprints, runId, image, RetainUntil(options), await EarlierPiecesAsync(store, ct),
+                : await SqliteImage.ShipAsync(store, cipher, fingerprints, runId, image, RetainUntil(options), mayReuse ? await EarlierPiecesAsync(store, ct) : [],
                     o => RecordSegmentAsync(runId, o, ct), progress, ct);
             reused += piecesReused;
             List<ManifestObject> manifestObjects = [.. pieces, .. await Task.WhenAll(objects)];
@@ -193,6 +197,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
 
             if (!full && size == prev!.LedgerSize && !tablesChanged)
             {
+                await lease.DisposeAsync();
                 await FinishRunAsync(runId, "unchanged", size, 0, 0, 0, null, null, ct);
                 // An idle store checks every interval: keep one "unchanged" row per target, not one a minute.
                 await ExecAsync("DELETE FROM backup_runs WHERE target = @t AND status = 'unchanged' AND id <> @id", [("@t", store.Display), ("@id", runId)], ct);
@@ -224,6 +229,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             progress?.Report(new BackupProgress("manifest", 0, 1));
             await store.PutAsync(manifest.Name, manifest.Seal(authenticator), RetainUntil(options), ct);
             progress?.Report(new BackupProgress("manifest", 1, 1));
+            await lease.DisposeAsync(); // what the run reused is listed now
             await FinishRunAsync(runId, "completed", size, stored, reused, bytes, manifest.Name, null, ct);
             // Recorded segments only serve to resume a failed run; a completed backup supersedes every earlier one.
             await ExecAsync("DELETE FROM backup_segments WHERE run_id IN (SELECT id FROM backup_runs WHERE target = @t AND id <= @id)", [("@t", store.Display), ("@id", runId)], ct);

@@ -233,9 +233,10 @@ internal sealed class FolderTarget : IAsyncDisposable
 
 /// <summary>
 /// A real store whose <see cref="PutAsync"/> fails as unreachable from the Nth call on, or for the names <c>refuse</c> picks:
-/// a target that goes away half-way through a run. Counts the objects it did store.
+/// a target that goes away half-way through a run (its lease, <see cref="BackupLease"/>, aside). Counts the objects it did store. <c>beforePut</c>, if given, runs
+/// before each store (something else happening on the target while a run is under way).
 /// </summary>
-internal sealed class FailingPutStore(IBackupStore inner, int failFrom = int.MaxValue, Func<string, bool>? refuse = null) : IBackupStore
+internal sealed class FailingPutStore(IBackupStore inner, int failFrom = int.MaxValue, Func<string, bool>? refuse = null, Func<string, Task>? beforePut = null) : IBackupStore
 {
     private int _puts;
     private int _stored;
@@ -252,6 +253,12 @@ internal sealed class FailingPutStore(IBackupStore inner, int failFrom = int.Max
 
     public async Task PutAsync(string name, ReadOnlyMemory<byte> content, DateTimeOffset? retainUntil, CancellationToken ct)
     {
+        if (beforePut is not null) await beforePut(name);
+        if (name.StartsWith(BackupLease.Prefix, StringComparison.Ordinal))
+        {
+            await inner.PutAsync(name, content, retainUntil, ct); // a run's lease: not one of the objects a run stores, counted or failed
+            return;
+        }
         if (Interlocked.Increment(ref _puts) >= failFrom || refuse?.Invoke(name) == true)
             throw new BackupStoreException(BackupStoreErrorKind.Unreachable, $"{Display} is unreachable: connection reset while storing {name} (injected)");
         await inner.PutAsync(name, content, retainUntil, ct);
