@@ -120,6 +120,27 @@ public abstract class AppointmentAndOrderConformance(StoreKind kind) : Monitorin
         Assert.Equal(HttpStatusCode.BadRequest, noSubject.StatusCode);
         Assert.Equal(before, await CountAsync(Store.Options, "SELECT COUNT(*) FROM resources"));
     }
+
+    [Fact]
+    public async Task An_encounter_naming_a_practitioner_twice_is_stored_and_relates_them_for_the_span_of_both_periods()
+    {
+        var patient = await Server.Client.CreateAsync("Patient", """{"resourceType":"Patient","name":[{"family":"Ng","given":["Li"]}]}""");
+        var doctor = await PractitionerAsync();
+        await StaffAsync(Server, "dr.twice", "dr.twice", doctor);
+        var (admitted, handedOver, discharged) = (new DateTimeOffset(2026, 11, 2, 8, 0, 0, TimeSpan.Zero), new DateTimeOffset(2026, 11, 3, 8, 0, 0, TimeSpan.Zero), new DateTimeOffset(2026, 11, 5, 8, 0, 0, TimeSpan.Zero));
+
+        // Admitting and then attending physician of one stay: the same practitioner in two participant entries.
+        await Server.Client.CreateAsync("Encounter", $$$"""
+            {"resourceType":"Encounter","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},
+             "subject":{"reference":"Patient/{{{patient}}}"},
+             "participant":[{"individual":{"reference":"Practitioner/{{{doctor}}}"},"period":{"start":"{{{At(admitted)}}}","end":"{{{At(handedOver)}}}"}},
+                            {"individual":{"reference":"Practitioner/{{{doctor}}}"},"period":{"start":"{{{At(handedOver)}}}","end":"{{{At(discharged)}}}"}}]}
+            """);
+        var directory = await Server.Service<DirectoryLoader>().LoadAsync(CancellationToken.None);
+
+        var stay = Assert.Single(directory.RelationshipsOf("dr.twice", patient));
+        Assert.Equal(("encounter", admitted.ToUnixTimeMilliseconds(), (long?)discharged.ToUnixTimeMilliseconds()), (stay.Kind, stay.FromMs, stay.UntilMs));
+    }
 }
 
 public sealed class AppointmentAndOrderOnSqlite() : AppointmentAndOrderConformance(StoreKind.Sqlite);

@@ -193,6 +193,14 @@ internal sealed class FactsExtractor(AccessOptions options)
                 }
                 break;
         }
-        return [.. list.Distinct()];
+        // One relation per practitioner (care_relations' key is the resource, practitioner and patient): a practitioner
+        // listed twice (an encounter's admitter and attender, two periods of a care team) holds the span of all of them.
+        return [.. list.GroupBy(r => r.Practitioner, StringComparer.Ordinal).Select(g => g.Skip(1).Any()
+            ? g.First() with
+            {
+                From = g.Any(r => r.From is null) ? null : g.Min(r => r.From),
+                Until = g.Any(r => r.Until is null) ? null : g.Max(r => r.Until),
+            }
+            : g.First())];
     }
 }
