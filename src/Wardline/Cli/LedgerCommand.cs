@@ -28,7 +28,7 @@ internal static class LedgerCommand
                 $"{report.VersionsChecked} resource versions; {report.Elapsed.TotalSeconds:0.00} s");
             if (report.Problems.Count == 0)
             {
-                AnsiConsole.MarkupLine("[green]verified[/]: every entry, head and version agrees");
+                AnsiConsole.MarkupLine("[green]verified[/]: every entry, head and version agrees, and every present resource's access facts and care relations");
                 return 0;
             }
             foreach (var p in report.Problems) AnsiConsole.MarkupLine($"[red]differs[/]: {Markup.Escape(p)}");

@@ -1,6 +1,7 @@
 using System.Data;
 using System.Data.Common;
 using System.Diagnostics;
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Security.Cryptography;
@@ -9,7 +10,9 @@ using Microsoft.Data.Sqlite;
 using SQLitePCL;
 using Wardline.Crypto;
 using Wardline.Ledger;
+using Wardline.Server.Modules.Access.Facts;
 using Wardline.Server.Modules.Records;
+using Wardline.Server.Modules.Records.Search;
 using Wardline.Server.Modules.Records.Storage;
 
 namespace Wardline.Server.Modules.Ledger;
@@ -23,7 +26,9 @@ internal sealed record VerifyReport(long Size, int HeadsChecked, long VersionsCh
 /// their pinned key), and, in full, the stored subtree hashes, the searchable columns beside each entry,
 /// and every stored resource version against the SHA-256 its write entry recorded.
 /// </summary>
-internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitness witness)
+/// <param name="facts">Where given (the server's and <c>wardline ledger verify</c>'s, with their access settings), a full
+/// verification also holds each present resource's access facts and care relations to its content (<see cref="CheckFactsAsync"/>).</param>
+internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitness witness, FactsExtractor? facts = null)
 {
     internal enum Depth
     {
@@ -182,6 +187,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
             var newest = new Dictionary<(string Type, string Id), (int Version, bool Deleted, long LastUpdated)>();
             versions = await CheckVersionsAsync(c, tx, writes, newest, Problem, ct);
             await CheckCurrentAsync(c, tx, newest, Problem, ct);
+            if (facts is not null) await CheckFactsAsync(c, tx, facts, Problem, ct);
         }
         return new VerifyReport(tree.Size, checkHeads.Count, versions, problems, clock.Elapsed);
     }
@@ -618,6 +624,128 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         }
         foreach (var ((type, id), _) in newest.OrderBy(n => n.Key.Type, StringComparer.Ordinal).ThenBy(n => n.Key.Id, StringComparer.Ordinal).Take(MaxProblems))
             problem($"{type}/{id} has stored versions but no current-version row: reads and searches no longer find it");
+    }
+
+    /// <summary>
+    /// The policy decides by <c>access_facts</c> and <c>care_relations</c>, and monitoring reads them; both are derived from a
+    /// resource's content when it is written. So each present resource's rows must be what its current content (held to the
+    /// ledger above) gives: otherwise one UPDATE could drop a record's sensitivity labels or a patient's VIP flag, or invent a
+    /// care relation, and change who may read a record without touching a version. Rows of resources that are not stored are
+    /// counted too. (A deleted resource keeps the facts of its last content, which is not checked here.) Problems name the
+    /// resource and the columns, never their values.
+    /// </summary>
+    private async Task CheckFactsAsync(DbConnection c, DbTransaction tx, FactsExtractor extractor, Action<string> problem, CancellationToken ct)
+    {
+        var relations = new Dictionary<long, List<CareRelation>>();
+        var deleted = new HashSet<long>();
+        await using (var cmd = c.CreateCommand())
+        {
+            cmd.Transaction = tx;
+            cmd.CommandText = "SELECT rid, practitioner, patient, kind, from_at, until_at FROM care_relations";
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                var rid = r.GetInt64(0);
+                if (!relations.TryGetValue(rid, out var list)) relations[rid] = list = [];
+                list.Add(new CareRelation(r.GetString(1), r.GetString(2), r.IsDBNull(3) ? "" : r.GetString(3), r.IsDBNull(4) ? null : r.GetInt64(4), r.IsDBNull(5) ? null : r.GetInt64(5)));
+            }
+        }
+        await using (var cmd = c.CreateCommand())
+        {
+            cmd.Transaction = tx;
+            cmd.CommandText = "SELECT rid FROM resources WHERE deleted <> 0";
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct)) deleted.Add(r.GetInt64(0));
+        }
+        await using (var cmd = c.CreateCommand())
+        {
+            cmd.Transaction = tx;
+            cmd.CommandText = "SELECT r.rid, r.res_type, r.res_id, r.version, r.last_updated, v.body, k.wrapped, " +
+                "f.rid, f.department, f.encounter, f.patient, f.labels, f.status, f.restricted, f.research_consent, f.staff_user " +
+                "FROM resources r JOIN resource_versions v ON v.res_type = r.res_type AND v.res_id = r.res_id AND v.version = r.version " +
+                "LEFT JOIN data_keys k ON k.res_type = r.res_type AND k.res_id = r.res_id LEFT JOIN access_facts f ON f.rid = r.rid WHERE r.deleted = 0";
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            string? Text(int i) => r.IsDBNull(i) ? null : r.GetString(i);
+            await InBatchesAsync(ct => new ValueTask<bool>(r.ReadAsync(ct)), () => new FactsCheckRow(
+                    r.GetInt64(0), new ResourceKey(r.GetString(1), r.GetString(2), r.GetInt32(3)), r.GetInt64(4),
+                    r.IsDBNull(5) ? null : (byte[])r.GetValue(5), r.IsDBNull(6) ? null : (byte[])r.GetValue(6),
+                    r.IsDBNull(7) ? null : new FactsRow(Text(8), Text(9), Text(10), Text(11) ?? "", Text(12), Convert.ToInt32(r.GetValue(13), CultureInfo.InvariantCulture) != 0,
+                        Convert.ToInt32(r.GetValue(14), CultureInfo.InvariantCulture) != 0, Text(15), [])),
+                rows => DeriveFacts(rows, extractor),
+                (rows, derived) =>
+                {
+                    for (var i = 0; i < rows.Count; i++)
+                    {
+                        var row = rows[i];
+                        relations.Remove(row.Rid, out var held);
+                        if (derived[i] is not { } want) continue; // content that does not open is reported by the version check
+                        var key = $"{row.Key.Type}/{row.Key.Id}";
+                        if (row.Stored is not { } stored)
+                        {
+                            problem($"{key} has no access facts: the policy cannot place it (they were deleted behind Wardline's back)");
+                            continue;
+                        }
+                        var columns = new List<string>();
+                        if (stored.Department != want.Department) columns.Add("department");
+                        if (stored.Encounter != want.Encounter) columns.Add("encounter");
+                        if (stored.Patient != want.Patient) columns.Add("patient");
+                        if (stored.Labels != want.Labels) columns.Add("labels");
+                        if (stored.Status != want.Status) columns.Add("status");
+                        if (stored.Restricted != want.Restricted) columns.Add("restricted");
+                        if (stored.ResearchConsent != want.ResearchConsent) columns.Add("research_consent");
+                        if (stored.StaffUser != want.StaffUser) columns.Add("staff_user");
+                        if (columns.Count > 0)
+                            problem($"{key}: its access facts ({string.Join(", ", columns)}) are not what its content (version {row.Key.Version}) gives: changed behind Wardline's back, or derived under other access settings; the policy and monitoring decide by them");
+                        if (!Relations(held ?? []).SequenceEqual(Relations(want.CareRelations)))
+                            problem($"{key}: its care relations are not the ones its content (version {row.Key.Version}) names: changed behind Wardline's back; the policy grants access by them");
+                    }
+                }, ct);
+        }
+        var invented = relations.Where(kv => !deleted.Contains(kv.Key)).Sum(kv => kv.Value.Count);
+        if (invented > 0) problem($"care_relations holds {invented} relations of resources that are not stored: inserted behind Wardline's back; the policy grants access by them");
+        await using (var cmd = c.CreateCommand())
+        {
+            cmd.Transaction = tx;
+            cmd.CommandText = "SELECT COUNT(*) FROM access_facts f WHERE NOT EXISTS (SELECT 1 FROM resources r WHERE r.rid = f.rid)";
+            var orphans = Convert.ToInt64(await cmd.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture);
+            if (orphans > 0) problem($"access_facts holds {orphans} rows of resources that are not stored: inserted behind Wardline's back");
+        }
+    }
+
+    private static IEnumerable<CareRelation> Relations(IEnumerable<CareRelation> list) =>
+        list.Order(Comparer<CareRelation>.Create((a, b) =>
+        {
+            var c = string.CompareOrdinal(a.Practitioner, b.Practitioner);
+            if (c == 0) c = string.CompareOrdinal(a.Patient, b.Patient);
+            if (c == 0) c = string.CompareOrdinal(a.Kind, b.Kind);
+            if (c == 0) c = Nullable.Compare(a.From, b.From);
+            return c != 0 ? c : Nullable.Compare(a.Until, b.Until);
+        }));
+
+    private sealed record FactsCheckRow(long Rid, ResourceKey Key, long LastUpdated, byte[]? Body, byte[]? Wrapped, FactsRow? Stored);
+
+    /// <summary>What each row's content gives, as the write path derives it (at the version's own time); null where it does not open.</summary>
+    private FactsRow?[] DeriveFacts(List<FactsCheckRow> rows, FactsExtractor extractor)
+    {
+        var derived = new FactsRow?[rows.Count];
+        Parallel.For(0, (rows.Count + SliceSize - 1) / SliceSize, slice =>
+        {
+            for (var i = slice * SliceSize; i < Math.Min(rows.Count, (slice + 1) * SliceSize); i++)
+            {
+                var v = rows[i];
+                if (v.Body is null || v.Wrapped is null) continue;
+                try
+                {
+                    if (keys.Open(new StoredVersion(v.Key.Type, v.Key.Id, v.Key.Version, v.LastUpdated, false, v.Body, v.Wrapped)) is not { } json) continue;
+                    if (FhirJson.ParseStored(json) is not { } resource) continue;
+                    derived[i] = extractor.Extract(resource, ResourceIndexer.References(resource), v.LastUpdated / 1000);
+                }
+                catch (EnvelopeException)
+                {
+                }
+            }
+        });
+        return derived;
     }
 
     /// <summary>The marker for content that did not decrypt (a SHA-256 in hex is never this).</summary>

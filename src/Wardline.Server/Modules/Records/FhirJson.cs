@@ -20,7 +20,29 @@ internal static class FhirJson
     private static readonly FhirJsonDeserializer Deserializer =
         new(new DeserializerSettings().UsingMode(DeserializationMode.Strict));
 
+    /// <summary>For content Wardline itself stored (validated strictly when it was written): no validation, the same model.</summary>
+    private static readonly FhirJsonDeserializer StoredDeserializer =
+        new(new DeserializerSettings().UsingMode(DeserializationMode.Ostrich));
+
     private static readonly FhirJsonSerializer Serializer = new();
+
+    /// <summary>
+    /// Content Wardline stored itself, parsed without validating it again (it was parsed strictly, then serialized by
+    /// <see cref="Serialize"/>, when it was written): for checks that re-derive what was derived at write time. Null
+    /// where it does not parse at all.
+    /// </summary>
+    public static Resource? ParseStored(ReadOnlySpan<byte> utf8)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = MaxDepth });
+            return StoredDeserializer.DeserializeResource(ref reader);
+        }
+        catch (Exception ex) when (ex is DeserializationFailedException or JsonException or FormatException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
 
     public static ParseResult Parse(ReadOnlySpan<byte> utf8)
     {

@@ -76,6 +76,32 @@ public abstract class VerifyTamperConformance(StoreKind kind) : SeededLedgerStor
     }
 
     [Fact]
+    public async Task Access_facts_and_care_relations_changed_behind_Wardlines_back_are_named_by_resource_and_column()
+    {
+        // What the policy decides by, changed without touching a version: the patient made restricted and labelled,
+        // a condition moved to another department, a care relation invented on a condition, another of a resource
+        // that does not exist, and a condition's facts removed.
+        const string PatientRid = "(SELECT rid FROM resources WHERE res_type = 'Patient' AND res_id = @p)";
+        await ExecAsync(Options, $"UPDATE access_facts SET restricted = 1, labels = '|R|' WHERE rid = {PatientRid}", ("@p", Seeded.Patient));
+        await ExecAsync(Options, "UPDATE access_facts SET department = 'oncology' WHERE rid = (SELECT rid FROM resources WHERE res_type = 'Condition' AND res_id = @id)", ("@id", Seeded.Updated));
+        await ExecAsync(Options, "INSERT INTO care_relations (rid, practitioner, patient, kind, from_at, until_at) " +
+            "SELECT rid, 'snooper', @p, 'encounter', NULL, NULL FROM resources WHERE res_type = 'Condition' AND res_id = @id", ("@p", Seeded.Patient), ("@id", Seeded.Updated));
+        await ExecAsync(Options, "INSERT INTO care_relations (rid, practitioner, patient, kind, from_at, until_at) VALUES (987654321, 'snooper', @p, 'care-team', NULL, NULL)", ("@p", Seeded.Patient));
+        await ExecAsync(Options, "DELETE FROM access_facts WHERE rid = (SELECT rid FROM resources WHERE res_type = 'Condition' AND res_id = @id)", ("@id", Seeded.Other));
+
+        var result = await VerifyAsync(Options);
+
+        Assert.True(result.ExitCode == 1, result.Output);
+        Assert.Contains($"Patient/{Seeded.Patient}: its access facts (labels, restricted) are not what its content (version 1) gives", result.Flat, StringComparison.Ordinal);
+        Assert.Contains($"Condition/{Seeded.Updated}: its access facts (department) are not what its content (version 2) gives", result.Flat, StringComparison.Ordinal);
+        Assert.Contains($"Condition/{Seeded.Updated}: its care relations are not the ones its content (version 2) names", result.Flat, StringComparison.Ordinal);
+        Assert.Contains("care_relations holds 1 relations of resources that are not stored", result.Flat, StringComparison.Ordinal);
+        Assert.Contains($"Condition/{Seeded.Other} has no access facts", result.Flat, StringComparison.Ordinal);
+        Assert.DoesNotContain("oncology", result.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("snooper", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_condition_with_one_byte_of_itsStored_body_flipped_is_named()
     {
         var body = (byte[])(await ScalarAsync(Options, "SELECT body FROM resource_versions WHERE res_type = 'Condition' AND res_id = @id AND version = 1", ("@id", Seeded.Other)))!;
