@@ -100,7 +100,7 @@ internal static class MonitorReplayBenchmark
             var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             sw.Restart();
             long read = 0;
-            await foreach (var batch in LedgerEvents.ReadPeriodAsync(dialect, fromMs, toMs, default)) read += batch.Count;
+            await foreach (var batch in LedgerEvents.ReadPeriodAsync(dialect, await LedgerEvents.IndexAtAsync(dialect, fromMs, default), await LedgerEvents.IndexAtAsync(dialect, toMs, default), default)) read += batch.Count;
             sw.Stop();
             var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0;
             Console.WriteLine(Invariant($"read only: {read:N0} entries in {sw.Elapsed.TotalSeconds:0.00} s = {read / sw.Elapsed.TotalSeconds:N0} entries/s ({cpu.TotalSeconds:0.00} s CPU)"));

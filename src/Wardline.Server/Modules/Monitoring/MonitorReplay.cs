@@ -62,7 +62,12 @@ internal sealed class MonitorReplay(
             }
             try
             {
-                var rows = LedgerEvents.ReadPeriodAsync(dialect, warmFrom, toMs, ct).GetAsyncEnumerator(ct);
+                // The period is its entries by index, between the first stamped at its start and the first stamped at its end:
+                // an entry inside it whose clock jumped outside it is examined all the same, as streaming examined it.
+                var warmIdx = await LedgerEvents.IndexAtAsync(dialect, warmFrom, ct);
+                var fromIdx = await LedgerEvents.IndexAtAsync(dialect, fromMs, ct);
+                var toIdx = await LedgerEvents.IndexAtAsync(dialect, toMs, ct);
+                var rows = LedgerEvents.ReadPeriodAsync(dialect, warmIdx, toIdx, ct).GetAsyncEnumerator(ct);
                 await using var rowsDisposal = rows;
                 while (true)
                 {
@@ -76,7 +81,7 @@ internal sealed class MonitorReplay(
                     findings.Clear();
                     foreach (var e in batch)
                     {
-                        if (e.AtMs < fromMs)
+                        if (e.Index < fromIdx)
                         {
                             engine.Warm(e);
                             warmed++;

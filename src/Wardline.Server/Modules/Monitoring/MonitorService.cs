@@ -213,7 +213,7 @@ internal sealed class MonitorService(
         if (options.WarmupDays == 0 || cursor < 0) return 0;
         var end = await LedgerEvents.TimeOfAsync(dialect, cursor, ct) ?? time.GetUtcNow().ToUnixTimeMilliseconds();
         var from = end - options.WarmupDays * 86_400_000L;
-        var after = await LedgerEvents.FirstAtAsync(dialect, from, ct) - 1;
+        var after = await LedgerEvents.IndexAtAsync(dialect, from, ct) - 1;
         long warmed = 0;
         while (after < cursor)
         {

@@ -52,6 +52,27 @@ public abstract class MonitoringApiConformance(StoreKind kind) : MonitoringServe
         Assert.Single(byPatient["alerts"]!.AsArray());
     }
 
+    [Fact]
+    public async Task A_replay_examines_an_entry_of_its_period_whose_clock_jumped_outside_it()
+    {
+        var own = await SelfReadAsync();
+        // Other work after it, so that its entries sit inside the period.
+        for (var i = 0; i < 6; i++)
+        {
+            var other = await Server.Client.CreateAsync("Patient", """{"resourceType":"Patient","name":[{"family":"Other"}]}""");
+            Assert.Equal(HttpStatusCode.OK, (await Server.Client.GetAsync("Patient/" + other)).StatusCode);
+        }
+        // The clock of the server that recorded the tester's work on their own record had jumped two days back (the entries'
+        // time column as such a server writes it; the entries before and after them were stamped by a right clock).
+        var jumped = await ExecAsync(Store.Options, "UPDATE ledger_entries SET at = at - 172800000 WHERE patient LIKE @p", ("@p", "%" + own));
+        Assert.InRange(jumped, 2, 4);
+
+        await ReplayAsync();
+
+        var alerts = (await JsonAsync(await Officer.GetAsync(Url("alerts?detection=self-access&patient=" + own))))["alerts"]!.AsArray();
+        Assert.Single(alerts);
+    }
+
     [Theory]
     [InlineData("""{"from":"2026-11-02","to":"2026-11-01"}""", "after its start")]
     [InlineData("""{"from":"2024-01-01","to":"2026-01-01"}""", "at most 366 days")]
