@@ -12,14 +12,19 @@ namespace Wardline.Server.Modules.Backup;
 /// folder), of two that overlap at least one sees the other: a backup that sees a prune reuses nothing and uploads
 /// afresh; a prune that sees a backup removes no unlisted segment this time. Neither waits.
 /// A lease written more than <see cref="Life"/> before the one just written (by the target's own clock, so the
-/// servers' clocks do not matter) was left by a process that died: it is ignored, and prune removes it.
+/// servers' clocks do not matter) was left by a process that died: it is ignored, and prune removes it. A lease the
+/// target will not let Wardline delete (a default retention on the container or bucket) is marked ended instead.
 /// </summary>
 internal sealed class BackupLease : IAsyncDisposable
 {
     public const string Prefix = "leases/";
 
-    /// <summary>How long a lease counts: far longer than any backup or prune runs.</summary>
-    public static readonly TimeSpan Life = TimeSpan.FromHours(24);
+    /// <summary>
+    /// How long a lease counts unless ended: far longer than any backup or prune runs (a first full backup over a slow link
+    /// included). A process that dies holding one stops the other kind's work on the target (pruning segments, or reusing
+    /// a failed run's) until then.
+    /// </summary>
+    public static readonly TimeSpan Life = TimeSpan.FromDays(7);
 
     private readonly IBackupStore _store;
     private int _released;
@@ -49,30 +54,63 @@ internal sealed class BackupLease : IAsyncDisposable
     {
         var name = $"{Prefix}{kind}-{id}.json";
         await store.PutAsync(name, JsonSerializer.SerializeToUtf8Bytes(new { kind, id, host = Environment.MachineName }), null, ct);
-        // The target's time now: when it stored this lease. Without one (a target that does not say), every lease counts.
-        var now = (await store.StatAsync(name, ct))?.LastModified;
-        var others = new List<string>();
-        var stale = new List<string>();
-        await foreach (var o in store.ListAsync(Prefix, ct))
+        try
         {
-            if (o.Name == name) continue;
-            if (now is { } n && o.LastModified is { } written && n - written > Life) stale.Add(o.Name);
-            else if (o.Name.StartsWith($"{Prefix}{other}-", StringComparison.Ordinal)) others.Add(o.Name);
+            // The target's time now: when it stored this lease. Without one (a target that does not say), every lease counts.
+            var now = (await store.StatAsync(name, ct))?.LastModified;
+            var all = new List<BackupObjectInfo>();
+            await foreach (var o in store.ListAsync(Prefix, ct)) all.Add(o);
+            var ended = all.Where(o => o.Name.EndsWith(EndedSuffix, StringComparison.Ordinal)).Select(o => o.Name[..^EndedSuffix.Length]).ToHashSet(StringComparer.Ordinal);
+            var others = new List<string>();
+            var stale = new List<string>();
+            foreach (var o in all)
+            {
+                if (o.Name == name) continue;
+                if (now is { } n && o.LastModified is { } written && n - written > Life) stale.Add(o.Name);
+                else if (o.Name.StartsWith($"{Prefix}{other}-", StringComparison.Ordinal) && o.Name.EndsWith(".json", StringComparison.Ordinal) && !ended.Contains(o.Name)) others.Add(o.Name);
+            }
+            return new BackupLease(store, name, others, stale);
         }
-        return new BackupLease(store, name, others, stale);
+        catch
+        {
+            await ReleaseAsync(store, name); // a lease nobody holds would stop the other kind for Life
+            throw;
+        }
     }
 
-    /// <summary>Removes the lease (once; a backup as soon as its manifest is stored). One that cannot be removed (the target is down, or locks everything) goes stale after <see cref="Life"/>.</summary>
+    /// <summary>Ends the lease (once; a backup as soon as its manifest is stored). See <see cref="ReleaseAsync"/>.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _released, 1) == 1) return;
+        await ReleaseAsync(_store, Name);
+    }
+
+    /// <summary>
+    /// Removes a lease; where the target holds it locked (a default retention on the container or bucket), marks it ended
+    /// instead (<c>NAME.ended</c>), so that it stops counting at once. One that can be neither (the target is down) goes stale
+    /// after <see cref="Life"/>.
+    /// </summary>
+    private static async Task ReleaseAsync(IBackupStore store, string name)
+    {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         try
         {
-            await _store.DeleteAsync(Name, timeout.Token);
+            await store.DeleteAsync(name, timeout.Token);
+        }
+        catch (BackupStoreException ex) when (ex.Kind == BackupStoreErrorKind.Locked)
+        {
+            try
+            {
+                await store.PutAsync(name + EndedSuffix, "{}"u8.ToArray(), null, timeout.Token);
+            }
+            catch (Exception inner) when (inner is BackupStoreException or OperationCanceledException)
+            {
+            }
         }
         catch (Exception ex) when (ex is BackupStoreException or OperationCanceledException)
         {
         }
     }
+
+    private const string EndedSuffix = ".ended";
 }

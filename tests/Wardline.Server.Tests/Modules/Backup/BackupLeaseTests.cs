@@ -92,9 +92,9 @@ public sealed class BackupLeaseTests(ITestOutputHelper output) : StoreAndTarget(
                 Assert.True(verdict.Proven, string.Join("\n", verdict.Report.Problems));
             }
 
-            // The same lease, written two days before by the target's clock: its prune died long ago. The next full
+            // The same lease, written eight days before by the target's clock: its prune died long ago. The next full
             // backup after a failed one reuses the failed run's pieces again, and a prune removes the dead lease.
-            File.SetLastWriteTimeUtc(Target.PathOf(pruneLease), DateTime.UtcNow.AddDays(-2));
+            File.SetLastWriteTimeUtc(Target.PathOf(pruneLease), DateTime.UtcNow.AddDays(-8));
             var failedAgain = await FailAtManifestAsync(server, full: true);
             var resumed = await BackupAsync(server, Target.Store, full: true);
             Assert.True(resumed.Status == "completed", resumed.Error);
@@ -105,6 +105,28 @@ public sealed class BackupLeaseTests(ITestOutputHelper output) : StoreAndTarget(
             Assert.Null(pruned.RunningBackup);
             Assert.Empty(Files("leases"));
         });
+    }
+
+    [Fact]
+    public async Task On_a_target_that_will_not_let_leases_be_deleted_they_are_marked_ended_and_stop_nothing()
+    {
+        await using var server = await StartAsync(Store);
+        var seeded = await SeedAsync(server.Client);
+        var locking = new LockingStore(Target.Store, BackupLease.Prefix);
+        var first = await BackupAsync(server, locking);
+        await WriteMoreAsync(server.Client, seeded, "2024-04-01");
+        var second = await BackupAsync(server, locking, full: true);
+        Assert.True(first.Status == "completed" && second.Status == "completed", first.Error ?? second.Error);
+        var keyring = Keyring.Load(KeyringPath(Store), null);
+
+        var pruned = await BackupRetention.PruneAsync(locking, keyring, KeepNewest, CancellationToken.None);
+
+        // Both backups' leases are still there, each with its end marked; neither stops the prune, whose own lease is ended too.
+        var leases = Files("leases").Select(Path.GetFileName).ToList();
+        Assert.Equal(6, leases.Count);
+        Assert.Equal(3, leases.Count(n => n!.EndsWith(".json.ended", StringComparison.Ordinal)));
+        Assert.Null(pruned.RunningBackup);
+        Assert.Equal(1, pruned.ManifestsRemoved);
     }
 
     private async Task<BackupRunResult> FailAtManifestAsync(TestServer server, bool full = false)

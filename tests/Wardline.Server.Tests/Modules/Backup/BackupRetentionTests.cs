@@ -152,7 +152,7 @@ public abstract class BackupPruneConformance(StoreKind kind) : StoreAndTarget(ki
         Assert.True(newest.Status == "completed", newest.Error);
         var keyring = Keyring.Load(KeyringPath(Store), null);
 
-        var report = await BackupRetention.PruneAsync(new LockedManifestsStore(Target.Store), keyring, new BackupRetentionOptions { Hourly = 1, Daily = 0, Weekly = 0, Monthly = 0 }, CancellationToken.None);
+        var report = await BackupRetention.PruneAsync(new LockingStore(Target.Store, "manifests/"), keyring, new BackupRetentionOptions { Hourly = 1, Daily = 0, Weekly = 0, Monthly = 0 }, CancellationToken.None);
         var check = await BackupChecker.CheckAsync(Target.Store, keyring, null, CancellationToken.None);
 
         Assert.Equal(1, report.Locked);

@@ -342,8 +342,8 @@ internal sealed class BeforeManifestStore(IBackupStore inner, Func<IBackupStore,
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }
 
-/// <summary>A real store that holds every manifest locked (as an immutability policy would) and refuses to delete them.</summary>
-internal sealed class LockedManifestsStore(IBackupStore inner) : IBackupStore
+/// <summary>A real store that holds every object under <c>prefix</c> locked (as an immutability policy or a default retention would) and refuses to delete them.</summary>
+internal sealed class LockingStore(IBackupStore inner, string prefix) : IBackupStore
 {
     public string Display => inner.Display;
 
@@ -360,7 +360,7 @@ internal sealed class LockedManifestsStore(IBackupStore inner) : IBackupStore
     public IAsyncEnumerable<BackupObjectInfo> ListAsync(string prefix, CancellationToken ct) => inner.ListAsync(prefix, ct);
 
     public Task DeleteAsync(string name, CancellationToken ct) =>
-        name.StartsWith("manifests/", StringComparison.Ordinal)
+        name.StartsWith(prefix, StringComparison.Ordinal)
             ? throw new BackupStoreException(BackupStoreErrorKind.Locked, $"{name} on {Display} is locked until its retention date (injected)")
             : inner.DeleteAsync(name, ct);
 
