@@ -112,24 +112,29 @@ internal static class LedgerEvents
     /// <summary>
     /// Where the entries of a time begin, by index: the first index whose entries are stamped at or after <paramref name="atMs"/>
     /// (the ledger's size when none is). The ledger's order is the truth and its clock rises but for jumps, so this is a binary
-    /// search over indexes, each probe the median time of the 9 entries from it: an entry whose clock jumped is one of nine and
-    /// moves no bound. A period is then its entries by index, and an entry stamped outside it by a clock that jumped is read
-    /// with its neighbours (issue 6, bad input "clock jumps"). About 24 probes of 9 rows by the primary key for 10M entries.
+    /// search over indexes, each probe the median time of the entries within 4 of it on both sides (fewer near either end of
+    /// the ledger, always as many on each side, so that on a clock that only rises the probe's time is its own): one entry whose
+    /// clock jumped moves no bound. A period is then its entries by index, and an entry stamped outside it by a clock that jumped
+    /// is read with its neighbours (issue 6, bad input "clock jumps"). About 24 probes of up to 9 rows by the primary key for 10M entries.
     /// </summary>
     public static async Task<long> IndexAtAsync(SqlDialect dialect, long atMs, CancellationToken ct)
     {
         await using var c = await dialect.OpenAsync(ct);
-        await using var size = c.CreateCommand();
-        size.CommandText = "SELECT size FROM ledger_state WHERE id = 1";
-        long lo = 0, hi = Convert.ToInt64(await size.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture);
+        await using var state = c.CreateCommand();
+        state.CommandText = "SELECT size FROM ledger_state WHERE id = 1";
+        var size = Convert.ToInt64(await state.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture);
         await using var probe = c.CreateCommand();
-        probe.CommandText = "SELECT at FROM ledger_entries WHERE idx >= @i ORDER BY idx LIMIT 9";
-        Migrations.AddParam(probe, "@i", 0L);
+        probe.CommandText = "SELECT at FROM ledger_entries WHERE idx >= @a AND idx <= @b";
+        Migrations.AddParam(probe, "@a", 0L);
+        Migrations.AddParam(probe, "@b", 0L);
         var times = new List<long>(9);
+        long lo = 0, hi = size;
         while (lo < hi)
         {
             var mid = lo + (hi - lo) / 2;
-            probe.Parameters[0].Value = mid;
+            var radius = Math.Min(4, Math.Min(mid, size - 1 - mid));
+            probe.Parameters[0].Value = mid - radius;
+            probe.Parameters[1].Value = mid + radius;
             times.Clear();
             await using (var r = await probe.ExecuteReaderAsync(ct))
             {

@@ -38,6 +38,28 @@ public abstract class LedgerEventsConformance(StoreKind kind) : MonitoringServer
         Assert.Contains(streamed, e => e.Permitted is null);
         Assert.Equal(streamed, period);
     }
+
+    [Fact]
+    public async Task A_times_index_is_the_first_entry_stamped_at_or_after_it_at_either_end_of_the_ledger_and_between()
+    {
+        var patient = await Server.Client.CreateAsync("Patient", """{"resourceType":"Patient","name":[{"family":"Ng"}]}""");
+        for (var i = 0; i < 5; i++) Assert.Equal(HttpStatusCode.OK, (await Server.Client.GetAsync("Patient/" + patient)).StatusCode);
+        var dialect = Server.Service<SqlDialect>();
+        var entries = (await LedgerEvents.ReadAsync(dialect, -1, 100_000, CancellationToken.None)).ToList();
+        Assert.True(entries.Count >= 12, $"{entries.Count} entries");
+        Assert.Equal(Enumerable.Range(0, entries.Count).Select(i => (long)i), entries.Select(e => e.Index));
+
+        // Every entry's own time, a moment before it, before the first and after the last. Entries are stamped when they are
+        // made and appended in commit order, so neighbours can be a few ms out of order: the index must fall between the first
+        // entry stamped at or after the time and the one after the last stamped before it (the same index where they agree).
+        foreach (var at in entries.SelectMany(e => new[] { e.AtMs, e.AtMs - 1 }).Append(entries[^1].AtMs + 1).Append(0L))
+        {
+            var first = entries.FindIndex(e => e.AtMs >= at) is var f and >= 0 ? f : entries.Count;
+            var afterLastBefore = entries.FindLastIndex(e => e.AtMs < at) + 1;
+            var found = await LedgerEvents.IndexAtAsync(dialect, at, CancellationToken.None);
+            Assert.InRange(found, Math.Min(first, afterLastBefore), Math.Max(first, afterLastBefore));
+        }
+    }
 }
 
 public sealed class LedgerEventsOnSqlite() : LedgerEventsConformance(StoreKind.Sqlite);
