@@ -14,6 +14,7 @@ root.Subcommands.Add(ClientsCommand.Create());
 root.Subcommands.Add(AccessCommand.Create());
 root.Subcommands.Add(PolicyCommand.Create());
 root.Subcommands.Add(LedgerCommand.Create());
+root.Subcommands.Add(RecordsCommand.Create());
 root.Subcommands.Add(BackupCommand.Create());
 root.Subcommands.Add(BackupCommand.Restore());
 root.Subcommands.Add(AlertsCommand.Create());

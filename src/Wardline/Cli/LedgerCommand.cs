@@ -17,18 +17,26 @@ internal static class LedgerCommand
         var verify = new Command("verify",
             "Recompute the whole ledger and check it against the witness's signed tree heads, its stored hashes and columns, " +
             "and every stored resource version against its write entry. Exit code 1 names what differs.");
+        var derived = new Option<bool>("--derived")
+        {
+            Description = "Also derive each present resource's access facts, care relations and search index again from its content and hold the stored rows to them " +
+                "(what the policy decides by and what searches find; run it with the server's configuration). Repair with `wardline records rederive`.",
+        };
         verifyStore.AddTo(verify);
+        verify.Options.Add(derived);
         verify.SetAction((parse, ct) => CommandRunner.RunAsync(async () =>
         {
             var options = verifyStore.Resolve(parse);
+            var withDerived = parse.GetValue(derived);
             await using var sp = await StoreArgs.OpenAsync(options, ct);
-            var report = await sp.GetRequiredService<LedgerVerifier>().VerifyAsync(LedgerVerifier.Depth.Full, ct);
+            var report = await sp.GetRequiredService<LedgerVerifier>().VerifyAsync(LedgerVerifier.Depth.Full, ct, withDerived);
             var witness = sp.GetRequiredService<IWitness>();
             AnsiConsole.MarkupLine($"ledger: {report.Size} entries; {report.HeadsChecked} signed heads in the {Markup.Escape(witness.Describe())}; " +
                 $"{report.VersionsChecked} resource versions; {report.Elapsed.TotalSeconds:0.00} s");
             if (report.Problems.Count == 0)
             {
-                AnsiConsole.MarkupLine("[green]verified[/]: every entry, head and version agrees, and every present resource's access facts and care relations");
+                AnsiConsole.MarkupLine("[green]verified[/]: every entry, head and version agrees" +
+                    (withDerived ? ", and every present resource's access facts, care relations and search index" : ""));
                 return 0;
             }
             foreach (var p in report.Problems) AnsiConsole.MarkupLine($"[red]differs[/]: {Markup.Escape(p)}");

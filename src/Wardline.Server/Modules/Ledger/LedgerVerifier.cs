@@ -27,9 +27,11 @@ internal sealed record VerifyReport(long Size, int HeadsChecked, long VersionsCh
 /// and every stored resource version against the SHA-256 its write entry recorded.
 /// </summary>
 /// <param name="facts">Where given (the server's and <c>wardline ledger verify</c>'s, with their access settings), a full
-/// verification also holds each present resource's access facts and care relations to its content (<see cref="CheckFactsAsync"/>).</param>
+/// verification also holds each present resource's access facts, care relations and search index rows to its content (<see cref="CheckDerivedAsync"/>).</param>
 internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitness witness, FactsExtractor? facts = null)
 {
+    private readonly ResourceIndexer _indexer = new(keys.Blind);
+
     internal enum Depth
     {
         /// <summary>Entries, leaves, root and the witness: what start-up needs.</summary>
@@ -41,7 +43,9 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
 
     private const int MaxProblems = 50;
 
-    public async Task<VerifyReport> VerifyAsync(Depth depth, CancellationToken ct)
+    /// <param name="derived">In full, also hold each present resource's access facts, care relations and search index to its
+    /// content (<see cref="CheckDerivedAsync"/>; needs the <c>facts</c> extractor): <c>wardline ledger verify --derived</c>.</param>
+    public async Task<VerifyReport> VerifyAsync(Depth depth, CancellationToken ct, bool derived = false)
     {
         var clock = Stopwatch.StartNew();
         var problems = new List<string>();
@@ -187,7 +191,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
             var newest = new Dictionary<(string Type, string Id), (int Version, bool Deleted, long LastUpdated)>();
             versions = await CheckVersionsAsync(c, tx, writes, newest, Problem, ct);
             await CheckCurrentAsync(c, tx, newest, Problem, ct);
-            if (facts is not null) await CheckFactsAsync(c, tx, facts, Problem, ct);
+            if (derived) await CheckDerivedAsync(c, tx, facts ?? throw new InvalidOperationException("a derived-data check needs the access settings' facts extractor"), Problem, ct);
         }
         return new VerifyReport(tree.Size, checkHeads.Count, versions, problems, clock.Elapsed);
     }
@@ -627,89 +631,136 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
     }
 
     /// <summary>
-    /// The policy decides by <c>access_facts</c> and <c>care_relations</c>, and monitoring reads them; both are derived from a
-    /// resource's content when it is written. So each present resource's rows must be what its current content (held to the
-    /// ledger above) gives: otherwise one UPDATE could drop a record's sensitivity labels or a patient's VIP flag, or invent a
-    /// care relation, and change who may read a record without touching a version. Rows of resources that are not stored are
-    /// counted too. (A deleted resource keeps the facts of its last content, which is not checked here.) Problems name the
-    /// resource and the columns, never their values.
+    /// What is derived from a resource's content when it is written must still be what that content gives: its
+    /// <c>access_facts</c> row and care relations (the policy decides by them and monitoring reads them) and its search index
+    /// rows (what searches find). Each present resource's current content (held to the ledger above) is derived again and its
+    /// rows compared: otherwise one UPDATE could drop a record's sensitivity labels or a patient's VIP flag, invent a care
+    /// relation, or delete the index rows that let a search find an allergy, with every version intact. Rows of resources that
+    /// are not stored, and index rows of deleted resources, are counted too. (A deleted resource keeps the facts of its last
+    /// content, which are not derived again.) Problems name the resource and the columns or index, never their values.
+    /// Read a page of resources at a time by row key, with their index rows, so that no reader stays open across queries.
     /// </summary>
-    private async Task CheckFactsAsync(DbConnection c, DbTransaction tx, FactsExtractor extractor, Action<string> problem, CancellationToken ct)
+    private async Task CheckDerivedAsync(DbConnection c, DbTransaction tx, FactsExtractor extractor, Action<string> problem, CancellationToken ct)
     {
-        var relations = new Dictionary<long, List<CareRelation>>();
-        var deleted = new HashSet<long>();
-        await using (var cmd = c.CreateCommand())
+        var pids = new Dictionary<(string Type, string Param), int>();
+        // Parameters a type gained since its resources were written have no rows until the start-up re-index: not compared.
+        await ReadAllAsync(c, tx, "SELECT pid, res_type, param, pending FROM search_params", r =>
         {
-            cmd.Transaction = tx;
-            cmd.CommandText = "SELECT rid, practitioner, patient, kind, from_at, until_at FROM care_relations";
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct))
+            if (Convert.ToInt32(r.GetValue(3), CultureInfo.InvariantCulture) == 0) pids[(r.GetString(1), r.GetString(2))] = r.GetInt32(0);
+        }, ct);
+
+        long after = -1, first = long.MaxValue;
+        long strayIndexRows = 0, invented = 0;
+        while (true)
+        {
+            var page = new List<DerivedCheckRow>(BatchSize);
+            await ReadAllAsync(c, tx, "SELECT r.rid, r.res_type, r.res_id, r.version, r.last_updated, v.body, k.wrapped, " +
+                "f.rid, f.department, f.encounter, f.patient, f.labels, f.status, f.restricted, f.research_consent, f.staff_user " +
+                "FROM resources r JOIN resource_versions v ON v.res_type = r.res_type AND v.res_id = r.res_id AND v.version = r.version " +
+                "LEFT JOIN data_keys k ON k.res_type = r.res_type AND k.res_id = r.res_id LEFT JOIN access_facts f ON f.rid = r.rid " +
+                $"WHERE r.deleted = 0 AND r.rid > {after.ToString(CultureInfo.InvariantCulture)} ORDER BY r.rid LIMIT {BatchSize}", r =>
+                {
+                    string? Text(int i) => r.IsDBNull(i) ? null : r.GetString(i);
+                    page.Add(new DerivedCheckRow(
+                        r.GetInt64(0), new ResourceKey(r.GetString(1), r.GetString(2), r.GetInt32(3)), r.GetInt64(4),
+                        r.IsDBNull(5) ? null : (byte[])r.GetValue(5), r.IsDBNull(6) ? null : (byte[])r.GetValue(6),
+                        r.IsDBNull(7) ? null : new FactsRow(Text(8), Text(9), Text(10), Text(11) ?? "", Text(12), Convert.ToInt32(r.GetValue(13), CultureInfo.InvariantCulture) != 0,
+                            Convert.ToInt32(r.GetValue(14), CultureInfo.InvariantCulture) != 0, Text(15), [])));
+                }, ct);
+            if (page.Count == 0) break;
+            first = Math.Min(first, page[0].Rid);
+            // The index rows of the page's range of row keys: its resources', and any of a deleted or missing resource among them.
+            var (lo, hi) = (after + 1, page[^1].Rid);
+            var stored = new Dictionary<long, HashSet<string>>();
+            void Add(long rid, string row)
+            {
+                if (!stored.TryGetValue(rid, out var set)) stored[rid] = set = new HashSet<string>(StringComparer.Ordinal);
+                set.Add(row);
+            }
+            var range = $" WHERE rid >= {lo.ToString(CultureInfo.InvariantCulture)} AND rid <= {hi.ToString(CultureInfo.InvariantCulture)}";
+            var relations = new Dictionary<long, List<CareRelation>>();
+            await ReadAllAsync(c, tx, "SELECT rid, practitioner, patient, kind, from_at, until_at FROM care_relations" + range, r =>
             {
                 var rid = r.GetInt64(0);
                 if (!relations.TryGetValue(rid, out var list)) relations[rid] = list = [];
                 list.Add(new CareRelation(r.GetString(1), r.GetString(2), r.IsDBNull(3) ? "" : r.GetString(3), r.IsDBNull(4) ? null : r.GetInt64(4), r.IsDBNull(5) ? null : r.GetInt64(5)));
-            }
-        }
-        await using (var cmd = c.CreateCommand())
-        {
-            cmd.Transaction = tx;
-            cmd.CommandText = "SELECT rid FROM resources WHERE deleted <> 0";
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct)) deleted.Add(r.GetInt64(0));
-        }
-        await using (var cmd = c.CreateCommand())
-        {
-            cmd.Transaction = tx;
-            cmd.CommandText = "SELECT r.rid, r.res_type, r.res_id, r.version, r.last_updated, v.body, k.wrapped, " +
-                "f.rid, f.department, f.encounter, f.patient, f.labels, f.status, f.restricted, f.research_consent, f.staff_user " +
-                "FROM resources r JOIN resource_versions v ON v.res_type = r.res_type AND v.res_id = r.res_id AND v.version = r.version " +
-                "LEFT JOIN data_keys k ON k.res_type = r.res_type AND k.res_id = r.res_id LEFT JOIN access_facts f ON f.rid = r.rid WHERE r.deleted = 0";
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            string? Text(int i) => r.IsDBNull(i) ? null : r.GetString(i);
-            await InBatchesAsync(ct => new ValueTask<bool>(r.ReadAsync(ct)), () => new FactsCheckRow(
-                    r.GetInt64(0), new ResourceKey(r.GetString(1), r.GetString(2), r.GetInt32(3)), r.GetInt64(4),
-                    r.IsDBNull(5) ? null : (byte[])r.GetValue(5), r.IsDBNull(6) ? null : (byte[])r.GetValue(6),
-                    r.IsDBNull(7) ? null : new FactsRow(Text(8), Text(9), Text(10), Text(11) ?? "", Text(12), Convert.ToInt32(r.GetValue(13), CultureInfo.InvariantCulture) != 0,
-                        Convert.ToInt32(r.GetValue(14), CultureInfo.InvariantCulture) != 0, Text(15), [])),
-                rows => DeriveFacts(rows, extractor),
-                (rows, derived) =>
+            }, ct);
+            // A deleted resource keeps the facts and relations of its last content (and no index rows).
+            await ReadAllAsync(c, tx, "SELECT rid FROM resources" + range + " AND deleted <> 0", r => relations.Remove(r.GetInt64(0)), ct);
+            await ReadAllAsync(c, tx, "SELECT rid, pid, hash FROM search_token" + range, r => Add(r.GetInt64(0), IndexRow(r.GetInt32(1), (byte[])r.GetValue(2))), ct);
+            await ReadAllAsync(c, tx, "SELECT rid, pid, ref FROM search_ref" + range, r => Add(r.GetInt64(0), IndexRow(r.GetInt32(1), r.GetString(2))), ct);
+            await ReadAllAsync(c, tx, "SELECT rid, pid, lo, hi FROM search_date" + range, r => Add(r.GetInt64(0), IndexRow(r.GetInt32(1), r.GetInt64(2), r.GetInt64(3))), ct);
+
+            var (derived, failures) = Derive(page, extractor, pids);
+            for (var i = 0; i < page.Count; i++)
+            {
+                var row = page[i];
+                relations.Remove(row.Rid, out var held);
+                stored.Remove(row.Rid, out var indexed);
+                var key = $"{row.Key.Type}/{row.Key.Id}";
+                if (failures[i] is { } failure) problem($"{key}: what its content (version {row.Key.Version}) gives could not be derived ({failure}), so its access facts and search index were not checked");
+                if (derived[i] is not { } want) continue; // content that does not open is reported by the version check
+                if (row.Stored is not { } facts) problem($"{key} has no access facts: the policy cannot place it (they were deleted behind Wardline's back)");
+                else
                 {
-                    for (var i = 0; i < rows.Count; i++)
-                    {
-                        var row = rows[i];
-                        relations.Remove(row.Rid, out var held);
-                        if (derived[i] is not { } want) continue; // content that does not open is reported by the version check
-                        var key = $"{row.Key.Type}/{row.Key.Id}";
-                        if (row.Stored is not { } stored)
-                        {
-                            problem($"{key} has no access facts: the policy cannot place it (they were deleted behind Wardline's back)");
-                            continue;
-                        }
-                        var columns = new List<string>();
-                        if (stored.Department != want.Department) columns.Add("department");
-                        if (stored.Encounter != want.Encounter) columns.Add("encounter");
-                        if (stored.Patient != want.Patient) columns.Add("patient");
-                        if (stored.Labels != want.Labels) columns.Add("labels");
-                        if (stored.Status != want.Status) columns.Add("status");
-                        if (stored.Restricted != want.Restricted) columns.Add("restricted");
-                        if (stored.ResearchConsent != want.ResearchConsent) columns.Add("research_consent");
-                        if (stored.StaffUser != want.StaffUser) columns.Add("staff_user");
-                        if (columns.Count > 0)
-                            problem($"{key}: its access facts ({string.Join(", ", columns)}) are not what its content (version {row.Key.Version}) gives: changed behind Wardline's back, or derived under other access settings; the policy and monitoring decide by them");
-                        if (!Relations(held ?? []).SequenceEqual(Relations(want.CareRelations)))
-                            problem($"{key}: its care relations are not the ones its content (version {row.Key.Version}) names: changed behind Wardline's back; the policy grants access by them");
-                    }
-                }, ct);
+                    var columns = new List<string>();
+                    if (facts.Department != want.Facts.Department) columns.Add("department");
+                    if (facts.Encounter != want.Facts.Encounter) columns.Add("encounter");
+                    if (facts.Patient != want.Facts.Patient) columns.Add("patient");
+                    if (facts.Labels != want.Facts.Labels) columns.Add("labels");
+                    if (facts.Status != want.Facts.Status) columns.Add("status");
+                    if (facts.Restricted != want.Facts.Restricted) columns.Add("restricted");
+                    if (facts.ResearchConsent != want.Facts.ResearchConsent) columns.Add("research_consent");
+                    if (facts.StaffUser != want.Facts.StaffUser) columns.Add("staff_user");
+                    if (columns.Count > 0)
+                        problem($"{key}: its access facts ({string.Join(", ", columns)}) are not what its content (version {row.Key.Version}) gives: changed behind Wardline's back, or derived under other access settings or by an earlier version (wardline records rederive); the policy and monitoring decide by them");
+                }
+                if (!Relations(held ?? []).SequenceEqual(Relations(want.Facts.CareRelations)))
+                    problem($"{key}: its care relations are not the ones its content (version {row.Key.Version}) names: changed behind Wardline's back, or derived by an earlier version (wardline records rederive); the policy grants access by them");
+                var missing = want.Index.Count(r => indexed?.Contains(r) != true);
+                var extra = indexed?.Count(r => !want.Index.Contains(r)) ?? 0;
+                if (missing + extra > 0)
+                    problem($"{key}: its search index is not what its content (version {row.Key.Version}) gives ({missing} rows missing, {extra} not its own): changed behind Wardline's back, or indexed by an earlier version (wardline records rederive); searches {(missing > 0 ? "miss it" : "find it by what it does not say")}");
+            }
+            // Left in the range: rows of resources deleted (which keep none) or not stored at all.
+            strayIndexRows += stored.Values.Sum(v => v.Count);
+            invented += relations.Values.Sum(v => v.Count);
+            after = page[^1].Rid;
         }
-        var invented = relations.Where(kv => !deleted.Contains(kv.Key)).Sum(kv => kv.Value.Count);
+        invented += await CountAsync(c, tx, $"SELECT COUNT(*) FROM care_relations cr WHERE (cr.rid < {first.ToString(CultureInfo.InvariantCulture)} OR cr.rid > {after.ToString(CultureInfo.InvariantCulture)}) " +
+            "AND NOT EXISTS (SELECT 1 FROM resources r WHERE r.rid = cr.rid AND r.deleted <> 0)", ct);
         if (invented > 0) problem($"care_relations holds {invented} relations of resources that are not stored: inserted behind Wardline's back; the policy grants access by them");
-        await using (var cmd = c.CreateCommand())
+        var orphans = await CountAsync(c, tx, "SELECT COUNT(*) FROM access_facts f WHERE NOT EXISTS (SELECT 1 FROM resources r WHERE r.rid = f.rid)", ct);
+        if (orphans > 0) problem($"access_facts holds {orphans} rows of resources that are not stored: inserted behind Wardline's back");
+        // Beyond the pages' ranges: below the first present resource and above the last.
+        foreach (var table in (string[])["search_token", "search_ref", "search_date"])
         {
-            cmd.Transaction = tx;
-            cmd.CommandText = "SELECT COUNT(*) FROM access_facts f WHERE NOT EXISTS (SELECT 1 FROM resources r WHERE r.rid = f.rid)";
-            var orphans = Convert.ToInt64(await cmd.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture);
-            if (orphans > 0) problem($"access_facts holds {orphans} rows of resources that are not stored: inserted behind Wardline's back");
+            strayIndexRows += await CountAsync(c, tx, $"SELECT COUNT(*) FROM {table} WHERE rid < {first.ToString(CultureInfo.InvariantCulture)} OR rid > {after.ToString(CultureInfo.InvariantCulture)}", ct);
         }
+        if (strayIndexRows > 0) problem($"the search index holds {strayIndexRows} rows of resources that are deleted or not stored: inserted behind Wardline's back; searches find what is not there");
+    }
+
+    private static string IndexRow(int pid, byte[] hash) => string.Create(CultureInfo.InvariantCulture, $"t{pid}:{Convert.ToHexString(hash)}");
+
+    private static string IndexRow(int pid, string reference) => string.Create(CultureInfo.InvariantCulture, $"r{pid}:{reference}");
+
+    private static string IndexRow(int pid, long lo, long hi) => string.Create(CultureInfo.InvariantCulture, $"d{pid}:{lo}:{hi}");
+
+    private static async Task ReadAllAsync(DbConnection c, DbTransaction tx, string sql, Action<DbDataReader> row, CancellationToken ct)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) row(r);
+    }
+
+    private static async Task<long> CountAsync(DbConnection c, DbTransaction tx, string sql, CancellationToken ct)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture);
     }
 
     private static IEnumerable<CareRelation> Relations(IEnumerable<CareRelation> list) =>
@@ -722,12 +773,18 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
             return c != 0 ? c : Nullable.Compare(a.Until, b.Until);
         }));
 
-    private sealed record FactsCheckRow(long Rid, ResourceKey Key, long LastUpdated, byte[]? Body, byte[]? Wrapped, FactsRow? Stored);
+    private sealed record DerivedCheckRow(long Rid, ResourceKey Key, long LastUpdated, byte[]? Body, byte[]? Wrapped, FactsRow? Stored);
 
-    /// <summary>What each row's content gives, as the write path derives it (at the version's own time); null where it does not open.</summary>
-    private FactsRow?[] DeriveFacts(List<FactsCheckRow> rows, FactsExtractor extractor)
+    private sealed record Derived(FactsRow Facts, HashSet<string> Index);
+
+    /// <summary>
+    /// What each row's content gives, as the write path derives it (at the version's own time); null where it does not open
+    /// (the version check reports that), or where deriving failed, with the failure's kind.
+    /// </summary>
+    private (Derived?[] Derived, string?[] Failures) Derive(List<DerivedCheckRow> rows, FactsExtractor extractor, Dictionary<(string Type, string Param), int> pids)
     {
-        var derived = new FactsRow?[rows.Count];
+        var derived = new Derived?[rows.Count];
+        var failures = new string?[rows.Count];
         Parallel.For(0, (rows.Count + SliceSize - 1) / SliceSize, slice =>
         {
             for (var i = slice * SliceSize; i < Math.Min(rows.Count, (slice + 1) * SliceSize); i++)
@@ -737,15 +794,31 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
                 try
                 {
                     if (keys.Open(new StoredVersion(v.Key.Type, v.Key.Id, v.Key.Version, v.LastUpdated, false, v.Body, v.Wrapped)) is not { } json) continue;
-                    if (FhirJson.ParseStored(json) is not { } resource) continue;
-                    derived[i] = extractor.Extract(resource, ResourceIndexer.References(resource), v.LastUpdated / 1000);
+                    if (FhirJson.ParseStored(json) is not { } resource)
+                    {
+                        failures[i] = "it does not parse";
+                        continue;
+                    }
+                    var index = _indexer.Index(resource);
+                    var expected = new HashSet<string>(StringComparer.Ordinal);
+                    foreach (var e in index)
+                    {
+                        if (!pids.TryGetValue((v.Key.Type, e.Param), out var pid)) continue;
+                        expected.Add(e.Hash is not null ? IndexRow(pid, e.Hash) : e.Ref is not null ? IndexRow(pid, e.Ref) : IndexRow(pid, e.Lo!.Value, e.Hi!.Value));
+                    }
+                    derived[i] = new Derived(extractor.Extract(resource, index, v.LastUpdated / 1000), expected);
                 }
                 catch (EnvelopeException)
                 {
+                    // Reported by the version check.
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    failures[i] = ex.GetType().Name; // the type only: a message could quote the content
                 }
             }
         });
-        return derived;
+        return (derived, failures);
     }
 
     /// <summary>The marker for content that did not decrypt (a SHA-256 in hex is never this).</summary>

@@ -376,28 +376,48 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
         var done = new List<(string, int)>();
         foreach (var type in await store.PendingReindexAsync(ct))
         {
-            var count = 0;
-            long after = 0;
-            while (true)
-            {
-                var batch = await store.CurrentOfTypeAsync(type, after, 500, ct);
-                if (batch.Count == 0) break;
-                var rows = new List<(long, string, IReadOnlyList<IndexEntry>, FactsRow)>(batch.Count);
-                foreach (var v in batch)
-                {
-                    var resource = keys.Open(v) is { } json ? FhirJson.Parse(json).Resource : null;
-                    if (resource is null) continue;
-                    var index = _indexer.Index(resource);
-                    rows.Add((v.Rid, type, index, extractor.Extract(resource, index, v.LastUpdated / 1000)));
-                }
-                await store.ReindexAsync(rows, ct);
-                count += rows.Count;
-                after = batch[^1].Rid;
-            }
+            done.Add((type, await ReindexTypeAsync(type, ct)));
             await store.ReindexedAsync(type, ct);
-            done.Add((type, count));
         }
         return done;
+    }
+
+    /// <summary>
+    /// Derives every present resource's search index rows, access facts and care relations again from its stored content
+    /// (<c>wardline records rederive</c>): after an upgrade that changed what is derived, or to repair what
+    /// <c>wardline ledger verify --derived</c> names. Returns how many resources of each type.
+    /// </summary>
+    public async Task<List<(string Type, int Count)>> RederiveAllAsync(CancellationToken ct)
+    {
+        var done = new List<(string, int)>();
+        foreach (var type in SearchParameterRegistry.ResourceTypes.Order(StringComparer.Ordinal))
+        {
+            var count = await ReindexTypeAsync(type, ct);
+            if (count > 0) done.Add((type, count));
+        }
+        return done;
+    }
+
+    private async Task<int> ReindexTypeAsync(string type, CancellationToken ct)
+    {
+        var count = 0;
+        long after = 0;
+        while (true)
+        {
+            var batch = await store.CurrentOfTypeAsync(type, after, 500, ct);
+            if (batch.Count == 0) return count;
+            var rows = new List<(long, string, IReadOnlyList<IndexEntry>, FactsRow)>(batch.Count);
+            foreach (var v in batch)
+            {
+                var resource = keys.Open(v) is { } json ? FhirJson.Parse(json).Resource : null;
+                if (resource is null) continue;
+                var index = _indexer.Index(resource);
+                rows.Add((v.Rid, type, index, extractor.Extract(resource, index, v.LastUpdated / 1000)));
+            }
+            await store.ReindexAsync(rows, ct);
+            count += rows.Count;
+            after = batch[^1].Rid;
+        }
     }
 
     /// <summary>Computes and stores access facts for every resource that has none; returns how many.</summary>

@@ -2,6 +2,7 @@ using System.Text;
 using Wardline.Ledger;
 using Wardline.Server.Modules.Ledger;
 using Wardline.Server.Pipeline;
+using Wardline.Server.Tests.EndToEnd;
 using Wardline.Server.Tests.Infrastructure;
 using Wardline.Server.Tests.Modules.Ledger.Infrastructure;
 using static Wardline.Server.Tests.Modules.Ledger.Infrastructure.LedgerTestKit;
@@ -89,7 +90,7 @@ public abstract class VerifyTamperConformance(StoreKind kind) : SeededLedgerStor
         await ExecAsync(Options, "INSERT INTO care_relations (rid, practitioner, patient, kind, from_at, until_at) VALUES (987654321, 'snooper', @p, 'care-team', NULL, NULL)", ("@p", Seeded.Patient));
         await ExecAsync(Options, "DELETE FROM access_facts WHERE rid = (SELECT rid FROM resources WHERE res_type = 'Condition' AND res_id = @id)", ("@id", Seeded.Other));
 
-        var result = await VerifyAsync(Options);
+        var result = await VerifyDerivedAsync();
 
         Assert.True(result.ExitCode == 1, result.Output);
         Assert.Contains($"Patient/{Seeded.Patient}: its access facts (labels, restricted) are not what its content (version 1) gives", result.Flat, StringComparison.Ordinal);
@@ -100,6 +101,49 @@ public abstract class VerifyTamperConformance(StoreKind kind) : SeededLedgerStor
         Assert.DoesNotContain("oncology", result.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("snooper", result.Output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Search_index_rows_removed_or_added_behind_Wardlines_back_are_named_by_resource()
+    {
+        // The condition's code rows deleted (a search by its code no longer finds it); the other condition given the patient's
+        // reference rows under another patient; rows for a resource that does not exist.
+        const string ConditionRid = "(SELECT rid FROM resources WHERE res_type = 'Condition' AND res_id = @id)";
+        Assert.True(await ExecAsync(Options, $"DELETE FROM search_token WHERE rid = {ConditionRid}", ("@id", Seeded.Updated)) > 0);
+        Assert.True(await ExecAsync(Options, $"UPDATE search_ref SET ref = 'Patient/someone-else' WHERE rid = {ConditionRid}", ("@id", Seeded.Other)) > 0);
+        await ExecAsync(Options, "INSERT INTO search_ref (pid, ref, rid) SELECT MIN(pid), 'Patient/ghost', 987654321 FROM search_params");
+
+        var result = await VerifyDerivedAsync();
+
+        Assert.True(result.ExitCode == 1, result.Output);
+        Assert.Matches($@"Condition/{Seeded.Updated}: its search index is not what its content \(version 2\) gives \([1-9]\d* rows missing, 0 not its own\)", result.Flat);
+        Assert.Matches($@"Condition/{Seeded.Other}: its search index is not what its content \(version 1\) gives \([1-9]\d* rows missing, [1-9]\d* not its own\)", result.Flat);
+        Assert.Contains("the search index holds 1 rows of resources that are deleted or not stored", result.Flat, StringComparison.Ordinal);
+        Assert.DoesNotContain($"Patient/{Seeded.Patient}: its search index", result.Flat, StringComparison.Ordinal);
+        Assert.DoesNotContain("someone-else", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_clean_store_verifies_with_its_derived_data_and_records_rederive_repairs_what_was_changed()
+    {
+        var clean = await VerifyDerivedAsync();
+        Assert.True(clean.ExitCode == 0, clean.Output);
+        Assert.Contains("access facts, care relations and search index", clean.Flat, StringComparison.Ordinal);
+        await ExecAsync(Options, "UPDATE access_facts SET labels = '|R|' WHERE rid = (SELECT rid FROM resources WHERE res_type = 'Patient' AND res_id = @p)", ("@p", Seeded.Patient));
+        await ExecAsync(Options, "DELETE FROM search_token WHERE rid = (SELECT rid FROM resources WHERE res_type = 'Condition' AND res_id = @id)", ("@id", Seeded.Updated));
+        // The default verification (the nightly one) does not derive.
+        Assert.Equal(0, (await VerifyAsync(Options)).ExitCode);
+        Assert.Equal(1, (await VerifyDerivedAsync()).ExitCode);
+
+        var rederive = await WardlineCli.RunAsync(["records", "rederive", .. StoreArgs(Options)]);
+
+        Assert.True(rederive.ExitCode == 0, rederive.Output);
+        Assert.Contains("derived again", rederive.Flat, StringComparison.Ordinal);
+        var repaired = await VerifyDerivedAsync();
+        Assert.True(repaired.ExitCode == 0, repaired.Output);
+        Assert.Equal(1, await CountAsync(Options, "SELECT COUNT(*) FROM ledger_entries WHERE type = 'system' AND event = 'records-rederived'"));
+    }
+
+    private Task<CliResult> VerifyDerivedAsync() => WardlineCli.RunAsync(["ledger", "verify", "--derived", .. StoreArgs(Options)]);
 
     [Fact]
     public async Task A_condition_with_one_byte_of_itsStored_body_flipped_is_named()

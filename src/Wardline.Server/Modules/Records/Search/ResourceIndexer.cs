@@ -75,26 +75,6 @@ internal sealed class ResourceIndexer(BlindIndex blind)
         return [.. rows];
     }
 
-    /// <summary>
-    /// The reference rows of <see cref="Index"/> alone, in the same order, with no blind index computed: what the access
-    /// facts are derived from (<see cref="Access.Facts.FactsExtractor"/>), for checking them cheaply.
-    /// </summary>
-    public static List<IndexEntry> References(Resource resource)
-    {
-        var rows = new List<IndexEntry>();
-        var seen = new HashSet<(string, string)>();
-        foreach (var p in SearchParameterRegistry.For(resource.TypeName).Values)
-        {
-            if (p.Kind != SearchParamKind.Reference) continue;
-            foreach (var value in p.Extract(resource))
-            {
-                if (value is ResourceReference rr && NormalizeReference(rr.Reference) is { } target && seen.Add((p.Name, target)))
-                    rows.Add(new IndexEntry(p.Name, null, target, null, null));
-            }
-        }
-        return rows;
-    }
-
     /// <summary>The HMAC field name binds the value to its type and parameter, so equal values in different parameters do not collide.</summary>
     public static string HashField(string type, string param) => type + "." + param;
 
