@@ -152,8 +152,12 @@ internal sealed class FolderWitness(string folder) : IAdoptableWitness, IDisposa
             await s.ReadExactlyAsync(tail, ct);
         }
         ReadOnlySpan<byte> span = tail;
-        // A tail that starts inside a line skips that line's end.
-        if (start > 0) span = span[(span.IndexOf((byte)'\n') + 1)..];
+        // A tail that starts inside a line skips that line's end; one with no line end at all is inside one long line.
+        if (start > 0)
+        {
+            var end = span.IndexOf((byte)'\n');
+            span = end < 0 ? [] : span[(end + 1)..];
+        }
         TreeHead? newest = null;
         foreach (var range in span.Split((byte)'\n'))
         {
