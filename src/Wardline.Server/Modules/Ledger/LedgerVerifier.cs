@@ -649,7 +649,7 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
             if (Convert.ToInt32(r.GetValue(3), CultureInfo.InvariantCulture) == 0) pids[(r.GetString(1), r.GetString(2))] = r.GetInt32(0);
         }, ct);
 
-        long after = -1, first = long.MaxValue;
+        long after = -1;
         long strayIndexRows = 0, invented = 0;
         while (true)
         {
@@ -668,7 +668,6 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
                             Convert.ToInt32(r.GetValue(14), CultureInfo.InvariantCulture) != 0, Text(15), [])));
                 }, ct);
             if (page.Count == 0) break;
-            first = Math.Min(first, page[0].Rid);
             // The index rows of the page's range of row keys: its resources', and any of a deleted or missing resource among them.
             var (lo, hi) = (after + 1, page[^1].Rid);
             var stored = new Dictionary<long, HashSet<string>>();
@@ -727,15 +726,16 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
             invented += relations.Values.Sum(v => v.Count);
             after = page[^1].Rid;
         }
-        invented += await CountAsync(c, tx, $"SELECT COUNT(*) FROM care_relations cr WHERE (cr.rid < {first.ToString(CultureInfo.InvariantCulture)} OR cr.rid > {after.ToString(CultureInfo.InvariantCulture)}) " +
+        // The pages' ranges ran from row key 0 to the last present resource: what lies outside them.
+        var outside = $"rid < 0 OR rid > {after.ToString(CultureInfo.InvariantCulture)}";
+        invented += await CountAsync(c, tx, $"SELECT COUNT(*) FROM care_relations cr WHERE (cr.{outside}) " +
             "AND NOT EXISTS (SELECT 1 FROM resources r WHERE r.rid = cr.rid AND r.deleted <> 0)", ct);
         if (invented > 0) problem($"care_relations holds {invented} relations of resources that are not stored: inserted behind Wardline's back; the policy grants access by them");
         var orphans = await CountAsync(c, tx, "SELECT COUNT(*) FROM access_facts f WHERE NOT EXISTS (SELECT 1 FROM resources r WHERE r.rid = f.rid)", ct);
         if (orphans > 0) problem($"access_facts holds {orphans} rows of resources that are not stored: inserted behind Wardline's back");
-        // Beyond the pages' ranges: below the first present resource and above the last.
         foreach (var table in (string[])["search_token", "search_ref", "search_date"])
         {
-            strayIndexRows += await CountAsync(c, tx, $"SELECT COUNT(*) FROM {table} WHERE rid < {first.ToString(CultureInfo.InvariantCulture)} OR rid > {after.ToString(CultureInfo.InvariantCulture)}", ct);
+            strayIndexRows += await CountAsync(c, tx, $"SELECT COUNT(*) FROM {table} WHERE {outside}", ct);
         }
         if (strayIndexRows > 0) problem($"the search index holds {strayIndexRows} rows of resources that are deleted or not stored: inserted behind Wardline's back; searches find what is not there");
     }
