@@ -29,12 +29,13 @@ internal sealed class BackupLease : IAsyncDisposable
     private readonly IBackupStore _store;
     private int _released;
 
-    private BackupLease(IBackupStore store, string name, IReadOnlyList<string> others, IReadOnlyList<string> stale)
+    private BackupLease(IBackupStore store, string name, IReadOnlyList<string> others, IReadOnlyList<string> stale, IReadOnlyList<string> ended)
     {
         _store = store;
         Name = name;
         Others = others;
         Stale = stale;
+        Ended = ended;
     }
 
     /// <summary>This lease's object.</summary>
@@ -43,8 +44,21 @@ internal sealed class BackupLease : IAsyncDisposable
     /// <summary>Live leases of the other kind (a backup's, for a prune; a prune's, for a backup).</summary>
     public IReadOnlyList<string> Others { get; }
 
-    /// <summary>Leases of either kind older than <see cref="Life"/>: left by processes that died.</summary>
+    /// <summary>Leases of either kind (and end markers) older than <see cref="Life"/>: left by processes that died.</summary>
     public IReadOnlyList<string> Stale { get; }
+
+    /// <summary>Leases marked ended because the target would not let them be deleted: removable, then their markers, once it does.</summary>
+    public IReadOnlyList<string> Ended { get; }
+
+    /// <summary>Removes what is left of leases: the stale ones, and the ended ones with their markers (a marker only once its lease is gone).</summary>
+    public async Task RemoveLeftoversAsync(Func<string, Task<bool>> tryDelete)
+    {
+        foreach (var leftover in Stale) await tryDelete(leftover);
+        foreach (var lease in Ended)
+        {
+            if (await tryDelete(lease)) await tryDelete(lease + EndedSuffix);
+        }
+    }
 
     public static Task<BackupLease> ForBackupAsync(IBackupStore store, string runId, CancellationToken ct) => TakeAsync(store, "backup", "prune", runId, ct);
 
@@ -63,13 +77,15 @@ internal sealed class BackupLease : IAsyncDisposable
             var ended = all.Where(o => o.Name.EndsWith(EndedSuffix, StringComparison.Ordinal)).Select(o => o.Name[..^EndedSuffix.Length]).ToHashSet(StringComparer.Ordinal);
             var others = new List<string>();
             var stale = new List<string>();
+            var endedLeases = new List<string>();
             foreach (var o in all)
             {
                 if (o.Name == name) continue;
                 if (now is { } n && o.LastModified is { } written && n - written > Life) stale.Add(o.Name);
-                else if (o.Name.StartsWith($"{Prefix}{other}-", StringComparison.Ordinal) && o.Name.EndsWith(".json", StringComparison.Ordinal) && !ended.Contains(o.Name)) others.Add(o.Name);
+                else if (ended.Contains(o.Name)) endedLeases.Add(o.Name);
+                else if (o.Name.StartsWith($"{Prefix}{other}-", StringComparison.Ordinal) && o.Name.EndsWith(".json", StringComparison.Ordinal)) others.Add(o.Name);
             }
-            return new BackupLease(store, name, others, stale);
+            return new BackupLease(store, name, others, stale, endedLeases);
         }
         catch
         {

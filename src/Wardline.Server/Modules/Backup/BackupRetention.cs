@@ -27,7 +27,7 @@ internal static class BackupRetention
     {
         var authenticator = new ContentAuthenticator(keyring, BackupCatalog.ManifestPurpose);
         await using var lease = await BackupLease.ForPruneAsync(store, ct);
-        foreach (var name in lease.Stale) await TryDeleteAsync(store, name, ct);
+        await lease.RemoveLeftoversAsync(name => TryDeleteAsync(store, name, ct));
         var running = lease.Others.Count > 0 ? lease.Others[0] : null;
         var names = await BackupCatalog.ManifestNamesAsync(store, ct);
         if (names.Count == 0) return new PruneReport(0, 0, 0, 0, 0, running);

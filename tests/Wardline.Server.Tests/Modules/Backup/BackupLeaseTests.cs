@@ -127,6 +127,11 @@ public sealed class BackupLeaseTests(ITestOutputHelper output) : StoreAndTarget(
         Assert.Equal(3, leases.Count(n => n!.EndsWith(".json.ended", StringComparison.Ordinal)));
         Assert.Null(pruned.RunningBackup);
         Assert.Equal(1, pruned.ManifestsRemoved);
+
+        // Once the target lets them go (their retention over), the next prune removes the ended leases and then their markers.
+        var later = await BackupRetention.PruneAsync(Target.Store, keyring, KeepNewest, CancellationToken.None);
+        Assert.Null(later.RunningBackup);
+        Assert.Empty(Files("leases"));
     }
 
     private async Task<BackupRunResult> FailAtManifestAsync(TestServer server, bool full = false)
