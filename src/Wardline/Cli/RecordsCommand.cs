@@ -15,7 +15,8 @@ internal static class RecordsCommand
         var store = new StoreArgs();
         var rederive = new Command("rederive",
             "Derive every present resource's search index, access facts and care relations again from its stored content: after an upgrade " +
-            "that changed what is derived, or to repair what `wardline ledger verify --derived` names. Versions are not touched; the run is recorded in the ledger.");
+            "that changed what is derived, or to repair what `wardline ledger verify --derived` names. Versions are not touched; the run is recorded in the ledger. " +
+            "Run it with the server stopped: a record updated while it runs could be left with what its previous version gave.");
         store.AddTo(rederive);
         rederive.SetAction((parse, ct) => CommandRunner.RunAsync(async () =>
         {
