@@ -99,7 +99,9 @@ internal sealed class LedgerVerifier(SqlDialect dialect, RecordKeys keys, IWitne
         if (depth == Depth.Full)
         {
             // Its own copies must agree with the tree too (they are what the API serves as the newest head).
-            checkHeads = [.. checkHeads, .. signedHere.Where(h => !heads.Any(w => w.Size == h.Size))];
+            // By size through a set: a year of heads every 10 s is about 3 million on each side.
+            var inWitness = heads.Select(w => w.Size).ToHashSet();
+            checkHeads = [.. checkHeads, .. signedHere.Where(h => !inWitness.Contains(h.Size))];
         }
 
         (long Size, byte[] Root) state = (-1, []);
