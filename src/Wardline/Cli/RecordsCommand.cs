@@ -16,7 +16,7 @@ internal static class RecordsCommand
         var rederive = new Command("rederive",
             "Derive every present resource's search index, access facts and care relations again from its stored content: after an upgrade " +
             "that changed what is derived, or to repair what `wardline ledger verify --derived` names. Versions are not touched; the run is recorded in the ledger. " +
-            "Run it with the server stopped: a record updated while it runs could be left with what its previous version gave.");
+            "It may run beside the server: a record written while it runs keeps what that write derived.");
         store.AddTo(rederive);
         rederive.SetAction((parse, ct) => CommandRunner.RunAsync(async () =>
         {

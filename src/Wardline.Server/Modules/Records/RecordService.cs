@@ -406,16 +406,16 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
         {
             var batch = await store.CurrentOfTypeAsync(type, after, 500, ct);
             if (batch.Count == 0) return count;
-            var rows = new List<(long, string, IReadOnlyList<IndexEntry>, FactsRow)>(batch.Count);
+            var rows = new List<(long, int, string, IReadOnlyList<IndexEntry>, FactsRow)>(batch.Count);
             foreach (var v in batch)
             {
                 var resource = keys.Open(v) is { } json ? FhirJson.Parse(json).Resource : null;
                 if (resource is null) continue;
                 var index = _indexer.Index(resource);
-                rows.Add((v.Rid, type, index, extractor.Extract(resource, index, v.LastUpdated / 1000)));
+                rows.Add((v.Rid, v.Version, type, index, extractor.Extract(resource, index, v.LastUpdated / 1000)));
             }
-            await store.ReindexAsync(rows, ct);
-            count += rows.Count;
+            // A resource written since it was read keeps what that write derived (not counted here).
+            count += await store.ReindexAsync(rows, ct);
             after = batch[^1].Rid;
         }
     }

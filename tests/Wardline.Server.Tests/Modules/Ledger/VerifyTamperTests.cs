@@ -1,6 +1,8 @@
 using System.Text;
 using Wardline.Ledger;
+using Wardline.Server.Modules.Access.Facts;
 using Wardline.Server.Modules.Ledger;
+using Wardline.Server.Modules.Records.Storage;
 using Wardline.Server.Pipeline;
 using Wardline.Server.Tests.EndToEnd;
 using Wardline.Server.Tests.Infrastructure;
@@ -142,6 +144,28 @@ public abstract class VerifyTamperConformance(StoreKind kind) : SeededLedgerStor
         var repaired = await VerifyDerivedAsync();
         Assert.True(repaired.ExitCode == 0, repaired.Output);
         Assert.Equal(1, await CountAsync(Options, "SELECT COUNT(*) FROM ledger_entries WHERE type = 'system' AND event = 'records-rederived'"));
+    }
+
+    [Fact]
+    public async Task Rederiving_a_resource_written_since_it_was_read_keeps_what_its_write_derived()
+    {
+        await using (var server = await StartAsync(Store))
+        {
+            var store = server.Service<RecordStore>();
+            var read = (await store.CurrentOfTypeAsync("Condition", 0, 500, CancellationToken.None)).Single(v => v.Id == Seeded.Other);
+            // A clinician updates the condition after a rederive read it, before the rederive writes what it derived from that read.
+            var put = await server.Client.PutJsonAsync($"Condition/{Seeded.Other}", FhirTest.Condition(Seeded.Patient, "38341003", "Hypertension", "2024-04-01", Seeded.Other));
+            Assert.Equal(System.Net.HttpStatusCode.OK, put.StatusCode);
+
+            // Rows derived from the version it read (none at all, to be unmissable) are not written over the update's.
+            var written = await store.ReindexAsync([(read.Rid, read.Version, "Condition", [], FactsRow.None)], CancellationToken.None);
+
+            Assert.Equal(0, written);
+            Assert.Contains(Seeded.Other, (await (await server.Client.GetAsync($"Condition?code=38341003")).ReadJsonAsync()).ToJsonString(), StringComparison.Ordinal);
+        }
+        ReleasePools();
+        var result = await VerifyDerivedAsync();
+        Assert.True(result.ExitCode == 0, result.Output);
     }
 
     private Task<CliResult> VerifyDerivedAsync() => WardlineCli.RunAsync(["ledger", "verify", "--derived", .. StoreArgs(Options)]);

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Globalization;
 using System.Text;
 using Wardline.Ledger;
 using Wardline.Server.Modules.Access.Facts;
@@ -796,14 +797,32 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer, 
         return list;
     }
 
-    /// <summary>Replaces the search index rows and access facts of these resources (their versions are untouched).</summary>
-    public Task ReindexAsync(List<(long Rid, string Type, IReadOnlyList<IndexEntry> Index, FactsRow Facts)> rows, CancellationToken ct) =>
+    /// <summary>
+    /// Replaces the search index rows and access facts of these resources (their versions are untouched), each only if the
+    /// resource is still at the version they were derived from: a resource updated or deleted meanwhile keeps what its own
+    /// write derived. The rows are locked first on PostgreSQL (a concurrent write waits, or is waited for and then skipped);
+    /// SQLite has one writer. Returns how many resources were re-derived.
+    /// </summary>
+    public Task<int> ReindexAsync(List<(long Rid, int Version, string Type, IReadOnlyList<IndexEntry> Index, FactsRow Facts)> rows, CancellationToken ct) =>
         committer.RunAsync(async (c, tx, token) =>
         {
-            await DeleteIndexRowsAsync(c, tx, [.. rows.Select(r => r.Rid)], token);
-            await WriteFactsUnitAsync(c, tx, [.. rows.Select(r => (r.Rid, r.Facts))], token);
-            await InsertIndexRowsAsync(c, tx, rows.Select(r => (r.Rid, r.Type, r.Index)), token);
-            return rows.Count;
+            if (rows.Count == 0) return 0;
+            var current = new HashSet<(long, int)>();
+            foreach (var chunk in rows.Chunk(500))
+            {
+                await using var cmd = c.CreateCommand();
+                cmd.Transaction = tx;
+                cmd.CommandText = $"SELECT rid, version FROM resources WHERE deleted = 0 AND rid IN ({string.Join(", ", chunk.Select((_, i) => "@r" + i))})"
+                    + (dialect.InProcess ? "" : " FOR UPDATE");
+                for (var i = 0; i < chunk.Length; i++) Add(cmd, "@r" + i, chunk[i].Rid);
+                await using var r = await cmd.ExecuteReaderAsync(token);
+                while (await r.ReadAsync(token)) current.Add((r.GetInt64(0), Convert.ToInt32(r.GetValue(1), CultureInfo.InvariantCulture)));
+            }
+            var still = rows.Where(r => current.Contains((r.Rid, r.Version))).ToList();
+            await DeleteIndexRowsAsync(c, tx, [.. still.Select(r => r.Rid)], token);
+            await WriteFactsUnitAsync(c, tx, [.. still.Select(r => (r.Rid, r.Facts))], token);
+            await InsertIndexRowsAsync(c, tx, still.Select(r => (r.Rid, r.Type, r.Index)), token);
+            return still.Count;
         });
 
     /// <summary>Marks a type's parameters as indexed for every stored resource.</summary>
