@@ -1,4 +1,5 @@
 using Wardline.Backup;
+using Wardline.Server.Modules.Ledger.Export;
 
 namespace Wardline.Server.Modules.Ledger;
 
@@ -92,11 +93,26 @@ public sealed class LedgerExportOptions
     /// <summary>"syslog-cef" or "jsonl".</summary>
     public string Format { get; set; } = "syslog-cef";
 
-    /// <summary>"tcp" (with <see cref="Address"/>) or "file" (with <see cref="Path"/>, jsonl only).</summary>
+    /// <summary>
+    /// "tcp" (with <see cref="Address"/>), "tls" (the same over TLS 1.2 or 1.3, RFC 5425: the SIEM's certificate is
+    /// validated, against <see cref="TlsCaFile"/> when given) or "file" (with <see cref="Path"/>, jsonl only).
+    /// </summary>
     public string Transport { get; set; } = "tcp";
 
-    /// <summary>host:port of the SIEM's TCP listener ([::1]:6514 for an IPv6 literal).</summary>
+    /// <summary>host:port of the SIEM's TCP or TLS listener ([::1]:6514 for an IPv6 literal).</summary>
     public string? Address { get; set; }
+
+    /// <summary>tls: a PEM file of the certificate authorities the SIEM's certificate must chain to (the hospital's own CA); without it, the system's trusted roots.</summary>
+    public string? TlsCaFile { get; set; }
+
+    /// <summary>tls: the name the SIEM's certificate must carry (DNS name or IP address), when it is not the host of <see cref="Address"/>.</summary>
+    public string? TlsServerName { get; set; }
+
+    /// <summary>tls: a PEM certificate Wardline presents to a SIEM that requires mutual TLS (RFC 5425 section 5.1), with <see cref="TlsClientKeyFile"/>.</summary>
+    public string? TlsClientCertificateFile { get; set; }
+
+    /// <summary>tls: the PEM private key (PKCS#8, unencrypted; readable by the service account only) of <see cref="TlsClientCertificateFile"/>.</summary>
+    public string? TlsClientKeyFile { get; set; }
 
     /// <summary>The file the jsonl lines are appended to; its folder must exist.</summary>
     public string? Path { get; set; }
@@ -111,14 +127,14 @@ public sealed class LedgerExportOptions
             problems.Add($"{at}:Name must be 1 to 64 characters of a-z, 0-9 and '-'.");
         if (Format is not ("syslog-cef" or "jsonl"))
             problems.Add($"{at}:Format must be 'syslog-cef' or 'jsonl', not '{Format}'.");
-        if (Transport == "tcp")
+        if (Transport is "tcp" or "tls")
         {
             if (!TryParseAddress(Address, out _, out _))
-                problems.Add($"{at}:Address must be host:port (port 1-65535) for the tcp transport.");
+                problems.Add($"{at}:Address must be host:port (port 1-65535) for the {Transport} transport.");
         }
         else if (Transport == "file")
         {
-            if (Format != "jsonl") problems.Add($"{at}:Transport 'file' takes the jsonl format; syslog-cef is sent over tcp.");
+            if (Format != "jsonl") problems.Add($"{at}:Transport 'file' takes the jsonl format; syslog-cef is sent over tcp or tls.");
             if (string.IsNullOrWhiteSpace(Path))
                 problems.Add($"{at}:Path is required for the file transport.");
             else if (System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path)) is { } dir && !Directory.Exists(dir))
@@ -126,8 +142,12 @@ public sealed class LedgerExportOptions
         }
         else
         {
-            problems.Add($"{at}:Transport must be 'tcp' or 'file', not '{Transport}'.");
+            problems.Add($"{at}:Transport must be 'tcp', 'tls' or 'file', not '{Transport}'.");
         }
+        if (Transport == "tls")
+            problems.AddRange(SiemTls.Validate(this, at));
+        else if (TlsCaFile is not null || TlsServerName is not null || TlsClientCertificateFile is not null || TlsClientKeyFile is not null)
+            problems.Add($"{at}:Tls settings apply to the tls transport only: set Transport to 'tls', or remove them.");
         if (BatchSize is < 1 or > 10_000) problems.Add($"{at}:BatchSize must be between 1 and 10000.");
         return problems;
     }

@@ -1,7 +1,9 @@
 using System.Data.Common;
 using System.Globalization;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -409,6 +411,11 @@ public sealed class SiemExportOptionsTests
         { """{"Name":"siem","Format":"jsonl","Transport":"file","Path":"/no/such/folder/ledger.jsonl"}""", "Wardline:Ledger:Exports:0:Path" },
         { """{"Name":"siem","Format":"jsonl","Transport":"file"}""", "Wardline:Ledger:Exports:0:Path is required" },
         { """{"Name":"siem","Address":"127.0.0.1:6514","BatchSize":0}""", "Wardline:Ledger:Exports:0:BatchSize" },
+        { """{"Name":"siem","Transport":"tls","Address":"siem.example"}""", "Wardline:Ledger:Exports:0:Address must be host:port (port 1-65535) for the tls transport" },
+        { """{"Name":"siem","Transport":"tls","Address":"127.0.0.1:6514","TlsCaFile":"/no/such/ca.pem"}""", "Wardline:Ledger:Exports:0:TlsCaFile /no/such/ca.pem: the file does not exist" },
+        { """{"Name":"siem","Transport":"tls","Address":"127.0.0.1:6514","TlsClientCertificateFile":"/etc/wardline/siem.pem"}""", "Wardline:Ledger:Exports:0:TlsClientCertificateFile and TlsClientKeyFile go together" },
+        { """{"Name":"siem","Transport":"tls","Address":"127.0.0.1:6514","TlsServerName":"siem example"}""", "Wardline:Ledger:Exports:0:TlsServerName" },
+        { """{"Name":"siem","Address":"127.0.0.1:6514","TlsCaFile":"/etc/wardline/ca.pem"}""", "Wardline:Ledger:Exports:0:Tls settings apply to the tls transport only" },
     };
 
     [Theory]
@@ -469,10 +476,35 @@ internal sealed class SiemListener : IAsyncDisposable
     private readonly List<List<string>> _byConnection = [];
     private readonly List<string> _framingErrors = [];
     private readonly List<Task> _readers = [];
+    private readonly List<string> _clientCertificates = [];
+    private readonly SslServerAuthenticationOptions? _tls;
     private Task _accepting = Task.CompletedTask;
     private int _dropAfter = -1;
+    private int _handshakeFailures;
 
-    private SiemListener(TcpListener listener) => _listener = listener;
+    private SiemListener(TcpListener listener, SslServerAuthenticationOptions? tls)
+    {
+        _listener = listener;
+        _tls = tls;
+    }
+
+    /// <summary>TLS connections whose handshake failed (this side refused the client, or the client refused this side's certificate).</summary>
+    public int HandshakeFailures
+    {
+        get
+        {
+            lock (_lock) return _handshakeFailures;
+        }
+    }
+
+    /// <summary>The subjects of the client certificates TLS connections presented.</summary>
+    public IReadOnlyList<string> ClientCertificates
+    {
+        get
+        {
+            lock (_lock) return [.. _clientCertificates];
+        }
+    }
 
     public string Address => "127.0.0.1:" + ((IPEndPoint)_listener.LocalEndpoint).Port.ToString(CultureInfo.InvariantCulture);
 
@@ -518,11 +550,12 @@ internal sealed class SiemListener : IAsyncDisposable
         return port;
     }
 
-    public static SiemListener Start(int port = 0)
+    /// <summary>Listens on loopback; with <paramref name="tls"/>, each connection is a TLS server (RFC 5425) first.</summary>
+    public static SiemListener Start(int port = 0, SslServerAuthenticationOptions? tls = null)
     {
         var listener = new TcpListener(IPAddress.Loopback, port);
         listener.Start();
-        var siem = new SiemListener(listener);
+        var siem = new SiemListener(listener, tls);
         siem._accepting = siem.AcceptAsync();
         return siem;
     }
@@ -569,7 +602,27 @@ internal sealed class SiemListener : IAsyncDisposable
     {
         using (client)
         {
-            var stream = new BufferedStream(client.GetStream(), 8192);
+            Stream transport = client.GetStream();
+            if (_tls is not null)
+            {
+                var ssl = new SslStream(transport, leaveInnerStreamOpen: false);
+                try
+                {
+                    await ssl.AuthenticateAsServerAsync(_tls, _stop.Token);
+                }
+                catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException)
+                {
+                    lock (_lock) _handshakeFailures++;
+                    await ssl.DisposeAsync();
+                    return;
+                }
+                if (ssl.RemoteCertificate is { } presented)
+                {
+                    lock (_lock) _clientCertificates.Add(presented.Subject);
+                }
+                transport = ssl;
+            }
+            await using var stream = new BufferedStream(transport, 8192);
             try
             {
                 while (true)

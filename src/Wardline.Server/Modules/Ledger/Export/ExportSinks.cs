@@ -1,3 +1,4 @@
+using System.Net.Security;
 using System.Net.Sockets;
 
 namespace Wardline.Server.Modules.Ledger.Export;
@@ -21,21 +22,31 @@ internal interface IExportSink : IAsyncDisposable
     bool IsOpen();
 }
 
-/// <summary>A TCP connection to a SIEM. The SIEM never speaks, so anything readable on the socket means it went away.</summary>
+/// <summary>
+/// A TCP connection to a SIEM, plain or TLS (RFC 5425). The SIEM never speaks, so the connection is read all the time only to
+/// learn that it ended: a clean close (end of stream) or a reset makes <see cref="IsOpen"/> false. Whatever a SIEM does send (a
+/// banner, an acknowledgement, TLS session tickets) is read and ignored.
+/// </summary>
 internal sealed class TcpExportSink : IExportSink
 {
     private readonly TcpClient _client;
+    private readonly Stream _transport;
     private readonly BufferedStream _stream;
+    private readonly Task _watching;
+    private volatile bool _ended;
 
-    private TcpExportSink(TcpClient client)
+    private TcpExportSink(TcpClient client, Stream transport)
     {
         _client = client;
-        _stream = new BufferedStream(client.GetStream(), 64 * 1024);
+        _transport = transport;
+        _stream = new BufferedStream(transport, 64 * 1024);
+        _watching = WatchAsync();
     }
 
     public TimeSpan Settle => TimeSpan.FromMilliseconds(500);
 
-    public static async Task<TcpExportSink> ConnectAsync(string host, int port, CancellationToken ct)
+    /// <summary>Connects, and with <paramref name="tls"/> completes the TLS handshake (the SIEM's certificate validated), within 15 s.</summary>
+    public static async Task<TcpExportSink> ConnectAsync(string host, int port, SslClientAuthenticationOptions? tls, CancellationToken ct)
     {
         var client = new TcpClient { NoDelay = true };
         try
@@ -44,7 +55,18 @@ internal sealed class TcpExportSink : IExportSink
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(TimeSpan.FromSeconds(15));
             await client.ConnectAsync(host, port, timeout.Token);
-            return new TcpExportSink(client);
+            if (tls is null) return new TcpExportSink(client, client.GetStream());
+            var ssl = new SslStream(client.GetStream(), leaveInnerStreamOpen: false);
+            try
+            {
+                await ssl.AuthenticateAsClientAsync(tls, timeout.Token);
+            }
+            catch
+            {
+                await ssl.DisposeAsync();
+                throw;
+            }
+            return new TcpExportSink(client, ssl);
         }
         catch
         {
@@ -57,35 +79,33 @@ internal sealed class TcpExportSink : IExportSink
 
     public Task FlushAsync(CancellationToken ct) => _stream.FlushAsync(ct);
 
-    public bool IsOpen()
+    public bool IsOpen() => !_ended;
+
+    private async Task WatchAsync()
     {
+        var discard = new byte[4096];
         try
         {
-            var socket = _client.Client;
-            if (socket.Poll(0, SelectMode.SelectError)) return false;
-            if (!socket.Poll(0, SelectMode.SelectRead)) return true;
-            if (socket.Available == 0) return false; // readable with nothing to read: closed or reset
-            // A SIEM that talks back (a banner, an acknowledgement) is ignored.
-            Span<byte> discard = stackalloc byte[512];
-            while (socket.Available > 0 && socket.Receive(discard) > 0)
+            while (await _transport.ReadAsync(discard) > 0)
             {
             }
-            return true;
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or InvalidOperationException or System.Security.Authentication.AuthenticationException)
         {
-            return false;
+            // Reset, or closed here.
         }
+        _ended = true;
     }
 
     public async ValueTask DisposeAsync()
     {
         try
         {
-            // A graceful close: what was flushed is still delivered, then the SIEM sees the end of the stream.
+            // A graceful close: what was flushed is still delivered (and a TLS SIEM gets its close_notify), then the SIEM sees the end of the stream.
+            if (_transport is SslStream ssl && !_ended) await ssl.ShutdownAsync();
             if (_client.Connected) _client.Client.Shutdown(SocketShutdown.Send);
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
         {
         }
         try
@@ -97,6 +117,7 @@ internal sealed class TcpExportSink : IExportSink
             // Unflushed bytes were never acknowledged; they are sent again from the cursor.
         }
         _client.Dispose();
+        await _watching;
     }
 }
 

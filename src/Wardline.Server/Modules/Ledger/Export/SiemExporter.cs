@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Wardline.Ledger;
@@ -70,7 +71,7 @@ internal sealed class SiemExporter(SqlDialect dialect, LedgerOptions options, Ti
             {
                 return;
             }
-            catch (Exception ex) when (ex is SocketException or IOException or DbException or OperationCanceledException)
+            catch (Exception ex) when (ex is SocketException or IOException or DbException or OperationCanceledException or AuthenticationException)
             {
                 ExportLog.Fault(logger, name, ex.Message, acknowledged, retry.TotalSeconds);
             }
@@ -95,7 +96,7 @@ internal sealed class SiemExporter(SqlDialect dialect, LedgerOptions options, Ti
         if (target.Transport == "file") return FileExportSink.Open(target.Path!);
         if (!LedgerExportOptions.TryParseAddress(target.Address, out var host, out var port))
             throw new InvalidOperationException("The address was validated at start.");
-        return await TcpExportSink.ConnectAsync(host, port, ct);
+        return await TcpExportSink.ConnectAsync(host, port, target.Transport == "tls" ? SiemTls.ClientOptions(target, host) : null, ct);
     }
 
     /// <summary>Sends until stopped or until the sink or the database fails (the caller reconnects).</summary>

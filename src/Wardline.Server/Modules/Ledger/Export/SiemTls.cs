@@ -1,0 +1,89 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Wardline.Server.Modules.Ledger.Export;
+
+/// <summary>
+/// TLS to a SIEM (RFC 5425): TLS 1.2 or 1.3, the SIEM's certificate validated (chain and name) against the configured
+/// certificate authorities or else the system's roots, and a client certificate for SIEMs that require mutual TLS. The files
+/// are read at each connection, so renewed certificates are taken at the next reconnect; they are checked at start.
+/// </summary>
+internal static class SiemTls
+{
+    /// <summary>What is wrong with a tls target's files (each message names its setting; never a file's content).</summary>
+    public static IEnumerable<string> Validate(LedgerExportOptions target, string at)
+    {
+        if (target.TlsCaFile is { } ca)
+        {
+            string? problem = null;
+            try
+            {
+                if (LoadAuthorities(ca).Count == 0) problem = "holds no PEM certificate";
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException)
+            {
+                problem = Reason(ex);
+            }
+            if (problem is not null) yield return $"{at}:TlsCaFile {ca}: {problem}.";
+        }
+        if (target.TlsServerName is { } name && (name.Length == 0 || name.Any(char.IsWhiteSpace)))
+            yield return $"{at}:TlsServerName must be a DNS name or an IP address.";
+        if ((target.TlsClientCertificateFile is null) != (target.TlsClientKeyFile is null))
+        {
+            yield return $"{at}:TlsClientCertificateFile and TlsClientKeyFile go together: set both for mutual TLS, or neither.";
+        }
+        else if (target.TlsClientCertificateFile is { } cert)
+        {
+            string? problem = null;
+            try
+            {
+                using var loaded = LoadClientCertificate(target);
+                if (loaded.NotAfter < DateTime.Now) problem = $"the certificate expired on {loaded.NotAfter:yyyy-MM-dd}";
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
+            {
+                problem = Reason(ex);
+            }
+            if (problem is not null) yield return $"{at}:TlsClientCertificateFile {cert} with TlsClientKeyFile {target.TlsClientKeyFile}: {problem}.";
+        }
+    }
+
+    /// <summary>The client's side of the handshake with the SIEM at <paramref name="host"/>.</summary>
+    public static SslClientAuthenticationOptions ClientOptions(LedgerExportOptions target, string host)
+    {
+        var options = new SslClientAuthenticationOptions
+        {
+            TargetHost = target.TlsServerName ?? host,
+            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+            // An intranet SIEM's CA seldom publishes a revocation list this server can reach; the chain and name are checked.
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+        };
+        if (target.TlsCaFile is { } ca)
+        {
+            var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+            policy.CustomTrustStore.AddRange(LoadAuthorities(ca));
+            options.CertificateChainPolicy = policy;
+        }
+        if (target.TlsClientCertificateFile is not null) options.ClientCertificates = [LoadClientCertificate(target)];
+        return options;
+    }
+
+    private static X509Certificate2Collection LoadAuthorities(string path)
+    {
+        var certificates = new X509Certificate2Collection();
+        certificates.ImportFromPemFile(path);
+        return certificates;
+    }
+
+    private static X509Certificate2 LoadClientCertificate(LedgerExportOptions target) =>
+        X509Certificate2.CreateFromPemFile(target.TlsClientCertificateFile!, target.TlsClientKeyFile);
+
+    private static string Reason(Exception ex) => ex switch
+    {
+        FileNotFoundException or DirectoryNotFoundException => "the file does not exist",
+        UnauthorizedAccessException => "the file cannot be read by this account",
+        _ => "not a PEM certificate (and key) this server can use",
+    };
+}
