@@ -9,9 +9,10 @@ using Wardline.Server.Modules.Ledger.Export;
 namespace Wardline.Server.Modules.Monitoring.Notifications;
 
 /// <summary>
-/// What each channel says of an alert: the detection, severity, user, patient id, times, counts, the evidence in words
-/// (detections write it without names, addresses or clinical content) and the console link. Nothing else: a notification
-/// leaves the institution's systems, so it carries identifiers, never patient data.
+/// What each channel says of an alert: the detection and its fixed title, severity, user, patient id, times, counts and the
+/// console link. Nothing else: a notification leaves the institution's systems, so it carries identifiers, never patient data.
+/// The evidence in words stays in the console: some detections' evidence names a record's sensitive category ("labelled HIV")
+/// or the departments treating the patient, which next to the patient's id is clinical information.
 /// </summary>
 internal static class AlertMessages
 {
@@ -56,7 +57,6 @@ internal static class AlertMessages
         First:     {LedgerEntry.FormatTime(a.FirstAt)}
         Last:      {LedgerEntry.FormatTime(a.LastAt)}
         Entries:   {a.Entries}
-        Evidence:  {a.Evidence}
 
         Review it in the console: {link}
         """);
@@ -75,7 +75,6 @@ internal static class AlertMessages
             w.WriteString("user", a.User);
             if (a.Patient is null) w.WriteNull("patient");
             else w.WriteString("patient", a.Patient);
-            w.WriteString("evidence", a.Evidence);
             w.WriteString("firstAt", LedgerEntry.FormatTime(a.FirstAt));
             w.WriteString("lastAt", LedgerEntry.FormatTime(a.LastAt));
             w.WriteString("status", a.Status);
@@ -132,7 +131,6 @@ internal static class AlertMessages
         Labelled("cn2", "patients", a.Patients.ToString(CultureInfo.InvariantCulture));
         Labelled("cn3", "entries", a.Entries.ToString(CultureInfo.InvariantCulture));
         Add("request", link);
-        Add("msg", a.Evidence);
         return SiemFormat.Message(a.LastAt, hostName, "alert", "alert", a.Id, severity, sb.ToString());
     }
 

@@ -16,7 +16,7 @@ internal static class Channels
 /// <summary>What a notification says of its alert, read when it is delivered: identifiers, counts and the evidence in words only.</summary>
 internal sealed record NotifiedAlert(
     long Id, string Detection, string Title, Severity Severity, string User, string? Patient, string Status,
-    DateTimeOffset FirstAt, DateTimeOffset LastAt, int Patients, int Entries, string Evidence);
+    DateTimeOffset FirstAt, DateTimeOffset LastAt, int Patients, int Entries);
 
 /// <summary>A notification whose time to be sent has come.</summary>
 internal sealed record DueNotification(long Id, long AlertId, string Channel, string Target, int Attempts);
@@ -207,7 +207,7 @@ internal sealed class NotificationOutbox(SqlDialect dialect, TimeProvider time)
             patient = await p.ExecuteScalarAsync(ct) as string;
         }
         await using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT detection, severity, user_name, status, first_at, last_at, patients, entries, evidence FROM monitor_alerts WHERE id = @a";
+        cmd.CommandText = "SELECT detection, severity, user_name, status, first_at, last_at, patients, entries FROM monitor_alerts WHERE id = @a";
         Migrations.AddParam(cmd, "@a", id);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         if (!await r.ReadAsync(ct)) return null;
@@ -215,7 +215,7 @@ internal sealed class NotificationOutbox(SqlDialect dialect, TimeProvider time)
         return new NotifiedAlert(id, detection, Catalog.Find(detection)?.Title ?? detection,
             (Severity)Convert.ToInt32(r.GetValue(1), CultureInfo.InvariantCulture), r.GetString(2), patient, r.GetString(3),
             DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(4)), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(5)),
-            Convert.ToInt32(r.GetValue(6), CultureInfo.InvariantCulture), Convert.ToInt32(r.GetValue(7), CultureInfo.InvariantCulture), r.GetString(8));
+            Convert.ToInt32(r.GetValue(6), CultureInfo.InvariantCulture), Convert.ToInt32(r.GetValue(7), CultureInfo.InvariantCulture));
     }
 
     /// <summary>Marks a notification delivered and adds "notified" to its alert's history.</summary>

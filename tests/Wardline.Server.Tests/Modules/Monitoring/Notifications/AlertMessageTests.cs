@@ -5,22 +5,21 @@ using Wardline.Server.Modules.Monitoring.Notifications;
 
 namespace Wardline.Server.Tests.Modules.Monitoring.Notifications;
 
-/// <summary>What each channel says of an alert: identifiers and the evidence in words, escaped so no value can forge a field.</summary>
+/// <summary>What each channel says of an alert: identifiers, escaped so no value can forge a field.</summary>
 public sealed class AlertMessageTests
 {
     private static readonly NotifiedAlert Alert = new(42, "same-surname", "Same surname", Severity.Critical, "clerk.b", "pat-9",
         "new", DateTimeOffset.Parse("2026-11-29T08:00:00Z", System.Globalization.CultureInfo.InvariantCulture),
-        DateTimeOffset.Parse("2026-11-29T08:05:00Z", System.Globalization.CultureInfo.InvariantCulture), 40, 55,
-        "a=b | c\\d\nmsg=forged");
+        DateTimeOffset.Parse("2026-11-29T08:05:00Z", System.Globalization.CultureInfo.InvariantCulture), 40, 55);
 
     [Fact]
-    public void A_syslog_alert_escapes_its_values_so_evidence_cannot_add_a_field_or_a_line()
+    public void A_syslog_alert_escapes_its_values_so_none_can_add_a_field_or_a_line()
     {
-        var message = AlertMessages.Syslog(Alert with { Title = "Same|surname" }, "ward-1", "https://w.example/console/alerts/42");
+        var message = AlertMessages.Syslog(Alert with { Title = "Same|surname", Status = "a=b | c\\d\nmsg=forged" }, "ward-1", "https://w.example/console/alerts/42");
 
         Assert.StartsWith("<106>1 2026-11-29T08:05:00.000Z ward-1 wardline - alert [wardline@32473 alert=\"42\"] CEF:0|Wardline|Wardline|1.0|alert:same-surname|Same\\|surname|10|", message, StringComparison.Ordinal);
         Assert.DoesNotContain('\n', message);
-        Assert.EndsWith("msg=a\\=b | c\\\\d\\nmsg\\=forged", message, StringComparison.Ordinal);
+        Assert.Contains("cs2Label=status cs2=a\\=b | c\\\\d\\nmsg\\=forged ", message, StringComparison.Ordinal);
         Assert.Contains("cn2Label=patients cn2=40 cn3Label=entries cn3=55", message, StringComparison.Ordinal);
         var frame = SiemFormat.Frame(message);
         Assert.StartsWith(Encoding.UTF8.GetByteCount(message) + " ", Encoding.ASCII.GetString(frame), StringComparison.Ordinal);
