@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using Hl7.Fhir.Introspection;
 using Hl7.Fhir.Model;
@@ -187,33 +186,21 @@ internal static class FhirJson
         return inspector.FindOrImportClassMapping(element.ImplementingType);
     }
 
-    /// <summary>Keeps an error message short and free of quoted values (which could hold patient data).</summary>
+    /// <summary>
+    /// Keeps an error message short and free of quoted values (which could hold patient data). A message with one quoted part
+    /// shows it only as <paramref name="quotedAs"/> allows; any other number of quote characters means a value held quotes of
+    /// its own (O'Brien), so quotes no longer pair up: everything from the first to the last is hidden.
+    /// </summary>
     /// <param name="quotedAs">What a quoted part may be shown as (null: hidden).</param>
     internal static string Sanitize(string message, Func<string, string?>? quotedAs = null)
     {
-        var sb = new StringBuilder(message.Length);
-        var quoted = new StringBuilder();
-        var inQuote = false;
-        foreach (var ch in message)
-        {
-            if (ch is '\'' or '"')
-            {
-                if (inQuote)
-                {
-                    var text = quoted.ToString();
-                    sb.Append('\'').Append(quotedAs?.Invoke(text) ?? "…").Append('\'');
-                    quoted.Clear();
-                }
-                inQuote = !inQuote;
-                continue;
-            }
-            (inQuote ? quoted : sb).Append(ch);
-        }
-        if (inQuote)
-        {
-            sb.Append("'…");
-        }
-        var result = sb.ToString();
+        var first = message.AsSpan().IndexOfAny('\'', '"');
+        var last = message.AsSpan().LastIndexOfAny('\'', '"');
+        var result = first < 0 ? message
+            : first == last ? string.Concat(message.AsSpan(0, first), "'…")
+            : message.AsSpan(first + 1, last - first - 1).IndexOfAny('\'', '"') < 0
+                ? $"{message[..first]}'{quotedAs?.Invoke(message[(first + 1)..last]) ?? "…"}'{message[(last + 1)..]}"
+                : $"{message[..first]}'…'{message[(last + 1)..]}";
         return result.Length > 300 ? string.Concat(result.AsSpan(0, 300), "…") : result;
     }
 }

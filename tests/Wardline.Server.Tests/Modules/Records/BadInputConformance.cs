@@ -115,6 +115,11 @@ public abstract class BadInputConformance(ServerFixture fixture)
             """{"resourceType":"Patient","name":[{"family":"Smithers" "Johanna"}]}""",
             """{"resourceType":"Patient","name":[{"family":"Smithers","given":"Johanna"}]}""",
             """{"resourceType":"Observation","subject":{"reference":"Patient/Johanna Smithers"},"status":"final","code":{"text":"x"}}""",
+            // Quotes inside the value or the name: Firely quotes them in its message, so the quotes no longer pair up.
+            """{"resourceType":"Patient","birthDate":"O'Brien, Johanna Smithers"}""",
+            """{"resourceType":"Patient","birthDate":"it's 'Johanna' Smithers'"}""",
+            """{"resourceType":"Patient","Jo's Johanna Smithers":true}""",
+            """{"resourceType":"Patient","gender":"\"Johanna\" Smithers"}""",
         };
         foreach (var body in bodies)
         {
