@@ -35,6 +35,11 @@ internal static class ImportCommand
             {
                 AnsiConsole.MarkupLine($"[red]{Markup.Escape(bad.Source)}[/]: {Markup.Escape(string.Join(" | ", bad.Problems.Take(10)))}");
             }
+            if (results.Any(r => !r.Ok))
+            {
+                // Files are named by place and content hash, not by name: exports name files after their patients.
+                AnsiConsole.MarkupLine("Files are taken in the order given (a folder's in name order); find one by its hash with [blue]sha256sum FILES | grep HEX[/].");
+            }
             var seconds = Math.Max(watch.Elapsed.TotalSeconds, 0.001);
             AnsiConsole.MarkupLine($"{results.Count(r => r.Ok)} of {files.Count} files imported, {resources} resources in {seconds:F1} s ({resources / seconds:F0} resources/s)");
             return results.All(r => r.Ok) ? 0 : 1;

@@ -108,9 +108,11 @@ public abstract class BadImportTests(StoreKind kind) : IAsyncLifetime
 
         Assert.True(results[0].Ok);
         Assert.True(results[3].Ok);
-        Assert.Equal("Ñandú_broken.json", results[1].Source);
+        // Named by place and content hash, never by name (Synthea names files after their patients).
+        Assert.Equal($"file 1 of 1 (sha256 {Sha12(malformed)})", results[1].Source);
+        Assert.Equal("file 1 of 1", results[0].Source);
         Assert.Contains(results[1].Problems, p => p.Contains("Malformed JSON", StringComparison.Ordinal));
-        Assert.Equal("Zoë_tenth_entry_fails.json", results[2].Source);
+        Assert.Equal($"file 1 of 1 (sha256 {Sha12(badTransaction)})", results[2].Source);
         Assert.Contains(results[2].Problems, p => p.Contains("entry[9]", StringComparison.Ordinal));
         Assert.Equal(0, results[2].Resources);
         foreach (var id in badIds)
@@ -162,9 +164,12 @@ public abstract class BadImportTests(StoreKind kind) : IAsyncLifetime
         var mixed = await WardlineCli.RunAsync(["import", .. store, good1, malformed, good2]);
 
         Assert.True(mixed.ExitCode == 1, mixed.Output);
-        Assert.Contains("Ñandú_broken.json: Malformed JSON", mixed.Flat, StringComparison.Ordinal);
+        Assert.Contains($"file 2 of 3 (sha256 {Sha12(malformed)}): Malformed JSON", mixed.Flat, StringComparison.Ordinal);
         Assert.Contains("2 of 3 files imported", mixed.Flat, StringComparison.Ordinal);
-        Assert.DoesNotContain(Path.GetFileName(good1) + ":", mixed.Flat, StringComparison.Ordinal);
+        Assert.Contains("sha256sum FILES | grep HEX", mixed.Flat, StringComparison.Ordinal);
+        // Neither the output nor the log lines name a file: the names are the patients'.
+        Assert.DoesNotContain("Ñandú", mixed.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain(Path.GetFileNameWithoutExtension(good1), mixed.Output, StringComparison.Ordinal);
 
         var clean = await WardlineCli.RunAsync(["import", .. store, good1, good2]);
 
@@ -189,6 +194,8 @@ public abstract class BadImportTests(StoreKind kind) : IAsyncLifetime
         Assert.Equal(2, missing.ExitCode);
         Assert.Contains("nothing-here.json does not exist", missing.Flat, StringComparison.Ordinal);
     }
+
+    private static string Sha12(string path) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(path)))[..12];
 
     private string[] StoreArgsFor() => _store.Kind == StoreKind.Sqlite
         ? ["--data", _store.Options.DataDirectory!]

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
@@ -7,6 +8,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Wardline.Server.Modules.Records;
 
+/// <summary>What became of one file or resource. <paramref name="Source"/> names it without its file name (Synthea names files after their patient).</summary>
 internal sealed record ImportResult(string Source, int Resources, IReadOnlyList<string> Problems)
 {
     public bool Ok => Problems.Count == 0;
@@ -26,8 +28,7 @@ internal sealed class RecordImporter(BundleProcessor bundles, ILogger<RecordImpo
     public async Task<ImportResult> ImportFileAsync(string path, Action<int>? progress, CancellationToken ct)
     {
         var result = await ImportParsedAsync(path, IsNdjson(path) ? null : await ReadAndParseAsync(path, ct), progress, ct);
-        LogIfRefused(result);
-        return result;
+        return await NamedAsync(result, path, 1, 1, ct);
     }
 
     /// <summary>
@@ -54,8 +55,7 @@ internal sealed class RecordImporter(BundleProcessor bundles, ILogger<RecordImpo
         var results = new List<ImportResult>();
         await foreach (var (path, parsed) in ahead.Reader.ReadAllAsync(ct))
         {
-            var result = await ImportParsedAsync(path, parsed is null ? null : await parsed, null, ct);
-            LogIfRefused(result);
+            var result = await NamedAsync(await ImportParsedAsync(path, parsed is null ? null : await parsed, null, ct), path, results.Count + 1, paths.Count, ct);
             results.Add(result);
             onResult?.Invoke(result);
         }
@@ -63,13 +63,28 @@ internal sealed class RecordImporter(BundleProcessor bundles, ILogger<RecordImpo
         return results;
     }
 
-    private void LogIfRefused(ImportResult result)
+    /// <summary>
+    /// Names a file's result by its place in the run, and a refused one also by the first 12 hex digits of its content's
+    /// SHA-256 (<c>sha256sum FILES | grep HEX</c> finds it), never by its name: Synthea names each file after its patient.
+    /// A refused file is logged with the number of its reasons only (they may quote its content).
+    /// </summary>
+    private async Task<ImportResult> NamedAsync(ImportResult result, string path, int place, int of, CancellationToken ct)
     {
-        if (!result.Ok)
+        var name = $"file {place} of {of}";
+        if (result.Ok) return result with { Source = name };
+        string hash;
+        try
         {
-            // The reasons themselves may quote the file's content, so only their number is logged.
-            Log.ImportFileRefused(logger, result.Source, result.Problems.Count, result.Resources);
+            await using var file = File.OpenRead(path);
+            hash = "sha256 " + Convert.ToHexStringLower(await SHA256.HashDataAsync(file, ct))[..12];
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            hash = "unreadable";
+        }
+        result = result with { Source = $"{name} ({hash})" };
+        Log.ImportFileRefused(logger, result.Source, result.Problems.Count, result.Resources);
+        return result;
     }
 
     private static bool IsNdjson(string path) => path.EndsWith(".ndjson", StringComparison.OrdinalIgnoreCase);
@@ -97,7 +112,7 @@ internal sealed class RecordImporter(BundleProcessor bundles, ILogger<RecordImpo
     /// <summary>Stores a parsed JSON file, or streams an NDJSON file when <paramref name="parsed"/> is null.</summary>
     private async Task<ImportResult> ImportParsedAsync(string path, Parsed? parsed, Action<int>? progress, CancellationToken ct)
     {
-        var name = Path.GetFileName(path);
+        const string name = "file"; // its place in the run, by NamedAsync
         if (parsed is null)
         {
             try
@@ -143,7 +158,7 @@ internal sealed class RecordImporter(BundleProcessor bundles, ILogger<RecordImpo
         }
         var count = bundle.Entry.Count(e => e.Resource is not null);
         var response = await bundles.TransactionAsync(bundle, ImportBase, Access.AccessScope.Operator, importMode: true, ct);
-        if (response.Status == 409) Log.ImportTransactionConflict(logger, source);
+        if (response.Status == 409) Log.ImportTransactionConflict(logger);
         return response.IsSuccess ? new ImportResult(source, count, []) : new ImportResult(source, 0, Diagnostics(response));
     }
 

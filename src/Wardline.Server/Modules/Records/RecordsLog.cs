@@ -15,11 +15,11 @@ internal static partial class Log
     [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Keyring reloaded; active key-encryption key {KekId}")]
     public static partial void KeyringReloaded(ILogger logger, string kekId);
 
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Import of {FileName} refused with {ReasonCount} reasons ({Imported} resources imported)")]
-    public static partial void ImportFileRefused(ILogger logger, string fileName, int reasonCount, int imported);
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Import of {File} refused with {ReasonCount} reasons ({Imported} resources imported)")]
+    public static partial void ImportFileRefused(ILogger logger, string file, int reasonCount, int imported);
 
-    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Import of {FileName} hit a transaction conflict with a concurrent writer; nothing of it was written")]
-    public static partial void ImportTransactionConflict(ILogger logger, string fileName);
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "An imported file hit a transaction conflict with a concurrent writer; nothing of it was written")]
+    public static partial void ImportTransactionConflict(ILogger logger);
 
     [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "Access facts computed for {Count} resources stored before they existed")]
     public static partial void FactsBackfilled(ILogger logger, int count);
