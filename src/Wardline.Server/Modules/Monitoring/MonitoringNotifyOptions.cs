@@ -50,7 +50,10 @@ public sealed class MonitoringNotifyOptions
         else if (Webhooks.Count > 0 && WebhookSecret!.Length < 16) yield return "Wardline:Monitoring:Notify:WebhookSecret must be at least 16 characters.";
         foreach (var w in Webhooks)
         {
-            if (!Uri.TryCreate(w, UriKind.Absolute, out var u) || (u.Scheme != "https" && !(u.Scheme == "http" && u.IsLoopback)))
+            if (Uri.TryCreate(w, UriKind.Absolute, out var withUser) && withUser.UserInfo.Length > 0)
+                // Shown in the console and the CLI once accepted, and echoed here: credentials never belong in it.
+                yield return $"Wardline:Monitoring:Notify:Webhooks: the URL for {withUser.Host} carries a user name or password; the webhook is authenticated by WebhookSecret's signature.";
+            else if (!Uri.TryCreate(w, UriKind.Absolute, out var u) || (u.Scheme != "https" && !(u.Scheme == "http" && u.IsLoopback)))
                 yield return $"Wardline:Monitoring:Notify:Webhooks: '{w}' must be an https URL (http only to a loopback address).";
         }
         if (Syslog is not null && !LedgerExportOptions.TryParseAddress(Syslog, out _, out _))

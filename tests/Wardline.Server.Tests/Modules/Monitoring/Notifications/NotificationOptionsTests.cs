@@ -17,6 +17,7 @@ public sealed class NotificationOptionsTests : IDisposable
         { "webhook-short-secret", "Wardline:Monitoring:Notify:WebhookSecret must be at least 16" },
         { "webhook-plain-http-elsewhere", "Wardline:Monitoring:Notify:Webhooks: 'http://10.1.2.3/hook' must be an https URL" },
         { "webhook-not-a-url", "Wardline:Monitoring:Notify:Webhooks: 'siem/hook' must be an https URL" },
+        { "webhook-with-credentials", "Wardline:Monitoring:Notify:Webhooks: the URL for siem.hospital.example carries a user name or password" },
         { "syslog-without-port", "Wardline:Monitoring:Notify:Syslog: 'siem.hospital.example' must be host:port" },
         { "syslog-bad-port", "Wardline:Monitoring:Notify:Syslog: '10.0.0.9:70000' must be host:port" },
         { "email-without-smtp", "Wardline:Monitoring:Notify:Emails needs an SMTP server" },
@@ -37,6 +38,7 @@ public sealed class NotificationOptionsTests : IDisposable
             case "webhook-short-secret": n.Webhooks.Add("https://siem.hospital.example/hook"); n.WebhookSecret = "short"; break;
             case "webhook-plain-http-elsewhere": n.Webhooks.Add("http://10.1.2.3/hook"); n.WebhookSecret = "a-secret-long-enough-to-sign"; break;
             case "webhook-not-a-url": n.Webhooks.Add("siem/hook"); n.WebhookSecret = "a-secret-long-enough-to-sign"; break;
+            case "webhook-with-credentials": n.Webhooks.Add("http://hooks:s3cret-pass@siem.hospital.example/hook"); n.WebhookSecret = "a-secret-long-enough-to-sign"; break;
             case "syslog-without-port": n.Syslog = "siem.hospital.example"; break;
             case "syslog-bad-port": n.Syslog = "10.0.0.9:70000"; break;
             case "email-without-smtp": n.Emails.Add("privacy@hospital.example"); break;
@@ -48,6 +50,7 @@ public sealed class NotificationOptionsTests : IDisposable
         var ex = Assert.Throws<OptionsValidationException>(() => WardlineHost.Build(options, configure: b => b.Services.AddMonitoringNotifications(options)));
 
         Assert.Contains(ex.Failures, f => f.Contains(expected, StringComparison.Ordinal));
+        Assert.DoesNotContain("s3cret-pass", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
