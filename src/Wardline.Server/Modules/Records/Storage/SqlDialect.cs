@@ -198,6 +198,9 @@ internal sealed class PostgresDialect : SqlDialect
         // prepared once per connection, PostgreSQL skips parsing and planning them.
         builder.MaxAutoPrepare = 32;
         builder.AutoPrepareMinUsages = 2;
+        // PostgreSQL's error details quote row values ("Key (x)=(...) already exists"): never let them reach an exception
+        // message that is logged or printed, whatever the configured connection string says.
+        builder.IncludeErrorDetail = false;
         _dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
     }
 
