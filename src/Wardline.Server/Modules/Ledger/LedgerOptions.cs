@@ -95,24 +95,15 @@ public sealed class LedgerExportOptions
 
     /// <summary>
     /// "tcp" (with <see cref="Address"/>), "tls" (the same over TLS 1.2 or 1.3, RFC 5425: the SIEM's certificate is
-    /// validated, against <see cref="TlsCaFile"/> when given) or "file" (with <see cref="Path"/>, jsonl only).
+    /// validated, as <see cref="Tls"/> says) or "file" (with <see cref="Path"/>, jsonl only).
     /// </summary>
     public string Transport { get; set; } = "tcp";
 
     /// <summary>host:port of the SIEM's TCP or TLS listener ([::1]:6514 for an IPv6 literal).</summary>
     public string? Address { get; set; }
 
-    /// <summary>tls: a PEM file of the certificate authorities the SIEM's certificate must chain to (the hospital's own CA); without it, the system's trusted roots.</summary>
-    public string? TlsCaFile { get; set; }
-
-    /// <summary>tls: the name the SIEM's certificate must carry (DNS name or IP address), when it is not the host of <see cref="Address"/>.</summary>
-    public string? TlsServerName { get; set; }
-
-    /// <summary>tls: a PEM certificate Wardline presents to a SIEM that requires mutual TLS (RFC 5425 section 5.1), with <see cref="TlsClientKeyFile"/>.</summary>
-    public string? TlsClientCertificateFile { get; set; }
-
-    /// <summary>tls: the PEM private key (PKCS#8, unencrypted; readable by the service account only) of <see cref="TlsClientCertificateFile"/>.</summary>
-    public string? TlsClientKeyFile { get; set; }
+    /// <summary>With the tls transport: whom the SIEM's certificate must chain to and name, and the certificate Wardline presents.</summary>
+    public SiemTlsOptions Tls { get; set; } = new();
 
     /// <summary>The file the jsonl lines are appended to; its folder must exist.</summary>
     public string? Path { get; set; }
@@ -145,8 +136,8 @@ public sealed class LedgerExportOptions
             problems.Add($"{at}:Transport must be 'tcp', 'tls' or 'file', not '{Transport}'.");
         }
         if (Transport == "tls")
-            problems.AddRange(SiemTls.Validate(this, at));
-        else if (TlsCaFile is not null || TlsServerName is not null || TlsClientCertificateFile is not null || TlsClientKeyFile is not null)
+            problems.AddRange(SiemTls.Validate(Tls, at + ":Tls"));
+        else if (!Tls.IsEmpty)
             problems.Add($"{at}:Tls settings apply to the tls transport only: set Transport to 'tls', or remove them.");
         if (BatchSize is < 1 or > 10_000) problems.Add($"{at}:BatchSize must be between 1 and 10000.");
         return problems;

@@ -1,5 +1,6 @@
 using MimeKit;
 using Wardline.Server.Modules.Ledger;
+using Wardline.Server.Modules.Ledger.Export;
 
 namespace Wardline.Server.Modules.Monitoring;
 
@@ -20,8 +21,14 @@ public sealed class MonitoringNotifyOptions
     /// <summary>The shared secret webhooks are signed with (HMAC-SHA256 over the timestamp and body); required with webhooks.</summary>
     public string? WebhookSecret { get; set; }
 
-    /// <summary>host:port of a SIEM's syslog receiver (RFC 5424 over TCP with octet counting).</summary>
+    /// <summary>host:port of a SIEM's syslog receiver (RFC 5424 over TCP with octet counting; over TLS, RFC 5425, with <see cref="SyslogTransport"/> tls).</summary>
     public string? Syslog { get; set; }
+
+    /// <summary>"tcp" or "tls" (the SIEM's certificate validated as <see cref="SyslogTls"/> says).</summary>
+    public string SyslogTransport { get; set; } = "tcp";
+
+    /// <summary>With <see cref="SyslogTransport"/> tls: whom the SIEM's certificate must chain to and name, and the certificate Wardline presents.</summary>
+    public SiemTlsOptions SyslogTls { get; set; } = new();
 
     /// <summary>low, medium, high or critical.</summary>
     public string MinSeverity { get; set; } = "medium";
@@ -58,6 +65,15 @@ public sealed class MonitoringNotifyOptions
         }
         if (Syslog is not null && !LedgerExportOptions.TryParseAddress(Syslog, out _, out _))
             yield return $"Wardline:Monitoring:Notify:Syslog: '{Syslog}' must be host:port (port 1-65535).";
+        if (SyslogTransport is not ("tcp" or "tls")) yield return $"Wardline:Monitoring:Notify:SyslogTransport must be 'tcp' or 'tls', not '{SyslogTransport}'.";
+        if (SyslogTransport == "tls")
+        {
+            foreach (var problem in SiemTls.Validate(SyslogTls, "Wardline:Monitoring:Notify:SyslogTls")) yield return problem;
+        }
+        else if (!SyslogTls.IsEmpty)
+        {
+            yield return "Wardline:Monitoring:Notify:SyslogTls settings apply to SyslogTransport 'tls' only: set it, or remove them.";
+        }
         if (MaxAttempts is < 1 or > 1000) yield return "Wardline:Monitoring:Notify:MaxAttempts must be 1-1000.";
         if (double.IsNaN(RetrySeconds) || RetrySeconds is < 0.1 or > 3600) yield return "Wardline:Monitoring:Notify:RetrySeconds must be 0.1-3600.";
         if (ConsoleUrl is not null && !(Uri.TryCreate(ConsoleUrl, UriKind.Absolute, out var c) && c.Scheme is "http" or "https" && c.Query.Length == 0))

@@ -412,10 +412,10 @@ public sealed class SiemExportOptionsTests
         { """{"Name":"siem","Format":"jsonl","Transport":"file"}""", "Wardline:Ledger:Exports:0:Path is required" },
         { """{"Name":"siem","Address":"127.0.0.1:6514","BatchSize":0}""", "Wardline:Ledger:Exports:0:BatchSize" },
         { """{"Name":"siem","Transport":"tls","Address":"siem.example"}""", "Wardline:Ledger:Exports:0:Address must be host:port (port 1-65535) for the tls transport" },
-        { """{"Name":"siem","Transport":"tls","Address":"127.0.0.1:6514","TlsCaFile":"/no/such/ca.pem"}""", "Wardline:Ledger:Exports:0:TlsCaFile /no/such/ca.pem: the file does not exist" },
-        { """{"Name":"siem","Transport":"tls","Address":"127.0.0.1:6514","TlsClientCertificateFile":"/etc/wardline/siem.pem"}""", "Wardline:Ledger:Exports:0:TlsClientCertificateFile and TlsClientKeyFile go together" },
-        { """{"Name":"siem","Transport":"tls","Address":"127.0.0.1:6514","TlsServerName":"siem example"}""", "Wardline:Ledger:Exports:0:TlsServerName" },
-        { """{"Name":"siem","Address":"127.0.0.1:6514","TlsCaFile":"/etc/wardline/ca.pem"}""", "Wardline:Ledger:Exports:0:Tls settings apply to the tls transport only" },
+        { """{"Name":"siem","Transport":"tls","Address":"127.0.0.1:6514","Tls":{"CaFile":"/no/such/ca.pem"}}""", "Wardline:Ledger:Exports:0:Tls:CaFile /no/such/ca.pem: the file does not exist" },
+        { """{"Name":"siem","Transport":"tls","Address":"127.0.0.1:6514","Tls":{"ClientCertificateFile":"/etc/wardline/siem.pem"}}""", "Wardline:Ledger:Exports:0:Tls:ClientCertificateFile and ClientKeyFile go together" },
+        { """{"Name":"siem","Transport":"tls","Address":"127.0.0.1:6514","Tls":{"ServerName":"siem example"}}""", "Wardline:Ledger:Exports:0:Tls:ServerName" },
+        { """{"Name":"siem","Address":"127.0.0.1:6514","Tls":{"CaFile":"/etc/wardline/ca.pem"}}""", "Wardline:Ledger:Exports:0:Tls settings apply to the tls transport only" },
     };
 
     [Theory]

@@ -117,6 +117,43 @@ public sealed class SiemTlsTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task Alert_notifications_by_syslog_go_over_tls_to_the_siem_the_authority_vouches_for_and_not_to_another()
+    {
+        using var good = _hospital.Issue("siem", server: true, names: ["127.0.0.1"]);
+        using var forged = _other.Issue("siem", server: true, names: ["127.0.0.1"]);
+        await using var siem = SiemListener.Start(tls: new SslServerAuthenticationOptions { ServerCertificate = good });
+        await using var impostor = SiemListener.Start(tls: new SslServerAuthenticationOptions { ServerCertificate = forged });
+
+        foreach (var (listener, delivered) in new[] { (siem, true), (impostor, false) })
+        {
+            var options = _store.SharedOptions();
+            options.Monitoring.Notify.RetrySeconds = 0.2;
+            options.Monitoring.Notify.MaxAttempts = 3;
+            options.Monitoring.Notify.Syslog = listener.Address;
+            options.Monitoring.Notify.SyslogTransport = "tls";
+            options.Monitoring.Notify.SyslogTls.CaFile = _hospital.WriteAuthority(_dir);
+            await using var server = await Monitoring.Notifications.NotifyTestKit.StartAsync(options);
+            await Monitoring.Notifications.NotifyTestKit.WaitForCursorAsync(server.App.Services);
+
+            var id = await Monitoring.Notifications.NotifyTestKit.InsertAlertAsync(server.App.Services, severity: 3);
+
+            var rows = await Monitoring.Notifications.NotifyTestKit.WaitForAsync(server.App.Services, id, r => r.Count == 1 && r[0].Status is "sent" or "failed", Patience);
+            var row = Assert.Single(rows);
+            if (delivered)
+            {
+                Assert.Equal("sent", row.Status);
+                await WaitAsync(() => Task.FromResult(listener.Messages.Any(m => m.Contains($"[wardline@32473 alert=\"{id}\"]", StringComparison.Ordinal))), "the alert's syslog message");
+            }
+            else
+            {
+                Assert.Equal("failed", row.Status);
+                Assert.Contains("TLS handshake failed", row.LastError, StringComparison.Ordinal);
+                Assert.Empty(listener.Messages);
+            }
+        }
+    }
+
+    [Fact]
     public void Authority_and_client_files_that_cannot_be_used_are_refused_at_start_naming_the_setting()
     {
         var notPem = Path.Combine(_dir, "not-a-certificate.pem");
@@ -126,14 +163,14 @@ public sealed class SiemTlsTests : IAsyncLifetime, IDisposable
         using var stranger = _other.Issue("stranger", server: false, names: []);
         var (_, otherKey) = _other.WriteWithKey(stranger, _dir, "stranger");
 
-        var caProblem = Refused(new LedgerExportOptions { Name = "siem", Transport = "tls", Address = "127.0.0.1:6514", TlsCaFile = notPem });
+        var caProblem = Refused(new LedgerExportOptions { Name = "siem", Transport = "tls", Address = "127.0.0.1:6514", Tls = new() { CaFile = notPem } });
         var keyProblem = Refused(new LedgerExportOptions
         {
-            Name = "siem", Transport = "tls", Address = "127.0.0.1:6514", TlsClientCertificateFile = certFile, TlsClientKeyFile = otherKey,
+            Name = "siem", Transport = "tls", Address = "127.0.0.1:6514", Tls = new() { ClientCertificateFile = certFile, ClientKeyFile = otherKey },
         });
 
-        Assert.Contains($"Wardline:Ledger:Exports:0:TlsCaFile {notPem}: holds no PEM certificate", caProblem, StringComparison.Ordinal);
-        Assert.Contains($"Wardline:Ledger:Exports:0:TlsClientCertificateFile {certFile} with TlsClientKeyFile {otherKey}: not a PEM certificate (and key)", keyProblem, StringComparison.Ordinal);
+        Assert.Contains($"Wardline:Ledger:Exports:0:Tls:CaFile {notPem}: holds no PEM certificate", caProblem, StringComparison.Ordinal);
+        Assert.Contains($"Wardline:Ledger:Exports:0:Tls:ClientCertificateFile {certFile} with ClientKeyFile {otherKey}: not a PEM certificate (and key)", keyProblem, StringComparison.Ordinal);
         Assert.DoesNotContain("PRIVATE KEY", keyProblem, StringComparison.Ordinal);
     }
 
@@ -151,10 +188,7 @@ public sealed class SiemTlsTests : IAsyncLifetime, IDisposable
         Name = name,
         Transport = "tls",
         Address = siem.Address,
-        TlsCaFile = _hospital.WriteAuthority(_dir),
-        TlsServerName = serverName,
-        TlsClientCertificateFile = clientCert,
-        TlsClientKeyFile = clientKey,
+        Tls = new() { CaFile = _hospital.WriteAuthority(_dir), ServerName = serverName, ClientCertificateFile = clientCert, ClientKeyFile = clientKey },
     };
 
     private Task<TestServer> StartAsync(LedgerExportOptions export)

@@ -96,7 +96,7 @@ internal sealed class SiemExporter(SqlDialect dialect, LedgerOptions options, Ti
         if (target.Transport == "file") return FileExportSink.Open(target.Path!);
         if (!LedgerExportOptions.TryParseAddress(target.Address, out var host, out var port))
             throw new InvalidOperationException("The address was validated at start.");
-        return await TcpExportSink.ConnectAsync(host, port, target.Transport == "tls" ? SiemTls.ClientOptions(target, host) : null, ct);
+        return await TcpExportSink.ConnectAsync(host, port, target.Transport == "tls" ? SiemTls.ClientOptions(target.Tls, host) : null, ct);
     }
 
     /// <summary>Sends until stopped or until the sink or the database fails (the caller reconnects).</summary>

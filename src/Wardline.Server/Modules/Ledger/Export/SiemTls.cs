@@ -6,6 +6,27 @@ using System.Security.Cryptography.X509Certificates;
 namespace Wardline.Server.Modules.Ledger.Export;
 
 /// <summary>
+/// TLS to a SIEM (RFC 5425), for a ledger export (<c>Wardline:Ledger:Exports:N:Tls</c>) or alert notifications by syslog
+/// (<c>Wardline:Monitoring:Notify:SyslogTls</c>).
+/// </summary>
+public sealed class SiemTlsOptions
+{
+    /// <summary>A PEM file of the certificate authorities the SIEM's certificate must chain to (the hospital's own CA); without it, the system's trusted roots.</summary>
+    public string? CaFile { get; set; }
+
+    /// <summary>The name the SIEM's certificate must carry (DNS name or IP address), when it is not the host of the address.</summary>
+    public string? ServerName { get; set; }
+
+    /// <summary>A PEM certificate Wardline presents to a SIEM that requires mutual TLS (RFC 5425 section 5.1), with <see cref="ClientKeyFile"/>.</summary>
+    public string? ClientCertificateFile { get; set; }
+
+    /// <summary>The PEM private key (PKCS#8, unencrypted; readable by the service account only) of <see cref="ClientCertificateFile"/>.</summary>
+    public string? ClientKeyFile { get; set; }
+
+    internal bool IsEmpty => CaFile is null && ServerName is null && ClientCertificateFile is null && ClientKeyFile is null;
+}
+
+/// <summary>
 /// TLS to a SIEM (RFC 5425): TLS 1.2 or 1.3, the SIEM's certificate validated (chain and name) against the configured
 /// certificate authorities or else the system's roots, and a client certificate for SIEMs that require mutual TLS. The files
 /// are read at each connection, so renewed certificates are taken at the next reconnect; they are checked at start.
@@ -13,9 +34,9 @@ namespace Wardline.Server.Modules.Ledger.Export;
 internal static class SiemTls
 {
     /// <summary>What is wrong with a tls target's files (each message names its setting; never a file's content).</summary>
-    public static IEnumerable<string> Validate(LedgerExportOptions target, string at)
+    public static IEnumerable<string> Validate(SiemTlsOptions target, string at)
     {
-        if (target.TlsCaFile is { } ca)
+        if (target.CaFile is { } ca)
         {
             string? problem = null;
             try
@@ -26,15 +47,15 @@ internal static class SiemTls
             {
                 problem = Reason(ex);
             }
-            if (problem is not null) yield return $"{at}:TlsCaFile {ca}: {problem}.";
+            if (problem is not null) yield return $"{at}:CaFile {ca}: {problem}.";
         }
-        if (target.TlsServerName is { } name && (name.Length == 0 || name.Any(char.IsWhiteSpace)))
-            yield return $"{at}:TlsServerName must be a DNS name or an IP address.";
-        if ((target.TlsClientCertificateFile is null) != (target.TlsClientKeyFile is null))
+        if (target.ServerName is { } name && (name.Length == 0 || name.Any(char.IsWhiteSpace)))
+            yield return $"{at}:ServerName must be a DNS name or an IP address.";
+        if ((target.ClientCertificateFile is null) != (target.ClientKeyFile is null))
         {
-            yield return $"{at}:TlsClientCertificateFile and TlsClientKeyFile go together: set both for mutual TLS, or neither.";
+            yield return $"{at}:ClientCertificateFile and ClientKeyFile go together: set both for mutual TLS, or neither.";
         }
-        else if (target.TlsClientCertificateFile is { } cert)
+        else if (target.ClientCertificateFile is { } cert)
         {
             string? problem = null;
             try
@@ -46,27 +67,27 @@ internal static class SiemTls
             {
                 problem = Reason(ex);
             }
-            if (problem is not null) yield return $"{at}:TlsClientCertificateFile {cert} with TlsClientKeyFile {target.TlsClientKeyFile}: {problem}.";
+            if (problem is not null) yield return $"{at}:ClientCertificateFile {cert} with ClientKeyFile {target.ClientKeyFile}: {problem}.";
         }
     }
 
     /// <summary>The client's side of the handshake with the SIEM at <paramref name="host"/>.</summary>
-    public static SslClientAuthenticationOptions ClientOptions(LedgerExportOptions target, string host)
+    public static SslClientAuthenticationOptions ClientOptions(SiemTlsOptions target, string host)
     {
         var options = new SslClientAuthenticationOptions
         {
-            TargetHost = target.TlsServerName ?? host,
+            TargetHost = target.ServerName ?? host,
             EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
             // An intranet SIEM's CA seldom publishes a revocation list this server can reach; the chain and name are checked.
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         };
-        if (target.TlsCaFile is { } ca)
+        if (target.CaFile is { } ca)
         {
             var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
             policy.CustomTrustStore.AddRange(LoadAuthorities(ca));
             options.CertificateChainPolicy = policy;
         }
-        if (target.TlsClientCertificateFile is not null) options.ClientCertificates = [LoadClientCertificate(target)];
+        if (target.ClientCertificateFile is not null) options.ClientCertificates = [LoadClientCertificate(target)];
         return options;
     }
 
@@ -77,8 +98,8 @@ internal static class SiemTls
         return certificates;
     }
 
-    private static X509Certificate2 LoadClientCertificate(LedgerExportOptions target) =>
-        X509Certificate2.CreateFromPemFile(target.TlsClientCertificateFile!, target.TlsClientKeyFile);
+    private static X509Certificate2 LoadClientCertificate(SiemTlsOptions target) =>
+        X509Certificate2.CreateFromPemFile(target.ClientCertificateFile!, target.ClientKeyFile);
 
     private static string Reason(Exception ex) => ex switch
     {

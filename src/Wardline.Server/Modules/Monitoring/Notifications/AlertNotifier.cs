@@ -188,7 +188,7 @@ internal sealed class AlertNotifier(NotifySettings settings, NotificationOutbox 
         var frame = SiemFormat.Frame(AlertMessages.Syslog(alert, _host, settings.Link(alert.Id)));
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(SyslogTimeout);
-        await using var sink = await TcpExportSink.ConnectAsync(host, port, null, timeout.Token);
+        await using var sink = await TcpExportSink.ConnectAsync(host, port, settings.Notify.SyslogTransport == "tls" ? SiemTls.ClientOptions(settings.Notify.SyslogTls, host) : null, timeout.Token);
         await sink.WriteAsync(frame, timeout.Token);
         await sink.FlushAsync(timeout.Token);
         // As for the ledger export: bytes flushed to a SIEM that hangs up at once may never have been read.

@@ -20,6 +20,9 @@ public sealed class NotificationOptionsTests : IDisposable
         { "webhook-with-credentials", "Wardline:Monitoring:Notify:Webhooks: the URL for siem.hospital.example carries a user name or password" },
         { "syslog-without-port", "Wardline:Monitoring:Notify:Syslog: 'siem.hospital.example' must be host:port" },
         { "syslog-bad-port", "Wardline:Monitoring:Notify:Syslog: '10.0.0.9:70000' must be host:port" },
+        { "syslog-udp", "Wardline:Monitoring:Notify:SyslogTransport must be 'tcp' or 'tls', not 'udp'" },
+        { "syslog-tls-settings-on-tcp", "Wardline:Monitoring:Notify:SyslogTls settings apply to SyslogTransport 'tls' only" },
+        { "syslog-tls-missing-ca", "Wardline:Monitoring:Notify:SyslogTls:CaFile /no/such/ca.pem: the file does not exist" },
         { "email-without-smtp", "Wardline:Monitoring:Notify:Emails needs an SMTP server" },
         { "email-not-an-address", "Wardline:Monitoring:Notify:Emails: 'privacy officer' is not an e-mail address" },
         { "severity", "Wardline:Monitoring:Notify:MinSeverity must be" },
@@ -41,6 +44,9 @@ public sealed class NotificationOptionsTests : IDisposable
             case "webhook-with-credentials": n.Webhooks.Add("http://hooks:s3cret-pass@siem.hospital.example/hook"); n.WebhookSecret = "a-secret-long-enough-to-sign"; break;
             case "syslog-without-port": n.Syslog = "siem.hospital.example"; break;
             case "syslog-bad-port": n.Syslog = "10.0.0.9:70000"; break;
+            case "syslog-udp": n.Syslog = "10.0.0.9:514"; n.SyslogTransport = "udp"; break;
+            case "syslog-tls-settings-on-tcp": n.Syslog = "10.0.0.9:6514"; n.SyslogTls.CaFile = "/etc/wardline/ca.pem"; break;
+            case "syslog-tls-missing-ca": n.Syslog = "10.0.0.9:6514"; n.SyslogTransport = "tls"; n.SyslogTls.CaFile = "/no/such/ca.pem"; break;
             case "email-without-smtp": n.Emails.Add("privacy@hospital.example"); break;
             case "email-not-an-address": n.Emails.Add("privacy officer"); break;
             case "severity": n.MinSeverity = "urgent"; break;
