@@ -33,9 +33,20 @@ internal static class FhirEndpoints
 
         fhir.MapPost("/{type}/_search", async (HttpContext http, FhirPipeline p, string type) =>
         {
-            if (!http.Request.HasFormContentType)
+            // Only a urlencoded form: a multipart one (files, a boundary to find) is no way to send search parameters.
+            if (!http.Request.HasFormContentType || !MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var media)
+                || !string.Equals(media.MediaType, "application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase))
                 return new FhirResult(FhirResponse.Error(415, OperationOutcome.IssueType.NotSupported, "POST _search takes application/x-www-form-urlencoded parameters."));
-            var form = await http.Request.ReadFormAsync(http.RequestAborted);
+            IFormCollection form;
+            try
+            {
+                form = await http.Request.ReadFormAsync(http.RequestAborted);
+            }
+            catch (InvalidDataException)
+            {
+                // The form reader's limits: 1,024 parameters, 2 KB a name, 4 MB a value.
+                return new FhirResult(FhirResponse.BadRequest("The _search form could not be read: it is malformed or over the limits (at most 1024 parameters, a name of at most 2 KB, a value of at most 4 MB)."));
+            }
             var query = Query(http.Request.Query).Concat(form.SelectMany(f => f.Value.Select(v => new KeyValuePair<string, string>(f.Key, v ?? "")))).ToList();
             return await Run(http, p, new(FhirAction.Search, type, null), (x, ct) => x.Records.SearchAsync(type, query, Lenient(http), BaseUrl(http), x.Access, ct));
         });

@@ -31,6 +31,16 @@ internal sealed class SearchPlan
     public const int DefaultCount = 20;
     public const int MaxCount = 1000;
 
+    /// <summary>The values one parameter may list (a,b,c: any of them matches).</summary>
+    public const int MaxValuesPerParameter = 100;
+
+    /// <summary>
+    /// The values a whole search may give, over all its parameters. Each value becomes one or two bound
+    /// variables and one term of the query, and each parameter one more AND: at 500 a search stays far
+    /// inside SQLite's limits (32,766 variables, an expression at most 1,000 deep), whatever its shape.
+    /// </summary>
+    public const int MaxValues = 500;
+
     public required string ResourceType { get; init; }
     public List<Criterion> Criteria { get; } = [];
     public int Count { get; set; } = DefaultCount;
@@ -105,6 +115,7 @@ internal sealed class SearchParser(BlindIndex blind)
                     break;
                 case "_id":
                     var ids = Split(value);
+                    if (TooMany("_id", ids.Count, errors)) break;
                     if (modifier is not null || ids.Count == 0 || ids.Any(i => !FhirIds.IsValid(i)))
                         errors.Add("_id: each value must be a valid FHIR id ([A-Za-z0-9-.], 1-64 characters).");
                     else plan.Criteria.Add(new IdCriterion(ids));
@@ -133,12 +144,16 @@ internal sealed class SearchParser(BlindIndex blind)
                 plan.Canonical.Add(new(key, value));
             }
         }
+        var total = plan.Criteria.Sum(Values);
+        if (total > SearchPlan.MaxValues)
+            errors.Add($"A search may give at most {SearchPlan.MaxValues} values over all its parameters; this one gives {total}. Split it into several searches.");
         return errors.Count == 0 ? (plan, errors) : (null, errors);
     }
 
     private void ParseParameter(string type, SearchParameter p, string? modifier, string value, SearchPlan plan, List<string> errors)
     {
         var values = Split(value);
+        if (TooMany(p.Name, values.Count, errors)) return;
         if (values.Count == 0)
         {
             errors.Add($"{p.Name}: a value is required.");
@@ -242,7 +257,9 @@ internal sealed class SearchParser(BlindIndex blind)
     private static List<DateBound>? ParseDates(string name, string value, List<string> errors)
     {
         var bounds = new List<DateBound>();
-        foreach (var v in Split(value))
+        var values = Split(value);
+        if (TooMany(name, values.Count, errors)) return null;
+        foreach (var v in values)
         {
             var prefix = "eq";
             var text = v;
@@ -317,6 +334,24 @@ internal sealed class SearchParser(BlindIndex blind)
         }
         plan.Includes.Add(new IncludeSpec(source, param, target, reverse));
     }
+
+    /// <summary>Refuses a parameter listing more than <see cref="SearchPlan.MaxValuesPerParameter"/> values.</summary>
+    private static bool TooMany(string name, int count, List<string> errors)
+    {
+        if (count <= SearchPlan.MaxValuesPerParameter) return false;
+        errors.Add($"{name}: at most {SearchPlan.MaxValuesPerParameter} values may be given in one parameter; this one gives {count}.");
+        return true;
+    }
+
+    private static int Values(Criterion c) => c switch
+    {
+        IdCriterion i => i.Ids.Count,
+        HashCriterion h => h.Hashes.Count,
+        RefCriterion r => r.Refs.Count,
+        DateCriterion d => d.Bounds.Count,
+        LastUpdatedCriterion l => l.Bounds.Count,
+        _ => 1,
+    };
 
     private static string Prefix(string normalized) =>
         normalized.Length > ResourceIndexer.MaxPrefix ? normalized[..ResourceIndexer.MaxPrefix] : normalized;
