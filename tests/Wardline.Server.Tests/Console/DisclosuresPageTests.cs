@@ -161,6 +161,19 @@ public sealed class DisclosuresPageTests(ConsoleFixture fx)
     }
 
     [Fact]
+    public async Task A_period_ending_on_the_calendars_last_day_shows_the_page_not_an_error()
+    {
+        await fx.CreateAccountAsync(Account.New("pat.edges", "Pat Edges") with { Roles = ["privacy_officer"] });
+        var page = await fx.NewPageAsync();
+        await ConsoleFixture.SignInAndEnrolAsync(page, "pat.edges");
+
+        var response = await page.GotoAsync("/console/disclosures?patient=p-edge&from=0001-01-01&to=9999-12-31");
+
+        Assert.Equal(200, response!.Status);
+        await Expect(page.Locator(".wl-error")).ToHaveCountAsync(0);
+    }
+
+    [Fact]
     public async Task A_nurse_is_refused_the_disclosures_page_and_has_no_link_to_it()
     {
         await fx.CreateAccountAsync(Account.New("nat.nurse", "Nat Nurse") with { Roles = ["nurse"], Departments = ["cardiology"] });

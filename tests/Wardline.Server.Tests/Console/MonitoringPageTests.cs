@@ -202,6 +202,32 @@ public sealed class MonitoringPageTests(ConsoleFixture fx)
     }
 
     [Fact]
+    public async Task Periods_at_the_edges_of_the_calendar_show_the_page_not_an_error()
+    {
+        await fx.CreateAccountAsync(Account.New("pia.edges", "Pia Edges") with { Roles = ["privacy_officer"] });
+        var page = await fx.NewPageAsync();
+        await ConsoleFixture.SignInAndEnrolAsync(page, "pia.edges");
+
+        // The default start (six days before "to") is cut short at the calendar's first day; its last day ends with the calendar.
+        foreach (var (path, period) in new[]
+        {
+            ("/console/monitor/users/pia.edges?to=0001-01-03", "0001-01-01 to 0001-01-03"),
+            ("/console/monitor/patients/p-1?to=0001-01-03", "0001-01-01 to 0001-01-03"),
+            ("/console/monitor/users/pia.edges?to=9999-12-31", "9999-12-25 to 9999-12-31"),
+            ("/console/monitor/patients/p-1?to=9999-12-31", "9999-12-25 to 9999-12-31"),
+            ("/console/alerts?to=9999-12-31", null),
+            ("/console/alerts?from=0001-01-01&to=9999-12-31", null),
+        })
+        {
+            var response = await page.GotoAsync(path);
+
+            Assert.True(response!.Status == 200, $"{path}: {response.Status}");
+            await Expect(page.Locator(".wl-error")).ToHaveCountAsync(0);
+            if (period is not null) await Expect(page.GetByText("Ledger entries, " + period)).ToHaveCountAsync(1);
+        }
+    }
+
+    [Fact]
     public async Task A_nurse_is_refused_the_monitoring_pages_and_has_no_link_to_them()
     {
         await fx.CreateAccountAsync(Account.New("nia.nurse", "Nia Nurse") with { Roles = ["nurse"], Departments = ["cardiology"] });

@@ -349,13 +349,26 @@ internal static class AuditEndpoints
     {
         var inv = CultureInfo.InvariantCulture;
         const DateTimeStyles utc = DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal;
-        if (value.Length == 4 && DateTimeOffset.TryParseExact(value, "yyyy", inv, utc, out var y)) return (y, y.AddYears(1));
-        if (value.Length == 7 && DateTimeOffset.TryParseExact(value, "yyyy-MM", inv, utc, out var m)) return (m, m.AddMonths(1));
-        if (value.Length == 10 && DateTimeOffset.TryParseExact(value, "yyyy-MM-dd", inv, utc, out var d)) return (d, d.AddDays(1));
+        if (value.Length == 4 && DateTimeOffset.TryParseExact(value, "yyyy", inv, utc, out var y)) return (y, End(y, x => x.AddYears(1)));
+        if (value.Length == 7 && DateTimeOffset.TryParseExact(value, "yyyy-MM", inv, utc, out var m)) return (m, End(m, x => x.AddMonths(1)));
+        if (value.Length == 10 && DateTimeOffset.TryParseExact(value, "yyyy-MM-dd", inv, utc, out var d)) return (d, End(d, x => x.AddDays(1)));
         if (value.Length > 10 && value[10] == 'T' && (value.EndsWith('Z') || value[^6] is '+' or '-')
             && DateTimeOffset.TryParse(value, inv, DateTimeStyles.AdjustToUniversal, out var t))
-            return (t, t.AddMilliseconds(1));
+            return (t, End(t, x => x.AddMilliseconds(1)));
         return null;
+    }
+
+    /// <summary>The exclusive end of a period; a period that would end past year 9999 ends with the calendar (as FhirDates does).</summary>
+    private static DateTimeOffset End(DateTimeOffset start, Func<DateTimeOffset, DateTimeOffset> next)
+    {
+        try
+        {
+            return next(start);
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            return DateTimeOffset.MaxValue;
+        }
     }
 
     private static DateTimeOffset? Bound(string value, bool upper, string name, List<string> bad)

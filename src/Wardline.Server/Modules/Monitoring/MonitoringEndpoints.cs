@@ -270,7 +270,8 @@ internal static class MonitoringEndpoints
         var bad = new List<string>();
         var q = http.Request.Query;
         to = Time(q, "to", bad) ?? DateTimeOffset.UtcNow;
-        from = Time(q, "from", bad) ?? to.AddDays(-7);
+        // The default week, cut short at the start of the calendar.
+        from = Time(q, "from", bad) ?? (to - DateTimeOffset.MinValue > TimeSpan.FromDays(7) ? to.AddDays(-7) : DateTimeOffset.MinValue);
         limit = (int)(Number(q, "limit", 1, 5000, bad) ?? 1000);
         if (bad.Count == 0 && to <= from) bad.Add("to must be after from.");
         if (bad.Count == 0 && to - from > TimeSpan.FromDays(MaxTimelineDays)) bad.Add($"A timeline covers at most {MaxTimelineDays} days.");

@@ -489,6 +489,26 @@ public abstract class AuditViewConformance(AuditViewFixture f)
         Assert.Equal("OperationOutcome", (string?)(await response.ReadJsonAsync())["resourceType"]);
     }
 
+    [Theory]
+    [InlineData("AuditEvent?date=9999")]
+    [InlineData("AuditEvent?date=9999-12")]
+    [InlineData("AuditEvent?date=9999-12-31")]
+    [InlineData("AuditEvent?date=9999-12-31T23:59:59.9999999Z")]
+    [InlineData("AuditEvent?date=gt9999-12-31")]
+    [InlineData("AuditEvent?date=le9999-12-31T23:59:59.9999999Z")]
+    [InlineData("AuditEvent?date=0001-01-01T00:00:00Z")]
+    [InlineData("Patient/{patient}/$access-log?to=9999-12-31")]
+    [InlineData("Patient/{patient}/$access-log?from=9999-12-31&to=9999-12-31")]
+    [InlineData("Patient/{patient}/$access-log?from=0001&to=9999")]
+    public async Task Dates_at_the_edges_of_the_calendar_are_answered_not_failed(string url)
+    {
+        var patient = await NewPatientAsync();
+
+        var response = await (await Officer()).GetAsync(url.Replace("{patient}", patient, StringComparison.Ordinal));
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{url}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+    }
+
     private static List<JsonObject> Disclosures(JsonObject parameters) =>
         [.. parameters["parameter"]!.AsArray().Select(p => p!.AsObject()).Where(p => (string?)p["name"] == "disclosure")];
 

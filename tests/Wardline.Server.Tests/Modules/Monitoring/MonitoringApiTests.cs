@@ -146,6 +146,9 @@ public abstract class MonitoringApiConformance(StoreKind kind) : MonitoringServe
     [InlineData("users/nurse.a/activity?from=2026-01-01&to=2025-01-01", "to must be after from")]
     [InlineData("users/nurse.a/activity?from=2025-01-01&to=2026-01-01", "at most 92 days")]
     [InlineData("patients/bad%20id/accesses", "is not a FHIR id")]
+    [InlineData("users/nurse.a/activity?to=0001-01-01", "to must be after from")]
+    [InlineData("patients/p1/accesses?to=0001-01-01", "to must be after from")]
+    [InlineData("users/nurse.a/activity?to=0001-01-01T00:00:00%2B01:00", "to must be a date")]
     [InlineData("alerts/1/entries/x/proof", "is not a ledger index")]
     public async Task Bad_query_input_is_a_400_problem(string path, string expected)
     {
@@ -214,6 +217,19 @@ public abstract class MonitoringApiConformance(StoreKind kind) : MonitoringServe
         Assert.True((bool)self["enabled"]!);
         Assert.False((bool)self["suppressible"]!);
         Assert.Equal(Catalog.All.Count, catalogue["detections"]!.AsArray().Count);
+    }
+
+    [Theory]
+    [InlineData("users/tester/activity?to=0001-01-03")]
+    [InlineData("patients/p1/accesses?to=0001-01-03")]
+    [InlineData("users/tester/activity?to=9999-12-31T23:59:59.9999999Z")]
+    [InlineData("patients/p1/accesses?from=9999-12-30&to=9999-12-31")]
+    public async Task Timelines_at_the_edges_of_the_calendar_are_answered(string path)
+    {
+        var response = await Officer.GetAsync(Url(path));
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        Assert.Empty((await JsonAsync(response))["items"]!.AsArray());
     }
 
     [Fact]
