@@ -92,6 +92,8 @@ internal static class LedgerCommand
                 throw new CliException("--patient must be a Patient resource id: 1 to 64 letters, digits, '-' or '.'.");
             var first = Day(parse.GetValue(from), "--from");
             var last = Day(parse.GetValue(to), "--to");
+            // --to is inclusive, so its day needs a next midnight: the calendar's last day has none.
+            if (last == DateOnly.MaxValue) throw new CliException("--to must be a date from 0001-01-01 to 9999-12-30 (leave it out for no end).");
             if (first > last) throw new CliException("--from is after --to.");
             var options = store.Resolve(parse);
             await using var sp = await StoreArgs.OpenAsync(options, ct);

@@ -198,7 +198,12 @@ internal static partial class MonitorCli
             var local = day.ToDateTime(TimeOnly.MinValue, DateTimeKind.Unspecified);
             // A midnight skipped by a daylight-saving change starts the day at the first local time that exists.
             while (zone.IsInvalidTime(local)) local = local.AddMinutes(30);
-            return new DateTimeOffset(local, zone.GetUtcOffset(local)).ToUniversalTime();
+            var offset = zone.GetUtcOffset(local);
+            // In a zone ahead of UTC, the calendar's first midnight is still in year 0 in UTC.
+            var utcTicks = local.Ticks - offset.Ticks;
+            if (utcTicks < DateTime.MinValue.Ticks || utcTicks > DateTime.MaxValue.Ticks)
+                throw new CliException($"{option} '{text}' is outside the calendar at local midnight in {zone.Id}: give a day from 0001-01-02 to 9999-12-31.");
+            return new DateTimeOffset(local, offset).ToUniversalTime();
         }
         if (InstantPattern().IsMatch(t) && DateTimeOffset.TryParse(t, CultureInfo.InvariantCulture, DateTimeStyles.None, out var instant))
             return instant.ToUniversalTime();

@@ -328,7 +328,11 @@ internal static class UsersCommand
         private static DateTimeOffset ParseExpiry(string text)
         {
             if (DateOnly.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day))
+            {
+                // The account works through the day given, to the next midnight (UTC): the calendar's last day has none.
+                if (day == DateOnly.MaxValue) throw new CliException("--expires takes a date from today to 9999-12-30 (or an ISO 8601 time); for no expiry leave it out, or give users update 'never'.");
                 return new DateTimeOffset(day.AddDays(1).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
+            }
             if (text.Contains('T', StringComparison.Ordinal)
                 && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var at))
                 return at;

@@ -88,6 +88,7 @@ public abstract class DisclosuresCliConformance(StoreKind kind) : IAsyncLifetime
     [InlineData("--to", "tomorrow", "--to must be a date as yyyy-mm-dd")]
     [InlineData("--from", "2026-03-02", "--from is after --to")]
     [InlineData("--patient", "../etc", "--patient must be a Patient resource id")]
+    [InlineData("--to", "9999-12-31", "--to must be a date from 0001-01-01 to 9999-12-30")]
     public async Task Bad_input_exits_with_2_and_a_clear_message(string option, string value, string message)
     {
         var args = new Dictionary<string, string> { ["--patient"] = _patient, ["--to"] = "2026-03-01" };

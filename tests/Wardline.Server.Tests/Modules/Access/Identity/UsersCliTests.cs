@@ -160,6 +160,8 @@ public sealed class UsersCliRefusals(UsersCliStore fixture) : IClassFixture<User
     [InlineData("practitioner id", "add", "x1", "--practitioner", "no/slashes")]
     [InlineData("--expires takes a date", "add", "x1", "--expires", "tomorrow")]
     [InlineData("must be in the future", "add", "x1", "--expires", "2001-01-01")]
+    [InlineData("--expires takes a date from today to 9999-12-30", "add", "x1", "--expires", "9999-12-31")]
+    [InlineData("--expires takes a date from today to 9999-12-30", "update", "existing.user", "--expires", "9999-12-31")]
     [InlineData("--shift takes", "add", "x1", "--shift", "7")]
     [InlineData("--shift takes", "add", "x1", "--shift", "7-7")]
     [InlineData("--shift takes", "add", "x1", "--shift", "25-3")]
