@@ -146,6 +146,14 @@ internal sealed class BundleProcessor(RecordService records)
         }
         if (errors.Count > 0) return FhirResponse.BadRequest(errors);
 
+        // A GET entry runs after the writes commit: one that could not run (a URL that is no read, search or history, a search
+        // the parser refuses) refuses the transaction now, before anything is written.
+        foreach (var p in planned.Where(p => p.Method == "GET"))
+        {
+            foreach (var problem in GetProblems(p.Url)) errors.Add($"entry[{p.Index}]: {problem}");
+        }
+        if (errors.Count > 0) return FhirResponse.BadRequest(errors);
+
         var written = planned.Where(p => p.Method is "POST" or "PUT" && p.Matched is null).Select(p => (p.Type!, p.Id!)).ToHashSet();
         if (!importMode)
         {
@@ -399,6 +407,15 @@ internal sealed class BundleProcessor(RecordService records)
         return p.Type is not null && access.RefuseType(action, p.Type, new FhirInteraction(fhir, p.Type, p.Id)) is { } d
             ? FhirResponse.Error(403, OperationOutcome.IssueType.Forbidden, $"entry[{p.Index}]: access denied (rule {d.Rule}).")
             : null;
+    }
+
+    /// <summary>Why a GET entry could not run, checked without running it (its shape; a search's parameters).</summary>
+    private IReadOnlyList<string> GetProblems(string url)
+    {
+        var q = url.IndexOf('?', StringComparison.Ordinal);
+        var s = (q < 0 ? url : url[..q]).Trim('/').Split('/');
+        if (s is not ([_] or [_, _] or [_, "_history"] or [_, _, "_history"] or [_, _, "_history", _])) return ["The GET url is not a FHIR read, search or history."];
+        return s.Length == 1 ? records.SearchProblems(s[0], q < 0 ? [] : RecordService.ParseQueryString(url[(q + 1)..])) : [];
     }
 
     private async Task<FhirResponse> GetAsync(string url, string baseUrl, AccessScope access, CancellationToken ct)

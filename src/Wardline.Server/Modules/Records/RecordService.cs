@@ -171,6 +171,10 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
         return FhirResponse.Conflict($"{type}/{id} is being changed by others too often; try again.");
     }
 
+    /// <summary>Why the parser would refuse this search (none when it parses; strict, as in a Bundle).</summary>
+    public IReadOnlyList<string> SearchProblems(string type, IEnumerable<KeyValuePair<string, string>> query) =>
+        CheckType(type) is null ? _parser.Parse(type, query, lenient: false).Errors : [];
+
     public async Task<FhirResponse> SearchAsync(string type, IEnumerable<KeyValuePair<string, string>> query, bool lenient, string baseUrl, AccessScope access, CancellationToken ct)
     {
         if (CheckType(type) is { } bad) return bad;

@@ -168,6 +168,30 @@ public abstract class SearchLimitsConformance(ServerFixture fixture)
         var found = await (await Client.GetAsync($"Patient?family={family}")).ReadJsonAsync();
         Assert.Equal(2, (int)found["total"]!);
     }
+
+    [Theory]
+    [InlineData("Patient?_id=MANY")]
+    [InlineData("Patient?nonsense=1")]
+    [InlineData("Patient/a/b/c/d/e")]
+    public async Task A_transaction_whose_get_entry_could_not_run_is_refused_whole_and_writes_nothing(string url)
+    {
+        var family = Unique("TxGet");
+        var bundle = new JsonObject
+        {
+            ["resourceType"] = "Bundle",
+            ["type"] = "transaction",
+            ["entry"] = new JsonArray(
+                new JsonObject { ["resource"] = JsonNode.Parse(FhirTest.Patient(family)), ["request"] = new JsonObject { ["method"] = "POST", ["url"] = "Patient" } },
+                new JsonObject { ["request"] = new JsonObject { ["method"] = "GET", ["url"] = url.Replace("MANY", Many("1", SearchPlan.MaxValuesPerParameter + 1), StringComparison.Ordinal) } }),
+        }.ToJsonString();
+
+        var response = await Client.PostAsync("", FhirTest.Json(bundle));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains((await response.ReadJsonAsync()).Diagnostics(), d => d.StartsWith("entry[1]: ", StringComparison.Ordinal));
+        var found = await (await Client.GetAsync($"Patient?family={family}")).ReadJsonAsync();
+        Assert.Equal(0, (int)found["total"]!);
+    }
 }
 
 public sealed class SearchLimitsOnSqlite(SqliteServerFixture fixture) : SearchLimitsConformance(fixture), IClassFixture<SqliteServerFixture>;
