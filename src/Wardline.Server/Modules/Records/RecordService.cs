@@ -478,7 +478,9 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
     public async Task<FhirResponse?> AuthorizeWritesAsync(AccessScope access, IReadOnlyList<(PendingWrite Write, StoredVersion? Current)> writes, CancellationToken ct)
     {
         if (access.Unrestricted || writes.Count == 0) return null;
-        var existing = await facts.StoredAsync([.. writes.Where(w => w.Current is { Deleted: false }).Select(w => (w.Write.Type, w.Write.Id))], ct);
+        // A deleted resource keeps the access facts of its last content: writing it again is judged against them too, or a
+        // user could re-create it as theirs and read its earlier versions through its history.
+        var existing = await facts.StoredAsync([.. writes.Where(w => w.Current is not null).Select(w => (w.Write.Type, w.Write.Id))], ct);
         var incoming = await facts.PendingAsync([.. writes.Where(w => w.Write.Facts is not null).Select(w => (w.Write.Type, w.Write.Id, w.Write.Facts!))], ct);
         var next = 0;
         foreach (var (w, current) in writes)
@@ -495,6 +497,12 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
                         ? FhirResponse.Error(403, OperationOutcome.IssueType.Forbidden, $"Access denied: this {w.Type} may not be {AccessScope.Name(action)} by you.")
                         : FhirResponse.NotFound($"{w.Type}/{w.Id} is not known.");
                 }
+            }
+            else if (current is { Deleted: true } && !w.Deleted && !access.Permits(PolicyAction.Update, existing[(w.Type, w.Id)], interaction))
+            {
+                return access.WouldPermit(PolicyAction.Read, existing[(w.Type, w.Id)])
+                    ? FhirResponse.Error(403, OperationOutcome.IssueType.Forbidden, $"Access denied: this {w.Type} was deleted, and only someone who may change what it held may write it again.")
+                    : FhirResponse.NotFound($"{w.Type}/{w.Id} is not known.");
             }
             if (w.Facts is not null)
             {

@@ -29,6 +29,28 @@ public sealed class UpdateCreateTests(HospitalFixture fixture)
     }
 
     [Fact]
+    public async Task A_deleted_resource_hidden_from_a_user_cannot_be_written_again_by_them_to_read_its_earlier_versions()
+    {
+        // A tier 1 clinician files an observation the nurse may not read, then deletes it; it keeps its history.
+        var hidden = HiddenFromNurse();
+        using var created = await fixture.SendAsync("cmo.adams", HttpMethod.Post, "Observation", fixture.World.Json("Observation", hidden.Id).ToJsonString());
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var id = created.Headers.Location!.ToString().Split('/')[^3];
+        using (var deleted = await fixture.SendAsync("cmo.adams", HttpMethod.Delete, $"Observation/{id}")) Assert.True(deleted.IsSuccessStatusCode, deleted.StatusCode.ToString());
+
+        // The nurse writes content they may create under that id: it would make the resource theirs, history and all.
+        var own = fixture.World.OfType("Observation").First(f => HospitalPolicyOracle.Permits(fixture.Subject("nurse.cardio"), MatrixAction.Create, f));
+        var body = fixture.World.Json("Observation", own.Id).ToJsonString().Replace(own.Id, id, StringComparison.Ordinal);
+        using var rewritten = await fixture.SendAsync("nurse.cardio", HttpMethod.Put, $"Observation/{id}", body);
+        using var history = await fixture.SendAsync("nurse.cardio", HttpMethod.Get, $"Observation/{id}/_history/1");
+
+        Assert.Equal(HttpStatusCode.NotFound, rewritten.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, history.StatusCode);
+        using var still = await fixture.SendAsync("cmo.adams", HttpMethod.Get, $"Observation/{id}");
+        Assert.Equal(HttpStatusCode.Gone, still.StatusCode);
+    }
+
+    [Fact]
     public async Task A_transaction_put_to_a_hidden_id_and_to_an_unknown_id_answer_the_same_404()
     {
         var hidden = HiddenFromNurse();
