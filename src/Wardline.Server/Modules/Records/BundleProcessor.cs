@@ -176,6 +176,7 @@ internal sealed class BundleProcessor(RecordService records)
         var now = records.Now();
         var writes = new List<PendingWrite>();
         var toPrepare = new List<Planned>();
+        FhirResponse? staleMatch = null;
         foreach (var p in planned)
         {
             currents.TryGetValue((p.Type ?? "", p.Id ?? ""), out var current);
@@ -187,8 +188,9 @@ internal sealed class BundleProcessor(RecordService records)
                     return FhirResponse.NotFound($"{p.Type}/{p.Id} is not known.");
                 case "POST" when p.Matched is null:
                 case "PUT":
+                    // Answered only after authorization: a version number told to a user who may not see the resource confirms it exists.
                     if (p.IfMatch is not null && (current is null || current.Version != p.IfMatch))
-                        return FhirResponse.PreconditionFailed($"entry[{p.Index}]: {p.Type}/{p.Id} is at version {current?.Version ?? 0}, not {p.IfMatch}.");
+                        staleMatch ??= FhirResponse.PreconditionFailed($"entry[{p.Index}]: {p.Type}/{p.Id} is at version {current?.Version ?? 0}, not {p.IfMatch}.");
                     if (importMode && current is { Deleted: false } && records.SameContent(current, p.Resource!))
                     {
                         p.Unchanged = true;
@@ -212,6 +214,7 @@ internal sealed class BundleProcessor(RecordService records)
         var judged = planned.Where(p => p.Tombstone is not null).Select(p => (p.Tombstone!, p.Current))
             .Concat(toPrepare.Select(p => (p.Write!.Pending, p.Current))).ToList();
         if (await records.AuthorizeWritesAsync(access, judged, ct) is { } refused) return refused;
+        if (staleMatch is not null) return staleMatch;
 
         var committed = await records.Store.WriteAsync(writes, access.Actor, ct);
         if (committed.Status == WriteStatus.Conflict)

@@ -51,6 +51,19 @@ public sealed class UpdateCreateTests(HospitalFixture fixture)
     }
 
     [Fact]
+    public async Task A_transaction_put_with_a_stale_if_match_to_a_hidden_id_answers_404_not_its_version()
+    {
+        var hidden = HiddenFromNurse();
+        var json = fixture.World.Json("Observation", hidden.Id).ToJsonString();
+        var transaction = $$$"""{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{{{json}}},"request":{"method":"PUT","url":"Observation/{{{hidden.Id}}}","ifMatch":"W/\"999\""}}]}""";
+
+        using var guessed = await fixture.SendAsync("nurse.cardio", HttpMethod.Post, "", transaction);
+
+        Assert.Equal(HttpStatusCode.NotFound, guessed.StatusCode);
+        Assert.DoesNotContain("version", await guessed.DiagnosticsAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_transaction_put_to_a_hidden_id_and_to_an_unknown_id_answer_the_same_404()
     {
         var hidden = HiddenFromNurse();
