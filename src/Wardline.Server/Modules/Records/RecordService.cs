@@ -92,6 +92,8 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
             if (existing.Matches.Count == 1)
             {
                 var m = existing.Matches[0];
+                // The match's content is sent back: a disclosure, recorded under its patient like a search's matches.
+                await DisclosedAsync(access, FhirAction.Search, [m], ct);
                 return FhirResponse.Ok(keys.Open(m)!, m.Version, m.LastUpdated) with
                 {
                     Location = $"{baseUrl}/{type}/{m.Id}/_history/{m.Version}",

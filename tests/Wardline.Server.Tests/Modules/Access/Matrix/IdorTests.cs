@@ -231,6 +231,15 @@ public sealed class IdorTests(HospitalFixture fixture)
             Assert.NotEqual(hidden.Id, onHidden.Id);
             Assert.Equal(201, onNothing.Status);
             Assert.Equal((200, visible.Id), onVisible);
+            // The visible match's content went back to the nurse: a disclosure, in the ledger under its patient.
+            await using (var c = await fixture.Service<Wardline.Server.Modules.Records.Storage.SqlDialect>().OpenAsync(CancellationToken.None))
+            {
+                await using var cmd = c.CreateCommand();
+                cmd.CommandText = "SELECT COUNT(*) FROM ledger_entries WHERE type = 'access' AND user_name = 'nurse.cardio' AND patient = @p AND res_id = @p2";
+                Wardline.Server.Modules.Records.Storage.Migrations.AddParam(cmd, "@p", "Patient/" + visible.Id);
+                Wardline.Server.Modules.Records.Storage.Migrations.AddParam(cmd, "@p2", visible.Id);
+                Assert.True(Convert.ToInt64(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture) >= 1, "no ledger entry names the matched patient");
+            }
 
             // The same through a batch entry's ifNoneExist.
             var batch = """
