@@ -514,6 +514,35 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
                     return FhirResponse.Error(403, OperationOutcome.IssueType.Forbidden, $"Access denied: you may not {(action == PolicyAction.Create ? "create" : "make")} this {w.Type}{(action == PolicyAction.Create ? "" : " into what was sent")}.");
             }
         }
+        // Creates, and updates that move the resource to another patient: an update for the same patient changes no one's patients.
+        var opening = writes.Where(x => CareTypes.Contains(x.Write.Type) && x.Write.Facts?.Patient is { } p
+            && (x.Current is not { Deleted: false } || existing[(x.Write.Type, x.Write.Id)].Patient?.Id != p)).ToList();
+        return opening.Count == 0 ? null : await RefuseCareForUnknownPatientsAsync(access, writes, opening, ct);
+    }
+
+    /// <summary>The resources whose participants and department make a patient someone's (care relations; a treating department).</summary>
+    private static readonly HashSet<string> CareTypes = new(StringComparer.Ordinal) { "Encounter", "CareTeam", "EpisodeOfCare" };
+
+    /// <summary>
+    /// An encounter, care team or episode makes its patient the patient of the practitioners it names and of its department,
+    /// and those grant reads. A user may write one only for a patient they may already read (their department treats the
+    /// patient, they care for them, or they registered the patient in the same request): else naming oneself, or one's
+    /// department, on a new encounter would open any patient's chart. Admissions of new patients to a department come from
+    /// registration, the ADT feed or a tier 1 clinician.
+    /// </summary>
+    private async Task<FhirResponse?> RefuseCareForUnknownPatientsAsync(AccessScope access, IReadOnlyList<(PendingWrite Write, StoredVersion? Current)> writes,
+        IReadOnlyList<(PendingWrite Write, StoredVersion? Current)> opening, CancellationToken ct)
+    {
+        var registered = writes.Where(x => x.Write.Type == "Patient").Select(x => x.Write.Id).ToHashSet(StringComparer.Ordinal);
+        var patients = opening.Select(x => x.Write.Facts!.Patient!).Where(p => !registered.Contains(p)).Distinct(StringComparer.Ordinal).ToList();
+        if (patients.Count == 0) return null;
+        var known = await facts.StoredAsync([.. patients.Select(p => ("Patient", p))], ct);
+        foreach (var p in patients)
+        {
+            if (!access.WouldPermit(PolicyAction.Read, known[("Patient", p)]))
+                return FhirResponse.Error(403, OperationOutcome.IssueType.Forbidden,
+                    "Access denied: an Encounter, CareTeam or EpisodeOfCare makes its patient the patient of those it names; you may write one only for a patient you may already read (admissions come from registration, the ADT feed or a tier 1 clinician).");
+        }
         return null;
     }
 

@@ -69,19 +69,21 @@ internal static class AccessSql
                         sb.Append("1 = 0");
                         break;
                     case AtomKind.InSubjectDepartment:
-                        // Own department; else the encounter's; else (no encounter) any department treating the patient.
+                        // Own department; else the encounter's; else (no encounter) any department treating the patient, by
+                        // resources that are not deleted (a deleted one keeps its facts, for judging a write that brings it back).
                         var d = List(atom.Values);
                         sb.Append("((f.department IS NOT NULL AND f.department IN (").Append(d).Append("))")
                           .Append(" OR (f.department IS NULL AND f.encounter IS NOT NULL AND EXISTS (SELECT 1 FROM resources er JOIN access_facts ef ON ef.rid = er.rid")
                           .Append(" WHERE er.res_type = 'Encounter' AND er.res_id = f.encounter AND ef.department IN (").Append(d).Append(")))")
-                          .Append(" OR (f.department IS NULL AND f.encounter IS NULL AND f.patient IS NOT NULL AND EXISTS (SELECT 1 FROM access_facts pd")
-                          .Append(" WHERE pd.patient = f.patient AND pd.department IN (").Append(d).Append("))))");
+                          .Append(" OR (f.department IS NULL AND f.encounter IS NULL AND f.patient IS NOT NULL AND EXISTS (SELECT 1 FROM access_facts pd JOIN resources pdr ON pdr.rid = pd.rid")
+                          .Append(" WHERE pdr.deleted = 0 AND pd.patient = f.patient AND pd.department IN (").Append(d).Append("))))");
                         break;
                     case AtomKind.OnCareTeam when s.Practitioner is null:
                         sb.Append("1 = 0");
                         break;
                     case AtomKind.OnCareTeam:
-                        sb.Append("(f.patient IS NOT NULL AND f.patient IN (SELECT cr.patient FROM care_relations cr WHERE cr.practitioner = ")
+                        // Relations of resources that are not deleted: deleting an encounter or care team ends what it granted.
+                        sb.Append("(f.patient IS NOT NULL AND f.patient IN (SELECT cr.patient FROM care_relations cr JOIN resources crr ON crr.rid = cr.rid WHERE crr.deleted = 0 AND cr.practitioner = ")
                           .Append(P(s.Practitioner)).Append(" AND cr.kind IN ").Append(CareRelation.CaringKindsSql)
                           .Append(" AND (cr.until_at IS NULL OR cr.until_at > ").Append(P(s.CareSince)).Append(")))");
                         break;

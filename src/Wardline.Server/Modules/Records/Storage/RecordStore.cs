@@ -753,7 +753,7 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer, 
     {
         await using var c = await dialect.OpenAsync(ct);
         await using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT DISTINCT patient FROM care_relations WHERE practitioner = @p AND kind IN " + CareRelation.CaringKindsSql + " AND (until_at IS NULL OR until_at > @s)";
+        cmd.CommandText = "SELECT DISTINCT cr.patient FROM care_relations cr JOIN resources r ON r.rid = cr.rid WHERE r.deleted = 0 AND cr.practitioner = @p AND cr.kind IN " + CareRelation.CaringKindsSql + " AND (cr.until_at IS NULL OR cr.until_at > @s)";
         Add(cmd, "@p", practitioner);
         Add(cmd, "@s", since);
         var set = new HashSet<string>(StringComparer.Ordinal);
@@ -891,7 +891,7 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer, 
         "(SELECT ef.department FROM resources er JOIN access_facts ef ON ef.rid = er.rid WHERE er.res_type = 'Encounter' AND er.res_id = f.encounter), " +
         "CASE WHEN f.department IS NULL AND f.encounter IS NULL THEN (SELECT " +
         (dialect.Name == "sqlite" ? "group_concat(x.department, '|')" : "string_agg(x.department, '|')") +
-        " FROM (SELECT DISTINCT pd.department FROM access_facts pd WHERE pd.patient = f.patient AND pd.department IS NOT NULL) x) END, " +
+        " FROM (SELECT DISTINCT pd.department FROM access_facts pd JOIN resources pdr ON pdr.rid = pd.rid WHERE pdr.deleted = 0 AND pd.patient = f.patient AND pd.department IS NOT NULL) x) END, " +
         "p.restricted, p.research_consent, p.staff_user " +
         "FROM resources r JOIN access_facts f ON f.rid = r.rid " +
         "LEFT JOIN resources pr ON pr.res_type = 'Patient' AND pr.res_id = f.patient LEFT JOIN access_facts p ON p.rid = pr.rid ";
