@@ -111,14 +111,17 @@ internal static class AuditEndpoints
                 return new FhirResult(FhirResponse.Error(401, OperationOutcome.IssueType.Login, "Authentication is required."));
             var notKnown = new FhirResult(FhirResponse.NotFound($"Patient/{Safe(id)} is not known."));
             var own = PatientContext(http.User);
+            // A patient-context token reads its own patient's accounting only; any other id is unknown to it.
+            if (own is not null && id != own) return notKnown;
+            var roles = await RolesAsync(http.User, accounts, http.RequestAborted);
             bool staff;
-            if (own is not null)
+            if (own is not null && roles.Count == 0)
             {
-                // A patient-context token reads its own patient's accounting only; any other id is unknown to it.
-                if (id != own) return notKnown;
+                // The patient's own app (a portal account holds no staff role). A clinician's app launched in a patient's
+                // context is not the patient: it gets no more than the clinician would.
                 staff = false;
             }
-            else if ((await RolesAsync(http.User, accounts, http.RequestAborted)).Any(AuditorRoles.Contains) && ScopeAllows(http.User, "AuditEvent"))
+            else if (roles.Any(AuditorRoles.Contains) && ScopeAllows(http.User, "AuditEvent"))
             {
                 staff = true;
             }

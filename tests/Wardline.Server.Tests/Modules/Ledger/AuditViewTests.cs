@@ -83,7 +83,7 @@ public abstract class AuditViewFixture(StoreKind kind) : IAsyncLifetime
     /// A SMART patient-context token for <paramref name="patient"/> (scope patient/*.read and the "patient"
     /// claim), signed with the server's token key as its OAuth server signs a standalone patient launch.
     /// </summary>
-    public async Task<HttpClient> PatientClientAsync(string patient)
+    public async Task<HttpClient> PatientClientAsync(string patient, string subject = "patient.portal")
     {
         var keys = await Service<TokenKeys>().GetAsync(CancellationToken.None);
         var settings = Service<TokenSettings>();
@@ -98,7 +98,7 @@ public abstract class AuditViewFixture(StoreKind kind) : IAsyncLifetime
             Expires = now.AddHours(1),
             Claims = new Dictionary<string, object>(StringComparer.Ordinal)
             {
-                ["sub"] = "patient.portal",
+                ["sub"] = subject,
                 ["amr"] = new[] { "pwd" },
                 ["scope"] = "patient/*.read",
                 ["patient"] = patient,
@@ -396,6 +396,19 @@ public abstract class AuditViewConformance(AuditViewFixture f)
         var future = await (await (await Officer()).GetAsync($"Patient/{patient}/$access-log?from=2100-01-01")).ReadJsonAsync();
         Assert.Empty(Disclosures(future));
         Assert.Equal(HttpStatusCode.NotFound, (await (await Officer()).GetAsync("Patient/no-such-patient/$access-log")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_clinicians_app_launched_in_a_patients_context_is_not_the_patient_and_reads_no_accounting()
+    {
+        var patient = await NewPatientAsync();
+        Assert.Equal(HttpStatusCode.OK, (await (await f.ClientAsync("nurse.senior")).GetAsync($"Patient/{patient}")).StatusCode);
+        var launched = await f.PatientClientAsync(patient, subject: "nurse.senior");
+
+        var response = await launched.GetAsync($"Patient/{patient}/$access-log");
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.DoesNotContain("Parameters", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
     [Fact]
