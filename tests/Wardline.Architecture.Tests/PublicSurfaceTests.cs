@@ -87,6 +87,7 @@ public sealed class PublicSurfaceTests
         "Wardline.Server.Modules.Monitoring.MonitoringOptions",
         "Wardline.Server.Modules.Monitoring.MonitoringNotifyOptions",
         "Wardline.Server.Modules.Ledger.LedgerExportOptions",
+        "Wardline.Server.Modules.Ledger.SiemTlsOptions",
     ];
 
     [Fact]

@@ -6,27 +6,6 @@ using System.Security.Cryptography.X509Certificates;
 namespace Wardline.Server.Modules.Ledger.Export;
 
 /// <summary>
-/// TLS to a SIEM (RFC 5425), for a ledger export (<c>Wardline:Ledger:Exports:N:Tls</c>) or alert notifications by syslog
-/// (<c>Wardline:Monitoring:Notify:SyslogTls</c>).
-/// </summary>
-public sealed class SiemTlsOptions
-{
-    /// <summary>A PEM file of the certificate authorities the SIEM's certificate must chain to (the hospital's own CA); without it, the system's trusted roots.</summary>
-    public string? CaFile { get; set; }
-
-    /// <summary>The name the SIEM's certificate must carry (DNS name or IP address), when it is not the host of the address.</summary>
-    public string? ServerName { get; set; }
-
-    /// <summary>A PEM certificate Wardline presents to a SIEM that requires mutual TLS (RFC 5425 section 5.1), with <see cref="ClientKeyFile"/>.</summary>
-    public string? ClientCertificateFile { get; set; }
-
-    /// <summary>The PEM private key (PKCS#8, unencrypted; readable by the service account only) of <see cref="ClientCertificateFile"/>.</summary>
-    public string? ClientKeyFile { get; set; }
-
-    internal bool IsEmpty => CaFile is null && ServerName is null && ClientCertificateFile is null && ClientKeyFile is null;
-}
-
-/// <summary>
 /// TLS to a SIEM (RFC 5425): TLS 1.2 or 1.3, the SIEM's certificate validated (chain and name) against the configured
 /// certificate authorities or else the system's roots, and a client certificate for SIEMs that require mutual TLS. The files
 /// are read at each connection, so renewed certificates are taken at the next reconnect; they are checked at start.
