@@ -533,7 +533,8 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
     private async Task<FhirResponse?> RefuseCareForUnknownPatientsAsync(AccessScope access, IReadOnlyList<(PendingWrite Write, StoredVersion? Current)> writes,
         IReadOnlyList<(PendingWrite Write, StoredVersion? Current)> opening, CancellationToken ct)
     {
-        var registered = writes.Where(x => x.Write.Type == "Patient").Select(x => x.Write.Id).ToHashSet(StringComparer.Ordinal);
+        // Registered in this request: a Patient created here, not one updated (an update names someone who may exist already).
+        var registered = writes.Where(x => x.Write.Type == "Patient" && x.Current is null).Select(x => x.Write.Id).ToHashSet(StringComparer.Ordinal);
         var patients = opening.Select(x => x.Write.Facts!.Patient!).Where(p => !registered.Contains(p)).Distinct(StringComparer.Ordinal).ToList();
         if (patients.Count == 0) return null;
         var known = await facts.StoredAsync([.. patients.Select(p => ("Patient", p))], ct);
