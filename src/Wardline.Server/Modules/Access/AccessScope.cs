@@ -100,6 +100,11 @@ internal sealed class AccessScope
     }
 
     /// <summary>Decides without keeping the decision: for "would this user be allowed to read it?" when choosing between 403 and 404.</summary>
+    /// <summary>As <see cref="WouldPermit"/> for ordinary treatment (purpose TREAT): an emergency (break-glass) grant does not count.</summary>
+    public bool WouldPermitForTreatment(PolicyAction action, ResourceFacts facts) =>
+        _policy is null || ((_scopes?.Allows(facts.Kind, action, facts.Patient?.Id) ?? true)
+            && _policy.Decide(_subject!, action, facts, _context with { Purpose = "TREAT" }).Permitted);
+
     public bool WouldPermit(PolicyAction action, ResourceFacts facts) =>
         _policy is null || ((_scopes?.Allows(facts.Kind, action, facts.Patient?.Id) ?? true) && _policy.Decide(_subject!, action, facts, _context).Permitted);
 

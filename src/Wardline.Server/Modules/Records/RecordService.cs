@@ -540,7 +540,8 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
         var known = await facts.StoredAsync([.. patients.Select(p => ("Patient", p))], ct);
         foreach (var p in patients)
         {
-            if (!access.WouldPermit(PolicyAction.Read, known[("Patient", p)]))
+            // For treatment: a break-glass grant (hours, one patient) must not become a lasting care relation.
+            if (!access.WouldPermitForTreatment(PolicyAction.Read, known[("Patient", p)]))
                 return FhirResponse.Error(403, OperationOutcome.IssueType.Forbidden,
                     "Access denied: an Encounter, CareTeam or EpisodeOfCare makes its patient the patient of those it names; you may write one only for a patient you may already read (admissions come from registration, the ADT feed or a tier 1 clinician).");
         }

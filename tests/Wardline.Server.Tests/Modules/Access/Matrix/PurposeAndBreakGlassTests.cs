@@ -87,6 +87,22 @@ public sealed class PurposeAndBreakGlassTests(HospitalFixture fixture)
         Assert.Equal(404, (int)withoutPurpose.StatusCode);
         Assert.Equal(404, (int)withoutPurposeCondition.StatusCode);
 
+        // The grant is for reading in an emergency, not for making the patient his: an encounter naming him is refused.
+        var template = fixture.World.OfType("Encounter").First(e => HospitalPolicyOracle.Permits(onco, MatrixAction.Create, e));
+        var encounter = fixture.World.Json("Encounter", template.Id).DeepClone().AsObject();
+        encounter.Remove("id");
+        encounter.Remove("meta");
+        encounter["subject"] = new System.Text.Json.Nodes.JsonObject { ["reference"] = "Patient/" + patient.Id };
+        encounter["participant"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject
+        {
+            ["individual"] = new System.Text.Json.Nodes.JsonObject { ["reference"] = "Practitioner/" + fixture.Accounts["dr.onco"].PractitionerId },
+        });
+        using (var admitted = await fixture.SendAsync("dr.onco", HttpMethod.Post, "Encounter", encounter.ToJsonString(), purpose: "ETREAT"))
+        {
+            Assert.Equal(403, (int)admitted.StatusCode);
+            Assert.Contains("only for a patient you may already read", await admitted.DiagnosticsAsync(), StringComparison.Ordinal);
+        }
+
         Assert.Contains(("break-glass-read", true), await AccessLogAsync("dr.onco", "Patient", patient.Id));
         Assert.Contains(("break-glass-read", true), await AccessLogAsync("dr.onco", "Condition", condition.Id));
         var otherLog = await AccessLogAsync("dr.onco", "Patient", other.Id);
