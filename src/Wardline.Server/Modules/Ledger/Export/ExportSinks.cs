@@ -102,19 +102,20 @@ internal sealed class TcpExportSink : IExportSink
         try
         {
             // A graceful close: what was flushed is still delivered (and a TLS SIEM gets its close_notify), then the SIEM sees the end of the stream.
-            if (_transport is SslStream ssl && !_ended) await ssl.ShutdownAsync();
+            // Bounded: a SIEM that stopped reading leaves no room in the socket for the close_notify.
+            if (_transport is SslStream ssl && !_ended) await ssl.ShutdownAsync().WaitAsync(TimeSpan.FromSeconds(2));
             if (_client.Connected) _client.Client.Shutdown(SocketShutdown.Send);
         }
-        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or InvalidOperationException or TimeoutException)
         {
         }
         try
         {
             await _stream.DisposeAsync();
         }
-        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
         {
-            // Unflushed bytes were never acknowledged; they are sent again from the cursor.
+            // Unflushed bytes were never acknowledged; they are sent again from the cursor (a TLS stream already shut refuses them).
         }
         _client.Dispose();
         await _watching;
