@@ -813,7 +813,8 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer, 
                 await using var cmd = c.CreateCommand();
                 cmd.Transaction = tx;
                 cmd.CommandText = $"SELECT rid, version FROM resources WHERE deleted = 0 AND rid IN ({string.Join(", ", chunk.Select((_, i) => "@r" + i))})"
-                    + (dialect.InProcess ? "" : " FOR UPDATE");
+                    // A row locked by a write is being derived again by that write: skipped, not waited for (no lock-order deadlock).
+                    + (dialect.InProcess ? "" : " FOR UPDATE SKIP LOCKED");
                 for (var i = 0; i < chunk.Length; i++) Add(cmd, "@r" + i, chunk[i].Rid);
                 await using var r = await cmd.ExecuteReaderAsync(token);
                 while (await r.ReadAsync(token)) current.Add((r.GetInt64(0), Convert.ToInt32(r.GetValue(1), CultureInfo.InvariantCulture)));
