@@ -30,7 +30,7 @@ internal static class ClientsCommand
         var grant = new Option<string>("--grant") { Description = "client_credentials (a system) or authorization_code (an app).", Required = true };
         var account = new Option<string?>("--account") { Description = "client_credentials: the service account the client acts as (created without a password if missing)." };
         var redirect = new Option<string[]>("--redirect-uri") { Description = "authorization_code: a redirect URI (repeatable).", AllowMultipleArgumentsPerToken = true };
-        var scope = new Option<string[]>("--scope") { Description = "Allowed scopes (repeatable), e.g. system/*.rs, or patient/Observation.rs and launch/patient.", AllowMultipleArgumentsPerToken = true, Required = true };
+        var scope = new Option<string[]>("--scope") { Description = "Allowed scopes (repeatable), e.g. system/*.rs, or patient/Observation.rs and launch/patient; Wardline's APIs: wardline/monitor, wardline/backup, wardline/ledger.", AllowMultipleArgumentsPerToken = true, Required = true };
         var role = new Option<string?>("--role") { Description = "client_credentials: the role given to a newly created service account (default integration_engine)." };
         var isPublic = new Option<bool>("--public") { Description = "authorization_code: a public app without a secret (PKCE only)." };
         var display = new Option<string?>("--display") { Description = "A display name." };
@@ -47,19 +47,19 @@ internal static class ClientsCommand
             var redirects = parse.GetValue(redirect) ?? [];
             var name = parse.GetValue(account);
             var client = new OAuthClient(clientId, parse.GetValue(display) ?? clientId, !parse.GetValue(isPublic), [g!], redirects, scopes, name);
-            if (scopes.Length == 0 || scopes.Any(s => !OAuthScopes.IsValid(s))) throw new CliException("Every --scope must be a SMART scope such as system/*.rs or patient/Observation.rs, or launch/patient.");
+            if (scopes.Length == 0 || scopes.Any(s => !OAuthScopes.IsValid(s))) throw new CliException("Every --scope must be a SMART scope such as system/*.rs or patient/Observation.rs, launch/patient, or one of wardline/monitor, wardline/backup, wardline/ledger.");
             switch (g)
             {
                 case OAuthClients.ClientCredentials:
                     if (name is null || !AccountRules.IsValidNewName(name)) throw new CliException("client_credentials needs --account NAME (a valid account name).");
                     if (redirects.Length > 0 || parse.GetValue(isPublic)) throw new CliException("client_credentials takes no --redirect-uri or --public.");
-                    if (!OAuthScopes.Allowed(scopes, client, g)) throw new CliException("client_credentials clients take system/ scopes only.");
+                    if (!OAuthScopes.Allowed(scopes, client, g)) throw new CliException("client_credentials clients take system/ scopes (and wardline/ API scopes) only.");
                     break;
                 case OAuthClients.AuthorizationCode:
                     if (name is not null) throw new CliException("An app acts for the signed-in user; --account is for client_credentials.");
                     if (redirects.Length == 0 || redirects.Any(r => !Uri.TryCreate(r, UriKind.Absolute, out var u) || u.Fragment.Length > 0 || (u.Scheme != "https" && !u.IsLoopback)))
                         throw new CliException("authorization_code needs --redirect-uri: absolute https URLs without a fragment (http only on loopback).");
-                    if (!OAuthScopes.Allowed(scopes, client, g)) throw new CliException("Apps take patient/ and user/ scopes (and launch/patient).");
+                    if (!OAuthScopes.Allowed(scopes, client, g)) throw new CliException("Apps take patient/ and user/ scopes (and launch/patient and wardline/ API scopes).");
                     break;
                 default:
                     throw new CliException("--grant must be client_credentials or authorization_code.");

@@ -15,7 +15,7 @@ internal static class TokenCommand
     {
         var store = new StoreArgs();
         var user = new Option<string>("--user") { Description = "The user the token is for.", Required = true };
-        var scope = new Option<string?>("--scope") { Description = "SMART scopes that narrow the token, space-separated (e.g. \"user/Observation.rs\"); default: all of the user's permissions." };
+        var scope = new Option<string?>("--scope") { Description = "Scopes that narrow the token, space-separated: SMART resource scopes (e.g. \"user/Observation.rs\") and Wardline's API scopes (wardline/monitor, wardline/backup, wardline/ledger); default: all of the user's permissions." };
         var minutes = new Option<int>("--minutes") { Description = "Lifetime in minutes (1 to 43200).", DefaultValueFactory = _ => 60 };
         var command = new Command("token", "Print a bearer token (a signed JWT) for a local user (an operator command: it needs the store and its keyring).");
         store.AddTo(command);
@@ -31,7 +31,7 @@ internal static class TokenCommand
             {
                 var items = s.Split(' ', StringSplitOptions.RemoveEmptyEntries);
                 if (items.Length == 0 || items.Any(i => !OAuthScopes.IsValid(i) || i == OAuthScopes.LaunchPatient))
-                    throw new CliException("--scope takes SMART resource scopes such as user/Observation.rs or user/*.cruds, separated by spaces.");
+                    throw new CliException("--scope takes SMART resource scopes such as user/Observation.rs or user/*.cruds, and wardline/monitor, wardline/backup or wardline/ledger, separated by spaces.");
                 s = string.Join(' ', items);
             }
             await using var sp = await StoreArgs.OpenAsync(store.Resolve(parse), ct);

@@ -48,9 +48,10 @@ internal sealed class AccessSubjects(
         var subject = await SubjectAsync(account, ct);
         var context = Context(purpose, Mfa(principal), http.Connection.RemoteIpAddress);
         SmartScopes? scopes = null;
-        if (principal.FindFirst("scope")?.Value is { } scope && scope.Split(' ').Any(SmartScopes.IsResourceScope))
+        // A narrowed token reaches FHIR through its resource scopes only: one with API scopes alone reaches none of it.
+        if (ApiScopes.Narrowed(principal))
         {
-            scopes = SmartScopes.Parse(scope, principal.FindFirst("patient")?.Value);
+            scopes = SmartScopes.Parse(principal.FindFirst("scope")!.Value, principal.FindFirst("patient")?.Value);
         }
         var actor = new LedgerActor(account.Name, principal.FindFirst("client_id")?.Value, http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString());
         return (AccessScope.For(account.Name, policy.Current, subject, context, Sql(account), scopes, actor), null);

@@ -1,18 +1,20 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Wardline.Server.Modules.Access;
 using Wardline.Server.Modules.Access.Identity;
+using Wardline.Server.Modules.Access.OAuth;
 using Wardline.Server.Modules.Console.Components;
 
 namespace Wardline.Server.Modules.Backup;
 
 /// <summary>
 /// <c>/backup</c>: status and history (GET /backup/status), drills (GET /backup/drills), and on-demand runs
-/// (POST /backup/run, POST /backup/drill). For administrators and security officers; answers are ProblemDetails on error.
+/// (POST /backup/run, POST /backup/drill). For administrators and security officers (a narrowed token also needs
+/// <c>wardline/backup</c>: <see cref="ApiScopes"/>); answers are ProblemDetails on error.
 /// </summary>
 internal static class BackupEndpoints
 {
-
     public static IEndpointRouteBuilder MapBackup(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/backup");
@@ -54,9 +56,9 @@ internal static class BackupEndpoints
     private static async Task<IResult?> Allowed(HttpContext http, AccountStore accounts)
     {
         if (http.User.Identity?.IsAuthenticated != true) return Results.Problem(statusCode: 401, title: "Authentication is required.");
-        var account = await accounts.FindAsync(http.User.Identity.Name!, http.RequestAborted);
-        return account is not null && account.Roles.Any(ConsoleRoles.BackupOperators.Contains)
-            ? null
-            : Results.Problem(statusCode: 403, title: "Only an administrator or a security officer may see or run backups.");
+        var account = await accounts.FindAsync(http.User.Identity.Name!, http.RequestAborted) ?? ExternalOidc.Account(http.User);
+        if (account is null || !account.Roles.Any(ConsoleRoles.BackupOperators.Contains))
+            return Results.Problem(statusCode: 403, title: "Only an administrator or a security officer may see or run backups.");
+        return ApiScopes.Allows(http.User, ApiScopes.Backup) ? null : Results.Problem(statusCode: 403, title: ApiScopes.Missing(ApiScopes.Backup));
     }
 }

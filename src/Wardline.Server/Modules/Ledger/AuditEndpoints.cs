@@ -248,8 +248,8 @@ internal static class AuditEndpoints
     /// <summary>SMART scopes on the token only narrow: with resource scopes, one must allow reading the type.</summary>
     private static bool ScopeAllows(ClaimsPrincipal user, string type)
     {
-        if (user.FindFirst("scope")?.Value is not { } scope || !scope.Split(' ').Any(SmartScopes.IsResourceScope)) return true;
-        var scopes = SmartScopes.Parse(scope, user.FindFirst("patient")?.Value);
+        if (!ApiScopes.Narrowed(user)) return true;
+        var scopes = SmartScopes.Parse(user.FindFirst("scope")!.Value, user.FindFirst("patient")?.Value);
         return scopes.Allows(type, Wardline.Policy.PolicyAction.Read) || scopes.Allows(type, Wardline.Policy.PolicyAction.Search);
     }
 

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Wardline.Ledger;
+using Wardline.Server.Modules.Access;
 using Wardline.Server.Modules.Access.Identity;
 using Wardline.Server.Modules.Access.OAuth;
 using Wardline.Server.Modules.Records;
@@ -54,6 +55,8 @@ internal static class LedgerEndpoints
             var account = await accounts.FindAsync(http.User.Identity!.Name!, http.RequestAborted) ?? ExternalOidc.Account(http.User);
             if (account is null || !account.Roles.Any(HeadSigners.Contains))
                 return new FhirResult(FhirResponse.Error(403, OperationOutcome.IssueType.Forbidden, "Only an administrator or a security or privacy officer may have a tree head signed on demand."));
+            if (!ApiScopes.Allows(http.User, ApiScopes.Ledger))
+                return new FhirResult(FhirResponse.Error(403, OperationOutcome.IssueType.Forbidden, ApiScopes.Missing(ApiScopes.Ledger)));
             try
             {
                 var head = await heads.PublishAsync(force: true, http.RequestAborted);
@@ -74,7 +77,7 @@ internal static class LedgerEndpoints
             if (bad.Count > 0) return new FhirResult(FhirResponse.BadRequest(bad));
             var (proof, problem) = await proofs.InclusionAsync(index!.Value, size!.Value, http.RequestAborted);
             if (proof is null) return new FhirResult(FhirResponse.BadRequest(problem!));
-            // The entry names a user and a patient: it is shown to the auditing roles, and to the user it is about
+            // The entry names a user and a patient: it is shown to the auditing roles (a narrowed token: with wardline/ledger), and to the user it is about
             // (a clinician checking the receipt of their own write); anyone else gets the hashes only.
             // An auditor who reads another user's entry about a patient has read that patient's audit trail: recorded first.
             var entry = await proofs.EntryAsync(proof.Index, http.RequestAborted);
@@ -82,7 +85,7 @@ internal static class LedgerEndpoints
             if (entry is not null && LedgerEntry.Decode(entry) is var decoded && decoded.User != caller)
             {
                 var account = await accounts.FindAsync(caller, http.RequestAborted) ?? ExternalOidc.Account(http.User);
-                if (account is null || !account.Roles.Any(HeadSigners.Contains)) entry = null;
+                if (account is null || !account.Roles.Any(HeadSigners.Contains) || !ApiScopes.Allows(http.User, ApiScopes.Ledger)) entry = null;
                 else if (decoded.Patient is { } patient && patient.StartsWith("Patient/", StringComparison.Ordinal))
                     await trail.RecordReadAsync([patient["Patient/".Length..]], caller, http.Connection.RemoteIpAddress?.ToString(), http.RequestAborted);
             }

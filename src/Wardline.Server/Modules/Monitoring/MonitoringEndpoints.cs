@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Wardline.Ledger;
 using Wardline.Monitoring;
+using Wardline.Server.Modules.Access;
 using Wardline.Server.Modules.Access.Identity;
 using Wardline.Server.Modules.Access.OAuth;
 using Wardline.Server.Modules.Console.Components;
@@ -230,9 +231,9 @@ internal static class MonitoringEndpoints
     {
         if (http.User.Identity?.IsAuthenticated != true) return Results.Problem(statusCode: 401, title: "Authentication is required.");
         var account = await accounts.FindAsync(http.User.Identity.Name!, http.RequestAborted) ?? ExternalOidc.Account(http.User);
-        return account is not null && account.Roles.Any(ConsoleRoles.MonitorReviewers.Contains)
-            ? null
-            : Results.Problem(statusCode: 403, title: $"Only a privacy officer or a security officer may {what}.");
+        if (account is null || !account.Roles.Any(ConsoleRoles.MonitorReviewers.Contains))
+            return Results.Problem(statusCode: 403, title: $"Only a privacy officer or a security officer may {what}.");
+        return ApiScopes.Allows(http.User, ApiScopes.Monitor) ? null : Results.Problem(statusCode: 403, title: ApiScopes.Missing(ApiScopes.Monitor));
     }
 
     private static IResult Change(AlertChange change, long id) => change switch

@@ -116,7 +116,9 @@ internal static class OAuthModule
         app.MapPost(TokenPath, TokenAsync);
         app.MapMethods(AuthorizePath, ["GET", "POST"], (Func<HttpContext, Task<IResult>>)ToConsoleAsync);
         app.MapMethods(ConsoleAuthorizePath, ["GET", "POST"], AuthorizeAsync);
+        // SMART App Launch looks for it under the FHIR base; the server's root is kept for clients that look there.
         app.MapGet(SmartConfigurationPath, (TokenSettings settings) => Results.Json(SmartConfiguration(settings)));
+        app.MapGet("/fhir" + SmartConfigurationPath, (TokenSettings settings) => Results.Json(SmartConfiguration(settings)));
         return app;
     }
 

@@ -3,25 +3,27 @@ using System.Text.RegularExpressions;
 namespace Wardline.Server.Modules.Access.OAuth;
 
 /// <summary>
-/// The scope strings Wardline's OAuth server accepts: SMART v2 (and v1) resource scopes, and
-/// <c>launch/patient</c>. A client may ask only for scopes it was registered with; client-credentials
-/// tokens carry <c>system/</c> scopes, apps' tokens <c>patient/</c> and <c>user/</c> scopes. Every token
-/// must carry at least one resource scope, so an app's token is always narrowed by its scopes.
+/// The scope strings Wardline's OAuth server accepts: SMART v2 (and v1) resource scopes,
+/// <c>launch/patient</c>, and Wardline's API scopes (<see cref="ApiScopes"/>). A client may ask only for
+/// scopes it was registered with; client-credentials tokens carry <c>system/</c> scopes, apps' tokens
+/// <c>patient/</c> and <c>user/</c> scopes, and either may carry API scopes. Every token must carry at
+/// least one resource or API scope, so an app's token is always narrowed by its scopes.
 /// </summary>
 internal static partial class OAuthScopes
 {
     public const string LaunchPatient = "launch/patient";
 
     public static readonly string[] Supported =
-        ["system/*.cruds", "system/*.rs", "user/*.cruds", "user/*.rs", "patient/*.cruds", "patient/*.rs", LaunchPatient];
+        ["system/*.cruds", "system/*.rs", "user/*.cruds", "user/*.rs", "patient/*.cruds", "patient/*.rs", LaunchPatient, .. ApiScopes.All];
 
-    public static bool IsValid(string scope) => scope == LaunchPatient || ResourceScope().IsMatch(scope) && IsV2OrV1(scope[(scope.LastIndexOf('.') + 1)..]);
+    public static bool IsValid(string scope) =>
+        scope == LaunchPatient || ApiScopes.IsApiScope(scope) || ResourceScope().IsMatch(scope) && IsV2OrV1(scope[(scope.LastIndexOf('.') + 1)..]);
 
-    /// <summary>Whether every scope is well formed, registered for the client and fits the grant; and at least one is a resource scope.</summary>
+    /// <summary>Whether every scope is well formed, registered for the client and fits the grant; and at least one is a resource or API scope.</summary>
     public static bool Allowed(IReadOnlyCollection<string> requested, OAuthClient client, string grantType)
     {
         if (requested.Count == 0 || requested.Count > 50) return false;
-        var resource = 0;
+        var narrowing = 0;
         foreach (var scope in requested)
         {
             if (!IsValid(scope) || !client.Scopes.Contains(scope, StringComparer.Ordinal)) return false;
@@ -30,11 +32,16 @@ internal static partial class OAuthScopes
                 if (grantType != OAuthClients.AuthorizationCode) return false;
                 continue;
             }
+            if (ApiScopes.IsApiScope(scope))
+            {
+                narrowing++;
+                continue;
+            }
             var system = scope.StartsWith("system/", StringComparison.Ordinal);
             if (system != (grantType == OAuthClients.ClientCredentials)) return false;
-            resource++;
+            narrowing++;
         }
-        return resource > 0;
+        return narrowing > 0;
     }
 
     private static bool IsV2OrV1(string p)
