@@ -142,6 +142,42 @@ public sealed class BackupCliTests(BackedUpStore store) : IClassFixture<BackedUp
     }
 
     [Fact]
+    public async Task Derived_rows_changed_behind_Wardlines_back_before_a_backup_are_named_by_restore_derived_and_fail_the_drill()
+    {
+        // A copy of the store whose condition was moved to another department by one UPDATE (no version touched), then backed up.
+        var data = Path.Combine(_folder, "tampered");
+        foreach (var file in Directory.EnumerateFiles(store.Data, "*", SearchOption.AllDirectories))
+        {
+            var copy = Path.Combine(data, Path.GetRelativePath(store.Data, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+            File.Copy(file, copy);
+        }
+        var options = new WardlineOptions { DataDirectory = data };
+        var condition = (string)(await ScalarAsync(options, "SELECT res_id FROM resources WHERE res_type = 'Condition' AND deleted = 0 ORDER BY rid LIMIT 1"))!;
+        Assert.Equal(1, await ExecAsync(options,
+            "UPDATE access_facts SET department = 'oncology' WHERE rid = (SELECT rid FROM resources WHERE res_type = 'Condition' AND res_id = @id)", ("@id", condition)));
+        var target = "file://" + Path.Combine(_folder, "tampered-target");
+        var backup = await RunAsync("backup", "now", "--data", data, "--target", target);
+        Assert.True(backup.ExitCode == 0, backup.Output);
+        var keyring = Path.Combine(data, "keyring.json");
+
+        // The ledger and every version are intact: without the derived check the restore is proven.
+        var plain = await RunAsync("restore", "--from", target, "--to", Path.Combine(_folder, "plain"), "--keyring", keyring);
+        Assert.True(plain.ExitCode == 0, plain.Output);
+        var derived = await RunAsync("restore", "--from", target, "--to", Path.Combine(_folder, "derived"), "--keyring", keyring, "--derived");
+        Assert.True(derived.ExitCode == 1, derived.Output);
+        Assert.Contains($"Condition/{condition}: its access facts (department) are not what its content", derived.Flat, StringComparison.Ordinal);
+        Assert.Contains("NOT proven", derived.Flat, StringComparison.Ordinal);
+        Assert.DoesNotContain("oncology", derived.Output, StringComparison.Ordinal);
+
+        // Drills hold the derived rows to the content by default (Wardline:Backup:DrillDerived).
+        var drill = await RunAsync("backup", "drill", "--data", data, "--target", target);
+        Assert.True(drill.ExitCode != 0, drill.Output);
+        Assert.Contains("access facts (department)", drill.Flat, StringComparison.Ordinal);
+        Assert.Equal("failed", await ScalarAsync(options, "SELECT status FROM backup_drills ORDER BY at DESC LIMIT 1"));
+    }
+
+    [Fact]
     public async Task Restore_with_a_wrong_keyring_passphrase_exits_3_naming_the_keyring_and_writes_nothing()
     {
         const string passphrase = "the right passphrase for this keyring";

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Wardline.Backup;
 using Wardline.Crypto;
+using Wardline.Server.Modules.Access.Facts;
 using Wardline.Server.Modules.Ledger;
 using Wardline.Server.Modules.Records;
 using Wardline.Server.Modules.Records.Storage;
@@ -17,7 +18,7 @@ internal sealed record DrillResult(string Id, DateTimeOffset At, string Target, 
 /// timed (recovery time: restore plus verification) and dated (recovery point: how old the backup's newest data
 /// was when the drill began); the result goes in backup_drills and the ledger, and the scratch store is removed.
 /// </summary>
-internal sealed class BackupDrills(SqlDialect dialect, RecordKeys keys, IWitness witness, LedgerRecorder recorder, TimeProvider time, ILogger<BackupDrills> logger)
+internal sealed class BackupDrills(SqlDialect dialect, RecordKeys keys, IWitness witness, LedgerRecorder recorder, FactsExtractor facts, TimeProvider time, ILogger<BackupDrills> logger)
 {
     public async Task<DrillResult> RunAsync(IBackupStore store, BackupOptions options, string actor, IProgress<BackupProgress>? progress, CancellationToken ct)
     {
@@ -36,7 +37,8 @@ internal sealed class BackupDrills(SqlDialect dialect, RecordKeys keys, IWitness
             var restore = await BackupRestorer.RestoreAsync(store, manifest, target, new EnvelopeCipher(keyring), skipDamaged: false, progress, ct);
             var restoreMs = clock.ElapsedMilliseconds;
             progress?.Report(new BackupProgress("verifying", 0, 1));
-            var verdict = await RestoreCheck.VerifyAsync(target, new RecordKeys(keyring, null, NullLogger<RecordKeys>.Instance), witness, manifest, ct);
+            var verdict = await RestoreCheck.VerifyAsync(target, new RecordKeys(keyring, null, NullLogger<RecordKeys>.Instance), witness, manifest, ct,
+                options.DrillDerived ? facts : null);
             var total = clock.ElapsedMilliseconds;
             var rpo = (long)Math.Max(0, (started - manifest.Created).TotalMilliseconds);
             result = new DrillResult(id, started, store.Display, manifest.Name, verdict.Proven ? "passed" : "failed", restoreMs, total - restoreMs, total, rpo,

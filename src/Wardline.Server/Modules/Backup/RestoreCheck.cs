@@ -18,13 +18,17 @@ internal sealed record RestoreVerdict(VerifyReport Report, TreeHead? WitnessBeyo
 /// subtree hash and signed head, and every resource version against the SHA-256 its write entry recorded) run
 /// against the witness's heads up to the restored size, and the tree's root against the authenticated manifest's.
 /// Heads the witness holds beyond the restored size are the entries written after the backup: reported, not failed.
+/// With a facts extractor, each present resource's access facts, care relations and search index are also held to its
+/// content: a backup of a store whose derived rows were changed behind Wardline's back carries the change, and only this
+/// check finds it (<c>wardline restore --derived</c>, and drills unless <see cref="BackupOptions.DrillDerived"/> is off).
 /// </summary>
 internal static class RestoreCheck
 {
-    public static async Task<RestoreVerdict> VerifyAsync(SqlDialect restored, RecordKeys keys, IWitness? witness, Manifest manifest, CancellationToken ct)
+    public static async Task<RestoreVerdict> VerifyAsync(SqlDialect restored, RecordKeys keys, IWitness? witness, Manifest manifest, CancellationToken ct,
+        Access.Facts.FactsExtractor? derived = null)
     {
         IWitness bounded = witness is null ? new ManifestWitness(manifest, restored) : new BoundedWitness(witness, manifest.LedgerSize);
-        var report = await new LedgerVerifier(restored, keys, bounded).VerifyAsync(LedgerVerifier.Depth.Full, ct);
+        var report = await new LedgerVerifier(restored, keys, bounded, derived).VerifyAsync(LedgerVerifier.Depth.Full, ct, derived is not null);
         TreeHead? beyond = null;
         if (witness is not null)
         {
