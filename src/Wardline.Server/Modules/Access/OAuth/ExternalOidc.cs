@@ -7,8 +7,10 @@ namespace Wardline.Server.Modules.Access.OAuth;
 /// <summary>
 /// Maps a validated token of the external OpenID Connect provider to a Wardline user: the local
 /// account named by <see cref="ExternalOidcOptions.UserClaim"/> when there is one (it must be enabled
-/// and unexpired), otherwise an account built from the token's mapped roles and departments, which
-/// <see cref="AccessSubjects"/> uses in place of a stored one.
+/// and unexpired, and a person's: an account with a password; a token-only account, such as an OAuth
+/// client's service account, is never taken by a provider user), otherwise an account built from the
+/// token's mapped roles and departments, which <see cref="AccessSubjects"/> uses in place of a stored one.
+/// The provider's "amr" (MFA) is believed only with <see cref="ExternalOidcOptions.TrustProviderMfa"/>.
 /// </summary>
 internal static class ExternalOidc
 {
@@ -17,12 +19,15 @@ internal static class ExternalOidc
         var name = principal.FindFirst(options.UserClaim)?.Value;
         if (name is null || !AccountRules.IsValidName(name)) return null;
         var claims = new List<Claim> { new(ClaimTypes.Name, name) };
-        claims.AddRange(principal.FindAll("amr").Select(c => new Claim("amr", c.Value)));
+        if (options.TrustProviderMfa) claims.AddRange(principal.FindAll("amr").Select(c => new Claim("amr", c.Value)));
         if (principal.FindFirst("scope")?.Value is { } scope) claims.Add(new Claim("scope", scope));
-        var local = await services.GetRequiredService<AccountStore>().FindAsync(name, ct);
+        var accounts = services.GetRequiredService<AccountStore>();
+        var local = await accounts.FindAsync(name, ct);
         if (local is not null)
         {
             if (!local.IsActive(services.GetRequiredService<TimeProvider>().GetUtcNow())) return null;
+            // A service account (token-only: no password) is a machine's: a provider user who happens to carry its name is refused.
+            if ((await accounts.ReadCredentialsAsync(name, ct))?.PasswordHash is null) return null;
         }
         else
         {
@@ -52,10 +57,10 @@ internal static class ExternalOidc
     private static IEnumerable<string> Values(ClaimsPrincipal principal, string? claim, IDictionary<string, string> map)
     {
         if (claim is null) yield break;
+        // Only mapped values count (the options require a map with each claim): nothing the provider names is taken as it is.
         foreach (var c in principal.FindAll(claim))
         {
-            if (map.Count == 0) yield return c.Value;
-            else if (map.TryGetValue(c.Value, out var mapped)) yield return mapped;
+            if (map.TryGetValue(c.Value, out var mapped)) yield return mapped;
         }
     }
 }

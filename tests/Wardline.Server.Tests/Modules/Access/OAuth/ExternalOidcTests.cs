@@ -103,4 +103,42 @@ public sealed class ExternalOidcTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync($"Patient/{_patient}")).StatusCode);
     }
+    [Fact]
+    public async Task A_provider_user_carrying_a_service_accounts_name_is_refused()
+    {
+        // A token-only account (an integration's service account) is a machine's: a provider user of that name does not become it.
+        await _server.CreateAccountAsync(Wardline.Server.Modules.Access.Identity.Account.New("svc.feed", "Feed") with { Roles = ["integration_engine"] }, null);
+        var token = _idp.Mint(Audience, new Dictionary<string, object> { ["sub"] = "ext-999", ["preferred_username"] = "svc.feed" });
+        using var client = _server.Client(token);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync($"Patient/{_patient}")).StatusCode);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task The_providers_mfa_claim_is_believed_only_when_configured(bool trust)
+    {
+        var options = new ExternalOidcOptions { Authority = _idp.Issuer, Audience = Audience, TrustProviderMfa = trust };
+        var principal = new System.Security.Claims.ClaimsPrincipal(new System.Security.Claims.ClaimsIdentity(
+            [new("preferred_username", "dr.local"), new("amr", "mfa"), new("amr", "pwd")], "test"));
+
+        var identity = await ExternalOidc.MapAsync(principal, options, _server.App.Services, CancellationToken.None);
+
+        Assert.NotNull(identity);
+        Assert.Equal(trust, identity.FindAll("amr").Any(c => c.Value == "mfa"));
+    }
+
+    [Fact]
+    public void A_role_or_department_claim_without_its_map_is_refused_at_start()
+    {
+        var roles = new ExternalOidcOptions { Authority = _idp.Issuer, Audience = Audience, RoleClaim = "groups" };
+        var departments = new ExternalOidcOptions { Authority = _idp.Issuer, Audience = Audience, DepartmentClaim = "dept" };
+        var mapped = new ExternalOidcOptions { Authority = _idp.Issuer, Audience = Audience, RoleClaim = "groups" };
+        mapped.RoleMap["doctors"] = "physician";
+
+        Assert.Contains(roles.Validate(), p => p.Contains("RoleMap is required", StringComparison.Ordinal));
+        Assert.Contains(departments.Validate(), p => p.Contains("DepartmentMap is required", StringComparison.Ordinal));
+        Assert.Empty(mapped.Validate());
+    }
 }
