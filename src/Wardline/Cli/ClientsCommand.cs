@@ -69,6 +69,11 @@ internal static class ClientsCommand
             if (name is not null)
             {
                 var accounts = sp.GetRequiredService<AccountService>();
+                // Its tokens count as MFA sign-ins of the account: a person's account (one with a password, or allowed to break the glass)
+                // would be handed to whoever holds a shared secret.
+                if (await sp.GetRequiredService<AccountStore>().ReadCredentialsAsync(name, ct) is { } existing
+                    && (existing.PasswordHash is not null || existing.Account.BreakGlassApproved))
+                    throw new CliException($"'{name}' is a person's account (it has a password or may break the glass): a client acts as a service account of its own; give a new --account name.");
                 if (await accounts.FindAsync(name, ct) is null)
                 {
                     var created = await accounts.CreateAsync(Account.New(name, "Service account of " + clientId) with { Roles = [parse.GetValue(role) ?? "integration_engine"] },

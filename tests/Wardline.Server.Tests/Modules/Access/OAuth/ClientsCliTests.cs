@@ -76,6 +76,7 @@ public sealed partial class ClientsCliTests : IAsyncLifetime
     [InlineData("clients", "add", "bad-5", "--grant", "password", "--scope", "user/*.rs")]
     [InlineData("clients", "add", "bad 6", "--grant", "client_credentials", "--account", "svc.x", "--scope", "system/*.rs")]
     [InlineData("clients", "add", "bad-7", "--grant", "client_credentials", "--account", "svc.x", "--scope", "system/*.rs?x=1")]
+    [InlineData("clients", "add", "bad-8", "--grant", "client_credentials", "--account", "dr.cli", "--scope", "system/*.rs")]
     [InlineData("token", "--user", "dr.cli", "--scope", "user/*.everything")]
     [InlineData("token", "--user", "dr.cli", "--scope", "launch/patient")]
     [InlineData("token", "--user", "nobody.at.all")]
