@@ -14,14 +14,13 @@ namespace Wardline.Server.Modules.Records;
 /// </summary>
 internal sealed class BundleProcessor(RecordService records)
 {
-    /// <summary>Decides whether one entry's interaction may run; the request pipeline supplies it so that entries are checked like any request.</summary>
-
+    /// <summary>One entry as planned before anything runs: its method, what it names, and what planning found.</summary>
     private sealed class Planned
     {
         public required int Index { get; init; }
         public required Bundle.EntryComponent Entry { get; init; }
         public required string Method { get; init; }
-        public required string Url { get; init; }
+        public GetRequest? Get { get; set; }
         public string? Type { get; set; }
         public string? Id { get; set; }
         public Resource? Resource { get; set; }
@@ -146,11 +145,11 @@ internal sealed class BundleProcessor(RecordService records)
         }
         if (errors.Count > 0) return FhirResponse.BadRequest(errors);
 
-        // A GET entry runs after the writes commit: one that could not run (a URL that is no read, search or history, a search
-        // the parser refuses) refuses the transaction now, before anything is written.
+        // A GET entry runs after the writes commit: one its execution would refuse (400: a search the parser refuses, history
+        // parameters, a malformed version) refuses the transaction now, before anything is written. Its url was parsed in planning.
         foreach (var p in planned.Where(p => p.Method == "GET"))
         {
-            foreach (var problem in GetProblems(p.Url)) errors.Add($"entry[{p.Index}]: {problem}");
+            foreach (var problem in Problems(p.Get!)) errors.Add($"entry[{p.Index}]: {problem}");
         }
         if (errors.Count > 0) return FhirResponse.BadRequest(errors);
 
@@ -238,7 +237,7 @@ internal sealed class BundleProcessor(RecordService records)
         var getResponses = new Dictionary<int, FhirResponse>();
         foreach (var p in planned.Where(p => p.Method == "GET"))
         {
-            getResponses[p.Index] = await GetAsync(p.Url, baseUrl, access, ct);
+            getResponses[p.Index] = await GetAsync(p.Get!, baseUrl, access, ct);
         }
 
         using var response = new BundleWriter("transaction-response", null, DateTimeOffset.UtcNow);
@@ -291,7 +290,7 @@ internal sealed class BundleProcessor(RecordService records)
             errors.Add($"entry[{i}]: request.method and request.url are required.");
             return null;
         }
-        var p = new Planned { Index = i, Entry = e, Method = method, Url = url };
+        var p = new Planned { Index = i, Entry = e, Method = method };
         var path = url.Split('?')[0].Trim('/');
         var segments = path.Split('/');
         switch (method)
@@ -339,8 +338,15 @@ internal sealed class BundleProcessor(RecordService records)
                 p.Id = segments[1];
                 break;
             case "GET":
-                p.Type = segments[0];
-                p.Id = segments.Length > 1 ? segments[1] : null;
+                var (get, problem) = GetRequest.Parse(url);
+                if (get is null)
+                {
+                    errors.Add($"entry[{i}]: {problem}");
+                    return null;
+                }
+                p.Get = get;
+                p.Type = get.Type;
+                p.Id = get.Id;
                 break;
             default:
                 errors.Add($"entry[{i}]: the method {method} is not supported in a Bundle (GET, POST, PUT, DELETE are).");
@@ -377,7 +383,7 @@ internal sealed class BundleProcessor(RecordService records)
                     "POST" => await records.CreateAsync(p.Type!, FhirJson.Serialize(p.Resource!), NullIfEmpty(e.Request?.IfNoneExist), baseUrl, access, ct),
                     "PUT" => await records.UpdateAsync(p.Type!, p.Id!, FhirJson.Serialize(p.Resource!), NullIfEmpty(e.Request?.IfMatch), baseUrl, access, ct),
                     "DELETE" => await records.DeleteAsync(p.Type!, p.Id!, access, ct),
-                    _ => await GetAsync(p.Url, baseUrl, access, ct),
+                    _ => await GetAsync(p.Get!, baseUrl, access, ct),
                 };
             }
             var entryResponse = r;
@@ -405,38 +411,39 @@ internal sealed class BundleProcessor(RecordService records)
             "POST" => (PolicyAction.Create, FhirAction.Create),
             "PUT" => (PolicyAction.Update, FhirAction.Update),
             "DELETE" => (PolicyAction.Delete, FhirAction.Delete),
-            _ => p.Id is null ? (PolicyAction.Search, FhirAction.Search) : (PolicyAction.Read, FhirAction.Read),
+            _ => p.Get!.Kind switch
+            {
+                GetKind.Search => (PolicyAction.Search, FhirAction.Search),
+                GetKind.Read => (PolicyAction.Read, FhirAction.Read),
+                GetKind.VRead => (PolicyAction.Read, FhirAction.VRead),
+                // As the history itself decides: a type's history is a search, an instance's a read.
+                _ => (p.Id is null ? PolicyAction.Search : PolicyAction.Read, FhirAction.History),
+            },
         };
         return p.Type is not null && access.RefuseType(action, p.Type, new FhirInteraction(fhir, p.Type, p.Id)) is { } d
             ? FhirResponse.Error(403, OperationOutcome.IssueType.Forbidden, $"entry[{p.Index}]: access denied (rule {d.Rule}).")
             : null;
     }
 
-    /// <summary>Why a GET entry could not run, checked without running it (its shape; a search's parameters).</summary>
-    private IReadOnlyList<string> GetProblems(string url)
+    /// <summary>
+    /// What a GET entry's execution would refuse with 400, found without running it: the checks the execution makes, the same
+    /// messages. Its type and id were checked in planning, as every entry's are.
+    /// </summary>
+    private IReadOnlyList<string> Problems(GetRequest get) => get.Kind switch
     {
-        var q = url.IndexOf('?', StringComparison.Ordinal);
-        var s = (q < 0 ? url : url[..q]).Trim('/').Split('/');
-        if (s is not ([_] or [_, _] or [_, "_history"] or [_, _, "_history"] or [_, _, "_history", _])) return ["The GET url is not a FHIR read, search or history."];
-        return s.Length == 1 ? records.SearchProblems(s[0], q < 0 ? [] : RecordService.ParseQueryString(url[(q + 1)..])) : [];
-    }
+        GetKind.Search => records.SearchProblems(get.Type, get.Query),
+        GetKind.History => RecordService.HistoryProblems(get.Query),
+        GetKind.VRead => RecordService.VersionProblems(get.Version!),
+        _ => [],
+    };
 
-    private async Task<FhirResponse> GetAsync(string url, string baseUrl, AccessScope access, CancellationToken ct)
+    private Task<FhirResponse> GetAsync(GetRequest get, string baseUrl, AccessScope access, CancellationToken ct) => get.Kind switch
     {
-        var q = url.IndexOf('?', StringComparison.Ordinal);
-        var path = (q < 0 ? url : url[..q]).Trim('/');
-        var query = q < 0 ? [] : RecordService.ParseQueryString(url[(q + 1)..]);
-        var s = path.Split('/');
-        return s switch
-        {
-            [var t] => await records.SearchAsync(t, query, lenient: false, baseUrl, access, ct),
-            [var t, "_history"] => await records.HistoryAsync(t, null, query, baseUrl, access, ct),
-            [var t, var id] => await records.ReadAsync(t, id, access, ct),
-            [var t, var id, "_history"] => await records.HistoryAsync(t, id, query, baseUrl, access, ct),
-            [var t, var id, "_history", var v] => await records.VReadAsync(t, id, v, access, ct),
-            _ => FhirResponse.BadRequest("The GET url is not a FHIR read, search or history."),
-        };
-    }
+        GetKind.Search => records.SearchAsync(get.Type, get.Query, lenient: false, baseUrl, access, ct),
+        GetKind.Read => records.ReadAsync(get.Type, get.Id!, access, ct),
+        GetKind.VRead => records.VReadAsync(get.Type, get.Id!, get.Version!, access, ct),
+        _ => records.HistoryAsync(get.Type, get.Id, get.Query, baseUrl, access, ct),
+    };
 
     private static string? UrnId(string? fullUrl) =>
         fullUrl is not null && fullUrl.StartsWith("urn:uuid:", StringComparison.Ordinal) && FhirIds.IsValid(fullUrl[9..]) ? fullUrl[9..] : null;
@@ -457,4 +464,44 @@ internal sealed class BundleProcessor(RecordService records)
         422 => " Unprocessable Entity",
         _ => "",
     };
+
+    private enum GetKind
+    {
+        Search,
+        Read,
+        VRead,
+        History,
+    }
+
+    /// <summary>
+    /// What a Bundle's GET entry asks for, parsed once from its url: the transaction's check before anything is written and the
+    /// entry's execution both work from this, so the request that was checked is the request that runs.
+    /// </summary>
+    /// <param name="Id">The instance (read, vread, an instance's history); null for a search or a type's history.</param>
+    /// <param name="Version">The version of a vread, as given (checked by <see cref="RecordService.VersionProblems"/>).</param>
+    /// <param name="Query">The query string's parameters (a read and a vread take none, and ignore them as the HTTP endpoints do).</param>
+    private sealed record GetRequest(GetKind Kind, string Type, string? Id, string? Version, IReadOnlyList<KeyValuePair<string, string>> Query)
+    {
+        /// <summary>The request a url relative to the base describes (Type?query, Type/id, Type/id/_history/vid, Type/_history, Type/id/_history), else why not.</summary>
+        public static (GetRequest? Request, string? Problem) Parse(string url)
+        {
+            // A fragment is never part of a request; in a url sent to a server it would be a mistake (a '#' in a value is %23).
+            if (url.Contains('#', StringComparison.Ordinal)) return (null, "the GET url has a fragment (#); a request url has none.");
+            var q = url.IndexOf('?', StringComparison.Ordinal);
+            var path = (q < 0 ? url : url[..q]).Trim('/');
+            // A scheme (http:, urn:): another server's url, or this one's spelt out; an entry's url is relative to the base.
+            if (path.Split('/')[0].Contains(':', StringComparison.Ordinal)) return (null, "the GET url must be relative to this server's base (such as Patient/123), not an absolute url.");
+            IReadOnlyList<KeyValuePair<string, string>> query = q < 0 ? [] : RecordService.ParseQueryString(url[(q + 1)..]);
+            GetRequest? request = path.Split('/') switch
+            {
+                [var t] => new(GetKind.Search, t, null, null, query),
+                [var t, "_history"] => new(GetKind.History, t, null, null, query),
+                [var t, var id] => new(GetKind.Read, t, id, null, query),
+                [var t, var id, "_history"] => new(GetKind.History, t, id, null, query),
+                [var t, var id, "_history", var vid] => new(GetKind.VRead, t, id, vid, query),
+                _ => null,
+            };
+            return request is null ? (null, "the GET url is not a FHIR read, vread, search or history (Type?query, Type/id, Type/id/_history/version, Type/_history or Type/id/_history).") : (request, null);
+        }
+    }
 }

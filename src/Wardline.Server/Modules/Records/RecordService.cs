@@ -37,6 +37,15 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
     public static FhirResponse? CheckId(string id) =>
         FhirIds.IsValid(id) ? null : FhirResponse.BadRequest("The id is not a valid FHIR id ([A-Za-z0-9-.], 1-64 characters).");
 
+    /// <summary>Why a vread's version would be refused (400): this server numbers versions 1, 2, 3, ...</summary>
+    public static IReadOnlyList<string> VersionProblems(string vid) =>
+        ParseVersion(vid) is null ? ["The version is not a valid version id (a whole number from 1)."] : [];
+
+    private static FhirResponse? CheckVersion(string vid) => VersionProblems(vid) is { Count: > 0 } problems ? FhirResponse.BadRequest(problems) : null;
+
+    private static int? ParseVersion(string vid) =>
+        int.TryParse(vid, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0 ? v : null;
+
     public async Task<FhirResponse> ReadAsync(string type, string id, AccessScope access, CancellationToken ct)
     {
         if ((CheckType(type) ?? CheckId(id)) is { } bad) return bad;
@@ -50,15 +59,15 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
 
     public async Task<FhirResponse> VReadAsync(string type, string id, string vid, AccessScope access, CancellationToken ct)
     {
-        if ((CheckType(type) ?? CheckId(id)) is { } bad) return bad;
+        // A malformed version is refused with the type and id, before anything is looked up: the answer is the same for every resource.
+        if ((CheckType(type) ?? CheckId(id) ?? CheckVersion(vid)) is { } bad) return bad;
         var interaction = new FhirInteraction(FhirAction.VRead, type, id);
         if (access.RefuseType(PolicyAction.Read, type, interaction) is { } refused) return Forbidden(refused);
         // Every version is judged by the resource's current facts: who may see it now may see its past.
         // Existence first, so a hidden resource and an unknown one answer alike whatever the policy says of "nothing".
         if (await store.ReadCurrentAsync(type, id, ct) is null || !await PermitsAsync(access, PolicyAction.Read, type, id, interaction, ct))
             return FhirResponse.NotFound($"{type}/{id} is not known.");
-        if (!int.TryParse(vid, NumberStyles.None, CultureInfo.InvariantCulture, out var version) || version < 1)
-            return FhirResponse.NotFound($"{type}/{id} has no such version.");
+        var version = ParseVersion(vid)!.Value;
         var v = await store.ReadVersionAsync(type, id, version, ct);
         if (v is null) return FhirResponse.NotFound($"{type}/{id} has no version {version}.");
         if (v.Deleted) return FhirResponse.Gone($"Version {version} of {type}/{id} is a deletion.");
@@ -227,29 +236,7 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
         var interaction = new FhirInteraction(FhirAction.History, type, id);
         var action = id is null ? PolicyAction.Search : PolicyAction.Read;
         if (access.RefuseType(action, type, interaction) is { } refused) return Forbidden(refused);
-        int count = SearchPlan.DefaultCount, offset = 0;
-        long? since = null;
-        var errors = new List<string>();
-        foreach (var (k, v) in query)
-        {
-            switch (k)
-            {
-                case "_count" when int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var c):
-                    count = Math.Min(c, SearchPlan.MaxCount);
-                    break;
-                case "_offset" when int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var o) && o <= 1_000_000:
-                    offset = o;
-                    break;
-                case "_since" when FhirDates.Range(v) is { } r:
-                    since = r.Lo;
-                    break;
-                case "_format":
-                    break;
-                default:
-                    errors.Add($"History parameter '{SearchParser.Truncate(k)}' is not supported or its value is invalid (supported: _count, _offset, _since).");
-                    break;
-            }
-        }
+        var ((count, offset, since), errors) = ParseHistory(query);
         if (errors.Count > 0) return FhirResponse.BadRequest(errors);
         if (id is not null && (await store.ReadCurrentAsync(type, id, ct) is null || !await PermitsAsync(access, PolicyAction.Read, type, id, interaction, ct)))
             return FhirResponse.NotFound($"{type}/{id} is not known.");
@@ -275,6 +262,38 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
                 });
         }
         return new FhirResponse(200, bundle.Finish());
+    }
+
+    /// <summary>Why a history would be refused for its parameters (400); none when it would run.</summary>
+    public static IReadOnlyList<string> HistoryProblems(IEnumerable<KeyValuePair<string, string>> query) => ParseHistory(query).Errors;
+
+    /// <summary>A history's page and _since, as its parameters give them, and what is wrong with them.</summary>
+    private static ((int Count, int Offset, long? Since) Page, List<string> Errors) ParseHistory(IEnumerable<KeyValuePair<string, string>> query)
+    {
+        int count = SearchPlan.DefaultCount, offset = 0;
+        long? since = null;
+        var errors = new List<string>();
+        foreach (var (k, v) in query)
+        {
+            switch (k)
+            {
+                case "_count" when int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var c):
+                    count = Math.Min(c, SearchPlan.MaxCount);
+                    break;
+                case "_offset" when int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var o) && o <= 1_000_000:
+                    offset = o;
+                    break;
+                case "_since" when FhirDates.Range(v) is { } r:
+                    since = r.Lo;
+                    break;
+                case "_format":
+                    break;
+                default:
+                    errors.Add($"History parameter '{SearchParser.Truncate(k)}' is not supported or its value is invalid (supported: _count, _offset, _since).");
+                    break;
+            }
+        }
+        return ((count, offset, since), errors);
     }
 
     /// <summary>Runs a conditional query (If-None-Exist, conditional references) and returns up to two matches.</summary>
@@ -564,7 +583,6 @@ internal sealed class RecordService(RecordStore store, RecordKeys keys, FactsExt
     {
         var s = etag.Trim();
         if (s.StartsWith("W/", StringComparison.Ordinal)) s = s[2..];
-        s = s.Trim('"');
-        return int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0 ? v : null;
+        return ParseVersion(s.Trim('"'));
     }
 }

@@ -1,4 +1,6 @@
+using System.Globalization;
 using Hl7.Fhir.Model;
+using Wardline.Server.Modules.Ledger;
 using Wardline.Server.Modules.Records.Search;
 
 namespace Wardline.Server.Modules.Records.Api;
@@ -27,6 +29,7 @@ internal static class CapabilityStatementBuilder
                     "identifying search values are kept only as keyed blind indexes, so string parameters support prefix and :exact matching but not :contains, " +
                     "and identifying dates (birthdate) support equality only.",
             },
+            Documentation = Limits,
             Interaction =
             [
                 new CapabilityStatement.SystemInteractionComponent { Code = CapabilityStatement.SystemRestfulInteraction.Transaction },
@@ -61,6 +64,8 @@ internal static class CapabilityStatementBuilder
             var ps = SearchParameterRegistry.For(type).Values.OrderBy(p => p.Name, StringComparer.Ordinal).ToList();
             r.SearchParam.Add(Param("_id", SearchParamType.Token, "Logical id"));
             r.SearchParam.Add(Param("_lastUpdated", SearchParamType.Date, "When the current version was stored; sortable"));
+            r.SearchParam.Add(Param("_count", SearchParamType.Number,
+                $"Page size: {SearchPlan.DefaultCount} by default, at most {SearchPlan.MaxCount} (a larger value is reduced to {SearchPlan.MaxCount}; the next link pages on); 0 answers the total only"));
             foreach (var p in ps)
             {
                 var doc = p.Kind switch
@@ -120,10 +125,23 @@ internal static class CapabilityStatementBuilder
                 new CapabilityStatement.ResourceInteractionComponent { Code = CapabilityStatement.TypeRestfulInteraction.SearchType },
             ],
         };
-        foreach (var (name, kind) in parameters) r.SearchParam.Add(Param(name, kind, ""));
+        foreach (var (name, kind) in parameters) r.SearchParam.Add(Param(name, kind, null));
+        r.SearchParam.Add(Param("_count", SearchParamType.Number, $"Page size: at most {AuditTrail.MaxCount} (a larger value is refused with 400)"));
         return r;
     }
 
-    private static CapabilityStatement.SearchParamComponent Param(string name, SearchParamType type, string doc) =>
-        new() { Name = name, Type = type, Documentation = doc };
+    /// <summary>
+    /// The bounds of a search of the stored types (<see cref="SearchPlan"/>): no standard element states them, so the REST
+    /// documentation does, and each type's _count parameter its own.
+    /// </summary>
+    private static string Limits => string.Create(CultureInfo.InvariantCulture,
+        $"Searches of the stored resource types are bounded, so that none reaches the database's own limits: one search parameter may list at most " +
+        $"{SearchPlan.MaxValuesPerParameter} values (`a,b,c`), and a search at most {SearchPlan.MaxValues} values over all its parameters. " +
+        $"Beyond either, the search is refused with 400 and an OperationOutcome that names the limit (in a batch, that entry alone; in a transaction, the whole transaction). " +
+        $"`_count` is {SearchPlan.DefaultCount} by default and at most {SearchPlan.MaxCount}: a larger value is reduced to {SearchPlan.MaxCount}, and the `next` link pages on. " +
+        $"A history (`_history`) takes `_count` (the same bounds), `_offset` and `_since`.");
+
+    // FHIR has no empty strings: a parameter without documentation leaves the element out.
+    private static CapabilityStatement.SearchParamComponent Param(string name, SearchParamType type, string? doc) =>
+        new() { Name = name, Type = type, Documentation = string.IsNullOrEmpty(doc) ? null : doc };
 }
