@@ -24,6 +24,17 @@ wardline_as_postgres() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# Closes every descriptor above 2 this (sub)shell inherited. The services outlive the command that started them:
+# started by a command run under `flock FILE ...`, they would otherwise keep its lock (an open descriptor of FILE)
+# after it exits, and every later `flock FILE` would wait for them.
+wardline_close_inherited() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+}
+
 wardline_start_postgres() {
   wardline_apt_install postgresql
   local bin
@@ -35,8 +46,8 @@ wardline_start_postgres() {
   [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$WARDLINE_PGDATA"
   wardline_as_postgres "$bin/initdb" -D "$WARDLINE_PGDATA" -A trust -U postgres >/dev/null
   # Tests create and drop many databases; fsync stays on so durability tests mean something.
-  wardline_as_postgres "$bin/pg_ctl" -D "$WARDLINE_PGDATA" -l "$WARDLINE_PGDATA/server.log" -w \
-    -o "-c listen_addresses=127.0.0.1 -p $WARDLINE_PGPORT -k $WARDLINE_PGDATA -c max_connections=300 -c shared_buffers=256MB" start >/dev/null
+  (wardline_close_inherited; wardline_as_postgres "$bin/pg_ctl" -D "$WARDLINE_PGDATA" -l "$WARDLINE_PGDATA/server.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $WARDLINE_PGPORT -k $WARDLINE_PGDATA -c max_connections=300 -c shared_buffers=256MB" start >/dev/null)
   export WARDLINE_TEST_POSTGRES="Host=127.0.0.1;Port=$WARDLINE_PGPORT;Username=postgres;Database=postgres;Pooling=true"
   echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$WARDLINE_PGPORT"
 }
@@ -81,8 +92,8 @@ wardline_start_azurite() {
   WARDLINE_AZURITE_DIR=$(mktemp -d /tmp/wardline-azurite.XXXXXX)
   local port
   port=$(wardline_free_port)
-  "$WARDLINE_NODE_DIR/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$port" \
-    --location "$WARDLINE_AZURITE_DIR" --silent --disableTelemetry >"$WARDLINE_AZURITE_DIR/azurite.log" 2>&1 &
+  (wardline_close_inherited; exec "$WARDLINE_NODE_DIR/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$port" \
+    --location "$WARDLINE_AZURITE_DIR" --silent --disableTelemetry) >"$WARDLINE_AZURITE_DIR/azurite.log" 2>&1 &
   WARDLINE_AZURITE_PID=$!
   wardline_wait_port "$port" Azurite
   # Azurite's well-known development account and key (public, documented by Microsoft; not a secret).
@@ -99,8 +110,8 @@ wardline_start_s3rver() {
   # a listing longer than one page (1,000 keys) fails with HTTP 500.
   local legacy=""
   node --openssl-legacy-provider -e 0 >/dev/null 2>&1 && legacy="--openssl-legacy-provider"
-  NODE_OPTIONS="${NODE_OPTIONS:-} $legacy" "$WARDLINE_NODE_DIR/node_modules/.bin/s3rver" --address 127.0.0.1 --port "$port" \
-    --directory "$WARDLINE_S3RVER_DIR" --silent >"$WARDLINE_S3RVER_DIR.log" 2>&1 &
+  (wardline_close_inherited; export NODE_OPTIONS="${NODE_OPTIONS:-} $legacy"; exec "$WARDLINE_NODE_DIR/node_modules/.bin/s3rver" --address 127.0.0.1 --port "$port" \
+    --directory "$WARDLINE_S3RVER_DIR" --silent) >"$WARDLINE_S3RVER_DIR.log" 2>&1 &
   WARDLINE_S3RVER_PID=$!
   wardline_wait_port "$port" s3rver
   # s3rver accepts the access key S3RVER with the secret S3RVER.
