@@ -173,6 +173,34 @@ public sealed class ConsoleTests(ConsoleFixture fx)
     }
 
     [Fact]
+    public async Task A_privacy_officer_who_declared_BreakGlass_is_told_another_reviewer_must_close_its_review_and_it_stays_open()
+    {
+        await fx.ImportAsync(new Patient { Id = "bg-own-patient", Name = [new HumanName { Family = "Selfreview", Given = ["Sid"] }] });
+        await fx.CreateAccountAsync(Account.New("dr.both", "Dr Both") with { Roles = ["physician", "privacy_officer"], Departments = ["oncology"], BreakGlassApproved = true });
+
+        var page = await fx.NewPageAsync();
+        var secret = await ConsoleFixture.SignInAndEnrolAsync(page, "dr.both");
+        await page.GotoAsync("/console/break-glass");
+        await page.FillAsync("input[name='Declare.Patient']", "bg-own-patient");
+        await page.FillAsync("textarea[name='Declare.Reason']", "Collapsed at the front desk, medication unknown");
+        await page.FillAsync("input[name='Declare.Password']", ConsoleFixture.Password);
+        await page.FillAsync("input[name='Declare.Code']", ConsoleFixture.NextCode(secret));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Declare emergency access" }).ClickAsync();
+        await Expect(page.Locator(".wl-notice")).ToContainTextAsync("Declared for Patient/bg-own-patient");
+
+        await page.GotoAsync("/console/break-glass/review");
+        var row = page.Locator(".wl-queue tr", new() { HasText = "dr.both" });
+        await row.GetByRole(AriaRole.Link, new() { Name = "Review" }).ClickAsync();
+        await page.SelectOptionAsync("select[name='Close.Outcome']", "justified");
+        await page.FillAsync("textarea[name='Close.Note']", "It was me and it was justified.");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Close review" }).ClickAsync();
+
+        await Expect(page.Locator(".wl-error")).ToHaveTextAsync(Wardline.Server.Modules.Access.BreakGlass.OwnDeclarationProblem);
+        await Expect(page.Locator(".wl-queue tr", new() { HasText = "dr.both" })).ToHaveCountAsync(1);
+        await ConsoleFixture.ShotAsync(page, "09b-own-review-refused");
+    }
+
+    [Fact]
     public async Task Only_administrators_manage_users_and_an_added_user_can_be_disabled()
     {
         await fx.CreateAccountAsync(Account.New("root.admin", "Root Admin") with { Roles = ["administrator"] });

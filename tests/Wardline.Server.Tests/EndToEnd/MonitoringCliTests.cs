@@ -16,6 +16,9 @@ public sealed class SelfAccessLedger : IAsyncLifetime
     public const string OwnPatient = "staff-own-1";
     public const string OtherPatient = "someone-else-1";
 
+    /// <summary>An officer's account in the store, to assign alerts to.</summary>
+    public const string Reviewer = "privacy.rev";
+
     private TestStore? _store;
 
     public string Data => _store!.Options.DataDirectory!;
@@ -32,6 +35,10 @@ public sealed class SelfAccessLedger : IAsyncLifetime
     {
         options.Monitoring.Enabled = false;
         await using var server = await TestServer.StartAsync(options);
+        // A reviewer to assign alerts to: an alert about the tester is never assigned to the tester.
+        var officer = await server.Service<Wardline.Server.Modules.Access.Identity.AccountService>().CreateAsync(
+            Wardline.Server.Modules.Access.Identity.Account.New(Reviewer, "Privacy Reviewer") with { Roles = ["privacy_officer"] }, null, "test", CancellationToken.None);
+        Assert.IsType<Wardline.Server.Modules.Access.Identity.AccountResult.Done>(officer);
         var own = JsonSerializer.Serialize(new
         {
             resourceType = "Patient",
@@ -294,7 +301,8 @@ public sealed class MonitoringCliTests(SelfAccessLedger ledger) : IClassFixture<
         var size = await LedgerSizeAsync(data);
 
         var review = await RunAsync("alerts", "review", id, "--data", data);
-        var assign = await RunAsync("alerts", "assign", id, "--data", data, "--to", "tester");
+        var toSubject = await RunAsync("alerts", "assign", id, "--data", data, "--to", "tester");
+        var assign = await RunAsync("alerts", "assign", id, "--data", data, "--to", SelfAccessLedger.Reviewer);
         var nobody = await RunAsync("alerts", "assign", id, "--data", data, "--to", "no.such.account");
         var comment = await RunAsync("alerts", "comment", id, "--data", data, "--note", "Asked the ward manager.");
         var escalateNoNote = await RunAsync("alerts", "escalate", id, "--data", data);
@@ -303,8 +311,10 @@ public sealed class MonitoringCliTests(SelfAccessLedger ledger) : IClassFixture<
 
         Assert.True(review.ExitCode == 0, review.Output);
         Assert.Contains("new -> under-review", review.Flat, StringComparison.Ordinal);
+        Assert.True(toSubject.ExitCode == 2, toSubject.Output);
+        Assert.Contains("cannot be assigned to the user it is about", toSubject.Flat, StringComparison.Ordinal);
         Assert.True(assign.ExitCode == 0, assign.Output);
-        Assert.Contains("assigned to tester", assign.Flat, StringComparison.Ordinal);
+        Assert.Contains("assigned to " + SelfAccessLedger.Reviewer, assign.Flat, StringComparison.Ordinal);
         Assert.True(nobody.ExitCode == 2, nobody.Output);
         Assert.Contains("no.such.account", nobody.Flat, StringComparison.Ordinal);
         Assert.True(comment.ExitCode == 0, comment.Output);
@@ -314,9 +324,9 @@ public sealed class MonitoringCliTests(SelfAccessLedger ledger) : IClassFixture<
         Assert.Contains("under-review -> escalated", escalate.Flat, StringComparison.Ordinal);
         var alert = shown.GetProperty("alert");
         Assert.Equal("escalated", alert.GetProperty("status").GetString());
-        Assert.Equal("tester", alert.GetProperty("assignee").GetString());
+        Assert.Equal(SelfAccessLedger.Reviewer, alert.GetProperty("assignee").GetString());
         Assert.Contains(shown.GetProperty("history").EnumerateArray(), h => h.GetProperty("note").GetString() == "Asked the ward manager.");
-        // Four changes, and `show`'s read of the patient's audit trail (its evidence names the patient).
+        // Four changes (the refused assignment wrote nothing), and `show`'s read of the patient's audit trail (its evidence names the patient).
         Assert.Equal(size + 5, await LedgerSizeAsync(data));
     }
 

@@ -18,7 +18,9 @@ namespace Wardline.Server.Modules.Backup;
 /// <item>Per resource (<see cref="ByResource"/>): the current state of each resource a shipped write entry touched:
 /// its row in <c>resources</c>, its data key, search index rows, access facts and care relations.</item>
 /// <item>Whole (<see cref="Whole"/>): small tables that change in place (accounts, clients, keys, ...), shipped
-/// whole, and only when their keyed fingerprint changed.</item>
+/// whole, and only when their keyed fingerprint changed. Key tables (<c>oauth_keys</c>, <c>ledger_keys</c>, the
+/// console's <c>dataprotection_keys</c>) hold their secrets sealed under the keyring, which every restore needs anyway:
+/// a restored store signs, validates and accepts the console sessions it did before.</item>
 /// </list>
 /// </summary>
 internal static class BackupTables
@@ -31,7 +33,7 @@ internal static class BackupTables
     public static readonly string[] Whole =
     [
         "schema_migrations", "search_params", "users", "api_tokens", "accounts", "sign_in_failures", "break_glass",
-        "oauth_keys", "oauth_clients", "oauth_redeemed_codes", "ledger_keys", "ledger_export_cursors",
+        "oauth_keys", "oauth_clients", "oauth_redeemed_codes", "ledger_keys", "ledger_export_cursors", "dataprotection_keys",
         "interim_access_log", "interim_security_events", "backup_drills",
         "monitor_alerts", "monitor_alert_entries", "monitor_alert_events", "monitor_notifications", "monitor_state",
     ];

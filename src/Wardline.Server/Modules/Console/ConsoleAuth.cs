@@ -27,6 +27,9 @@ internal static class ConsoleAuth
     public const string StepEnrol = "enrol";
     public const string ReturnClaim = "wardline_return";
 
+    /// <summary>The sign-in's instant in Unix milliseconds (auth_time has whole seconds), held to <see cref="Account.SessionsAfter"/>.</summary>
+    public const string AuthMsClaim = "wardline_auth_ms";
+
     public static async Task SignInAsync(HttpContext http, string name, bool mfa, TimeProvider time)
     {
         var claims = new List<Claim>
@@ -34,6 +37,7 @@ internal static class ConsoleAuth
             new(ClaimTypes.Name, name),
             new("amr", "pwd"),
             new(AuthTimeClaim, time.GetUtcNow().ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)),
+            new(AuthMsClaim, time.GetUtcNow().ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)),
         };
         if (mfa) claims.Add(new Claim("amr", "mfa"));
         await http.SignOutAsync(PendingScheme);
@@ -75,7 +79,9 @@ internal static class ConsoleAuth
 
     /// <summary>
     /// Every request: the session ends past its absolute lifetime, and at once when the account is
-    /// disabled, expired or gone (the account lookup is cached for a few seconds).
+    /// disabled, expired or gone, or its sessions were ended after this one signed in (sign-out, password
+    /// change, MFA reset, disabling: <see cref="Account.SessionsAfter"/>); the account lookup is cached for a
+    /// few seconds on other servers.
     /// </summary>
     public static async Task ValidateAsync(CookieValidatePrincipalContext context)
     {
@@ -88,13 +94,18 @@ internal static class ConsoleAuth
             && long.TryParse(authTime, NumberStyles.None, CultureInfo.InvariantCulture, out var signedIn)
             && now - DateTimeOffset.FromUnixTimeSeconds(signedIn) < lifetime
             && await services.GetRequiredService<AccountService>().FindAsync(name, context.HttpContext.RequestAborted) is { } account
-            && account.IsActive(now);
+            && account.IsActive(now)
+            && (account.SessionsAfter is not { } after || SignedInMs(context.Principal!, signedIn) > after.ToUnixTimeMilliseconds());
         if (!valid)
         {
             context.RejectPrincipal();
             await context.HttpContext.SignOutAsync(Scheme);
         }
     }
+
+    /// <summary>The sign-in's instant in ms; a cookie without the ms claim counts from the start of its auth_time second.</summary>
+    private static long SignedInMs(ClaimsPrincipal principal, long authTimeSeconds) =>
+        long.TryParse(principal.FindFirst(AuthMsClaim)?.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var ms) ? ms : authTimeSeconds * 1000;
 
     public static bool HasMfa(ClaimsPrincipal user) => user.FindAll("amr").Any(c => c.Value == "mfa");
 }

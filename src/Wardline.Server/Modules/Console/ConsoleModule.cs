@@ -4,11 +4,13 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using MudBlazor.Services;
+using Wardline.Server.Modules.Access.Identity;
 using Wardline.Server.Modules.Console.Components;
 
 namespace Wardline.Server.Modules.Console;
@@ -34,6 +36,12 @@ internal static class ConsoleModule
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; font-src 'self'; connect-src 'self'; "
         + "frame-ancestors 'none'; object-src 'none'; base-uri 'self'; form-action 'self'";
 
+    /// <summary>The Data Protection application name: keys and protected payloads are shared by every server that uses it.</summary>
+    public const string DataProtectionApplicationName = "wardline-console";
+
+    /// <summary>How long each Data Protection key protects new cookies and forms (Data Protection's default, stated).</summary>
+    public static readonly TimeSpan KeyLifetime = TimeSpan.FromDays(90);
+
     /// <summary>True for requests to the console (its pages, assets and sign-out).</summary>
     public static bool IsConsole(HttpContext http) => http.Request.Path.StartsWithSegments(PathPrefix, StringComparison.OrdinalIgnoreCase);
 
@@ -55,9 +63,22 @@ internal static class ConsoleModule
             // The security headers middleware sends X-Frame-Options: DENY already.
             o.SuppressXFrameOptionsHeader = true;
         });
-        // Keys live in memory only: no key material on disk, and a restart ends every console session
-        // (sessions are short anyway). Several servers behind one address need sticky sessions for now.
-        services.AddDataProtection().UseEphemeralDataProtectionProvider();
+        // The keys of the session cookies and anti-forgery tokens (ASP.NET Core Data Protection) live in the store, each
+        // key's secret sealed under the keyring: every server sharing the store and keyring reads and writes one key ring,
+        // so a session survives a restart and any server behind one address accepts it (no sticky sessions), while a copy
+        // of the database without the keyring opens no key. The fixed application name, not the content root, scopes the
+        // keys, so servers installed in different folders share them. A key protects new cookies for KeyLifetime; Data
+        // Protection stores its successor days before it takes over, and every server re-reads the key ring daily.
+        services.AddSingleton<ConsoleKeyRepository>();
+        services.AddSingleton<KeyringXmlEncryptor>();
+        services.AddDataProtection()
+            .SetApplicationName(DataProtectionApplicationName)
+            .SetDefaultKeyLifetime(KeyLifetime);
+        services.AddOptions<KeyManagementOptions>().Configure<ConsoleKeyRepository, KeyringXmlEncryptor>((o, repository, encryptor) =>
+        {
+            o.XmlRepository = repository;
+            o.XmlEncryptor = encryptor;
+        });
         services.AddAuthentication()
             .AddCookie(ConsoleAuth.Scheme)
             .AddCookie(ConsoleAuth.PendingScheme);
@@ -129,7 +150,7 @@ internal static class ConsoleModule
         return stream is null ? Results.NotFound() : Results.Stream(stream, "text/css; charset=utf-8");
     }
 
-    private static async Task<IResult> SignOutAsync(HttpContext http, IAntiforgery antiforgery)
+    private static async Task<IResult> SignOutAsync(HttpContext http, IAntiforgery antiforgery, AccountStore accounts, TimeProvider time)
     {
         try
         {
@@ -139,6 +160,10 @@ internal static class ConsoleModule
         {
             return Results.BadRequest();
         }
+        // Signing out ends every console session of the account, not only this browser's cookie: a copy of the cookie
+        // taken earlier stops working too (on other servers within the account cache's few seconds).
+        if ((await http.AuthenticateAsync(ConsoleAuth.Scheme)).Principal?.Identity?.Name is { } name)
+            await accounts.EndSessionsAsync(name, time.GetUtcNow(), http.RequestAborted);
         await http.SignOutAsync(ConsoleAuth.Scheme);
         await http.SignOutAsync(ConsoleAuth.PendingScheme);
         return Results.Redirect(ConsoleAuth.SignInPath + "?signed-out=1");

@@ -352,9 +352,16 @@ internal sealed class AlertStore(SqlDialect dialect, GroupCommitter committer, R
         _ => false,
     };
 
+    /// <summary>The refusal of a status change or an assignment by the user an alert is about.</summary>
+    public const string OwnAlertProblem = "An alert about your own activity is reviewed by another officer.";
+
+    /// <summary>The refusal of an assignment to the user an alert is about.</summary>
+    public const string AssignToSubjectProblem = "An alert cannot be assigned to the user it is about; it is reviewed by another officer.";
+
     /// <summary>
-    /// Moves an alert along its review. Closing and reopening need a note (the outcome's reasons). With
-    /// <paramref name="expectedRevision"/>, a change made since the caller read the alert wins and nothing is written.
+    /// Moves an alert along its review. Closing and reopening need a note (the outcome's reasons). The user the
+    /// alert is about may not change its status (<see cref="OwnAlertProblem"/>). With <paramref name="expectedRevision"/>,
+    /// a change made since the caller read the alert wins. Nothing is written on any refusal.
     /// </summary>
     public async Task<AlertChange> ChangeStatusAsync(long id, AlertStatus to, string actor, string? note, int? expectedRevision, CancellationToken ct)
     {
@@ -364,6 +371,7 @@ internal sealed class AlertStore(SqlDialect dialect, GroupCommitter committer, R
         {
             var alert = await ReadAlertAsync(c, tx, id, token);
             if (alert is null) return (AlertChange)new AlertChange.NotFound();
+            if (IsSubject(alert, actor)) return new AlertChange.Invalid(OwnAlertProblem);
             if (expectedRevision is { } rev && rev != alert.Revision) return new AlertChange.Conflict(alert);
             var from = alert.Status;
             if (!Allowed(from, to))
@@ -379,7 +387,11 @@ internal sealed class AlertStore(SqlDialect dialect, GroupCommitter committer, R
         return change.Value;
     }
 
-    /// <summary>Assigns the alert to an account (null: unassigns it).</summary>
+    /// <summary>
+    /// Assigns the alert to an account (null: unassigns it). Neither the user the alert is about may (un)assign it
+    /// (<see cref="OwnAlertProblem"/>), nor may anyone assign it to that user (<see cref="AssignToSubjectProblem"/>);
+    /// nothing is written on a refusal.
+    /// </summary>
     public async Task<AlertChange> AssignAsync(long id, string? assignee, string actor, int? expectedRevision, CancellationToken ct)
     {
         assignee = string.IsNullOrWhiteSpace(assignee) ? null : assignee.Trim();
@@ -387,6 +399,8 @@ internal sealed class AlertStore(SqlDialect dialect, GroupCommitter committer, R
         {
             var alert = await ReadAlertAsync(c, tx, id, token);
             if (alert is null) return (AlertChange)new AlertChange.NotFound();
+            if (IsSubject(alert, actor)) return new AlertChange.Invalid(OwnAlertProblem);
+            if (assignee is not null && IsSubject(alert, assignee)) return new AlertChange.Invalid(AssignToSubjectProblem);
             if (expectedRevision is { } rev && rev != alert.Revision) return new AlertChange.Conflict(alert);
             if (assignee is not null && await ScalarLongAsync(c, tx, "SELECT COUNT(*) FROM accounts WHERE name = @n", token, ("@n", assignee)) == 0)
                 return new AlertChange.Invalid($"There is no account '{assignee}' to assign the alert to.");
@@ -400,7 +414,11 @@ internal sealed class AlertStore(SqlDialect dialect, GroupCommitter committer, R
         return change.Value;
     }
 
-    /// <summary>Adds a comment (sealed). A comment does not change the alert's state, so its revision stays.</summary>
+    /// <summary>
+    /// Adds a comment (sealed). A comment does not change the alert's state, so its revision stays. The user the alert
+    /// is about may comment (an officer's explanation of their own activity belongs in the record); only the status and the
+    /// assignment are kept from them.
+    /// </summary>
     public async Task<AlertChange> CommentAsync(long id, string actor, string? note, CancellationToken ct)
     {
         note = note?.Trim();
@@ -470,6 +488,9 @@ internal sealed class AlertStore(SqlDialect dialect, GroupCommitter committer, R
         await using var cmd = Command(c, null, "SELECT cursor FROM monitor_state WHERE name = 'stream'");
         return await cmd.ExecuteScalarAsync(ct) is { } v and not DBNull ? Convert.ToInt64(v, CultureInfo.InvariantCulture) : null;
     }
+
+    /// <summary>Whether <paramref name="name"/> is the user the alert is about (account names are compared exactly, as stored).</summary>
+    private static bool IsSubject(Alert alert, string name) => string.Equals(alert.User, name, StringComparison.Ordinal);
 
     /// <summary>The AlertUpdated entry of a change: identifiers and statuses only, never the note.</summary>
     private static LedgerRow Updated(DateTimeOffset now, Alert alert, string actor, string outcome, string detail) =>

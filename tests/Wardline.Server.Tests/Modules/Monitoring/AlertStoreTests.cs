@@ -222,6 +222,39 @@ public abstract class AlertStoreConformance(StoreKind kind) : IAsyncLifetime
         Assert.IsType<AlertChange.NotFound>(await Alerts.AssignAsync(alert.Id + 1000, null, "privacy.pat", null, CancellationToken.None));
     }
 
+    private const string OwnAlert = "An alert about your own activity is reviewed by another officer.";
+
+    [Fact]
+    public async Task The_user_an_alert_is_about_cannot_change_its_status_or_assignment_nor_be_assigned_it_and_nothing_is_written()
+    {
+        await _h.AccountAsync("privacy.sam", "privacy_officer");
+        var alert = await RaiseAsync("privacy.sam");
+        var ledger = await _h.LedgerSizeAsync();
+        var events = await _h.CountAsync("SELECT COUNT(*) FROM monitor_alert_events");
+
+        var refused = new[]
+        {
+            await Alerts.ChangeStatusAsync(alert.Id, AlertStatus.UnderReview, "privacy.sam", null, alert.Revision, CancellationToken.None),
+            await Alerts.ChangeStatusAsync(alert.Id, AlertStatus.ClosedLegitimate, "privacy.sam", "that was me, and it was work", null, CancellationToken.None),
+            await Alerts.AssignAsync(alert.Id, "privacy.sam", "privacy.sam", alert.Revision, CancellationToken.None),
+            await Alerts.AssignAsync(alert.Id, "privacy.pat", "privacy.sam", null, CancellationToken.None),
+            await Alerts.AssignAsync(alert.Id, null, "privacy.sam", null, CancellationToken.None),
+        };
+        var toSubject = await Alerts.AssignAsync(alert.Id, "privacy.sam", "privacy.pat", alert.Revision, CancellationToken.None);
+
+        Assert.All(refused, r => Assert.Equal(OwnAlert, Assert.IsType<AlertChange.Invalid>(r).Problem));
+        Assert.Contains("cannot be assigned to the user it is about", Assert.IsType<AlertChange.Invalid>(toSubject).Problem, StringComparison.Ordinal);
+        Assert.Equal(ledger, await _h.LedgerSizeAsync());
+        Assert.Equal(events, await _h.CountAsync("SELECT COUNT(*) FROM monitor_alert_events"));
+        Assert.Equal(alert, (await Alerts.GetAsync(alert.Id, CancellationToken.None))!.Alert);
+
+        // The subject may still comment; another officer reviews.
+        Assert.IsType<AlertChange.Done>(await Alerts.CommentAsync(alert.Id, "privacy.sam", "I was covering the ward that night", CancellationToken.None));
+        var assigned = Assert.IsType<AlertChange.Done>(await Alerts.AssignAsync(alert.Id, "privacy.pat", "privacy.pat", alert.Revision, CancellationToken.None)).Alert;
+        var closed = await Alerts.ChangeStatusAsync(alert.Id, AlertStatus.ClosedLegitimate, "privacy.pat", "covering the ward", assigned.Revision, CancellationToken.None);
+        Assert.Equal(AlertStatus.ClosedLegitimate, Assert.IsType<AlertChange.Done>(closed).Alert.Status);
+    }
+
     [Fact]
     public async Task The_queue_filters_pages_newest_first_and_counts_by_status()
     {

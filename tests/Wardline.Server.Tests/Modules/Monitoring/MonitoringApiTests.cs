@@ -41,8 +41,12 @@ public abstract class MonitoringApiConformance(StoreKind kind) : MonitoringServe
         var first = await ReplayAsync();
         var second = await ReplayAsync();
 
-        Assert.Equal(1, (int)first["newAlerts"]!);
+        // The self-access, and privileged-grant: the test made the officer's account with the privacy_officer role within the hour.
+        Assert.Equal(2, (int)first["newAlerts"]!);
         Assert.Equal(0, (int)second["newAlerts"]!);
+        var grant = (await JsonAsync(await Officer.GetAsync(Url("alerts?detection=privileged-grant"))))["alerts"]!.AsArray();
+        Assert.Equal("privacy.olu", (string?)Assert.Single(grant)!["user"]);
+        Assert.Equal("test gave account privacy.olu the privacy_officer role", (string?)grant[0]!["evidence"]);
         Assert.True((int)second["alreadyKnown"]! >= 1);
         Assert.Equal(2, await CountAsync(Store.Options, "SELECT COUNT(*) FROM ledger_entries WHERE type = 'system' AND event = 'monitor-replay' AND actor = 'api:privacy.olu'"));
         var alert = await FirstAlertAsync();
@@ -112,6 +116,48 @@ public abstract class MonitoringApiConformance(StoreKind kind) : MonitoringServe
         Assert.Equal(["raised", "assign", "comment", "status"], detail["events"]!.AsArray().Select(e => (string?)e!["kind"]));
         Assert.Equal("confirmed", (string?)detail["events"]!.AsArray()[3]!["note"]);
         Assert.NotEmpty(detail["entries"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task An_officer_cannot_change_the_status_of_or_assign_an_alert_about_themselves_and_another_officer_can()
+    {
+        // An alert about the officer privacy.olu (a finding recorded directly, on a ledger entry of the tester's self-access).
+        var own = await SelfReadAsync();
+        var index = await CountAsync(Store.Options, "SELECT MAX(idx) FROM ledger_entries");
+        var raised = await Server.Service<AlertStore>().RecordFindingsAsync(
+            [MonitoringHarness.Finding("self-access", "privacy.olu", own, index, groupKey: own)], MonitorConfig.Default, "stream", null, CancellationToken.None);
+        var id = Assert.Single(raised.NewAlertIds);
+        var before = await JsonAsync(await Officer.GetAsync(Url($"alerts/{id}")));
+        var revision = (int)before["alert"]!["revision"]!;
+        var ledger = await CountAsync(Store.Options, "SELECT COUNT(*) FROM ledger_entries WHERE event = 'AlertUpdated'");
+
+        var refused = new[]
+        {
+            await PostJsonAsync(Officer, Url($"alerts/{id}/status"), new { status = "closed-legitimate", note = "that was me, at work", revision }),
+            await PostJsonAsync(Officer, Url($"alerts/{id}/status"), new { status = "under-review" }),
+            await PostJsonAsync(Officer, Url($"alerts/{id}/assign"), new { assignee = "privacy.olu", revision }),
+        };
+        using var other = await ClientAsync(Server, "privacy.ines", "privacy_officer");
+        var toSubject = await PostJsonAsync(other, Url($"alerts/{id}/assign"), new { assignee = "privacy.olu", revision });
+
+        foreach (var response in refused.Append(toSubject))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            Assert.Contains(response == toSubject ? "cannot be assigned to the user it is about" : "An alert about your own activity is reviewed by another officer.",
+                await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        var after = await JsonAsync(await Officer.GetAsync(Url($"alerts/{id}")));
+        Assert.Equal(revision, (int)after["alert"]!["revision"]!);
+        Assert.Equal("new", (string?)after["alert"]!["status"]);
+        Assert.Null((string?)after["alert"]!["assignee"]);
+        Assert.Equal(ledger, await CountAsync(Store.Options, "SELECT COUNT(*) FROM ledger_entries WHERE event = 'AlertUpdated'"));
+
+        var assigned = await JsonAsync(await PostJsonAsync(other, Url($"alerts/{id}/assign"), new { assignee = "privacy.ines", revision }));
+        var closed = await JsonAsync(await PostJsonAsync(other, Url($"alerts/{id}/status"),
+            new { status = "closed-legitimate", note = "covering the ward", revision = (int)assigned["revision"]! }));
+        Assert.Equal("privacy.ines", (string?)assigned["assignee"]);
+        Assert.Equal("closed-legitimate", (string?)closed["status"]);
     }
 
     [Fact]

@@ -17,6 +17,7 @@ namespace Wardline.Server.Modules.Access.Identity;
 /// <param name="BreakGlassApproved">Whether the person may declare break-glass at all.</param>
 /// <param name="Expires">The account stops working at this instant (sign-in and tokens); null: never.</param>
 /// <param name="ShiftStartHour">Working hours in the institution's time zone, both null or both 0-23 (end exclusive, wraps midnight).</param>
+/// <param name="SessionsAfter">Console sessions signed in before this instant are over (sign-out, password change, MFA reset, disabling); not administered.</param>
 internal sealed record Account(
     string Name,
     string Display,
@@ -30,7 +31,8 @@ internal sealed record Account(
     DateTimeOffset? Expires,
     int? ShiftStartHour,
     int? ShiftEndHour,
-    bool MfaEnrolled)
+    bool MfaEnrolled,
+    DateTimeOffset? SessionsAfter = null)
 {
     /// <summary>Enabled and not expired at <paramref name="now"/>: may sign in and use tokens.</summary>
     public bool IsActive(DateTimeOffset now) => !Disabled && (Expires is null || Expires > now);

@@ -35,7 +35,7 @@ internal sealed class AccountStore(SqlDialect dialect, GroupCommitter committer,
     public event Action<string>? Changed;
 
     private const string AccountColumns =
-        "name, display, roles, tier, departments, treats, practitioner_id, break_glass, disabled, expires, shift_start, shift_end, mfa_enrolled";
+        "name, display, roles, tier, departments, treats, practitioner_id, break_glass, disabled, expires, shift_start, shift_end, mfa_enrolled, sessions_after";
 
     /// <summary>The account named exactly <paramref name="name"/> (disabled and expired ones too), or null.</summary>
     public async Task<Account?> FindAsync(string name, CancellationToken ct)
@@ -67,7 +67,7 @@ internal sealed class AccountStore(SqlDialect dialect, GroupCommitter committer,
         RecordStore.Add(cmd, "@n", name);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         if (!await r.ReadAsync(ct)) return null;
-        return new Credentials(ReadAccount(r), NullableString(r, 13), NullableBytes(r, 14), NullableBytes(r, 15), NullableLong(r, 16), NullableLong(r, 17), r.GetInt32(18));
+        return new Credentials(ReadAccount(r), NullableString(r, 14), NullableBytes(r, 15), NullableBytes(r, 16), NullableLong(r, 17), NullableLong(r, 18), r.GetInt32(19));
     }
 
     /// <summary>False if the name is taken.</summary>
@@ -106,15 +106,21 @@ internal sealed class AccountStore(SqlDialect dialect, GroupCommitter committer,
         return rows == 1;
     }
 
+    /// <summary>Disables or enables the account; disabling also ends its console sessions, so enabling it again revives none.</summary>
     public Task<bool> SetDisabledAsync(string name, bool disabled, DateTimeOffset now, CancellationToken ct) =>
-        UpdateOneAsync(name, "disabled = @v, revision = revision + 1, updated = @now", disabled ? 1 : 0, now);
+        UpdateOneAsync(name, "disabled = @v, revision = revision + 1, updated = @now" + (disabled ? ", sessions_after = @now" : ""), disabled ? 1 : 0, now);
 
+    /// <summary>Sets the password hash and ends the account's console sessions.</summary>
     public Task<bool> SetPasswordHashAsync(string name, string hash, DateTimeOffset now, CancellationToken ct) =>
-        UpdateOneAsync(name, "password_hash = @v, updated = @now", hash, now);
+        UpdateOneAsync(name, "password_hash = @v, updated = @now, sessions_after = @now", hash, now);
 
-    /// <summary>Forgets the second factor: the next sign-in enrols again.</summary>
+    /// <summary>Forgets the second factor (the next sign-in enrols again) and ends the account's console sessions.</summary>
     public Task<bool> ResetMfaAsync(string name, DateTimeOffset now, CancellationToken ct) =>
-        UpdateOneAsync(name, "mfa_key = NULL, mfa_secret = NULL, mfa_enrolled = 0, mfa_last_step = NULL, second_step_until = NULL, updated = @now", null, now);
+        UpdateOneAsync(name, "mfa_key = NULL, mfa_secret = NULL, mfa_enrolled = 0, mfa_last_step = NULL, second_step_until = NULL, updated = @now, sessions_after = @now", null, now);
+
+    /// <summary>Ends every console session of the account signed in before <paramref name="now"/>, on every server (within <see cref="CacheFor"/> elsewhere).</summary>
+    public Task<bool> EndSessionsAsync(string name, DateTimeOffset now, CancellationToken ct) =>
+        UpdateOneAsync(name, "sessions_after = @now", null, now);
 
     /// <summary>Opens (a time) or closes (null) the window in which the second step may follow a correct password.</summary>
     public async Task SetSecondStepUntilAsync(string name, DateTimeOffset? until, CancellationToken ct) =>
@@ -253,7 +259,8 @@ internal sealed class AccountStore(SqlDialect dialect, GroupCommitter committer,
         NullableLong(r, 9) is { } expires ? DateTimeOffset.FromUnixTimeMilliseconds(expires) : null,
         r.IsDBNull(10) ? null : r.GetInt32(10),
         r.IsDBNull(11) ? null : r.GetInt32(11),
-        r.GetInt32(12) != 0);
+        r.GetInt32(12) != 0,
+        NullableLong(r, 13) is { } after ? DateTimeOffset.FromUnixTimeMilliseconds(after) : null);
 
     private static string? NullableString(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
 

@@ -221,6 +221,17 @@ internal static class Migrations
         // A search parameter added to a type whose resources were stored before it is pending until they are
         // re-indexed (RecordService.ReindexPendingAsync, at start-up): a search on it would otherwise miss them.
         (11, "search-param-pending", _ => "ALTER TABLE search_params ADD COLUMN pending SMALLINT NOT NULL DEFAULT 0;"),
+        // The console's ASP.NET Core Data Protection key ring (Modules/Console/ConsoleKeyRepository.cs): the keys of its
+        // session cookies and anti-forgery tokens, shared by every server on the store. One row per element Data
+        // Protection writes (a key, or a revocation), its XML as written: a key's secret is sealed under the keyring
+        // (Modules/Console/KeyringXmlEncryptor.cs), so the row holds its dates and algorithms and no key material.
+        (12, "dataprotection-keys", _ => """
+            CREATE TABLE dataprotection_keys (
+                name TEXT NOT NULL PRIMARY KEY, xml TEXT NOT NULL, created BIGINT NOT NULL);
+            """),
+        // Console sessions signed in before this instant (Unix ms) are over: set by sign-out, a password change, an MFA
+        // reset and disabling, so a copied session cookie dies with them on every server (Console/ConsoleAuth.cs).
+        (13, "account-sessions-after", _ => "ALTER TABLE accounts ADD COLUMN sessions_after BIGINT;"),
     ];
 
     public static int Latest => Steps.Max(s => s.Version);
