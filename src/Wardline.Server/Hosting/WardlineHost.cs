@@ -54,7 +54,8 @@ public static class WardlineHost
         // of the same category, so no verbosity setting brings those lines back.
         builder.Services.PostConfigure<LoggerFilterOptions>(o =>
             o.Rules.Add(new LoggerFilterRule(null, "Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning, null)));
-        // Data protection is unused by the token-only API; its "no key encryptor" start-up warning is noise.
+        // Data protection serves the console (cookies, anti-forgery), its keys sealed in the store (Modules/Console). Its
+        // warnings repeat with every retry of a key; a key it cannot open at all (another keyring's) is an error, and shown.
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
         builder.Services.AddSingleton(Options.Create(options));
         builder.Services.AddStores(options);
@@ -102,6 +103,8 @@ public static class WardlineHost
             app.UseHsts();
         }
         app.UseStatusCodePages(WriteStatusCodeAsync);
+        // Before authentication: OpenIddict checks client secrets inside it and answers refusals itself (RateLimits.cs).
+        app.UseWardlineOAuthRateLimit();
         app.UseAuthentication();
         app.UseWardlineConsole();
         app.UseRateLimiter();

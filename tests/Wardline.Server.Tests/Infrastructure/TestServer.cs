@@ -52,6 +52,7 @@ public sealed class TestServer : IAsyncDisposable
         // comes from 127.0.0.1, and a faster run of the shared console server met its 429 (stop 19's own test run).
         if (options.Access.RateLimits.UserPerMinute == new RateLimitOptions().UserPerMinute) options.Access.RateLimits.UserPerMinute = 0;
         if (options.Access.RateLimits.AnonymousPerMinute == new RateLimitOptions().AnonymousPerMinute) options.Access.RateLimits.AnonymousPerMinute = 0;
+        if (options.Access.RateLimits.TokenPerMinute == new RateLimitOptions().TokenPerMinute) options.Access.RateLimits.TokenPerMinute = 0;
         if (allAccess) options.Access.PolicyPath = AllAccessPolicy;
         var app = WardlineHost.Build(options);
         await app.StartAsync();

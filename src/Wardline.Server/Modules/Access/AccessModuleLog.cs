@@ -15,4 +15,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 3004, Level = LogLevel.Error, Message = "Break-glass declaration {Id}: the privacy officers could not be e-mailed ({Error}); it waits in the review queue")]
     public static partial void BreakGlassNotificationFailed(ILogger logger, string id, string error);
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "{Count} OAuth requests refused by the per-address rate limit ({PerMinute} a minute) since the last report; the latest from {Address}")]
+    public static partial void OAuthRateLimited(ILogger logger, long count, int perMinute, string address);
+
+    [LoggerMessage(EventId = 3006, Level = LogLevel.Warning, Message = "OAuth client {ClientId}: its secret's stored hash could not be upgraded to SHA-256 ({Error}); it stays PBKDF2 and is upgraded at a later use")]
+    public static partial void ClientSecretUpgradeFailed(ILogger logger, string clientId, string error);
 }

@@ -1,7 +1,10 @@
+using System.Buffers;
 using System.Security.Cryptography;
+using System.Text;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Logging;
 using Wardline.Server.Modules.Access.Identity;
 using Wardline.Server.Modules.Records.Storage;
 
@@ -20,10 +23,14 @@ internal sealed record OAuthClient(
 
 /// <summary>
 /// The <c>oauth_clients</c> table and the redeemed authorization codes (schema step 6). Secrets are
-/// 256 random bits shown once; the table holds ASP.NET Core Identity password hashes of them.
+/// 256 random bits made here and shown once; the table holds their SHA-256 (see <see cref="ClientSecrets"/>),
+/// or, for clients registered before that, an ASP.NET Core Identity password hash, replaced by the SHA-256
+/// at the client's next successful use.
 /// </summary>
-internal sealed partial class OAuthClients(SqlDialect dialect, GroupCommitter committer, TimeProvider time, IMemoryCache cache)
+internal sealed partial class OAuthClients(SqlDialect dialect, GroupCommitter committer, TimeProvider time, IMemoryCache cache, ILogger<OAuthClients> log)
 {
+    private long _secretChecks;
+
     /// <summary>How long the API trusts that a token's client is still registered (a removal here is seen at once).</summary>
     public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(10);
 
@@ -44,19 +51,57 @@ internal sealed partial class OAuthClients(SqlDialect dialect, GroupCommitter co
         return known;
     }
 
+    /// <summary>How many client secrets this instance has checked, for unknown client ids too (for tests and diagnostics).</summary>
+    public long SecretChecks => Interlocked.Read(ref _secretChecks);
+
     /// <summary>The client if <paramref name="clientId"/> is registered and <paramref name="secret"/> is right (absent for public clients).</summary>
     public async Task<OAuthClient?> AuthenticateAsync(string? clientId, string? secret, CancellationToken ct)
     {
         var found = clientId is not null && IsValidClientId(clientId) ? await ReadAsync(clientId, ct) : null;
         if (found is null)
         {
-            // The same work as a real check, so the answer does not tell which client ids exist.
-            if (secret is not null) PasswordHashing.Verify(null, secret);
+            // The same work as a real check (a SHA-256 compared with a dummy digest), so the answer does not tell which client ids exist.
+            if (secret is not null) Check(null, secret);
             return null;
         }
         var (client, hash) = found.Value;
         if (!client.Confidential) return secret is null ? client : null;
-        return secret is not null && PasswordHashing.Verify(hash, secret) != PasswordVerificationResult.Failed ? client : null;
+        if (secret is null) return null;
+        var verdict = Check(hash, secret);
+        if (verdict == ClientSecrets.Verdict.LegacyMatch) await UpgradeAsync(client.ClientId, hash!, secret);
+        return verdict == ClientSecrets.Verdict.Failed ? null : client;
+    }
+
+    private ClientSecrets.Verdict Check(string? hash, string secret)
+    {
+        Interlocked.Increment(ref _secretChecks);
+        return ClientSecrets.Verify(hash, secret);
+    }
+
+    /// <summary>
+    /// Replaces a legacy PBKDF2 hash by the SHA-256 once the secret is known to be right, so that no request
+    /// for this client costs a PBKDF2 again. Only if the row still holds that hash (a client removed and added
+    /// again meanwhile keeps its new secret); a failure leaves the legacy hash, which still works.
+    /// </summary>
+    private async Task UpgradeAsync(string clientId, string legacy, string secret)
+    {
+        try
+        {
+            await committer.RunAsync(async (c, tx, token) =>
+            {
+                await using var cmd = c.CreateCommand();
+                cmd.Transaction = tx;
+                cmd.CommandText = "UPDATE oauth_clients SET secret_hash = @h WHERE client_id = @id AND secret_hash = @old";
+                RecordStore.Add(cmd, "@h", ClientSecrets.Hash(secret));
+                RecordStore.Add(cmd, "@id", clientId);
+                RecordStore.Add(cmd, "@old", legacy);
+                return await cmd.ExecuteNonQueryAsync(token);
+            });
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Log.ClientSecretUpgradeFailed(log, clientId, ex.GetBaseException().Message);
+        }
     }
 
     public async Task<IReadOnlyList<OAuthClient>> ListAsync(CancellationToken ct)
@@ -82,7 +127,7 @@ internal sealed partial class OAuthClients(SqlDialect dialect, GroupCommitter co
                 "VALUES (@id, @d, @h, @g, @r, @s, @a, @c) ON CONFLICT (client_id) DO NOTHING";
             RecordStore.Add(cmd, "@id", client.ClientId);
             RecordStore.Add(cmd, "@d", client.Display);
-            RecordStore.Add(cmd, "@h", secret is null ? null : PasswordHashing.Hash(secret));
+            RecordStore.Add(cmd, "@h", secret is null ? null : ClientSecrets.Hash(secret));
             RecordStore.Add(cmd, "@g", string.Join(' ', client.GrantTypes));
             RecordStore.Add(cmd, "@r", string.Join(' ', client.RedirectUris));
             RecordStore.Add(cmd, "@s", string.Join(' ', client.Scopes));
@@ -158,4 +203,46 @@ internal sealed partial class OAuthClients(SqlDialect dialect, GroupCommitter co
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     private static partial Regex ClientIdShape();
+}
+
+/// <summary>
+/// Stored client secrets. A secret is 256 bits from the system's random generator, so its SHA-256 is as hard to
+/// invert as the secret is to guess: a password hash (salt, 210,000 PBKDF2 iterations) adds nothing against an
+/// attacker holding the table, and cost ~0.1 s of a core per token request, right or wrong, which anyone could
+/// ask for. Stored as <c>sha256:</c> and 64 hex digits; compared in constant time. Any other stored value is a
+/// legacy ASP.NET Core Identity hash and is checked as one.
+/// </summary>
+internal static class ClientSecrets
+{
+    public const string Prefix = "sha256:";
+
+    internal enum Verdict
+    {
+        Failed,
+        Match,
+        LegacyMatch,
+    }
+
+    // Compared with when there is no stored digest (unknown client id, unreadable row): the same work as a real check.
+    private static readonly byte[] Dummy = RandomNumberGenerator.GetBytes(SHA256.HashSizeInBytes);
+
+    public static string Hash(string secret) => Prefix + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
+
+    /// <summary>Checks <paramref name="secret"/> against a stored value; null (no client) always fails, after the same work as a SHA-256 one.</summary>
+    public static Verdict Verify(string? stored, string secret)
+    {
+        if (stored is not null && !stored.StartsWith(Prefix, StringComparison.Ordinal))
+        {
+            return PasswordHashing.Verify(stored, secret) == PasswordVerificationResult.Failed ? Verdict.Failed : Verdict.LegacyMatch;
+        }
+        Span<byte> expected = stackalloc byte[SHA256.HashSizeInBytes];
+        var readable = stored is not null
+            && stored.Length == Prefix.Length + 2 * SHA256.HashSizeInBytes
+            && Convert.FromHexString(stored.AsSpan(Prefix.Length), expected, out _, out var written) == OperationStatus.Done
+            && written == SHA256.HashSizeInBytes;
+        if (!readable) Dummy.CopyTo(expected);
+        Span<byte> actual = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(Encoding.UTF8.GetBytes(secret), actual);
+        return CryptographicOperations.FixedTimeEquals(actual, expected) && readable ? Verdict.Match : Verdict.Failed;
+    }
 }

@@ -63,6 +63,7 @@ public sealed partial class OAuthServer : IAsyncDisposable
         options.Access.RateLimits.UserPerMinute = 0;
         options.Access.RateLimits.AnonymousPerMinute = 0;
         options.Access.RateLimits.ClientPerMinute = 0;
+        options.Access.RateLimits.TokenPerMinute = 0;
         var origin = $"http://127.0.0.1:{FreePort()}";
         options.Urls.Clear();
         options.Urls.Add(origin);
