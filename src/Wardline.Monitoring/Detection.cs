@@ -7,13 +7,19 @@ namespace Wardline.Monitoring;
 /// <param name="Title">A short human title ("Same surname").</param>
 /// <param name="Suppressible">Whether an explanation (a care relationship, an appointment, ...) may silence it; false for what no relationship makes legitimate (self-access, attacks, break-glass).</param>
 /// <param name="Description">One or two sentences for the privacy officer: what it finds and why it matters.</param>
+/// <param name="Lists">Its tunable lists of names (roles), beside the numbers of <paramref name="Parameters"/>; most detections have none.</param>
 internal sealed record DetectionInfo(
     string Id,
     string Title,
     Severity DefaultSeverity,
     bool Suppressible,
     string Description,
-    IReadOnlyList<DetectionParameter> Parameters);
+    IReadOnlyList<DetectionParameter> Parameters,
+    IReadOnlyList<DetectionList>? Lists = null)
+{
+    /// <summary>The lists, never null.</summary>
+    public IReadOnlyList<DetectionList> Lists { get; init; } = Lists ?? [];
+}
 
 /// <summary>
 /// One detection. An engine makes its own instance of each, so a detection may keep state (baselines,

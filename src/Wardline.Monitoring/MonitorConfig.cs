@@ -12,8 +12,15 @@ internal sealed class MonitorConfigException(string message) : Exception(message
 /// <summary>A detection's tunable number: its name in the file, default, and the range a value must fall in; a count, a number of days or minutes is <paramref name="Whole"/>.</summary>
 internal sealed record DetectionParameter(string Name, double Default, double Min, double Max, string Meaning, bool Whole = true);
 
+/// <summary>
+/// A detection's tunable list of names (roles): its name in the file, default, and what it means. Each item is a
+/// name of the policy's vocabulary: lower-case letters, digits and _ (as a role is), 1 to 40 characters.
+/// </summary>
+internal sealed record DetectionList(string Name, IReadOnlyList<string> Default, string Meaning);
+
 /// <summary>One detection's switch, severity and thresholds as configured.</summary>
-internal sealed class DetectionSettings(string id, bool enabled, Severity severity, IReadOnlyDictionary<string, double> values)
+internal sealed class DetectionSettings(string id, bool enabled, Severity severity, IReadOnlyDictionary<string, double> values,
+    IReadOnlyDictionary<string, IReadOnlyList<string>>? lists = null)
 {
     public string Id { get; } = id;
 
@@ -23,8 +30,14 @@ internal sealed class DetectionSettings(string id, bool enabled, Severity severi
 
     public IReadOnlyDictionary<string, double> Values { get; } = values;
 
+    /// <summary>The configured lists (<see cref="DetectionInfo.Lists"/>), each its default when not set.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> Lists { get; } = lists ?? new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+
     /// <summary>The configured value of a parameter the detection declared (its default when not set).</summary>
     public double this[string name] => Values.TryGetValue(name, out var v) ? v : throw new KeyNotFoundException($"The detection {Id} declares no parameter '{name}'.");
+
+    /// <summary>The configured items of a list the detection declared (its default when not set).</summary>
+    public IReadOnlyList<string> List(string name) => Lists.TryGetValue(name, out var v) ? v : throw new KeyNotFoundException($"The detection {Id} declares no list '{name}'.");
 }
 
 /// <summary>
@@ -175,7 +188,7 @@ internal sealed class MonitorConfig
         foreach (var info in catalog.Values)
         {
             if (!detections.ContainsKey(info.Id))
-                detections[info.Id] = new DetectionSettings(info.Id, true, info.DefaultSeverity, info.Parameters.ToDictionary(p => p.Name, p => p.Default, StringComparer.Ordinal));
+                detections[info.Id] = new DetectionSettings(info.Id, true, info.DefaultSeverity, info.Parameters.ToDictionary(p => p.Name, p => p.Default, StringComparer.Ordinal), DefaultLists(info));
         }
         return new MonitorConfig(detections, explanations, zone, window, repeatViolations, repeatDays, text);
     }
@@ -185,6 +198,7 @@ internal sealed class MonitorConfig
         var enabled = true;
         var severity = info.DefaultSeverity;
         var values = info.Parameters.ToDictionary(p => p.Name, p => p.Default, StringComparer.Ordinal);
+        var lists = DefaultLists(info);
         foreach (var (k, v) in map.Entries)
         {
             var where = $"detections.{info.Id}.{k.Value}";
@@ -210,13 +224,36 @@ internal sealed class MonitorConfig
                     };
                     break;
                 default:
+                    if (info.Lists.FirstOrDefault(x => x.Name == k.Value) is { } list)
+                    {
+                        lists[list.Name] = Names(file, v, where);
+                        break;
+                    }
                     var p = info.Parameters.FirstOrDefault(x => x.Name == k.Value)
-                        ?? throw Unknown(file, k, "detections." + info.Id, ["enabled", "severity", .. info.Parameters.Select(x => x.Name)]);
+                        ?? throw Unknown(file, k, "detections." + info.Id, ["enabled", "severity", .. info.Parameters.Select(x => x.Name), .. info.Lists.Select(x => x.Name)]);
                     values[p.Name] = Number(file, v, where, p.Min, p.Max, integer: p.Whole);
                     break;
             }
         }
-        return new DetectionSettings(info.Id, enabled, severity, values);
+        return new DetectionSettings(info.Id, enabled, severity, values, lists);
+    }
+
+    private static Dictionary<string, IReadOnlyList<string>> DefaultLists(DetectionInfo info) =>
+        info.Lists.ToDictionary(l => l.Name, l => l.Default, StringComparer.Ordinal);
+
+    /// <summary>A list of names of the policy's vocabulary (roles): lower-case letters, digits and _, starting with a letter; may be empty.</summary>
+    private static IReadOnlyList<string> Names(string file, YNode node, string where)
+    {
+        if (node is not YSequence seq) throw MonitorConfigException.At(file, node.Line, node.Column, $"{where} must be a list of names, e.g. [administrator, privacy_officer]");
+        var names = new List<string>();
+        foreach (var item in seq.Items)
+        {
+            var name = Scalar(file, item, where);
+            if (name.Length is 0 or > 40 || name[0] is < 'a' or > 'z' || name.Any(c => c is not ((>= 'a' and <= 'z') or (>= '0' and <= '9') or '_')))
+                throw MonitorConfigException.At(file, item.Line, item.Column, $"{where}: '{name}' is not a name: use lower-case letters, digits and _ (e.g. privacy_officer)");
+            if (!names.Contains(name, StringComparer.Ordinal)) names.Add(name);
+        }
+        return names;
     }
 
     private static ExplanationSettings ReadExplanation(string file, string kind, YMapping map, Dictionary<string, DetectionInfo> catalog)

@@ -324,4 +324,89 @@ internal sealed partial class SyntheticHospital
             }));
         }
     }
+
+    /// <summary>
+    /// Grants of powerful access by the IT administrators (once from the command line), on weekdays in office hours.
+    /// Most look legitimate (a senior locum, a promotion to tier 1, a nurse approved for break-glass); every one is a
+    /// finding by design, so each is labelled privileged-grant. Beside each, two account changes that grant nothing (a
+    /// new display name of a physician approved for break-glass, a new ordinary nurse account) and, for the locum, a
+    /// later change of department are left unlabelled: a finding on them is a false positive.
+    /// </summary>
+    private void PlanGrants(int n, int first, Random random)
+    {
+        const string Kind = "privileged-grant";
+        var admins = _workers.Where(w => w.Role == "administrator").ToList();
+        var physicians = _workers.Where(w => w is { Role: "physician", Special: false, Outlier: false }).ToList();
+        var nurses = _workers.Where(w => w is { Role: "nurse", Special: false, Outlier: false, Charge: false }).ToList();
+        var clerks = _workers.Where(w => w is { Role: "receptionist", Special: false, Outlier: false }).ToList();
+        if (admins.Count == 0 || physicians.Count == 0 || nurses.Count == 0 || clerks.Count == 0) return;
+        Worker Pick(List<Worker> pool)
+        {
+            for (var tries = 0; ; tries++)
+            {
+                var w = pool[random.Next(pool.Count)];
+                if (_used.Add(Kind + "|" + w.Name) || tries >= 5000) return w;
+            }
+        }
+        static string Describe(string roles, int tier, string departments, string[] treats, bool breakGlass) =>
+            $"roles={roles} tier={tier} departments={departments} treats={string.Join(',', treats)} break-glass={(breakGlass ? "yes" : "no")}";
+        var count = Math.Max(3, n / 2);
+        for (var i = 0; i < count; i++)
+        {
+            var day = EvalDay(i, count, first);
+            while (day % 7 >= 5) day++;
+            if (day >= _o.Days - 1) continue;
+            var at = _startMs + day * DayMs + (9 * 60 + random.Next(6 * 60)) * MinuteMs;
+            var admin = admins[random.Next(admins.Count)];
+            string user, actor = admin.Name, @event, detail, what;
+            string? later = null;
+            switch (i % 6)
+            {
+                case 0:
+                    user = string.Create(CultureInfo.InvariantCulture, $"dr.locum.{i:D3}");
+                    var ward = Wards[random.Next(Wards.Length)];
+                    (@event, detail, what) = ("AccountCreated", Describe("physician", 1, ward, [], true), "a locum physician created with tier 1 and break-glass approval");
+                    later = "changed departments,shift; now " + Describe("physician", 1, ward == "oncology" ? "cardiology" : "oncology", [], true);
+                    break;
+                case 1:
+                    var nurse = Pick(nurses);
+                    user = nurse.Name;
+                    (@event, detail, what) = ("AccountChanged", "changed break-glass; now " + Describe("nurse", 2, nurse.DeptOn(day), nurse.Treats, true), "a nurse given break-glass approval");
+                    break;
+                case 2:
+                    var self = Pick(admins);
+                    (user, actor) = (self.Name, self.Name);
+                    (@event, detail, what) = ("AccountChanged", "changed roles,tier; now " + Describe("administrator,physician", 1, "", [], false), "an administrator gave their own account a clinical role at tier 1");
+                    break;
+                case 3:
+                    var doctor = Pick(physicians);
+                    user = doctor.Name;
+                    (@event, detail, what) = ("AccountChanged", "changed tier; now " + Describe("physician", 1, doctor.DeptOn(day), doctor.Treats, true), "a physician raised to tier 1");
+                    break;
+                case 4:
+                    user = string.Create(CultureInfo.InvariantCulture, $"it.new.{i:D3}");
+                    actor = "cli:root";
+                    (@event, detail, what) = ("AccountCreated", Describe("administrator", 2, "", [], false) + " password=none", "an administrator account created from the command line");
+                    break;
+                default:
+                    var clerk = Pick(clerks);
+                    user = clerk.Name;
+                    (@event, detail, what) = ("AccountChanged", "changed roles; now " + Describe("receptionist,privacy_officer", 2, clerk.DeptOn(day), clerk.Treats, false), "a registration clerk given the privacy_officer role");
+                    break;
+            }
+            // Neither granted anything: a physician already approved for break-glass and never raised (not picked for a grant), a new nurse.
+            var renamed = physicians.Where(w => !_used.Contains(Kind + "|" + w.Name)).ElementAt(random.Next(physicians.Count - count));
+            var newNurse = string.Create(CultureInfo.InvariantCulture, $"nurse.new.{i:D3}");
+            var nurseWard = Wards[random.Next(Wards.Length)];
+            _plans.Add(new Plan(day, Kind, writer =>
+            {
+                var label = writer.Label(Kind, user, null, what);
+                writer.Security(@event, user, actor, "succeeded", detail, null, at, label);
+                writer.Security("AccountChanged", renamed.Name, admin.Name, "succeeded",
+                    "changed display; now " + Describe("physician", 2, renamed.DeptOn(day), renamed.Treats, true), null, at + 3 * HourMs);
+                writer.Security("AccountCreated", newNurse, admin.Name, "succeeded", Describe("nurse", 2, nurseWard, [], false) + " password=none", null, at + 4 * HourMs);
+                if (later is not null) writer.Security("AccountChanged", user, admin.Name, "succeeded", later, null, at + 5 * HourMs);
+            }));
+        }
+    }
 }

@@ -152,5 +152,7 @@ internal sealed partial class SyntheticHospital
         PlanBehaviour(n, first, Actor, RandomPatient, random);
         PlanAccounts(n, random);
         PlanSignIns(n, first, random);
+        // Last, so the plans above draw the same numbers as before it was added.
+        PlanGrants(n, first, random);
     }
 }
