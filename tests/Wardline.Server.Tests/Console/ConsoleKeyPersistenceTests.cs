@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text;
-using System.Text.RegularExpressions;
 using System.Xml.Linq;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.AuthenticatedEncryption.ConfigurationModel;
@@ -23,7 +22,7 @@ namespace Wardline.Server.Tests.Console;
 /// old cookie only leads back to the sign-in page. Servers are <see cref="OAuthServer"/>s (hospital policy; physicians
 /// sign in with a password alone, through the real form).
 /// </summary>
-public sealed partial class ConsoleKeyPersistenceTests
+public sealed class ConsoleKeyPersistenceTests
 {
     private const string User = "dr.keys";
 
@@ -174,36 +173,13 @@ public sealed partial class ConsoleKeyPersistenceTests
         Assert.Equal(TimeSpan.FromDays(90), key.ExpirationDate - key.ActivationDate);
     }
 
-    private static HttpClient Browser(OAuthServer server, CookieContainer cookies) =>
-        new(new HttpClientHandler { CookieContainer = cookies, AllowAutoRedirect = false, UseCookies = true })
-        {
-            BaseAddress = new Uri(server.Origin),
-            Timeout = TimeSpan.FromSeconds(60),
-        };
+    private static HttpClient Browser(OAuthServer server, CookieContainer cookies) => ConsoleHttp.Browser(server.Origin, cookies);
 
-    private static async Task AssertSignedInAsync(HttpClient browser)
-    {
-        var response = await browser.GetAsync("/console");
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Contains($"<td>{User}</td>", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-    }
+    private static Task AssertSignedInAsync(HttpClient browser) => ConsoleHttp.AssertSignedInAsync(browser, User);
 
-    private static async Task AssertSentToSignInAsync(HttpClient browser)
-    {
-        var response = await browser.GetAsync("/console");
-        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
-        Assert.Equal(ConsoleAuth.SignInPath, response.Headers.Location?.AbsolutePath);
-        var signIn = await browser.GetAsync(response.Headers.Location);
-        Assert.Equal(HttpStatusCode.OK, signIn.StatusCode);
-    }
+    private static Task AssertSentToSignInAsync(HttpClient browser) => ConsoleHttp.AssertSentToSignInAsync(browser);
 
-    private static async Task<string> AntiforgeryTokenAsync(HttpClient browser, string path)
-    {
-        var page = await (await browser.GetAsync(path)).Content.ReadAsStringAsync();
-        var field = AntiforgeryField().Match(page);
-        Assert.True(field.Success, "the page has no anti-forgery token");
-        return WebUtility.HtmlDecode(field.Groups[1].Value);
-    }
+    private static Task<string> AntiforgeryTokenAsync(HttpClient browser, string path) => ConsoleHttp.AntiforgeryTokenAsync(browser, path);
 
     /// <summary>The base64 key inside a descriptor's &lt;masterKey&gt;&lt;value&gt;.</summary>
     private static string MasterKey(XElement element) =>
@@ -268,7 +244,4 @@ public sealed partial class ConsoleKeyPersistenceTests
         }
         return options;
     }
-
-    [GeneratedRegex("name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"")]
-    private static partial Regex AntiforgeryField();
 }

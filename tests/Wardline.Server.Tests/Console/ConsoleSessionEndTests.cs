@@ -1,7 +1,5 @@
 using System.Net;
-using System.Text.RegularExpressions;
 using Wardline.Server.Modules.Access.Identity;
-using Wardline.Server.Modules.Console;
 using Wardline.Server.Tests.Modules.Access.OAuth;
 
 namespace Wardline.Server.Tests.Console;
@@ -11,7 +9,7 @@ namespace Wardline.Server.Tests.Console;
 /// and when an administrator sets the password, resets the MFA or disables the account; enabling the account again does
 /// not revive it (ASVS 3.3.1, 3.3.3: logout and credential changes end sessions). A new sign-in after any of these works.
 /// </summary>
-public sealed partial class ConsoleSessionEndTests : IAsyncLifetime
+public sealed class ConsoleSessionEndTests : IAsyncLifetime
 {
     private OAuthServer _server = null!;
 
@@ -81,34 +79,11 @@ public sealed partial class ConsoleSessionEndTests : IAsyncLifetime
         return (victim, thief);
     }
 
-    private HttpClient Browser(CookieContainer jar) =>
-        new(new HttpClientHandler { CookieContainer = jar, AllowAutoRedirect = false, UseCookies = true })
-        {
-            BaseAddress = new Uri(_server.Origin),
-            Timeout = TimeSpan.FromSeconds(60),
-        };
+    private HttpClient Browser(CookieContainer jar) => ConsoleHttp.Browser(_server.Origin, jar);
 
-    private static async Task AssertSignedInAsync(HttpClient browser)
-    {
-        var home = await browser.GetAsync("/console");
-        Assert.Equal(HttpStatusCode.OK, home.StatusCode);
-    }
+    private static Task AssertSignedInAsync(HttpClient browser) => ConsoleHttp.AssertSignedInAsync(browser);
 
-    private static async Task AssertSentToSignInAsync(HttpClient browser)
-    {
-        var home = await browser.GetAsync("/console");
-        Assert.Equal(HttpStatusCode.Redirect, home.StatusCode);
-        Assert.StartsWith(ConsoleAuth.SignInPath, home.Headers.Location?.AbsolutePath ?? home.Headers.Location?.OriginalString, StringComparison.Ordinal);
-    }
+    private static Task AssertSentToSignInAsync(HttpClient browser) => ConsoleHttp.AssertSentToSignInAsync(browser);
 
-    private static async Task<string> AntiforgeryTokenAsync(HttpClient browser)
-    {
-        var page = await (await browser.GetAsync("/console")).Content.ReadAsStringAsync();
-        var match = AntiforgeryField().Match(page);
-        Assert.True(match.Success, "the console page has no anti-forgery token");
-        return WebUtility.HtmlDecode(match.Groups[1].Value);
-    }
-
-    [GeneratedRegex("name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"")]
-    private static partial Regex AntiforgeryField();
+    private static Task<string> AntiforgeryTokenAsync(HttpClient browser) => ConsoleHttp.AntiforgeryTokenAsync(browser, "/console");
 }
