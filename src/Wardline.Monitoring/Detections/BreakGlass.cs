@@ -3,7 +3,7 @@ namespace Wardline.Monitoring.Detections;
 /// <summary>
 /// Every break-glass declaration, for review: granted ones (with the reads made under them, at most one
 /// finding per user, patient and day, merged into the declaration's case by the patient group key) and
-/// refused ones (a user not pre-approved tried). Emergency access is legitimate by design and reviewed
+/// refused ones (a user not pre-approved tried, or one already holding the most grants at once). Emergency access is legitimate by design and reviewed
 /// after the fact, so nothing silences it.
 /// </summary>
 internal sealed class BreakGlass : Detection
@@ -38,7 +38,11 @@ internal sealed class BreakGlass : Detection
             case "refused":
                 // A refused attempt disclosed nothing: a step below the configured severity, as its own case.
                 var configured = ctx.Config.For(Info.Id).Severity;
-                ctx.Report(this, user, null, e.AtMs, [e.Index], "tried to declare break-glass without being pre-approved",
+                // The server refuses for two reasons: the user is not pre-approved, or already holds the most grants at once.
+                var why = e.Detail is { } d && d.Contains("active grants", StringComparison.Ordinal)
+                    ? "tried to declare break-glass for one more patient while holding the most grants allowed at once"
+                    : "tried to declare break-glass without being pre-approved";
+                ctx.Report(this, user, null, e.AtMs, [e.Index], why,
                     groupKey: "refused", severity: configured > Severity.Low ? configured - 1 : configured);
                 break;
         }

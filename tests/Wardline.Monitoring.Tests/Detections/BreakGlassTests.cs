@@ -34,6 +34,14 @@ public sealed class BreakGlassTests
     }
 
     [Fact]
+    public void A_declaration_refused_for_the_grant_cap_says_so()
+    {
+        var kit = Hospital();
+        var f = Assert.Single(Of(kit.Run(kit.Security("BreakGlassDeclared", "dr.bob", Kit.Start, "refused", "already holds active grants for 3 patients, the most at once", actor: "dr.bob"))));
+        Assert.Equal("tried to declare break-glass for one more patient while holding the most grants allowed at once", f.Evidence);
+    }
+
+    [Fact]
     public void A_refused_declaration_is_found()
     {
         var kit = Hospital();
