@@ -17,7 +17,7 @@ internal static class KeysCommand
     {
         var command = new Command("keys", "Manage the keyring (key-encryption keys kept outside the database).");
         var store = new StoreArgs();
-        var rotate = new Command("rotate", "Add a new key-encryption key and re-wrap every data key under it. Safe while the server runs: it picks up the new key within a second.");
+        var rotate = new Command("rotate", "Add a new key-encryption key and re-wrap every data key under it (records, MFA secrets, break-glass reasons, OAuth and ledger keys, alert notes, console keys). Safe while the server runs: it picks up the new key within a second.");
         store.AddTo(rotate);
         rotate.SetAction((parse, ct) => CommandRunner.RunAsync(async () =>
         {
@@ -57,9 +57,35 @@ internal static class KeysCommand
                 }
                 task.Value = task.MaxValue;
             });
+            // The other keys the keyring wraps (MFA secrets, break-glass reasons, OAuth and ledger keys, alert notes,
+            // console keys): by now the server has reloaded, so a key it wraps from here on is under the new key.
+            // Each pass skips keys already re-wrapped; one that lost to a concurrent write is picked up by the next.
+            var counts = new List<(string Kind, long Count)> { ("data keys", done) };
+            byte[] Rewrap(byte[] wrapped, byte[] context) => cipher.Rewrap(wrapped, context);
+            foreach (var column in WrappedKeyColumns.All)
+            {
+                long n = 0;
+                for (var pass = 0; pass < 5; pass++)
+                {
+                    var k = await store2.RewrapColumnAsync(column, rotated.ActiveKekId, w => cipher.WrappingKekId(w), Rewrap, 500, ct);
+                    n += k;
+                    if (k == 0) break;
+                }
+                counts.Add((column.Kind, n));
+            }
+            long console = 0;
+            for (var pass = 0; pass < 5; pass++)
+            {
+                var k = await store2.RewrapDataProtectionKeysAsync(rotated.ActiveKekId, w => cipher.WrappingKekId(w), Rewrap, ct);
+                console += k;
+                if (k == 0) break;
+            }
+            counts.Add((WrappedKeyColumns.DataProtectionKind, console));
+            var summary = string.Join(", ", counts.Select(c => $"{c.Count} {c.Kind}"));
             await sp.GetRequiredService<LedgerRecorder>().RecordSystemAsync("key-rotated", "operator", "succeeded",
-                $"key-encryption key {rotated.ActiveKekId} active; {done} data keys re-wrapped", ct);
+                $"key-encryption key {rotated.ActiveKekId} active; re-wrapped {summary}", ct);
             AnsiConsole.MarkupLine($"re-wrapped [green]{done}[/] data keys; older keys stay in the keyring, marked retired");
+            foreach (var (kind, count) in counts.Skip(1)) AnsiConsole.MarkupLine($"re-wrapped [green]{count}[/] {Markup.Escape(kind)}");
             return 0;
         }));
         command.Subcommands.Add(rotate);

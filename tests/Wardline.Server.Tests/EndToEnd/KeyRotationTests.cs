@@ -1,8 +1,15 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Text;
 using System.Text.Json;
+using System.Xml.Linq;
 using Wardline.Crypto;
+using Wardline.Server.Modules.Access.Identity;
+using Wardline.Server.Modules.Access.OAuth;
+using Wardline.Server.Modules.Console;
+using Wardline.Server.Modules.Ledger;
+using Wardline.Server.Modules.Records;
 using Wardline.Server.Modules.Records.Storage;
 using Wardline.Server.Tests.Infrastructure;
 
@@ -69,6 +76,148 @@ public abstract class KeyRotationTests(StoreKind kind)
         // A new server process (a restart) reads everything with the rotated keyring too.
         await using var restarted = await TestServer.StartAsync(store.SharedOptions(), "restarted");
         Assert.Equal(HttpStatusCode.OK, (await restarted.Client.GetAsync($"Patient/{ids.First()}")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Keys_rotate_rewraps_every_other_wrapped_key_and_a_keyring_without_the_old_key_still_opens_them()
+    {
+        await using var store = await TestStore.CreateAsync(kind);
+        await using var server = await TestServer.StartAsync(store.Options);
+        var keys = server.Service<RecordKeys>();
+        var committer = server.Service<GroupCommitter>();
+        var oldKek = keys.ActiveKekId;
+        await server.Client.CreateAsync("Patient", FhirTest.Patient("Wrapped"));
+
+        // One of every kind, each sealed by its owner's code where the owner offers it.
+        var mfa = server.Service<MfaSecrets>();
+        var secret = "twenty bytes secret!"u8.ToArray();
+        var (mfaKey, mfaSealed) = mfa.Seal("tester", secret);
+        Assert.True(await server.Service<AccountStore>().StorePendingSecretAsync("tester", mfaKey, mfaSealed, CancellationToken.None));
+        await server.Service<TokenKeys>().GetAsync(CancellationToken.None);
+        await server.Service<TreeHeads>().PublishAsync(true, CancellationToken.None);
+        var bgId = Guid.NewGuid().ToString("N");
+        var bgContext = Encoding.UTF8.GetBytes("break-glass/" + bgId);
+        using (var created = keys.Cipher.CreateDataKey(bgContext))
+        {
+            var sealedReason = keys.Cipher.Encrypt(created.DataKey, "patient collapsed in A&E"u8, bgContext);
+            await committer.RunAsync(async (c, tx, ct) => await ExecAsync(c, tx,
+                "INSERT INTO break_glass (id, user_name, patient, purpose, reason, reason_key, declared_at, expires_at) VALUES (@a, 'tester', 'p1', 'emergency', @b, @c, 1, 2)",
+                ct, bgId, sealedReason, created.Wrapped));
+        }
+        var alertContext = Encoding.UTF8.GetBytes("monitor-alert/77");
+        using (var created = keys.Cipher.CreateDataKey(alertContext))
+        {
+            var sealedNote = keys.Cipher.Encrypt(created.DataKey, "looked into it"u8, Encoding.UTF8.GetBytes("monitor-alert/77/note"));
+            await committer.RunAsync(async (c, tx, ct) => await ExecAsync(c, tx,
+                "INSERT INTO monitor_alert_events (alert_id, at, actor, kind, note, note_key) VALUES (77, 1, 'tester', 'comment', @a, @b)",
+                ct, sealedNote, created.Wrapped));
+        }
+        var consoleSecret = new XElement("masterKey", new XElement("value", "c2VjcmV0"));
+        var sealedConsole = new KeyringXmlEncryptor(keys).Encrypt(consoleSecret).EncryptedElement;
+        var consoleXml = new XElement("key", new XAttribute("id", "k1"), new XElement("descriptor", sealedConsole)).ToString(SaveOptions.DisableFormatting);
+        await committer.RunAsync(async (c, tx, ct) => await ExecAsync(c, tx,
+            "INSERT INTO dataprotection_keys (name, xml, created) VALUES ('key-test', @a, 1)", ct, consoleXml));
+
+        var rotate = await WardlineCli.RunAsync(["keys", "rotate", .. StoreArguments(store)]);
+        Assert.True(rotate.ExitCode == 0, rotate.Output);
+        var active = ReadUnprotected(store.Options.KeyringFile()).Active;
+        Assert.NotEqual(oldKek, active);
+
+        // A keyring holding only the new key: the old one, had it leaked, opens nothing written before the rotation.
+        var newOnlyPath = Path.Combine(Path.GetTempPath(), "wl-newonly-" + Guid.NewGuid().ToString("N") + ".json");
+        try
+        {
+            File.WriteAllText(newOnlyPath, WithoutKek(File.ReadAllText(store.Options.KeyringFile()), oldKek));
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(newOnlyPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            var newOnly = Keyring.Load(newOnlyPath, null);
+            Assert.Equal([active], newOnly.KekIds);
+            var cipher = new EnvelopeCipher(newOnly);
+            var dialect = server.Service<SqlDialect>();
+            await using var conn = await dialect.OpenAsync(CancellationToken.None);
+            foreach (var column in WrappedKeyColumns.All)
+            {
+                var rows = 0;
+                await using var cmd = conn.CreateCommand();
+                cmd.CommandText = $"SELECT {string.Join(", ", column.IdColumns)}, {column.KeyColumn} FROM {column.Table} WHERE {column.KeyColumn} IS NOT NULL";
+                await using var r = await cmd.ExecuteReaderAsync();
+                while (await r.ReadAsync())
+                {
+                    var ids = Enumerable.Range(0, column.IdColumns.Count).Select(r.GetValue).ToArray();
+                    var wrapped = (byte[])r.GetValue(column.IdColumns.Count);
+                    Assert.Equal(active, cipher.WrappingKekId(wrapped));
+                    using var _ = cipher.UnwrapDataKey(wrapped, column.Context(ids));
+                    rows++;
+                }
+                Assert.True(rows > 0, $"no {column.Kind} to check");
+            }
+            await using (var cmd = conn.CreateCommand())
+            {
+                cmd.CommandText = "SELECT xml FROM dataprotection_keys WHERE name = 'key-test'";
+                var xml = XElement.Parse((string)(await cmd.ExecuteScalarAsync())!);
+                var wrapped = Convert.FromBase64String(xml.Descendants(KeyringXmlEncryptor.WrappedKeyName).Single().Value);
+                Assert.Equal(active, cipher.WrappingKekId(wrapped));
+                using var _ = cipher.UnwrapDataKey(wrapped, WrappedKeyColumns.DataProtectionContext);
+                // ... and the console's own decryptor opens it.
+                var opened = KeyringXmlEncryptor.Open(keys, xml.Descendants(KeyringXmlEncryptor.SealedName).Single());
+                Assert.Equal(consoleSecret.ToString(), opened.ToString());
+            }
+            // Through the owners' code: the MFA secret, the break-glass reason, the alert note, the ledger.
+            await using (var cmd = conn.CreateCommand())
+            {
+                cmd.CommandText = "SELECT mfa_key, mfa_secret FROM accounts WHERE name = 'tester'";
+                await using var r = await cmd.ExecuteReaderAsync();
+                Assert.True(await r.ReadAsync());
+                Assert.Equal(secret, mfa.Open("tester", (byte[])r.GetValue(0), (byte[])r.GetValue(1)));
+            }
+            await using (var cmd = conn.CreateCommand())
+            {
+                cmd.CommandText = $"SELECT reason, reason_key FROM break_glass WHERE id = '{bgId}'";
+                await using var r = await cmd.ExecuteReaderAsync();
+                Assert.True(await r.ReadAsync());
+                using var key = cipher.UnwrapDataKey((byte[])r.GetValue(1), bgContext);
+                Assert.Equal("patient collapsed in A&E", Encoding.UTF8.GetString(cipher.Decrypt(key, (byte[])r.GetValue(0), bgContext)));
+            }
+            await using (var cmd = conn.CreateCommand())
+            {
+                cmd.CommandText = "SELECT note, note_key FROM monitor_alert_events WHERE alert_id = 77";
+                await using var r = await cmd.ExecuteReaderAsync();
+                Assert.True(await r.ReadAsync());
+                using var key = cipher.UnwrapDataKey((byte[])r.GetValue(1), alertContext);
+                Assert.Equal("looked into it", Encoding.UTF8.GetString(cipher.Decrypt(key, (byte[])r.GetValue(0), Encoding.UTF8.GetBytes("monitor-alert/77/note"))));
+            }
+        }
+        finally
+        {
+            File.Delete(newOnlyPath);
+        }
+        Assert.NotNull(await server.Service<TreeHeads>().PublishAsync(true, CancellationToken.None));
+        var verify = await WardlineCli.RunAsync(["ledger", "verify", .. StoreArguments(store)]);
+        Assert.True(verify.ExitCode == 0, verify.Output);
+
+        // The output counts every kind.
+        foreach (var column in WrappedKeyColumns.All) Assert.Contains(column.Kind, rotate.Output, StringComparison.Ordinal);
+        Assert.Contains(WrappedKeyColumns.DataProtectionKind, rotate.Output, StringComparison.Ordinal);
+        // Re-running finds nothing left to re-wrap under the (newer) key it adds, and still succeeds.
+        var again = await WardlineCli.RunAsync(["keys", "rotate", .. StoreArguments(store)]);
+        Assert.True(again.ExitCode == 0, again.Output);
+    }
+
+    private static async Task<int> ExecAsync(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction tx, string sql, CancellationToken ct, params object[] values)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        for (var i = 0; i < values.Length; i++) RecordStore.Add(cmd, "@" + (char)('a' + i), values[i]);
+        return await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>The keyring file (unprotected JSON) without <paramref name="kekId"/>: the Keyring API cannot drop a key.</summary>
+    private static string WithoutKek(string json, string kekId)
+    {
+        var root = System.Text.Json.Nodes.JsonNode.Parse(json)!;
+        var keks = root["keyring"]!["keks"]!.AsArray();
+        foreach (var k in keks.Where(k => (string?)k!["id"] == kekId).ToList()) keks.Remove(k);
+        return root.ToJsonString();
     }
 
     private static string[] StoreArguments(TestStore store) => store.Kind == StoreKind.Sqlite

@@ -946,6 +946,97 @@ internal sealed class RecordStore(SqlDialect dialect, GroupCommitter committer, 
         return done;
     }
 
+    /// <summary>
+    /// Re-wraps every key in <paramref name="column"/> whose wrapping KEK (<paramref name="kekOf"/>) is not
+    /// <paramref name="activeKekId"/>, <paramref name="batch"/> rows to a write transaction. <paramref name="rewrap"/>
+    /// gets the wrapped key and its context. A row is updated only if its key is unchanged since it was read, so a
+    /// concurrent write wins and the next pass looks again. Returns how many were re-wrapped.
+    /// </summary>
+    public async Task<int> RewrapColumnAsync(WrappedKeyColumn column, string activeKekId, Func<byte[], string> kekOf,
+        Func<byte[], byte[], byte[]> rewrap, int batch, CancellationToken ct)
+    {
+        var ids = column.IdColumns;
+        var rows = new List<(object[] Ids, byte[] Wrapped)>();
+        await using (var c = await dialect.OpenAsync(ct))
+        await using (var cmd = c.CreateCommand())
+        {
+            cmd.CommandText = $"SELECT {string.Join(", ", ids)}, {column.KeyColumn} FROM {column.Table} WHERE {column.KeyColumn} IS NOT NULL";
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                var wrapped = (byte[])r.GetValue(ids.Count);
+                if (string.Equals(kekOf(wrapped), activeKekId, StringComparison.Ordinal)) continue;
+                var values = new object[ids.Count];
+                for (var i = 0; i < ids.Count; i++) values[i] = r.GetValue(i);
+                rows.Add((values, wrapped));
+            }
+        }
+        var where = string.Join(" AND ", ids.Select((name, i) => $"{name} = @i{i}"));
+        var done = 0;
+        foreach (var chunk in rows.Chunk(Math.Max(1, batch)))
+        {
+            await using var gate = await dialect.EnterWriteAsync(ct);
+            await using var conn = await dialect.OpenAsync(ct);
+            await using var tx = await dialect.BeginWriteTransactionAsync(conn, ct);
+            foreach (var row in chunk)
+            {
+                await using var cmd = conn.CreateCommand();
+                cmd.Transaction = tx;
+                cmd.CommandText = $"UPDATE {column.Table} SET {column.KeyColumn} = @w WHERE {where} AND {column.KeyColumn} = @ow";
+                Add(cmd, "@w", rewrap(row.Wrapped, column.Context(row.Ids)));
+                for (var i = 0; i < ids.Count; i++) Add(cmd, "@i" + i.ToString(CultureInfo.InvariantCulture), row.Ids[i]);
+                Add(cmd, "@ow", row.Wrapped);
+                done += await cmd.ExecuteNonQueryAsync(ct);
+            }
+            await tx.CommitAsync(ct);
+        }
+        return done;
+    }
+
+    /// <summary>
+    /// Re-wraps the data keys sealed inside the console's Data Protection key XML (dataprotection_keys.xml, see
+    /// Console/KeyringXmlEncryptor.cs) that are not under <paramref name="activeKekId"/>, rewriting the element.
+    /// A row is updated only if its XML is unchanged since it was read. Returns how many keys were re-wrapped.
+    /// </summary>
+    public async Task<int> RewrapDataProtectionKeysAsync(string activeKekId, Func<byte[], string> kekOf,
+        Func<byte[], byte[], byte[]> rewrap, CancellationToken ct)
+    {
+        var rows = new List<(string Name, string Xml)>();
+        await using (var c = await dialect.OpenAsync(ct))
+        await using (var cmd = c.CreateCommand())
+        {
+            cmd.CommandText = "SELECT name, xml FROM dataprotection_keys";
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct)) rows.Add((r.GetString(0), r.GetString(1)));
+        }
+        var done = 0;
+        foreach (var (name, xml) in rows)
+        {
+            var element = System.Xml.Linq.XElement.Parse(xml);
+            var changed = 0;
+            foreach (var wrappedKey in element.Descendants(Wardline.Server.Modules.Console.KeyringXmlEncryptor.WrappedKeyName))
+            {
+                var wrapped = Convert.FromBase64String(wrappedKey.Value);
+                if (string.Equals(kekOf(wrapped), activeKekId, StringComparison.Ordinal)) continue;
+                wrappedKey.Value = Convert.ToBase64String(rewrap(wrapped, WrappedKeyColumns.DataProtectionContext));
+                changed++;
+            }
+            if (changed == 0) continue;
+            await using var gate = await dialect.EnterWriteAsync(ct);
+            await using var conn = await dialect.OpenAsync(ct);
+            await using var tx = await dialect.BeginWriteTransactionAsync(conn, ct);
+            await using var cmd = conn.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = "UPDATE dataprotection_keys SET xml = @x WHERE name = @n AND xml = @ox";
+            Add(cmd, "@x", element.ToString(System.Xml.Linq.SaveOptions.DisableFormatting));
+            Add(cmd, "@n", name);
+            Add(cmd, "@ox", xml);
+            if (await cmd.ExecuteNonQueryAsync(ct) == 1) done += changed;
+            await tx.CommitAsync(ct);
+        }
+        return done;
+    }
+
     public async Task<long> CountAsync(string sql, CancellationToken ct)
     {
         await using var c = await dialect.OpenAsync(ct);
