@@ -56,14 +56,7 @@ public sealed class ConsoleKeyPersistenceTests
     public async Task A_session_survives_a_restart_of_the_server(StoreKind kind)
     {
         await using var store = await TestStore.CreateAsync(kind);
-        var cookies = new CookieContainer();
-        await using (var first = await OAuthServer.StartAsync(store, store.Options))
-        {
-            await first.CreatePhysicianAsync(User);
-            using var browser = Browser(first, cookies);
-            await OAuthServer.SignInAsync(browser, User);
-            await AssertSignedInAsync(browser);
-        }
+        var cookies = await SignedInOnAServerSinceStoppedAsync(store);
 
         await using var restarted = await OAuthServer.StartAsync(store, store.SharedOptions());
         using var again = Browser(restarted, cookies);
@@ -128,14 +121,7 @@ public sealed class ConsoleKeyPersistenceTests
     public async Task A_server_with_another_keyring_opens_none_of_the_keys_and_sends_an_old_session_to_sign_in(StoreKind kind)
     {
         await using var store = await TestStore.CreateAsync(kind);
-        var cookies = new CookieContainer();
-        await using (var first = await OAuthServer.StartAsync(store, store.Options))
-        {
-            await first.CreatePhysicianAsync(User);
-            using var browser = Browser(first, cookies);
-            await OAuthServer.SignInAsync(browser, User);
-            await AssertSignedInAsync(browser);
-        }
+        var cookies = await SignedInOnAServerSinceStoppedAsync(store);
 
         // The store's database (a copy of the SQLite file; the PostgreSQL database itself) under a keyring of its own,
         // as whoever took the database would run it: the OAuth and ledger keys, which stop such a server (every request
@@ -171,6 +157,18 @@ public sealed class ConsoleKeyPersistenceTests
         Assert.Equal(ConsoleModule.DataProtectionApplicationName, server.Service<IOptions<DataProtectionOptions>>().Value.ApplicationDiscriminator);
         var key = Assert.Single(server.Service<IKeyManager>().GetAllKeys());
         Assert.Equal(TimeSpan.FromDays(90), key.ExpirationDate - key.ActivationDate);
+    }
+
+    /// <summary>A browser's cookies after <see cref="User"/> signed in on a server of <paramref name="store"/> that has stopped since.</summary>
+    private static async Task<CookieContainer> SignedInOnAServerSinceStoppedAsync(TestStore store)
+    {
+        var cookies = new CookieContainer();
+        await using var first = await OAuthServer.StartAsync(store, store.Options);
+        await first.CreatePhysicianAsync(User);
+        using var browser = Browser(first, cookies);
+        await OAuthServer.SignInAsync(browser, User);
+        await AssertSignedInAsync(browser);
+        return cookies;
     }
 
     private static HttpClient Browser(OAuthServer server, CookieContainer cookies) => ConsoleHttp.Browser(server.Origin, cookies);
