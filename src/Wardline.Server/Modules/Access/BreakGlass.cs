@@ -103,7 +103,7 @@ internal sealed class BreakGlass(
 
         var id = Guid.NewGuid().ToString("N");
         var expires = at.AddHours(options.BreakGlassHours);
-        var context = Encoding.UTF8.GetBytes("break-glass/" + id);
+        var context = WrapContext(id);
         var created = keys.Cipher.CreateDataKey(context);
         using (created)
         {
@@ -206,7 +206,7 @@ internal sealed class BreakGlass(
         }
         if (wrapped is null || declarer is null) return (BreakGlassReviewOutcome.NotOpen, NotOpenProblem);
         if (string.Equals(declarer, reviewer, StringComparison.Ordinal)) return (BreakGlassReviewOutcome.OwnDeclaration, OwnDeclarationProblem);
-        var context = Encoding.UTF8.GetBytes("break-glass/" + id);
+        var context = WrapContext(id);
         byte[] sealedNote;
         using (var key = keys.Cipher.UnwrapDataKey(wrapped, context))
         {
@@ -234,7 +234,10 @@ internal sealed class BreakGlass(
     /// <summary>Decrypts a reason (<paramref name="part"/> "") or a review note ("/note") of declaration <paramref name="id"/>.</summary>
     private string Open(string id, byte[] sealedText, byte[] wrapped, string part)
     {
-        using var key = keys.Cipher.UnwrapDataKey(wrapped, Encoding.UTF8.GetBytes("break-glass/" + id));
+        using var key = keys.Cipher.UnwrapDataKey(wrapped, WrapContext(id));
         return Encoding.UTF8.GetString(keys.Cipher.Decrypt(key, sealedText, Encoding.UTF8.GetBytes("break-glass/" + id + part)));
     }
+
+    /// <summary>What declaration <paramref name="id"/>'s data key is wrapped under (also for <c>keys rotate</c>, which re-wraps it).</summary>
+    internal static byte[] WrapContext(string id) => Encoding.UTF8.GetBytes("break-glass/" + id);
 }

@@ -40,7 +40,7 @@ internal sealed class KeyringXmlEncryptor(RecordKeys keys) : IXmlEncryptor
         try
         {
             var cipher = keys.Cipher;
-            using var key = cipher.CreateDataKey(RecordKeys.KeyContext(KeyType, Purpose));
+            using var key = cipher.CreateDataKey(WrapContext);
             var sealedSecret = cipher.Encrypt(key.DataKey, buffer.AsSpan(0, checked((int)stream.Length)), Context);
             var element = new XElement(SealedName,
                 new XComment(" Sealed under the Wardline keyring: AES-256-GCM under a data key wrapped by a key-encryption key. "),
@@ -87,6 +87,9 @@ internal sealed class KeyringXmlEncryptor(RecordKeys keys) : IXmlEncryptor
             CryptographicOperations.ZeroMemory(plaintext);
         }
     }
+
+    /// <summary>What each key's data key is wrapped under (also for <c>keys rotate</c>, which re-wraps it).</summary>
+    internal static byte[] WrapContext => RecordKeys.KeyContext(KeyType, Purpose);
 
     private static byte[] Context => Encoding.UTF8.GetBytes(KeyType + "/" + Purpose);
 }

@@ -82,7 +82,7 @@ internal sealed class TreeHeads(SqlDialect dialect, RecordStore store, RecordKey
             throw new LedgerReadOnlyException("the head-signing key the witness pinned is missing from the database; no new key is made");
         using var fresh = TreeHeadSigner.Create();
         var material = fresh.ExportPrivateKey();
-        using var key = keys.Cipher.CreateDataKey(RecordKeys.KeyContext(KeyType, fresh.KeyId));
+        using var key = keys.Cipher.CreateDataKey(WrapContext(fresh.KeyId));
         var sealedKey = keys.Cipher.Encrypt(key.DataKey, material, Context(fresh.KeyId));
         // Several servers may start together: the first key stored wins and everyone reads it back. No constraint
         // makes the table hold one row, so the check and the insert run under the store's set-up lock: without it, two
@@ -132,6 +132,9 @@ internal sealed class TreeHeads(SqlDialect dialect, RecordStore store, RecordKey
             throw new WitnessUnavailableException($"no head is published: the {witness.Describe()} cannot be used ({ex.Message})", ex);
         }
     }
+
+    /// <summary>What a signing key's data key is wrapped under (also for <c>keys rotate</c>, which re-wraps it).</summary>
+    internal static byte[] WrapContext(string keyId) => RecordKeys.KeyContext(KeyType, keyId);
 
     private static byte[] Context(string keyId) => Encoding.UTF8.GetBytes(KeyType + "/" + keyId);
 

@@ -540,7 +540,8 @@ internal sealed class AlertStore(SqlDialect dialect, GroupCommitter committer, R
         return Encoding.UTF8.GetString(keys.Cipher.Decrypt(key, sealedNote, NoteContext(alertId)));
     }
 
-    private static byte[] KeyContext(long alertId) => Encoding.UTF8.GetBytes("monitor-alert/" + alertId.ToString(CultureInfo.InvariantCulture));
+    /// <summary>What a note's data key is wrapped under (also for <c>keys rotate</c>, which re-wraps it).</summary>
+    internal static byte[] KeyContext(long alertId) => Encoding.UTF8.GetBytes("monitor-alert/" + alertId.ToString(CultureInfo.InvariantCulture));
 
     private static byte[] NoteContext(long alertId) => Encoding.UTF8.GetBytes("monitor-alert/" + alertId.ToString(CultureInfo.InvariantCulture) + "/note");
 

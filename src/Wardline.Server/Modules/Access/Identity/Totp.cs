@@ -62,7 +62,7 @@ internal sealed class MfaSecrets(RecordKeys keys)
 
     public (byte[] WrappedKey, byte[] Sealed) Seal(string account, byte[] secret)
     {
-        using var key = keys.Cipher.CreateDataKey(RecordKeys.KeyContext(KeyType, account));
+        using var key = keys.Cipher.CreateDataKey(WrapContext(account));
         return (key.Wrapped, keys.Cipher.Encrypt(key.DataKey, secret, Context(account)));
     }
 
@@ -72,6 +72,9 @@ internal sealed class MfaSecrets(RecordKeys keys)
         using var key = keys.Unwrap(KeyType, account, wrappedKey);
         return keys.Cipher.Decrypt(key, sealedSecret, Context(account));
     }
+
+    /// <summary>What the account's data key is wrapped under (also for <c>keys rotate</c>, which re-wraps it).</summary>
+    internal static byte[] WrapContext(string account) => RecordKeys.KeyContext(KeyType, account);
 
     private static byte[] Context(string account) => Encoding.UTF8.GetBytes(KeyType + "/" + account + "/secret");
 }

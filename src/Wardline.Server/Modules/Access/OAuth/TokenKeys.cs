@@ -60,7 +60,7 @@ internal sealed class TokenKeys(SqlDialect dialect, RecordStore store, RecordKey
         if (await ReadAsync(purpose, ct) is { } existing) return existing;
         var material = create();
         var keyId = Base64Url(SHA256.HashData(material))[..16];
-        using var key = keys.Cipher.CreateDataKey(RecordKeys.KeyContext(KeyType, purpose));
+        using var key = keys.Cipher.CreateDataKey(WrapContext(purpose));
         var sealedKey = keys.Cipher.Encrypt(key.DataKey, material, Context(purpose, keyId));
         // Several servers may start together: the first insert wins and everyone reads it back.
         await committer.RunAsync(async (c, tx, token) =>
@@ -95,6 +95,9 @@ internal sealed class TokenKeys(SqlDialect dialect, RecordStore store, RecordKey
     }
 
     public void Dispose() => _gate.Dispose();
+
+    /// <summary>What a key's data key is wrapped under (also for <c>keys rotate</c>, which re-wraps it).</summary>
+    internal static byte[] WrapContext(string purpose) => RecordKeys.KeyContext(KeyType, purpose);
 
     private static byte[] Context(string purpose, string keyId) => Encoding.UTF8.GetBytes(KeyType + "/" + purpose + "/" + keyId);
 

@@ -1,6 +1,10 @@
 using System.Globalization;
-using System.Text;
+using Wardline.Server.Modules.Access;
+using Wardline.Server.Modules.Access.Identity;
+using Wardline.Server.Modules.Access.OAuth;
 using Wardline.Server.Modules.Console;
+using Wardline.Server.Modules.Ledger;
+using Wardline.Server.Modules.Monitoring;
 
 namespace Wardline.Server.Modules.Records.Storage;
 
@@ -16,22 +20,21 @@ internal static class WrappedKeyColumns
 {
     private static string S(object o) => Convert.ToString(o, CultureInfo.InvariantCulture)!;
 
+    /// <summary>Each owner's own wrap context, so a re-wrap cannot drift from how the key was made.</summary>
     public static readonly IReadOnlyList<WrappedKeyColumn> All =
     [
-        // Access/Identity/Totp.cs
-        new("MFA secrets", "accounts", "mfa_key", ["name"], ids => RecordKeys.KeyContext("wardline:account-mfa", S(ids[0]))),
-        // Access/BreakGlass.cs: one key seals the reason and the review note.
-        new("break-glass declarations", "break_glass", "reason_key", ["id"], ids => Encoding.UTF8.GetBytes("break-glass/" + S(ids[0]))),
-        // Access/OAuth/TokenKeys.cs
-        new("OAuth keys", "oauth_keys", "wrapped_key", ["purpose"], ids => RecordKeys.KeyContext("wardline:oauth-key", S(ids[0]))),
-        // Ledger/TreeHeads.cs
-        new("ledger signing keys", "ledger_keys", "wrapped_key", ["key_id"], ids => RecordKeys.KeyContext("wardline:ledger-key", S(ids[0]))),
-        // Monitoring/AlertStore.cs: bound to the alert, so the row is found by seq and the context built from alert_id.
-        new("alert notes", "monitor_alert_events", "note_key", ["seq", "alert_id"], ids => Encoding.UTF8.GetBytes("monitor-alert/" + S(ids[1]))),
+        new("MFA secrets", "accounts", "mfa_key", ["name"], ids => MfaSecrets.WrapContext(S(ids[0]))),
+        // One key seals the declaration's reason and its review note.
+        new("break-glass declarations", "break_glass", "reason_key", ["id"], ids => BreakGlass.WrapContext(S(ids[0]))),
+        new("OAuth keys", "oauth_keys", "wrapped_key", ["purpose"], ids => TokenKeys.WrapContext(S(ids[0]))),
+        new("ledger signing keys", "ledger_keys", "wrapped_key", ["key_id"], ids => TreeHeads.WrapContext(S(ids[0]))),
+        // Bound to the alert: the row is found by seq and the context built from alert_id.
+        new("alert notes", "monitor_alert_events", "note_key", ["seq", "alert_id"],
+            ids => AlertStore.KeyContext(Convert.ToInt64(ids[1], CultureInfo.InvariantCulture))),
     ];
 
     /// <summary>The console's Data Protection keys: the wrapped key sits inside the XML (Console/KeyringXmlEncryptor.cs).</summary>
     public const string DataProtectionKind = "console keys";
 
-    public static byte[] DataProtectionContext => RecordKeys.KeyContext(KeyringXmlEncryptor.KeyType, KeyringXmlEncryptor.Purpose);
+    public static byte[] DataProtectionContext => KeyringXmlEncryptor.WrapContext;
 }
