@@ -14,8 +14,10 @@ namespace Wardline.Server.Modules.Access;
 /// endpoints (Modules/Access/OAuth) issue them to clients; <see cref="IssueAsync(string, TimeSpan, string?, CancellationToken)"/>
 /// issues them to operators (`wardline token`). <see cref="ValidateAsync(string, CancellationToken)"/> is the one check
 /// every Wardline token passes at the API: signature, issuer, audience, type and lifetime, then the
-/// account must still be enabled and unexpired. Disabling an account stops its tokens at once in this
-/// process, and within <see cref="AccountStore.CacheFor"/> on other servers sharing the store.
+/// account must still be enabled and unexpired, the token issued after the account's last password change, MFA reset
+/// or disabling (<see cref="Account.TokensAfter"/>), its client still registered and its authorization code never
+/// replayed. Each of these stops a token at once in this process, and within <see cref="AccountStore.CacheFor"/> on
+/// other servers sharing the store.
 /// </summary>
 internal sealed class AccessTokens(
     TokenKeys keys, TokenSettings settings, TimeProvider time, AccountStore accounts, AccountService accountService, OAuthClients clients, IAccessRecorder recorder,
@@ -58,6 +60,7 @@ internal sealed class AccessTokens(
             ["name"] = account.Name,
             ["amr"] = new[] { "pwd", "mfa" },
             ["jti"] = Guid.NewGuid().ToString("N"),
+            [TokenSettings.IssuedMsClaim] = now.ToUnixTimeMilliseconds(),
         };
         if (!string.IsNullOrWhiteSpace(scope)) claims["scope"] = scope.Trim();
         var loaded = await keys.GetAsync(ct);
@@ -108,7 +111,23 @@ internal sealed class AccessTokens(
         if (identity.FindFirst("sub")?.Value is not { Length: > 0 } user) return null;
         // A removed client's tokens stop too (an app's or a system's; operator tokens name no client).
         if (identity.FindFirst("client_id")?.Value is { } client && !await clients.IsRegisteredAsync(client, ct)) return null;
-        return await accounts.FindAsync(user, ct) is { } account && account.IsActive(now) ? identity : null;
+        // A token issued for an authorization code that was later replayed: the code leaked, so its token may have too.
+        if (identity.FindFirst(TokenSettings.GrantClaim)?.Value is { } grant && await clients.IsGrantRevokedAsync(grant, ct)) return null;
+        if (await accounts.FindAsync(user, ct) is not { } account || !account.IsActive(now)) return null;
+        // Issued before the account's password change, MFA reset or disabling: refused, whatever its expiry says.
+        return account.TokensAfter is { } after && IssuedMs(identity) < after.ToUnixTimeMilliseconds() ? null : identity;
+    }
+
+    /// <summary>
+    /// When the token was issued, in Unix ms: its <see cref="TokenSettings.IssuedMsClaim"/>, else (a token minted before that
+    /// claim existed) the last millisecond of its "iat" second, else 0 (a token that says nothing counts as old).
+    /// </summary>
+    private static long IssuedMs(ClaimsIdentity identity)
+    {
+        if (long.TryParse(identity.FindFirst(TokenSettings.IssuedMsClaim)?.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms)) return ms;
+        return long.TryParse(identity.FindFirst("iat")?.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds < long.MaxValue / 1000
+            ? seconds * 1000 + 999
+            : 0;
     }
 
     private TokenValidationParameters Parameters(TokenKeys.Loaded loaded) => new()

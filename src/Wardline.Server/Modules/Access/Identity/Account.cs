@@ -18,6 +18,7 @@ namespace Wardline.Server.Modules.Access.Identity;
 /// <param name="Expires">The account stops working at this instant (sign-in and tokens); null: never.</param>
 /// <param name="ShiftStartHour">Working hours in the institution's time zone, both null or both 0-23 (end exclusive, wraps midnight).</param>
 /// <param name="SessionsAfter">Console sessions signed in before this instant are over (sign-out, password change, MFA reset, disabling); not administered.</param>
+/// <param name="TokensAfter">Bearer tokens issued before this instant are refused (password change, MFA reset, disabling); not administered.</param>
 internal sealed record Account(
     string Name,
     string Display,
@@ -32,7 +33,8 @@ internal sealed record Account(
     int? ShiftStartHour,
     int? ShiftEndHour,
     bool MfaEnrolled,
-    DateTimeOffset? SessionsAfter = null)
+    DateTimeOffset? SessionsAfter = null,
+    DateTimeOffset? TokensAfter = null)
 {
     /// <summary>Enabled and not expired at <paramref name="now"/>: may sign in and use tokens.</summary>
     public bool IsActive(DateTimeOffset now) => !Disabled && (Expires is null || Expires > now);

@@ -35,7 +35,7 @@ internal sealed class AccountStore(SqlDialect dialect, GroupCommitter committer,
     public event Action<string>? Changed;
 
     private const string AccountColumns =
-        "name, display, roles, tier, departments, treats, practitioner_id, break_glass, disabled, expires, shift_start, shift_end, mfa_enrolled, sessions_after";
+        "name, display, roles, tier, departments, treats, practitioner_id, break_glass, disabled, expires, shift_start, shift_end, mfa_enrolled, sessions_after, tokens_after";
 
     /// <summary>The account named exactly <paramref name="name"/> (disabled and expired ones too), or null.</summary>
     public async Task<Account?> FindAsync(string name, CancellationToken ct)
@@ -67,7 +67,7 @@ internal sealed class AccountStore(SqlDialect dialect, GroupCommitter committer,
         RecordStore.Add(cmd, "@n", name);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         if (!await r.ReadAsync(ct)) return null;
-        return new Credentials(ReadAccount(r), NullableString(r, 14), NullableBytes(r, 15), NullableBytes(r, 16), NullableLong(r, 17), NullableLong(r, 18), r.GetInt32(19));
+        return new Credentials(ReadAccount(r), NullableString(r, 15), NullableBytes(r, 16), NullableBytes(r, 17), NullableLong(r, 18), NullableLong(r, 19), r.GetInt32(20));
     }
 
     /// <summary>False if the name is taken.</summary>
@@ -106,19 +106,32 @@ internal sealed class AccountStore(SqlDialect dialect, GroupCommitter committer,
         return rows == 1;
     }
 
-    /// <summary>Disables or enables the account; disabling also ends its console sessions, so enabling it again revives none.</summary>
+    /// <summary>
+    /// Disables or enables the account; disabling also ends its console sessions and its bearer tokens issued before now,
+    /// so enabling it again revives none.
+    /// </summary>
     public Task<bool> SetDisabledAsync(string name, bool disabled, DateTimeOffset now, CancellationToken ct) =>
-        UpdateOneAsync(name, "disabled = @v, revision = revision + 1, updated = @now" + (disabled ? ", sessions_after = @now" : ""), disabled ? 1 : 0, now);
+        UpdateOneAsync(name, "disabled = @v, revision = revision + 1, updated = @now" + (disabled ? ", sessions_after = @now, tokens_after = @now" : ""), disabled ? 1 : 0, now);
 
-    /// <summary>Sets the password hash and ends the account's console sessions.</summary>
+    /// <summary>
+    /// Sets a new password: ends the account's console sessions and its bearer tokens issued before now (a password is
+    /// changed because it may be known to someone else, who may also hold a token from it).
+    /// </summary>
     public Task<bool> SetPasswordHashAsync(string name, string hash, DateTimeOffset now, CancellationToken ct) =>
-        UpdateOneAsync(name, "password_hash = @v, updated = @now, sessions_after = @now", hash, now);
+        UpdateOneAsync(name, "password_hash = @v, updated = @now, sessions_after = @now, tokens_after = @now", hash, now);
 
-    /// <summary>Forgets the second factor (the next sign-in enrols again) and ends the account's console sessions.</summary>
+    /// <summary>Stores the same password's hash in a newer form (at sign-in): no session or token ends.</summary>
+    public Task<bool> RehashPasswordAsync(string name, string hash, DateTimeOffset now, CancellationToken ct) =>
+        UpdateOneAsync(name, "password_hash = @v, updated = @now", hash, now);
+
+    /// <summary>Forgets the second factor (the next sign-in enrols again) and ends the account's console sessions and bearer tokens issued before now.</summary>
     public Task<bool> ResetMfaAsync(string name, DateTimeOffset now, CancellationToken ct) =>
-        UpdateOneAsync(name, "mfa_key = NULL, mfa_secret = NULL, mfa_enrolled = 0, mfa_last_step = NULL, second_step_until = NULL, updated = @now, sessions_after = @now", null, now);
+        UpdateOneAsync(name, "mfa_key = NULL, mfa_secret = NULL, mfa_enrolled = 0, mfa_last_step = NULL, second_step_until = NULL, updated = @now, sessions_after = @now, tokens_after = @now", null, now);
 
-    /// <summary>Ends every console session of the account signed in before <paramref name="now"/>, on every server (within <see cref="CacheFor"/> elsewhere).</summary>
+    /// <summary>
+    /// Ends every console session of the account signed in before <paramref name="now"/>, on every server (within <see cref="CacheFor"/>
+    /// elsewhere): signing out. The bearer tokens apps hold stay valid, as after signing out of any OpenID provider.
+    /// </summary>
     public Task<bool> EndSessionsAsync(string name, DateTimeOffset now, CancellationToken ct) =>
         UpdateOneAsync(name, "sessions_after = @now", null, now);
 
@@ -260,7 +273,8 @@ internal sealed class AccountStore(SqlDialect dialect, GroupCommitter committer,
         r.IsDBNull(10) ? null : r.GetInt32(10),
         r.IsDBNull(11) ? null : r.GetInt32(11),
         r.GetInt32(12) != 0,
-        NullableLong(r, 13) is { } after ? DateTimeOffset.FromUnixTimeMilliseconds(after) : null);
+        NullableLong(r, 13) is { } after ? DateTimeOffset.FromUnixTimeMilliseconds(after) : null,
+        NullableLong(r, 14) is { } tokensAfter ? DateTimeOffset.FromUnixTimeMilliseconds(tokensAfter) : null);
 
     private static string? NullableString(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
 

@@ -155,7 +155,9 @@ internal sealed partial class OAuthClients(SqlDialect dialect, GroupCommitter co
 
     /// <summary>
     /// Records an authorization code as redeemed. False if it was redeemed before (on any server
-    /// sharing the store): the code is being replayed.
+    /// sharing the store): the code is being replayed, and is marked so, which revokes the token issued
+    /// for it the first time (<see cref="IsGrantRevokedAsync"/>; RFC 6749 section 4.1.2). The row is kept
+    /// a day past the code's expiry, longer than any token issued for it lives.
     /// </summary>
     public async Task<bool> RedeemCodeAsync(string codeId, string clientId, DateTimeOffset expires, CancellationToken ct)
     {
@@ -177,10 +179,43 @@ internal sealed partial class OAuthClients(SqlDialect dialect, GroupCommitter co
             RecordStore.Add(cmd, "@cl", clientId);
             RecordStore.Add(cmd, "@now", now);
             RecordStore.Add(cmd, "@e", expires.ToUnixTimeMilliseconds());
-            return await cmd.ExecuteNonQueryAsync(token);
+            if (await cmd.ExecuteNonQueryAsync(token) == 1) return 1;
+            await using var mark = c.CreateCommand();
+            mark.Transaction = tx;
+            mark.CommandText = "UPDATE oauth_redeemed_codes SET replayed = @now WHERE code_id = @id AND replayed IS NULL";
+            RecordStore.Add(mark, "@id", codeId);
+            RecordStore.Add(mark, "@now", now);
+            await mark.ExecuteNonQueryAsync(token);
+            return 0;
         });
-        return rows == 1;
+        if (rows == 1) return true;
+        cache.Remove(GrantKey(codeId));
+        return false;
     }
+
+    /// <summary>
+    /// Whether the authorization code a token was issued for (its <see cref="TokenSettings.GrantClaim"/>) has since been
+    /// replayed: checked on every request; cached like a client (a replay on this server counts at once, on another within
+    /// <see cref="CacheFor"/>).
+    /// </summary>
+    public async ValueTask<bool> IsGrantRevokedAsync(string codeId, CancellationToken ct)
+    {
+        var key = GrantKey(codeId);
+        if (cache.TryGetValue(key, out bool revoked)) return revoked;
+        await using (var c = await dialect.OpenAsync(ct))
+        await using (var cmd = c.CreateCommand())
+        {
+            // A token names a code that was redeemed to issue it; no row (pruned a day after the code expired, past the
+            // token's own life, or a store restored from before it) is not a replay.
+            cmd.CommandText = "SELECT replayed FROM oauth_redeemed_codes WHERE code_id = @id";
+            RecordStore.Add(cmd, "@id", codeId);
+            revoked = await cmd.ExecuteScalarAsync(ct) is { } value and not DBNull;
+        }
+        cache.Set(key, revoked, CacheFor);
+        return revoked;
+    }
+
+    private static (string, string) GrantKey(string codeId) => ("oauth-grant", codeId);
 
     private async Task<(OAuthClient Client, string? Hash)?> ReadAsync(string clientId, CancellationToken ct)
     {

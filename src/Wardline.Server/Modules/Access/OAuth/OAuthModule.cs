@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore;
@@ -277,7 +278,7 @@ internal static class OAuthModule
             if (!await clients.RedeemCodeAsync(codeId, request.ClientId!, expires, ct))
             {
                 await recorder.RecordAsync(new SecurityEvent(now, SecurityEventKind.TokenRejected, subject, request.ClientId, "refused",
-                    $"authorization code replayed by client {request.ClientId}", http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString()), ct);
+                    $"authorization code replayed by client {request.ClientId}; the token issued for it is revoked", http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString()), ct);
                 return Refuse(Errors.InvalidGrant, "The authorization code is not valid.");
             }
             if (await accounts.FindAsync(subject, ct) is not { } account || !account.IsActive(now))
@@ -287,6 +288,7 @@ internal static class OAuthModule
             identity.SetClaim(Claims.Subject, account.Name).SetClaim(Claims.Name, account.Name).SetClaim(Claims.ClientId, request.ClientId);
             foreach (var amr in code.GetClaims("amr")) identity.AddClaim(new Claim("amr", amr));
             if (code.GetClaim("patient") is { } patient) identity.SetClaim("patient", patient);
+            identity.SetClaim(TokenSettings.GrantClaim, codeId);
             principal = new ClaimsPrincipal(identity);
             principal.SetScopes(code.GetScopes());
         }
@@ -296,6 +298,7 @@ internal static class OAuthModule
         }
         principal.SetResources(settings.Audience);
         principal.SetAccessTokenLifetime(AccessTokenLifetime);
+        ((ClaimsIdentity)principal.Identity!).AddClaim(new Claim(TokenSettings.IssuedMsClaim, now.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), ClaimValueTypes.Integer64));
         SetDestinations(principal);
         await recorder.RecordAsync(new SecurityEvent(now, SecurityEventKind.TokenIssued, user, request.ClientId, "succeeded",
             $"{request.GrantType} token for client {request.ClientId} scope {string.Join(' ', principal.GetScopes())}", http.TraceIdentifier,

@@ -15,6 +15,12 @@ internal sealed class TokenSettings
     /// <summary>Claim holding the authorization code's id (in the code only), recorded when redeemed.</summary>
     public const string CodeIdClaim = "wl_code";
 
+    /// <summary>Claim of a token issued for an authorization code: the code's id, so a replay of the code revokes the token (<see cref="OAuthClients.IsGrantRevokedAsync"/>).</summary>
+    public const string GrantClaim = "wl_grant";
+
+    /// <summary>Claim of every Wardline token: its issuing instant in Unix milliseconds ("iat" has whole seconds), held to <see cref="Identity.Account.TokensAfter"/>.</summary>
+    public const string IssuedMsClaim = "wl_iat_ms";
+
     /// <summary>Set on principals of an external provider's token; their roles and departments follow in <see cref="ExternalRoleClaim"/> and <see cref="ExternalDepartmentClaim"/>.</summary>
     public const string SourceClaim = "wl_source";
     public const string ExternalSource = "external";

@@ -232,6 +232,13 @@ internal static class Migrations
         // Console sessions signed in before this instant (Unix ms) are over: set by sign-out, a password change, an MFA
         // reset and disabling, so a copied session cookie dies with them on every server (Console/ConsoleAuth.cs).
         (13, "account-sessions-after", _ => "ALTER TABLE accounts ADD COLUMN sessions_after BIGINT;"),
+        // Bearer tokens issued before this instant (Unix ms) are refused: set by a password change, an MFA reset and
+        // disabling (Access/AccessTokens.cs). And an authorization code redeemed twice is marked, so the token issued from
+        // it the first time is refused too (RFC 6749 4.1.2: a replay means the code leaked).
+        (14, "token-revocation", _ => """
+            ALTER TABLE accounts ADD COLUMN tokens_after BIGINT;
+            ALTER TABLE oauth_redeemed_codes ADD COLUMN replayed BIGINT;
+            """),
     ];
 
     public static int Latest => Steps.Max(s => s.Version);

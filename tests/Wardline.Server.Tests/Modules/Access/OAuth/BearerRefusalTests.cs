@@ -102,21 +102,66 @@ public sealed class BearerRefusalTests(OAuthFixture f) : IClassFixture<OAuthFixt
     public async Task Malformed_tokens_are_refused(string token) => await AssertRefusedAsync(token);
 
     [Fact]
-    public async Task Tokens_of_a_disabled_account_are_refused_and_work_again_when_it_is_enabled()
+    public async Task Tokens_of_a_disabled_account_are_refused_and_stay_refused_when_it_is_enabled_again()
     {
         await S.CreatePhysicianAsync("dr.leaving");
         var token = await f.OperatorTokenAsync("dr.leaving");
-        using (var client = S.Client(token))
-        {
-            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"Patient/{f.PatientA}")).StatusCode);
-        }
+        await AssertAcceptedAsync(token);
 
         Assert.IsType<AccountResult.Done>(await S.Service<AccountService>().DisableAsync("dr.leaving", "test", CancellationToken.None));
         await AssertRefusedAsync(token);
 
+        // Enabling the account again revives no token issued before it was disabled; a new one works.
         Assert.IsType<AccountResult.Done>(await S.Service<AccountService>().EnableAsync("dr.leaving", "test", CancellationToken.None));
-        using var again = S.Client(token);
-        Assert.Equal(HttpStatusCode.OK, (await again.GetAsync($"Patient/{f.PatientA}")).StatusCode);
+        await AssertRefusedAsync(token);
+        await AssertAcceptedAsync(await f.OperatorTokenAsync("dr.leaving"));
+    }
+
+    [Fact]
+    public async Task A_password_change_ends_the_tokens_issued_before_it_and_not_those_after()
+    {
+        await S.CreatePhysicianAsync("dr.newpass");
+        var before = await f.OperatorTokenAsync("dr.newpass");
+        // A token of the old kind, which says when it was issued only in whole seconds ("iat"), minted an hour ago.
+        var older = Mint(await S.ServerKeyAsync(), S.Issuer, S.Audience, "dr.newpass", DateTimeOffset.UtcNow.AddMinutes(59));
+        await AssertAcceptedAsync(before);
+        await AssertAcceptedAsync(older);
+
+        Assert.IsType<AccountResult.Done>(await S.Service<AccountService>().SetPasswordAsync("dr.newpass", "quiet-harbour-lantern-4821", "test", CancellationToken.None));
+
+        await AssertRefusedAsync(before);
+        await AssertRefusedAsync(older);
+        await AssertAcceptedAsync(await f.OperatorTokenAsync("dr.newpass"));
+    }
+
+    [Fact]
+    public async Task An_mfa_reset_ends_the_tokens_issued_before_it()
+    {
+        await S.CreatePhysicianAsync("dr.newphone");
+        var before = await f.OperatorTokenAsync("dr.newphone");
+        await AssertAcceptedAsync(before);
+
+        Assert.IsType<AccountResult.Done>(await S.Service<AccountService>().ResetMfaAsync("dr.newphone", "test", CancellationToken.None));
+
+        await AssertRefusedAsync(before);
+        await AssertAcceptedAsync(await f.OperatorTokenAsync("dr.newphone"));
+    }
+
+    [Fact]
+    public async Task Signing_out_of_the_console_leaves_the_apps_tokens_working()
+    {
+        await S.CreatePhysicianAsync("dr.signsout");
+        var token = await f.OperatorTokenAsync("dr.signsout");
+
+        Assert.True(await S.Service<AccountStore>().EndSessionsAsync("dr.signsout", DateTimeOffset.UtcNow, CancellationToken.None));
+
+        await AssertAcceptedAsync(token);
+    }
+
+    private async Task AssertAcceptedAsync(string token)
+    {
+        using var client = S.Client(token);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"Patient/{f.PatientA}")).StatusCode);
     }
 
     [Fact]

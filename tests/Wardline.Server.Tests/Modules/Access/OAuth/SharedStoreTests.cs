@@ -47,11 +47,35 @@ public sealed class SharedStoreTests
         var back = await AuthorizeAsync(browser, Query(("response_type", "code"), ("client_id", App), ("redirect_uri", Redirect),
             ("scope", "user/*.rs"), ("code_challenge", challenge), ("code_challenge_method", "S256")));
         var redeem = Form(("grant_type", "authorization_code"), ("client_id", App), ("code", Parameter(back, "code")), ("redirect_uri", Redirect), ("code_verifier", verifier));
-        var (first, _) = await b.TokenRequestAsync(redeem);
-        var (replayed, error) = await a.TokenRequestAsync(redeem);
-
+        var (first, issued) = await b.TokenRequestAsync(redeem);
         Assert.Equal(HttpStatusCode.OK, first);
+        var token = (string)issued["access_token"]!;
+        using (var onA = a.Client(token))
+        {
+            Assert.Equal(HttpStatusCode.OK, (await onA.GetAsync("Observation")).StatusCode);
+        }
+
+        var (replayed, error) = await a.TokenRequestAsync(redeem);
         TokenEndpointTests.AssertOAuthError(replayed, error, "invalid_grant");
+
+        // The replay means the code leaked: the token issued for it the first time is revoked on both servers (RFC 6749 4.1.2).
+        using (var onA = a.Client(token))
+        using (var onB = b.Client(token))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await onA.GetAsync("Observation")).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await onB.GetAsync("Observation")).StatusCode);
+        }
+        // A second replay changes nothing, and another code of the same app and user still gives a working token.
+        var (again, againError) = await a.TokenRequestAsync(redeem);
+        TokenEndpointTests.AssertOAuthError(again, againError, "invalid_grant");
+        (verifier, challenge) = Pkce();
+        back = await AuthorizeAsync(browser, Query(("response_type", "code"), ("client_id", App), ("redirect_uri", Redirect),
+            ("scope", "user/*.rs"), ("code_challenge", challenge), ("code_challenge_method", "S256")));
+        var (fresh, freshBody) = await a.TokenRequestAsync(Form(("grant_type", "authorization_code"), ("client_id", App), ("code", Parameter(back, "code")),
+            ("redirect_uri", Redirect), ("code_verifier", verifier)));
+        Assert.Equal(HttpStatusCode.OK, fresh);
+        using var freshClient = b.Client((string)freshBody["access_token"]!);
+        Assert.Equal(HttpStatusCode.OK, (await freshClient.GetAsync("Observation")).StatusCode);
     }
 
     [Fact]
