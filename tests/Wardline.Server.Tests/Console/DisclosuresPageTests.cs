@@ -174,6 +174,24 @@ public sealed class DisclosuresPageTests(ConsoleFixture fx)
     }
 
     [Fact]
+    public async Task A_security_officer_reads_the_page_as_the_access_log_operation_lets_them()
+    {
+        // The same roles on both surfaces: $access-log and AuditEvent search admit privacy and security officers.
+        await fx.ImportAsync(new Patient { Id = "p-security", Name = [new HumanName { Family = "Audited", Given = ["Ari"] }] });
+        await fx.CreateAccountAsync(Account.New("sam.security", "Sam Security") with { Roles = ["security_officer"] });
+        var page = await fx.NewPageAsync();
+        await ConsoleFixture.SignInAndEnrolAsync(page, "sam.security");
+        await Expect(page.GetByRole(AriaRole.Link, new() { Name = "Disclosures" })).ToHaveCountAsync(1);
+
+        var response = await page.GotoAsync("/console/disclosures?patient=p-security");
+
+        Assert.Equal(200, response!.Status);
+        await Expect(page.Locator(".wl-summary")).ToContainTextAsync("for Patient/p-security");
+        await Expect(page.Locator(".wl-forbidden")).ToHaveCountAsync(0);
+        Assert.Equal(HttpStatusCode.OK, await ReadAsync("sam.security", "Patient/p-security/$access-log"));
+    }
+
+    [Fact]
     public async Task A_nurse_is_refused_the_disclosures_page_and_has_no_link_to_it()
     {
         await fx.CreateAccountAsync(Account.New("nat.nurse", "Nat Nurse") with { Roles = ["nurse"], Departments = ["cardiology"] });

@@ -12,8 +12,11 @@ internal static class ConsoleRoles
     /// <summary>The break-glass review queue, which shows the declarations' reasons.</summary>
     public static readonly IReadOnlyList<string> BreakGlassReviewers = ["privacy_officer"];
 
-    /// <summary>The accounting of disclosures: who accessed a patient's record, with reasons.</summary>
-    public static readonly IReadOnlyList<string> DisclosureReaders = ["privacy_officer"];
+    /// <summary>
+    /// The accounting of disclosures: who accessed a patient's record, with reasons. The same roles as the API's
+    /// <c>$access-log</c> and AuditEvent search, which show the same entries.
+    /// </summary>
+    public static readonly IReadOnlyList<string> DisclosureReaders = Ledger.AuditEndpoints.AuditorRoles;
 
     /// <summary>Backups: status, history and drills, and running them (the /backup API allows the same roles).</summary>
     public static readonly IReadOnlyList<string> BackupOperators = ["administrator", "security_officer"];
