@@ -1,4 +1,7 @@
 using System.Security.Claims;
+using Microsoft.AspNetCore.Http;
+using Wardline.Server.Modules.Access.Identity;
+using Wardline.Server.Modules.Access.OAuth;
 
 namespace Wardline.Server.Modules.Access;
 
@@ -31,6 +34,19 @@ internal static class ApiScopes
     /// <summary>The 403 title for a narrowed token without <paramref name="scope"/>.</summary>
     public static string Missing(string scope) =>
         $"The token's scopes do not include {scope}: a client must be registered with it and ask for it (wardline clients add --scope {scope}).";
+
+    /// <summary>
+    /// The one access check of Wardline's own APIs (<c>/monitor</c>, <c>/backup</c>): null when the caller is signed in, its account
+    /// (local, or of the external provider) holds one of <paramref name="roles"/>, and its token may call <paramref name="scope"/>;
+    /// otherwise the refusal: 401, or 403 titled <paramref name="refusal"/> or naming the missing scope.
+    /// </summary>
+    public static async Task<IResult?> RefusalAsync(HttpContext http, AccountStore accounts, IReadOnlyList<string> roles, string scope, string refusal)
+    {
+        if (http.User.Identity?.IsAuthenticated != true) return Results.Problem(statusCode: 401, title: "Authentication is required.");
+        var account = await accounts.FindAsync(http.User.Identity.Name!, http.RequestAborted) ?? ExternalOidc.Account(http.User);
+        if (account is null || !account.Roles.Any(roles.Contains)) return Results.Problem(statusCode: 403, title: refusal);
+        return Allows(http.User, scope) ? null : Results.Problem(statusCode: 403, title: Missing(scope));
+    }
 
     private static string[] Items(ClaimsPrincipal user) =>
         (user.FindFirst("scope")?.Value ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);

@@ -3,7 +3,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Wardline.Server.Modules.Access;
 using Wardline.Server.Modules.Access.Identity;
-using Wardline.Server.Modules.Access.OAuth;
 using Wardline.Server.Modules.Console.Components;
 
 namespace Wardline.Server.Modules.Backup;
@@ -53,12 +52,6 @@ internal static class BackupEndpoints
         return app;
     }
 
-    private static async Task<IResult?> Allowed(HttpContext http, AccountStore accounts)
-    {
-        if (http.User.Identity?.IsAuthenticated != true) return Results.Problem(statusCode: 401, title: "Authentication is required.");
-        var account = await accounts.FindAsync(http.User.Identity.Name!, http.RequestAborted) ?? ExternalOidc.Account(http.User);
-        if (account is null || !account.Roles.Any(ConsoleRoles.BackupOperators.Contains))
-            return Results.Problem(statusCode: 403, title: "Only an administrator or a security officer may see or run backups.");
-        return ApiScopes.Allows(http.User, ApiScopes.Backup) ? null : Results.Problem(statusCode: 403, title: ApiScopes.Missing(ApiScopes.Backup));
-    }
+    private static Task<IResult?> Allowed(HttpContext http, AccountStore accounts) =>
+        ApiScopes.RefusalAsync(http, accounts, ConsoleRoles.BackupOperators, ApiScopes.Backup, "Only an administrator or a security officer may see or run backups.");
 }

@@ -8,7 +8,6 @@ using Wardline.Ledger;
 using Wardline.Monitoring;
 using Wardline.Server.Modules.Access;
 using Wardline.Server.Modules.Access.Identity;
-using Wardline.Server.Modules.Access.OAuth;
 using Wardline.Server.Modules.Console.Components;
 using Wardline.Server.Modules.Ledger;
 
@@ -227,14 +226,8 @@ internal static class MonitoringEndpoints
     private sealed record ReplayBody(string? From, string? To);
 
     /// <summary>The one access check of the monitoring API (alerts and notifications): privacy and security officers, local or signed in through the external provider.</summary>
-    internal static async Task<IResult?> Allowed(HttpContext http, AccountStore accounts, string what = "see or review monitoring alerts")
-    {
-        if (http.User.Identity?.IsAuthenticated != true) return Results.Problem(statusCode: 401, title: "Authentication is required.");
-        var account = await accounts.FindAsync(http.User.Identity.Name!, http.RequestAborted) ?? ExternalOidc.Account(http.User);
-        if (account is null || !account.Roles.Any(ConsoleRoles.MonitorReviewers.Contains))
-            return Results.Problem(statusCode: 403, title: $"Only a privacy officer or a security officer may {what}.");
-        return ApiScopes.Allows(http.User, ApiScopes.Monitor) ? null : Results.Problem(statusCode: 403, title: ApiScopes.Missing(ApiScopes.Monitor));
-    }
+    internal static Task<IResult?> Allowed(HttpContext http, AccountStore accounts, string what = "see or review monitoring alerts") =>
+        ApiScopes.RefusalAsync(http, accounts, ConsoleRoles.MonitorReviewers, ApiScopes.Monitor, $"Only a privacy officer or a security officer may {what}.");
 
     private static IResult Change(AlertChange change, long id) => change switch
     {
