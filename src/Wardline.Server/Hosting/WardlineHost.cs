@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -87,6 +88,9 @@ public static class WardlineHost
             // anyway, and an https endpoint should answer the same whatever name reached it.
             h.ExcludedHosts.Clear();
         });
+        // ASP.NET Core's own switch (ForwardedHeaders_Enabled, e.g. ASPNETCORE_FORWARDEDHEADERS_ENABLED=true) would believe
+        // every peer's X-Forwarded-For; Wardline:TrustedProxies is the only way a forwarded header is honoured.
+        builder.Services.PostConfigure<ForwardedHeadersOptions>(o => o.ForwardedHeaders = ForwardedHeaders.None);
         builder.Services.AddWardlineOAuth(options);
         builder.Services.AddProblemDetails();
         builder.Services.AddWardlineRateLimits(options.Access.RateLimits);
@@ -96,9 +100,15 @@ public static class WardlineHost
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        // First: everything after it (rate limits, the policy's network, the ledger's source) sees the client, not the proxy.
+        if (options.TrustedProxies.Count > 0)
+        {
+            app.UseForwardedHeaders(ReverseProxies.Options(options.TrustedProxies));
+        }
         app.UseExceptionHandler(e => e.Run(WriteUnexpectedErrorAsync));
         app.Use(SecurityHeaders);
-        if (options.Urls.Any(WardlineOptions.IsHttps))
+        // HSTS is sent only on https requests: those of an https endpoint, or forwarded as https by a trusted proxy.
+        if (options.Urls.Any(WardlineOptions.IsHttps) || options.TrustedProxies.Count > 0)
         {
             app.UseHsts();
         }

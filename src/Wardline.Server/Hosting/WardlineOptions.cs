@@ -30,6 +30,13 @@ public sealed class WardlineOptions
     /// <summary>Password of a PKCS#12 certificate; better given in the environment (Wardline__CertificatePassword).</summary>
     public string? CertificatePassword { get; set; }
 
+    /// <summary>
+    /// Reverse proxies (IP addresses or CIDR networks) whose <c>X-Forwarded-For</c> and <c>X-Forwarded-Proto</c> are
+    /// believed, when one of them is the TCP peer (<see cref="ReverseProxies"/>). Empty, the default: no forwarded
+    /// header is honoured and the caller's address is the TCP peer's.
+    /// </summary>
+    public IList<string> TrustedProxies { get; } = [];
+
     public Modules.Access.AccessOptions Access { get; } = new();
 
     public Modules.Ledger.LedgerOptions Ledger { get; } = new();
@@ -72,6 +79,11 @@ public sealed class WardlineOptions
             problems.Add("Wardline:CertificateKeyPath is set but Wardline:CertificatePath (the PEM certificate) is not.");
         if (CertificateKeyPath is not null && !File.Exists(CertificateKeyPath))
             problems.Add($"Wardline:CertificateKeyPath: the file {CertificateKeyPath} does not exist.");
+        foreach (var proxy in TrustedProxies)
+        {
+            if (!ReverseProxies.TryParse(proxy, out _))
+                problems.Add($"Wardline:TrustedProxies: '{proxy}' is not an IP address or a CIDR network (other than /0).");
+        }
         problems.AddRange(Access.Validate());
         problems.AddRange(Ledger.Validate(PostgresConnectionString is not null));
         problems.AddRange(Backup.Validate());

@@ -21,7 +21,7 @@ public sealed class RateLimitOptions
     /// <summary>Per OAuth client acting for itself (client credentials: an EHR integration engine).</summary>
     public int ClientPerMinute { get; set; } = 12000;
 
-    /// <summary>Per remote address, for requests without a signed-in caller (sign-in pages, refused tokens), except the OAuth endpoints.</summary>
+    /// <summary>Per remote address (an IPv6 address by its /64), for requests without a signed-in caller (sign-in pages, refused tokens), except the OAuth endpoints.</summary>
     public int AnonymousPerMinute { get; set; } = 300;
 
     /// <summary>
@@ -43,7 +43,8 @@ public sealed class RateLimitOptions
 
 /// <summary>
 /// ASP.NET Core's rate limiter, partitioned by who is calling: a user, an OAuth client, or (for
-/// callers not signed in) the remote address. Token buckets allow a burst of ten seconds' worth and
+/// callers not signed in) the remote address (the client's, behind a proxy of <c>Wardline:TrustedProxies</c>:
+/// the forwarded-headers middleware runs first). Token buckets allow a burst of ten seconds' worth and
 /// refill every second. A refused request gets 429 with Retry-After (and an OperationOutcome on FHIR
 /// routes); it has done nothing, so retrying later is always safe. The OAuth endpoints have their own
 /// limit (<see cref="OAuthRateLimit"/>), applied before authentication.
@@ -64,7 +65,7 @@ internal static class RateLimits
                     ? user.FindFirst("client_id") is { } client && user.Identity.Name is null
                         ? ("client:" + client.Value, options.ClientPerMinute)
                         : ("user:" + user.Identity.Name, options.UserPerMinute)
-                    : ("ip:" + http.Connection.RemoteIpAddress, options.AnonymousPerMinute);
+                    : ("ip:" + OAuthRateLimit.AddressKey(http.Connection.RemoteIpAddress), options.AnonymousPerMinute);
                 return Partition(key, perMinute);
             });
             r.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
