@@ -105,9 +105,9 @@ public sealed class ConsoleTests(ConsoleFixture fx)
         });
         await fx.CreateAccountAsync(Account.New("dr.senior", "Dr Senior") with { Roles = ["physician"], Tier = 1, Departments = ["cardiology"] });
         await fx.CreateAccountAsync(Account.New("bill.clerk", "Bill Clerk") with { Roles = ["billing_clerk"] });
-        await fx.CreateAccountAsync(Account.New("ada.admin", "Ada Admin") with { Roles = ["administrator"] });
+        await fx.CreateAccountAsync(Account.New("ian.explains", "Ian Explains") with { Roles = ["privacy_officer"] });
         var page = await fx.NewPageAsync();
-        await ConsoleFixture.SignInAndEnrolAsync(page, "ada.admin");
+        await ConsoleFixture.SignInAndEnrolAsync(page, "ian.explains");
 
         await page.GotoAsync("/console/policy");
         await Expect(page.Locator(".wl-rules")).ToContainTextAsync("tier1-full-access");
@@ -133,6 +133,25 @@ public sealed class ConsoleTests(ConsoleFixture fx)
             await page.GetByRole(AriaRole.Button, new() { Name = "Why?" }).ClickAsync();
             await Expect(page.Locator(".wl-explained")).ToContainTextAsync(user + " ·");
         }
+    }
+
+    [Theory]
+    [InlineData("administrator")]
+    [InlineData("security_officer")]
+    public async Task Administrators_and_security_officers_read_the_rules_but_get_no_explainer(string role)
+    {
+        // An explanation shows the record's labels (HIV, psychiatry) and its patient's flags in the conditions it lists.
+        var name = "no.explain." + role.Replace('_', '.');
+        await fx.CreateAccountAsync(Account.New(name, "No Explainer") with { Roles = [role] });
+        var page = await fx.NewPageAsync();
+        await ConsoleFixture.SignInAndEnrolAsync(page, name);
+
+        await page.GotoAsync("/console/policy");
+
+        await Expect(page.Locator(".wl-rules")).ToContainTextAsync("tier1-full-access");
+        await Expect(page.Locator(".wl-explainer-note")).ToBeVisibleAsync();
+        await Expect(page.Locator("form.wl-explain")).ToHaveCountAsync(0);
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Why?" })).ToHaveCountAsync(0);
     }
 
     [Fact]

@@ -6,8 +6,14 @@ internal static class ConsoleRoles
     /// <summary>Users: list, add, disable and enable accounts, reset MFA.</summary>
     public static readonly IReadOnlyList<string> Administrators = ["administrator"];
 
-    /// <summary>Policy and the "Why?" explainer, which tells what any account may see.</summary>
+    /// <summary>The policy's rules.</summary>
     public static readonly IReadOnlyList<string> PolicyReaders = ["administrator", "privacy_officer", "security_officer"];
+
+    /// <summary>
+    /// The "Why?" explainer, which tells what any account may do with a stored record, and shows the record's sensitivity
+    /// labels, its patient's flags and departments on the way (the conditions that held or failed): the privacy office's.
+    /// </summary>
+    public static readonly IReadOnlyList<string> Explainers = ["privacy_officer"];
 
     /// <summary>The break-glass review queue, which shows the declarations' reasons.</summary>
     public static readonly IReadOnlyList<string> BreakGlassReviewers = ["privacy_officer"];
