@@ -154,6 +154,30 @@ public sealed class SiemTlsTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task Each_connections_certificates_are_released_when_it_ends_and_when_its_handshake_fails()
+    {
+        using var cert = _hospital.Issue("siem", server: true, names: ["127.0.0.1"]);
+        using var client = _hospital.Issue("wardline-export", server: false, names: []);
+        var (certFile, keyFile) = _hospital.WriteWithKey(client, _dir, "release");
+        await using var siem = SiemListener.Start(tls: new SslServerAuthenticationOptions { ServerCertificate = cert });
+        var tls = Tls(siem, clientCert: certFile, clientKey: keyFile).Tls;
+
+        // A connection that worked: its authority and client certificate (with its private key) are released with the sink.
+        var session = SiemTls.ClientOptions(tls, "127.0.0.1");
+        Assert.Equal(2, session.Certificates.Count);
+        var port = int.Parse(siem.Address.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture);
+        var sink = await TcpExportSink.ConnectAsync("127.0.0.1", port, session, CancellationToken.None);
+        Assert.All(session.Certificates, c => Assert.NotEqual(IntPtr.Zero, c.Handle));
+        await sink.DisposeAsync();
+        Assert.All(session.Certificates, c => Assert.Equal(IntPtr.Zero, c.Handle));
+
+        // A handshake refused (the SIEM's certificate is not for this name): released at once.
+        var refused = SiemTls.ClientOptions(new SiemTlsOptions { CaFile = tls.CaFile, ServerName = "elsewhere.hospital.example", ClientCertificateFile = certFile, ClientKeyFile = keyFile }, "127.0.0.1");
+        await Assert.ThrowsAnyAsync<System.Security.Authentication.AuthenticationException>(() => TcpExportSink.ConnectAsync("127.0.0.1", port, refused, CancellationToken.None));
+        Assert.All(refused.Certificates, c => Assert.Equal(IntPtr.Zero, c.Handle));
+    }
+
+    [Fact]
     public void Authority_and_client_files_that_cannot_be_used_are_refused_at_start_naming_the_setting()
     {
         var notPem = Path.Combine(_dir, "not-a-certificate.pem");

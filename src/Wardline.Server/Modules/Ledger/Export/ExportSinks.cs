@@ -33,20 +33,25 @@ internal sealed class TcpExportSink : IExportSink
     private readonly Stream _transport;
     private readonly BufferedStream _stream;
     private readonly Task _watching;
+    private readonly SiemTlsSession? _tls;
     private volatile bool _ended;
 
-    private TcpExportSink(TcpClient client, Stream transport)
+    private TcpExportSink(TcpClient client, Stream transport, SiemTlsSession? tls)
     {
         _client = client;
         _transport = transport;
+        _tls = tls;
         _stream = new BufferedStream(transport, 64 * 1024);
         _watching = WatchAsync();
     }
 
     public TimeSpan Settle => TimeSpan.FromMilliseconds(500);
 
-    /// <summary>Connects, and with <paramref name="tls"/> completes the TLS handshake (the SIEM's certificate validated), within 15 s.</summary>
-    public static async Task<TcpExportSink> ConnectAsync(string host, int port, SslClientAuthenticationOptions? tls, CancellationToken ct)
+    /// <summary>
+    /// Connects, and with <paramref name="tls"/> completes the TLS handshake (the SIEM's certificate validated), within 15 s.
+    /// The sink owns <paramref name="tls"/> from here on: disposed with it, or at once if the connection fails.
+    /// </summary>
+    public static async Task<TcpExportSink> ConnectAsync(string host, int port, SiemTlsSession? tls, CancellationToken ct)
     {
         var client = new TcpClient { NoDelay = true };
         try
@@ -55,22 +60,23 @@ internal sealed class TcpExportSink : IExportSink
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(TimeSpan.FromSeconds(15));
             await client.ConnectAsync(host, port, timeout.Token);
-            if (tls is null) return new TcpExportSink(client, client.GetStream());
+            if (tls is null) return new TcpExportSink(client, client.GetStream(), null);
             var ssl = new SslStream(client.GetStream(), leaveInnerStreamOpen: false);
             try
             {
-                await ssl.AuthenticateAsClientAsync(tls, timeout.Token);
+                await ssl.AuthenticateAsClientAsync(tls.Options, timeout.Token);
             }
             catch
             {
                 await ssl.DisposeAsync();
                 throw;
             }
-            return new TcpExportSink(client, ssl);
+            return new TcpExportSink(client, ssl, tls);
         }
         catch
         {
             client.Dispose();
+            tls?.Dispose();
             throw;
         }
     }
@@ -119,6 +125,7 @@ internal sealed class TcpExportSink : IExportSink
         }
         _client.Dispose();
         await _watching;
+        _tls?.Dispose();
     }
 }
 

@@ -20,7 +20,9 @@ internal static class SiemTls
             string? problem = null;
             try
             {
-                if (LoadAuthorities(ca).Count == 0) problem = "holds no PEM certificate";
+                var authorities = LoadAuthorities(ca);
+                if (authorities.Count == 0) problem = "holds no PEM certificate";
+                foreach (var c in authorities) c.Dispose();
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException)
             {
@@ -50,8 +52,8 @@ internal static class SiemTls
         }
     }
 
-    /// <summary>The client's side of the handshake with the SIEM at <paramref name="host"/>.</summary>
-    public static SslClientAuthenticationOptions ClientOptions(SiemTlsOptions target, string host)
+    /// <summary>The client's side of the handshake with the SIEM at <paramref name="host"/>, holding the certificates it read: one a connection, disposed with it.</summary>
+    public static SiemTlsSession ClientOptions(SiemTlsOptions target, string host)
     {
         var options = new SslClientAuthenticationOptions
         {
@@ -60,14 +62,30 @@ internal static class SiemTls
             // An intranet SIEM's CA seldom publishes a revocation list this server can reach; the chain and name are checked.
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         };
-        if (target.CaFile is { } ca)
+        var owned = new List<X509Certificate2>();
+        try
         {
-            var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
-            policy.CustomTrustStore.AddRange(LoadAuthorities(ca));
-            options.CertificateChainPolicy = policy;
+            if (target.CaFile is { } ca)
+            {
+                var authorities = LoadAuthorities(ca);
+                owned.AddRange(authorities);
+                var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+                policy.CustomTrustStore.AddRange(authorities);
+                options.CertificateChainPolicy = policy;
+            }
+            if (target.ClientCertificateFile is not null)
+            {
+                var client = LoadClientCertificate(target);
+                owned.Add(client);
+                options.ClientCertificates = [client];
+            }
         }
-        if (target.ClientCertificateFile is not null) options.ClientCertificates = [LoadClientCertificate(target)];
-        return options;
+        catch
+        {
+            foreach (var c in owned) c.Dispose();
+            throw;
+        }
+        return new SiemTlsSession(options, owned);
     }
 
     private static X509Certificate2Collection LoadAuthorities(string path)
@@ -86,4 +104,20 @@ internal static class SiemTls
         UnauthorizedAccessException => "the file cannot be read by this account",
         _ => "not a PEM certificate (and key) this server can use",
     };
+}
+
+/// <summary>
+/// The options of one TLS connection to a SIEM and the certificates read for it (the authorities and the client's, with its
+/// private key), which are released when the connection ends rather than left to the finalizer, one set per reconnect.
+/// </summary>
+internal sealed class SiemTlsSession(SslClientAuthenticationOptions options, IReadOnlyList<X509Certificate2> certificates) : IDisposable
+{
+    public SslClientAuthenticationOptions Options { get; } = options;
+
+    public IReadOnlyList<X509Certificate2> Certificates { get; } = certificates;
+
+    public void Dispose()
+    {
+        foreach (var c in Certificates) c.Dispose();
+    }
 }
