@@ -27,6 +27,8 @@ internal static class UsersCommand
         command.Subcommands.Add(Simple("enable", "Enable a disabled account again.", (s, n, a, ct) => s.EnableAsync(n, a, ct), "enabled"));
         command.Subcommands.Add(Simple("reset-mfa", "Forget an account's authenticator app; its next sign-in enrols a new one.", (s, n, a, ct) => s.ResetMfaAsync(n, a, ct), "MFA reset; it enrols again at its next sign-in"));
         command.Subcommands.Add(Simple("unlock", "End a sign-in lockout: forget the account's failed attempts.", (s, n, a, ct) => s.UnlockAsync(n, a, ct), "unlocked"));
+        command.Subcommands.Add(Simple("unlink-external", "Forget which external OpenID provider user the account is bound to (the first to sign in as it); the next one to sign in through the provider is bound instead.",
+            (s, n, a, ct) => s.UnlinkExternalAsync(n, a, ct), "unlinked from its external provider user; the next sign-in through the provider binds anew"));
         command.Subcommands.Add(SetPassword());
         return command;
     }

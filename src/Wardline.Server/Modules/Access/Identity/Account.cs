@@ -19,6 +19,7 @@ namespace Wardline.Server.Modules.Access.Identity;
 /// <param name="ShiftStartHour">Working hours in the institution's time zone, both null or both 0-23 (end exclusive, wraps midnight).</param>
 /// <param name="SessionsAfter">Console sessions signed in before this instant are over (sign-out, password change, MFA reset, disabling); not administered.</param>
 /// <param name="TokensAfter">Bearer tokens issued before this instant are refused (password change, MFA reset, disabling); not administered.</param>
+/// <param name="ExternalSubject">The external provider's user (<c>issuer|subject</c>) bound to this account at its first sign-in through the provider; no other provider user acts as it.</param>
 internal sealed record Account(
     string Name,
     string Display,
@@ -34,7 +35,8 @@ internal sealed record Account(
     int? ShiftEndHour,
     bool MfaEnrolled,
     DateTimeOffset? SessionsAfter = null,
-    DateTimeOffset? TokensAfter = null)
+    DateTimeOffset? TokensAfter = null,
+    string? ExternalSubject = null)
 {
     /// <summary>Enabled and not expired at <paramref name="now"/>: may sign in and use tokens.</summary>
     public bool IsActive(DateTimeOffset now) => !Disabled && (Expires is null || Expires > now);

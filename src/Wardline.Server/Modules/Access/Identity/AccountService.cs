@@ -74,6 +74,13 @@ internal sealed class AccountService(AccountStore store, IAccessRecorder recorde
     public Task<AccountResult> ResetMfaAsync(string name, string actor, CancellationToken ct) =>
         ChangeAsync(name, actor, SecurityEventKind.MfaReset, "mfa reset", (now, token) => store.ResetMfaAsync(name, now, token), ct);
 
+    /// <summary>
+    /// Forgets which external provider user the account is bound to (<see cref="Account.ExternalSubject"/>): after the person's
+    /// provider account was re-created, say. Their next sign-in through the provider binds anew.
+    /// </summary>
+    public Task<AccountResult> UnlinkExternalAsync(string name, string actor, CancellationToken ct) =>
+        ChangeAsync(name, actor, SecurityEventKind.AccountChanged, "external provider user unlinked", (now, token) => store.UnbindExternalAsync(name, now, token), ct);
+
     /// <summary>Ends a lockout: forgets the account's failed sign-in attempts.</summary>
     public Task<AccountResult> UnlockAsync(string name, string actor, CancellationToken ct) =>
         ChangeAsync(name, actor, SecurityEventKind.AccountChanged, "unlocked (failed sign-in attempts cleared)", async (_, token) =>

@@ -35,7 +35,7 @@ internal sealed class AccountStore(SqlDialect dialect, GroupCommitter committer,
     public event Action<string>? Changed;
 
     private const string AccountColumns =
-        "name, display, roles, tier, departments, treats, practitioner_id, break_glass, disabled, expires, shift_start, shift_end, mfa_enrolled, sessions_after, tokens_after";
+        "name, display, roles, tier, departments, treats, practitioner_id, break_glass, disabled, expires, shift_start, shift_end, mfa_enrolled, sessions_after, tokens_after, external_subject";
 
     /// <summary>The account named exactly <paramref name="name"/> (disabled and expired ones too), or null.</summary>
     public async Task<Account?> FindAsync(string name, CancellationToken ct)
@@ -67,7 +67,7 @@ internal sealed class AccountStore(SqlDialect dialect, GroupCommitter committer,
         RecordStore.Add(cmd, "@n", name);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         if (!await r.ReadAsync(ct)) return null;
-        return new Credentials(ReadAccount(r), NullableString(r, 15), NullableBytes(r, 16), NullableBytes(r, 17), NullableLong(r, 18), NullableLong(r, 19), r.GetInt32(20));
+        return new Credentials(ReadAccount(r), NullableString(r, 16), NullableBytes(r, 17), NullableBytes(r, 18), NullableLong(r, 19), NullableLong(r, 20), r.GetInt32(21));
     }
 
     /// <summary>False if the name is taken.</summary>
@@ -134,6 +134,25 @@ internal sealed class AccountStore(SqlDialect dialect, GroupCommitter committer,
     /// </summary>
     public Task<bool> EndSessionsAsync(string name, DateTimeOffset now, CancellationToken ct) =>
         UpdateOneAsync(name, "sessions_after = @now", null, now);
+
+    /// <summary>
+    /// Binds the account to the external provider's user (<c>issuer|subject</c>) that first signed in as it; false if it is
+    /// bound already (to that user or another) or gone. Not a change an administrator makes: no revision.
+    /// </summary>
+    public async Task<bool> BindExternalAsync(string name, string subject)
+    {
+        var rows = await WriteAsync("UPDATE accounts SET external_subject = @s WHERE name = @n AND external_subject IS NULL", cmd =>
+        {
+            RecordStore.Add(cmd, "@n", name);
+            RecordStore.Add(cmd, "@s", subject);
+        });
+        Invalidate(name);
+        return rows == 1;
+    }
+
+    /// <summary>Forgets the account's external provider user (its next sign-in through the provider binds anew).</summary>
+    public Task<bool> UnbindExternalAsync(string name, DateTimeOffset now, CancellationToken ct) =>
+        UpdateOneAsync(name, "external_subject = NULL, updated = @now", null, now);
 
     /// <summary>Opens (a time) or closes (null) the window in which the second step may follow a correct password.</summary>
     public async Task SetSecondStepUntilAsync(string name, DateTimeOffset? until, CancellationToken ct) =>
@@ -274,7 +293,8 @@ internal sealed class AccountStore(SqlDialect dialect, GroupCommitter committer,
         r.IsDBNull(11) ? null : r.GetInt32(11),
         r.GetInt32(12) != 0,
         NullableLong(r, 13) is { } after ? DateTimeOffset.FromUnixTimeMilliseconds(after) : null,
-        NullableLong(r, 14) is { } tokensAfter ? DateTimeOffset.FromUnixTimeMilliseconds(tokensAfter) : null);
+        NullableLong(r, 14) is { } tokensAfter ? DateTimeOffset.FromUnixTimeMilliseconds(tokensAfter) : null,
+        NullableString(r, 15));
 
     private static string? NullableString(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
 

@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using Microsoft.Extensions.DependencyInjection;
 using Wardline.Server.Modules.Access.Identity;
+using Wardline.Server.Pipeline;
 
 namespace Wardline.Server.Modules.Access.OAuth;
 
@@ -8,7 +9,9 @@ namespace Wardline.Server.Modules.Access.OAuth;
 /// Maps a validated token of the external OpenID Connect provider to a Wardline user: the local
 /// account named by <see cref="ExternalOidcOptions.UserClaim"/> when there is one (it must be enabled
 /// and unexpired, and a person's: an account with a password; a token-only account, such as an OAuth
-/// client's service account, is never taken by a provider user), otherwise an account built from the
+/// client's service account, is never taken by a provider user) and bound at the first sign-in to the provider user
+/// (issuer and subject) who made it, so no other provider user ever acts as it (<see cref="Account.ExternalSubject"/>;
+/// <c>wardline users unlink-external</c> forgets it); otherwise an account built from the
 /// token's mapped roles and departments, which <see cref="AccessSubjects"/> uses in place of a stored one.
 /// The provider's "amr" (MFA) is believed only with <see cref="ExternalOidcOptions.TrustProviderMfa"/>.
 /// </summary>
@@ -28,6 +31,20 @@ internal static class ExternalOidc
             if (!local.IsActive(services.GetRequiredService<TimeProvider>().GetUtcNow())) return null;
             // A service account (token-only: no password) is a machine's: a provider user who happens to carry its name is refused.
             if ((await accounts.ReadCredentialsAsync(name, ct))?.PasswordHash is null) return null;
+            // The provider user who first signs in as the account is bound to it (issuer and subject, which the provider never
+            // reassigns): another provider user who later carries the same name (renamed, or a namesake made by the
+            // provider's administrators) is refused, and the refusal is recorded.
+            if (principal.FindFirst("sub")?.Value is not { Length: > 0 } sub || principal.FindFirst("iss")?.Value is not { Length: > 0 } iss) return null;
+            var subject = iss.TrimEnd('/') + "|" + sub;
+            if (local.ExternalSubject is null && await accounts.BindExternalAsync(name, subject))
+            {
+                await RecordAsync(services, SecurityEventKind.AccountChanged, name, "succeeded", $"bound to the external provider's user {subject} at its first sign-in through the provider", ct);
+            }
+            else if ((await accounts.FindAsync(name, ct))?.ExternalSubject is { } bound && bound != subject)
+            {
+                await RecordAsync(services, SecurityEventKind.TokenRejected, name, "refused", $"a token of the external provider's user {subject}, but the account is bound to {bound}", ct);
+                return null;
+            }
         }
         else
         {
@@ -37,6 +54,10 @@ internal static class ExternalOidc
         }
         return new ClaimsIdentity(claims, TokenAuthenticationHandler.SchemeName, ClaimTypes.Name, ClaimTypes.Role);
     }
+
+    private static ValueTask RecordAsync(IServiceProvider services, SecurityEventKind kind, string user, string outcome, string detail, CancellationToken ct) =>
+        services.GetRequiredService<IAccessRecorder>().RecordAsync(
+            new SecurityEvent(services.GetRequiredService<TimeProvider>().GetUtcNow(), kind, user, "external provider", outcome, detail, null, null), ct);
 
     /// <summary>
     /// The account of an external user who has no local one, from the claims <see cref="MapAsync"/> put

@@ -239,6 +239,9 @@ internal static class Migrations
             ALTER TABLE accounts ADD COLUMN tokens_after BIGINT;
             ALTER TABLE oauth_redeemed_codes ADD COLUMN replayed BIGINT;
             """),
+        // The external OpenID provider's user ("issuer|subject") bound to a local account at its first sign-in through the
+        // provider (Access/OAuth/ExternalOidc.cs): a provider user who merely carries the account's name is refused.
+        (15, "account-external-subject", _ => "ALTER TABLE accounts ADD COLUMN external_subject TEXT;"),
     ];
 
     public static int Latest => Steps.Max(s => s.Version);

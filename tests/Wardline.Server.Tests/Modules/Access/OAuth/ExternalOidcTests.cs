@@ -77,6 +77,47 @@ public sealed class ExternalOidcTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_local_account_is_bound_to_the_first_provider_user_and_a_namesake_is_refused_until_an_administrator_unlinks_it()
+    {
+        var first = _idp.Mint(Audience, new Dictionary<string, object> { ["sub"] = "ext-123", ["preferred_username"] = "dr.local" });
+        using (var client = _server.Client(first))
+        {
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"Patient/{_patient}")).StatusCode);
+        }
+        var accounts = _server.Service<Wardline.Server.Modules.Access.Identity.AccountStore>();
+        Assert.Equal(_idp.Issuer.TrimEnd('/') + "|ext-123", (await accounts.FindAsync("dr.local", CancellationToken.None))!.ExternalSubject);
+
+        // Another provider user now carries the name (renamed, or made by the provider's administrators): refused, and recorded.
+        var namesake = _idp.Mint(Audience, new Dictionary<string, object> { ["sub"] = "ext-666", ["preferred_username"] = "dr.local" });
+        using (var client = _server.Client(namesake))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync($"Patient/{_patient}")).StatusCode);
+        }
+        using (var client = _server.Client(first))
+        {
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"Patient/{_patient}")).StatusCode);
+        }
+        // A token without a subject cannot be bound, so it cannot act as a local account.
+        var anonymous = _idp.Mint(Audience, new Dictionary<string, object> { ["preferred_username"] = "dr.local" });
+        using (var client = _server.Client(anonymous))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync($"Patient/{_patient}")).StatusCode);
+        }
+
+        // The person's provider account was re-created: an administrator unlinks, and the next sign-in binds the new one.
+        Assert.IsType<Wardline.Server.Modules.Access.Identity.AccountResult.Done>(
+            await _server.Service<Wardline.Server.Modules.Access.Identity.AccountService>().UnlinkExternalAsync("dr.local", "test", CancellationToken.None));
+        using (var client = _server.Client(namesake))
+        {
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"Patient/{_patient}")).StatusCode);
+        }
+        using (var client = _server.Client(first))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync($"Patient/{_patient}")).StatusCode);
+        }
+    }
+
+    [Fact]
     public async Task A_provider_token_of_a_disabled_local_account_is_refused()
     {
         await _server.CreatePhysicianAsync("dr.gone");
@@ -121,7 +162,7 @@ public sealed class ExternalOidcTests : IAsyncLifetime
     {
         var options = new ExternalOidcOptions { Authority = _idp.Issuer, Audience = Audience, TrustProviderMfa = trust };
         var principal = new System.Security.Claims.ClaimsPrincipal(new System.Security.Claims.ClaimsIdentity(
-            [new("preferred_username", "dr.local"), new("amr", "mfa"), new("amr", "pwd")], "test"));
+            [new("iss", _idp.Issuer), new("sub", "ext-123"), new("preferred_username", "dr.local"), new("amr", "mfa"), new("amr", "pwd")], "test"));
 
         var identity = await ExternalOidc.MapAsync(principal, options, _server.App.Services, CancellationToken.None);
 
