@@ -22,15 +22,23 @@ internal static class ReverseProxies
         {
             // IPNetwork drops the bits after the prefix, but "10.0.0.1/8" is a typo, for one address or for 10.0.0.0/8:
             // a network is written by its first address.
+            var text = entry[..entry.IndexOf('/', StringComparison.Ordinal)];
             return IPNetwork.TryParse(entry, out network) && network.PrefixLength > 0
-                && IPAddress.TryParse(entry.AsSpan(0, entry.IndexOf('/', StringComparison.Ordinal)), out var first) && first.Equals(network.BaseAddress);
+                && IPAddress.TryParse(text, out var first) && Plain(text, first) && first.Equals(network.BaseAddress);
         }
         // IPAddress also reads "10.1" as 10.0.0.1: an address must be written whole.
-        if (!IPAddress.TryParse(entry, out var address) || !(entry.Contains(':', StringComparison.Ordinal) || entry.Count(c => c == '.') == 3)) return false;
+        if (!IPAddress.TryParse(entry, out var address) || !Plain(entry, address)) return false;
         if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
         network = new IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128);
         return true;
     }
+
+    /// <summary>
+    /// Written the one way that reads the same everywhere: IPv4 as four plain decimal numbers ("010.0.0.5" is octal to .NET,
+    /// 8.0.0.5, and "10.1" is 10.0.0.1); IPv6 as any valid text.
+    /// </summary>
+    private static bool Plain(string text, IPAddress address) =>
+        text.Contains(':', StringComparison.Ordinal) ? address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 : address.ToString() == text;
 
     /// <summary>The middleware's options: only the configured proxies (its default trusts loopback), and no limit on the chain's length.</summary>
     public static ForwardedHeadersOptions Options(IEnumerable<string> entries)

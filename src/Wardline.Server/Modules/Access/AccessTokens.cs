@@ -109,8 +109,8 @@ internal sealed class AccessTokens(
             if (keep > TimeSpan.Zero) cache.Set(cacheKey, (identity.Clone(), expires), keep < VerifiedFor ? keep : VerifiedFor);
         }
         if (identity.FindFirst("sub")?.Value is not { Length: > 0 } user) return null;
-        // A removed client's tokens stop too (an app's or a system's; operator tokens name no client).
-        if (identity.FindFirst("client_id")?.Value is { } client && !await clients.IsRegisteredAsync(client, ct)) return null;
+        // A removed client's tokens stop too (an app's or a system's; operator tokens name no client), also once it is added again.
+        if (identity.FindFirst("client_id")?.Value is { } client && (await clients.RegisteredSinceAsync(client, ct) is not { } since || IssuedMs(identity) < since)) return null;
         // A token issued for an authorization code that was later replayed: the code leaked, so its token may have too.
         if (identity.FindFirst(TokenSettings.GrantClaim)?.Value is { } grant && await clients.IsGrantRevokedAsync(grant, ct)) return null;
         if (await accounts.FindAsync(user, ct) is not { } account || !account.IsActive(now)) return null;
@@ -122,7 +122,7 @@ internal sealed class AccessTokens(
     /// When the token was issued, in Unix ms: its <see cref="TokenSettings.IssuedMsClaim"/>, else (a token minted before that
     /// claim existed) the last millisecond of its "iat" second, else 0 (a token that says nothing counts as old).
     /// </summary>
-    private static long IssuedMs(ClaimsIdentity identity)
+    internal static long IssuedMs(ClaimsIdentity identity)
     {
         if (long.TryParse(identity.FindFirst(TokenSettings.IssuedMsClaim)?.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms)) return ms;
         return long.TryParse(identity.FindFirst("iat")?.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds < long.MaxValue / 1000

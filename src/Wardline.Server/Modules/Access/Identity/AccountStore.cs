@@ -120,9 +120,22 @@ internal sealed class AccountStore(SqlDialect dialect, GroupCommitter committer,
     public Task<bool> SetPasswordHashAsync(string name, string hash, DateTimeOffset now, CancellationToken ct) =>
         UpdateOneAsync(name, "password_hash = @v, updated = @now, sessions_after = @now, tokens_after = @now", hash, now);
 
-    /// <summary>Stores the same password's hash in a newer form (at sign-in): no session or token ends.</summary>
-    public Task<bool> RehashPasswordAsync(string name, string hash, DateTimeOffset now, CancellationToken ct) =>
-        UpdateOneAsync(name, "password_hash = @v, updated = @now", hash, now);
+    /// <summary>
+    /// Stores the same password's hash in a newer form (at sign-in): no session or token ends. Only over the hash it was checked
+    /// against (<paramref name="old"/>): a password set meanwhile is never overwritten by the old one's new hash.
+    /// </summary>
+    public async Task<bool> RehashPasswordAsync(string name, string old, string hash, DateTimeOffset now)
+    {
+        var rows = await WriteAsync("UPDATE accounts SET password_hash = @v, updated = @now WHERE name = @n AND password_hash = @old", cmd =>
+        {
+            RecordStore.Add(cmd, "@n", name);
+            RecordStore.Add(cmd, "@v", hash);
+            RecordStore.Add(cmd, "@old", old);
+            RecordStore.Add(cmd, "@now", now.ToUnixTimeMilliseconds());
+        });
+        Invalidate(name);
+        return rows == 1;
+    }
 
     /// <summary>Forgets the second factor (the next sign-in enrols again) and ends the account's console sessions and bearer tokens issued before now.</summary>
     public Task<bool> ResetMfaAsync(string name, DateTimeOffset now, CancellationToken ct) =>

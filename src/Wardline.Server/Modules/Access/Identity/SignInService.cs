@@ -65,7 +65,7 @@ internal sealed class SignInService(
         }
         if (verdict == PasswordVerificationResult.SuccessRehashNeeded)
         {
-            await store.RehashPasswordAsync(account.Name, PasswordHashing.Hash(password), now, ct);
+            await store.RehashPasswordAsync(account.Name, creds.PasswordHash!, PasswordHashing.Hash(password), now);
         }
         if (account.MfaEnrolled || mfa.IsRequired(account))
         {

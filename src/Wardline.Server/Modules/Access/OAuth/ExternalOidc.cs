@@ -29,6 +29,8 @@ internal static class ExternalOidc
         if (local is not null)
         {
             if (!local.IsActive(services.GetRequiredService<TimeProvider>().GetUtcNow())) return null;
+            // Issued before the account's password change, MFA reset or disabling: refused, as Wardline's own tokens are.
+            if (local.TokensAfter is { } after && AccessTokens.IssuedMs(principal.Identities.First()) < after.ToUnixTimeMilliseconds()) return null;
             // A service account (token-only: no password) is a machine's: a provider user who happens to carry its name is refused.
             if ((await accounts.ReadCredentialsAsync(name, ct))?.PasswordHash is null) return null;
             // The provider user who first signs in as the account is bound to it (issuer and subject, which the provider never

@@ -34,6 +34,9 @@ internal sealed partial class OAuthClients(SqlDialect dialect, GroupCommitter co
     /// <summary>How long the API trusts that a token's client is still registered (a removal here is seen at once).</summary>
     public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(10);
 
+    /// <summary>Codes this process saw replayed (rare: each is an attack or a broken client), so their tokens stop here at once.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _replayedHere = new(StringComparer.Ordinal);
+
     public const string ClientCredentials = "client_credentials";
     public const string AuthorizationCode = "authorization_code";
 
@@ -42,13 +45,24 @@ internal sealed partial class OAuthClients(SqlDialect dialect, GroupCommitter co
     public async Task<OAuthClient?> FindAsync(string? clientId, CancellationToken ct) =>
         clientId is null || !IsValidClientId(clientId) ? null : (await ReadAsync(clientId, ct))?.Client;
 
-    /// <summary>Whether the client is still registered; cached for <see cref="CacheFor"/>, for every API request with a client's token.</summary>
-    public async ValueTask<bool> IsRegisteredAsync(string clientId, CancellationToken ct)
+    /// <summary>
+    /// When the client, as registered now, was registered (Unix ms), or null if it is not: a client removed and added again under
+    /// the same id (how a leaked secret is replaced) gets a later instant, and tokens issued before it stop. Cached for
+    /// <see cref="CacheFor"/>, for every API request with a client's token.
+    /// </summary>
+    public async ValueTask<long?> RegisteredSinceAsync(string clientId, CancellationToken ct)
     {
-        if (cache.TryGetValue(("oauth-client", clientId), out bool known)) return known;
-        known = await FindAsync(clientId, ct) is not null;
-        cache.Set(("oauth-client", clientId), known, CacheFor);
-        return known;
+        if (cache.TryGetValue(("oauth-client", clientId), out long? since)) return since;
+        if (IsValidClientId(clientId))
+        {
+            await using var c = await dialect.OpenAsync(ct);
+            await using var cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT created FROM oauth_clients WHERE client_id = @id";
+            RecordStore.Add(cmd, "@id", clientId);
+            since = await cmd.ExecuteScalarAsync(ct) is { } value and not DBNull ? Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture) : null;
+        }
+        cache.Set(("oauth-client", clientId), since, CacheFor);
+        return since;
     }
 
     /// <summary>How many client secrets this instance has checked, for unknown client ids too (for tests and diagnostics).</summary>
@@ -138,7 +152,7 @@ internal sealed partial class OAuthClients(SqlDialect dialect, GroupCommitter co
         return (rows == 1, rows == 1 ? secret : null);
     }
 
-    /// <summary>Removes a client: no new tokens, and its tokens stop at the API (at once here, within <see cref="CacheFor"/> elsewhere).</summary>
+    /// <summary>Removes a client: no new tokens, and its tokens stop at the API (at once here, within <see cref="CacheFor"/> elsewhere), also if it is added again.</summary>
     public async Task<bool> RemoveAsync(string clientId, CancellationToken ct)
     {
         var removed = await committer.RunAsync(async (c, tx, token) =>
@@ -189,6 +203,8 @@ internal sealed partial class OAuthClients(SqlDialect dialect, GroupCommitter co
             return 0;
         });
         if (rows == 1) return true;
+        // Known here at once, whatever a check that read the row just before the mark caches.
+        _replayedHere[codeId] = true;
         cache.Remove(GrantKey(codeId));
         return false;
     }
@@ -200,6 +216,7 @@ internal sealed partial class OAuthClients(SqlDialect dialect, GroupCommitter co
     /// </summary>
     public async ValueTask<bool> IsGrantRevokedAsync(string codeId, CancellationToken ct)
     {
+        if (_replayedHere.ContainsKey(codeId)) return true;
         var key = GrantKey(codeId);
         if (cache.TryGetValue(key, out bool revoked)) return revoked;
         await using (var c = await dialect.OpenAsync(ct))

@@ -242,6 +242,7 @@ internal static class OAuthModule
             identity.SetClaim("patient", patient);
         }
         identity.SetClaim(TokenSettings.CodeIdClaim, Guid.NewGuid().ToString("N"));
+        identity.AddClaim(new Claim(TokenSettings.IssuedMsClaim, time.GetUtcNow().ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), ClaimValueTypes.Integer64));
         var principal = new ClaimsPrincipal(identity);
         principal.SetScopes(scopes);
         principal.SetResources(http.RequestServices.GetRequiredService<TokenSettings>().Audience);
@@ -259,7 +260,8 @@ internal static class OAuthModule
         if (request.IsClientCredentialsGrantType())
         {
             var client = (await clients.FindAsync(request.ClientId, ct))!;
-            if (await accounts.FindAsync(client.Account!, ct) is not { } account || !account.IsActive(now))
+            // Uncached: a token issued from a stale copy after the account was disabled would outlive its re-enabling.
+            if ((await accounts.ReadCredentialsAsync(client.Account!, ct))?.Account is not { } account || !account.IsActive(now))
                 return Refuse(Errors.InvalidGrant, "The client's service account is not active.");
             user = account.Name;
             var identity = new ClaimsIdentity(TokenSettings.LocalScheme, Claims.Name, Claims.Role);
@@ -281,7 +283,12 @@ internal static class OAuthModule
                     $"authorization code replayed by client {request.ClientId}; the token issued for it is revoked", http.TraceIdentifier, http.Connection.RemoteIpAddress?.ToString()), ct);
                 return Refuse(Errors.InvalidGrant, "The authorization code is not valid.");
             }
-            if (await accounts.FindAsync(subject, ct) is not { } account || !account.IsActive(now))
+            if ((await accounts.ReadCredentialsAsync(subject, ct))?.Account is not { } account || !account.IsActive(now))
+                return Refuse(Errors.InvalidGrant, "The authorization code is not valid.");
+            // A code made before the account's password change, MFA reset or disabling gets no token: it came from a sign-in
+            // those ended (a code made before this claim existed counts as made at its second's start).
+            var issued = code.Identity is ClaimsIdentity codeIdentity ? AccessTokens.IssuedMs(codeIdentity) : 0;
+            if (account.TokensAfter is { } after && issued < after.ToUnixTimeMilliseconds())
                 return Refuse(Errors.InvalidGrant, "The authorization code is not valid.");
             user = account.Name;
             var identity = new ClaimsIdentity(TokenSettings.LocalScheme, Claims.Name, Claims.Role);
@@ -306,7 +313,7 @@ internal static class OAuthModule
         return Results.SignIn(principal, null, OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
     }
 
-    /// <summary>Everything the principal holds goes into the access token, except the code id (kept in the code only).</summary>
+    /// <summary>Everything the principal holds goes into the access token, except the code id (kept in the code only; the token names it in <see cref="TokenSettings.GrantClaim"/>).</summary>
     private static void SetDestinations(ClaimsPrincipal principal)
     {
         foreach (var claim in principal.Claims)

@@ -233,11 +233,14 @@ internal static class Migrations
         // reset and disabling, so a copied session cookie dies with them on every server (Console/ConsoleAuth.cs).
         (13, "account-sessions-after", _ => "ALTER TABLE accounts ADD COLUMN sessions_after BIGINT;"),
         // Bearer tokens issued before this instant (Unix ms) are refused: set by a password change, an MFA reset and
-        // disabling (Access/AccessTokens.cs). And an authorization code redeemed twice is marked, so the token issued from
-        // it the first time is refused too (RFC 6749 4.1.2: a replay means the code leaked).
+        // disabling (Access/AccessTokens.cs); an account changed so before this step starts from its sessions_after (the same
+        // events and sign-out), so a disabled account enabled later revives no token of before. And an authorization code
+        // redeemed twice is marked, so the token issued from it the first time is refused too (RFC 6749 4.1.2: a replay
+        // means the code leaked).
         (14, "token-revocation", _ => """
             ALTER TABLE accounts ADD COLUMN tokens_after BIGINT;
             ALTER TABLE oauth_redeemed_codes ADD COLUMN replayed BIGINT;
+            UPDATE accounts SET tokens_after = sessions_after WHERE sessions_after IS NOT NULL;
             """),
         // The external OpenID provider's user ("issuer|subject") bound to a local account at its first sign-in through the
         // provider (Access/OAuth/ExternalOidc.cs): a provider user who merely carries the account's name is refused.

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.IdentityModel.Tokens;
 using Wardline.Server.Modules.Access.Identity;
+using Wardline.Server.Modules.Access.OAuth;
 using Wardline.Server.Tests.Infrastructure;
 using static Wardline.Server.Tests.Modules.Access.OAuth.OAuthServer;
 
@@ -148,6 +149,79 @@ public sealed class BearerRefusalTests(OAuthFixture f) : IClassFixture<OAuthFixt
     }
 
     [Fact]
+    public async Task A_client_credentials_token_from_before_its_service_account_was_disabled_stays_refused_after_it_is_enabled()
+    {
+        await S.CreateAccountAsync(Account.New("svc.pause", "Paused engine") with { Roles = ["integration_engine"] }, null);
+        var secret = await S.AddClientAsync("pause-engine", "client_credentials", ["system/*.rs"], "svc.pause");
+        var before = await ClientTokenAsync("pause-engine", secret);
+        await AssertAcceptedAsync(before, "Observation");
+
+        Assert.IsType<AccountResult.Done>(await S.Service<AccountService>().DisableAsync("svc.pause", "test", CancellationToken.None));
+        Assert.IsType<AccountResult.Done>(await S.Service<AccountService>().EnableAsync("svc.pause", "test", CancellationToken.None));
+
+        await AssertRefusedAsync(before);
+        await AssertAcceptedAsync(await ClientTokenAsync("pause-engine", secret), "Observation");
+    }
+
+    [Fact]
+    public async Task A_client_removed_and_added_again_under_its_id_gets_none_of_its_old_tokens_back()
+    {
+        await S.CreateAccountAsync(Account.New("svc.rotate", "Rotated engine") with { Roles = ["integration_engine"] }, null);
+        var leaked = await S.AddClientAsync("rotate-engine", "client_credentials", ["system/*.rs"], "svc.rotate");
+        var stolen = await ClientTokenAsync("rotate-engine", leaked);
+
+        // Replacing a leaked secret: remove the client and add it again under the same id.
+        Assert.True(await S.Service<OAuthClients>().RemoveAsync("rotate-engine", CancellationToken.None));
+        var fresh = await S.AddClientAsync("rotate-engine", "client_credentials", ["system/*.rs"], "svc.rotate");
+
+        await AssertRefusedAsync(stolen);
+        await AssertAcceptedAsync(await ClientTokenAsync("rotate-engine", fresh), "Observation");
+    }
+
+    [Fact]
+    public async Task An_authorization_code_made_before_a_password_change_gets_no_token_and_an_apps_token_ends_with_it()
+    {
+        await S.CreatePhysicianAsync("dr.codes");
+        using var browser = S.Browser();
+        await SignInAsync(browser, "dr.codes");
+        var (token, _) = await RedeemAsync(browser, await CodeAsync(browser));
+        await AssertAcceptedAsync(token);
+        var (verifier, code) = await CodeAsync(browser);
+
+        Assert.IsType<AccountResult.Done>(await S.Service<AccountService>().SetPasswordAsync("dr.codes", "quiet-harbour-lantern-4821", "test", CancellationToken.None));
+
+        // The app's token (issued by the OAuth server, with its issuing time as a number claim) ends, and the code made
+        // before the change, whose session the change ended, gets no token.
+        await AssertRefusedAsync(token);
+        var (_, status) = await RedeemAsync(browser, (verifier, code), expectToken: false);
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+    }
+
+    private async Task<(string Verifier, string Code)> CodeAsync(HttpClient browser)
+    {
+        var (verifier, challenge) = Pkce();
+        var back = await AuthorizeAsync(browser, Query(("response_type", "code"), ("client_id", OAuthFixture.App), ("redirect_uri", OAuthFixture.RedirectUri),
+            ("scope", "user/*.cruds"), ("code_challenge", challenge), ("code_challenge_method", "S256")));
+        return (verifier, Parameter(back, "code")!);
+    }
+
+    private async Task<(string Token, HttpStatusCode Status)> RedeemAsync(HttpClient browser, (string Verifier, string Code) code, bool expectToken = true)
+    {
+        _ = browser;
+        var (status, body) = await S.TokenRequestAsync(Form(("grant_type", "authorization_code"), ("client_id", OAuthFixture.App), ("code", code.Code),
+            ("redirect_uri", OAuthFixture.RedirectUri), ("code_verifier", code.Verifier)));
+        if (expectToken) Assert.Equal(HttpStatusCode.OK, status);
+        return (expectToken ? (string)body["access_token"]! : "", status);
+    }
+
+    private async Task<string> ClientTokenAsync(string client, string? secret)
+    {
+        var (status, body) = await S.ClientCredentialsAsync(client, secret, "system/*.rs");
+        Assert.Equal(HttpStatusCode.OK, status);
+        return (string)body["access_token"]!;
+    }
+
+    [Fact]
     public async Task Signing_out_of_the_console_leaves_the_apps_tokens_working()
     {
         await S.CreatePhysicianAsync("dr.signsout");
@@ -158,10 +232,10 @@ public sealed class BearerRefusalTests(OAuthFixture f) : IClassFixture<OAuthFixt
         await AssertAcceptedAsync(token);
     }
 
-    private async Task AssertAcceptedAsync(string token)
+    private async Task AssertAcceptedAsync(string token, string? path = null)
     {
         using var client = S.Client(token);
-        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"Patient/{f.PatientA}")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(path ?? $"Patient/{f.PatientA}")).StatusCode);
     }
 
     [Fact]

@@ -118,6 +118,24 @@ public sealed class ExternalOidcTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_provider_token_from_before_its_local_account_was_disabled_stays_refused_after_it_is_enabled()
+    {
+        var token = _idp.Mint(Audience, new Dictionary<string, object> { ["sub"] = "ext-123", ["preferred_username"] = "dr.local" });
+        var accounts = _server.Service<Wardline.Server.Modules.Access.Identity.AccountService>();
+        // The provider's "iat" has whole seconds: the change comes in a later second than the token.
+        await Task.Delay(TimeSpan.FromMilliseconds(1100));
+        Assert.IsType<Wardline.Server.Modules.Access.Identity.AccountResult.Done>(await accounts.DisableAsync("dr.local", "test", CancellationToken.None));
+        Assert.IsType<Wardline.Server.Modules.Access.Identity.AccountResult.Done>(await accounts.EnableAsync("dr.local", "test", CancellationToken.None));
+
+        using (var client = _server.Client(token))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync($"Patient/{_patient}")).StatusCode);
+        }
+        using var again = _server.Client(_idp.Mint(Audience, new Dictionary<string, object> { ["sub"] = "ext-123", ["preferred_username"] = "dr.local" }));
+        Assert.Equal(HttpStatusCode.OK, (await again.GetAsync($"Patient/{_patient}")).StatusCode);
+    }
+
+    [Fact]
     public async Task A_provider_token_of_a_disabled_local_account_is_refused()
     {
         await _server.CreatePhysicianAsync("dr.gone");
