@@ -136,6 +136,8 @@ internal sealed class FolderBackupStore : IBackupStore
     /// <summary>Reads a whole object, then drops its pages from the cache: a backup object is read once (restore, verify).</summary>
     private static async Task<byte[]> ReadOnceAsync(string path, CancellationToken ct)
     {
+        // An empty object is not opened: a named pipe (length 0) would block the open until something writes to it.
+        if (new FileInfo(path).Length == 0) return [];
         using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.Asynchronous);
         var length = RandomAccess.GetLength(file);
         if (length > Array.MaxLength) throw new IOException($"the object is {length} bytes, more than one read can hold");
@@ -172,7 +174,9 @@ internal sealed class FolderBackupStore : IBackupStore
             {
                 return Task.CompletedTask;
             }
-            foreach (var file in new DirectoryInfo(start).EnumerateFiles("*", SearchOption.AllDirectories))
+            // Links are skipped, never followed: a link to another folder would list (and let a prune delete) files outside the target.
+            var walk = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint, IgnoreInaccessible = false };
+            foreach (var file in new DirectoryInfo(start).EnumerateFiles("*", walk))
             {
                 ct.ThrowIfCancellationRequested();
                 var name = Path.GetRelativePath(_root, file.FullName).Replace(Path.DirectorySeparatorChar, '/');
@@ -214,7 +218,23 @@ internal sealed class FolderBackupStore : IBackupStore
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
-    private string PathOf(string name) => Path.Combine(_root, name.Replace('/', Path.DirectorySeparatorChar));
+    /// <summary>
+    /// The file of a name, refusing a symbolic link anywhere below the root (the root itself may be one): whoever can write
+    /// to the target must not turn a listing, a read or a prune's delete into one of the server's own folders.
+    /// </summary>
+    private string PathOf(string name)
+    {
+        var path = _root;
+        foreach (var part in name.Split('/'))
+        {
+            path = Path.Combine(path, part);
+            // LinkTarget reads the link itself (dangling ones too), without following it.
+            if (new FileInfo(path).LinkTarget is not null)
+                throw new BackupStoreException(BackupStoreErrorKind.Failed, $"{Display}: '{name}': {Path.GetRelativePath(_root, path)} is a symbolic link; a folder target holds plain folders and files only");
+            if (!Directory.Exists(path)) break;
+        }
+        return Path.Combine(_root, name.Replace('/', Path.DirectorySeparatorChar));
+    }
 
     private BackupStoreException FolderClash(string name) =>
         new(BackupStoreErrorKind.Failed, $"{Display}: put '{name}': the name clashes with another object's folder ('a' and 'a/...' cannot both be objects in a folder target)");

@@ -268,7 +268,8 @@ internal static class BackupCommand
             using var folderLease = witness as IDisposable;
 
             // Before any work: the right keyring, a backup to restore, and every key it needs.
-            var manifest = await BackupRestorer.ChooseAsync(backupStore, new ContentAuthenticator(keyring, BackupCatalog.ManifestPurpose), atTime, parse.GetValue(treeSize), ct);
+            var manifest = await BackupRestorer.ChooseAsync(backupStore, new ContentAuthenticator(keyring, BackupCatalog.ManifestPurpose), atTime, parse.GetValue(treeSize), ct,
+                reason => AnsiConsole.MarkupLine($"[yellow]passed over[/]: {Markup.Escape(reason)}"));
             BackupRestorer.CheckKeys(manifest, keyring);
             AnsiConsole.MarkupLine($"restoring backup {Markup.Escape(manifest.Id)} ({manifest.Kind}, taken {manifest.Created.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC, {manifest.LedgerSize} ledger entries) from {Markup.Escape(backupStore.Display)}");
 

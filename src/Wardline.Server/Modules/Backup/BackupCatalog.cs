@@ -5,32 +5,57 @@ using Wardline.Crypto;
 namespace Wardline.Server.Modules.Backup;
 
 /// <summary>The backups on a target: its manifests, newest last (ordered by ledger size, then id, so clocks do not matter).</summary>
-internal static class BackupCatalog
+internal static partial class BackupCatalog
 {
     public const string ManifestPurpose = "backup.manifest";
     public const string FingerprintPurpose = "backup.fingerprint";
 
-    /// <summary>Names of every manifest on the target, oldest first.</summary>
+    /// <summary>More than a manifest of <see cref="Manifest"/>'s largest chain can be: a bigger object is not read.</summary>
+    public const long MaxManifestBytes = 16L * 1024 * 1024;
+
+    /// <summary>Names of every manifest on the target, oldest first: only names of the form Wardline writes (<see cref="Manifest.NameFor"/>).</summary>
     public static async Task<List<string>> ManifestNamesAsync(IBackupStore store, CancellationToken ct)
     {
         var names = new List<string>();
         await foreach (var o in store.ListAsync("manifests/", ct))
         {
-            if (o.Name.EndsWith(".json", StringComparison.Ordinal)) names.Add(o.Name);
+            if (ManifestName().IsMatch(o.Name)) names.Add(o.Name);
         }
         names.Sort(StringComparer.Ordinal);
         return names;
     }
 
-    /// <summary>Reads and authenticates one manifest.</summary>
-    public static async Task<Manifest> ReadAsync(IBackupStore store, ContentAuthenticator authenticator, string name, CancellationToken ct) =>
-        Manifest.Open(authenticator, name, await store.GetAsync(name, ct));
+    [System.Text.RegularExpressions.GeneratedRegex(@"^manifests/(e[0-9]{4}-)?[0-9]{16}-[0-9]{8}-[0-9]{9}-[0-9a-f]{8}\.json$", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
+    private static partial System.Text.RegularExpressions.Regex ManifestName();
 
-    /// <summary>The newest backup, or null when the target has none. A newest manifest that does not authenticate is an error, not skipped: it means another keyring or tampering.</summary>
-    public static async Task<Manifest?> LatestAsync(IBackupStore store, ContentAuthenticator authenticator, CancellationToken ct)
+    /// <summary>Reads and authenticates one manifest; one larger than <see cref="MaxManifestBytes"/> is refused unread.</summary>
+    public static async Task<Manifest> ReadAsync(IBackupStore store, ContentAuthenticator authenticator, string name, CancellationToken ct)
+    {
+        if (await store.StatAsync(name, ct) is { } info && info.Length > MaxManifestBytes)
+            throw new BackupFormatException($"manifest {name} is {info.Length} bytes, more than any manifest: it was not written by Wardline");
+        return Manifest.Open(authenticator, name, await store.GetAsync(name, ct));
+    }
+
+    /// <summary>
+    /// The newest backup whose manifest authenticates, or null when the target has none. Newer manifests that do not authenticate
+    /// (planted, altered, or of another keyring) are passed to <paramref name="skipped"/> with the reason, not taken: an object
+    /// anyone who can write to the target can put there must not stop every backup, restore and drill.
+    /// </summary>
+    public static async Task<Manifest?> LatestAsync(IBackupStore store, ContentAuthenticator authenticator, CancellationToken ct, Action<string>? skipped = null)
     {
         var names = await ManifestNamesAsync(store, ct);
-        return names.Count == 0 ? null : await ReadAsync(store, authenticator, names[^1], ct);
+        for (var i = names.Count - 1; i >= 0; i--)
+        {
+            try
+            {
+                return await ReadAsync(store, authenticator, names[i], ct);
+            }
+            catch (BackupFormatException ex)
+            {
+                skipped?.Invoke(ex.Message);
+            }
+        }
+        return null;
     }
 
     /// <summary>The ledger size a manifest's name starts with, or null for a name not of that form.</summary>

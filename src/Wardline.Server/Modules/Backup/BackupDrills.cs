@@ -30,7 +30,8 @@ internal sealed class BackupDrills(SqlDialect dialect, RecordKeys keys, IWitness
         try
         {
             var keyring = keys.Keyring;
-            var manifest = await BackupRestorer.ChooseAsync(store, new ContentAuthenticator(keyring, BackupCatalog.ManifestPurpose), null, null, ct);
+            var manifest = await BackupRestorer.ChooseAsync(store, new ContentAuthenticator(keyring, BackupCatalog.ManifestPurpose), null, null, ct,
+                reason => BackupLog.ManifestSkipped(logger, id, store.Display, reason));
             BackupRestorer.CheckKeys(manifest, keyring);
             Directory.CreateDirectory(scratch);
             await using var target = SqlDialect.Sqlite(Path.Combine(scratch, "wardline.db"));

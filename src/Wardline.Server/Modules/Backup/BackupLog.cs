@@ -28,6 +28,9 @@ internal static partial class BackupLog
     [LoggerMessage(EventId = 5008, Level = LogLevel.Information, Message = "Backup {RunId} to {Target}: retention is running there ({Lease}), so nothing a failed run stored is reused; this run uploads afresh")]
     public static partial void NotReusing(ILogger logger, string runId, string target, string lease);
 
+    [LoggerMessage(EventId = 5010, Level = LogLevel.Warning, Message = "Backup {RunId} to {Target}: a manifest there was passed over ({Reason}); the chain continues from the newest one this keyring signed")]
+    public static partial void ManifestSkipped(ILogger logger, string runId, string target, string reason);
+
     [LoggerMessage(EventId = 5009, Level = LogLevel.Information, Message = "Backup retention on {Target} removed no segment: a backup is running there ({Lease}); the next prune removes them")]
     public static partial void PruneDeferred(ILogger logger, string target, string lease);
 }

@@ -20,23 +20,42 @@ internal sealed record RestoreReport(Manifest Manifest, int Objects, long Rows, 
 /// </summary>
 internal static class BackupRestorer
 {
-    /// <summary>The newest backup at or before the given point (ledger size, or time of the backup); the newest of all without one.</summary>
-    public static async Task<Manifest> ChooseAsync(IBackupStore store, ContentAuthenticator authenticator, DateTimeOffset? at, long? treeSize, CancellationToken ct)
+    /// <summary>
+    /// The newest backup at or before the given point (ledger size, or time of the backup); the newest of all without one.
+    /// Manifests that do not authenticate (planted, altered, or of another keyring) are passed over and handed to
+    /// <paramref name="skipped"/>, so the operator sees them; none can stop a restore of the backups this keyring made.
+    /// </summary>
+    public static async Task<Manifest> ChooseAsync(IBackupStore store, ContentAuthenticator authenticator, DateTimeOffset? at, long? treeSize, CancellationToken ct,
+        Action<string>? skipped = null)
     {
         var names = await BackupCatalog.ManifestNamesAsync(store, ct);
         if (names.Count == 0) throw new BackupRefusedException($"{store.Display} holds no backup (no manifest under manifests/)");
+        var passed = 0;
         for (var i = names.Count - 1; i >= 0; i--)
         {
-            // The ledger size leads the name: a manifest beyond --tree-size is skipped unread, so nothing planted there blocks it.
+            // The ledger size leads the name: a manifest beyond --tree-size is skipped unread.
             if (treeSize is { } limit && BackupCatalog.SizeOf(names[i]) is { } named && named > limit) continue;
-            var m = await BackupCatalog.ReadAsync(store, authenticator, names[i], ct);
+            Manifest m;
+            try
+            {
+                m = await BackupCatalog.ReadAsync(store, authenticator, names[i], ct);
+            }
+            catch (BackupFormatException ex)
+            {
+                passed++;
+                skipped?.Invoke(ex.Message);
+                continue;
+            }
             if (treeSize is { } n && m.LedgerSize > n) continue;
             if (at is { } t && m.Created > t) continue;
             return m;
         }
+        var unsigned = passed > 0 ? $" ({passed} manifest{(passed == 1 ? " was" : "s were")} passed over: not signed by this keyring)" : "";
         throw new BackupRefusedException(treeSize is not null
-            ? $"{store.Display} holds no backup of {treeSize} entries or fewer"
-            : $"{store.Display} holds no backup taken at or before {at!.Value.UtcDateTime.ToString("u", CultureInfo.InvariantCulture)}");
+            ? $"{store.Display} holds no backup of {treeSize} entries or fewer{unsigned}"
+            : at is not null
+                ? $"{store.Display} holds no backup taken at or before {at.Value.UtcDateTime.ToString("u", CultureInfo.InvariantCulture)}{unsigned}"
+                : $"{store.Display} holds no backup this keyring signed{unsigned}");
     }
 
     /// <summary>Refuses, before any work, a keyring that lacks a key the backup was encrypted under.</summary>
@@ -217,6 +236,10 @@ internal static class BackupRestorer
         byte[] bytes;
         try
         {
+            // Its size first: an object replaced by a far larger one is refused before anything is downloaded.
+            var info = await store.StatAsync(o.Name, ct);
+            if (info is null) return (o, null, $"segment {o.Name} is missing from {store.Display}");
+            if (info.Length != o.Bytes) return (o, null, $"segment {o.Name} is {info.Length} bytes, the manifest says {o.Bytes}: it was truncated or replaced");
             bytes = await store.GetAsync(o.Name, ct);
         }
         catch (BackupStoreException ex) when (ex.Kind == BackupStoreErrorKind.NotFound)

@@ -39,8 +39,10 @@ internal static class BackupRetention
             {
                 manifests.Add(await BackupCatalog.ReadAsync(store, authenticator, name, ct));
             }
-            catch (BackupFormatException)
+            catch (Exception ex) when (ex is BackupFormatException || (ex is BackupStoreException failed && failed.Kind is not BackupStoreErrorKind.Unreachable))
             {
+                // Not this keyring's, or one object the target will not hand over (archived, encrypted with another key):
+                // left, and the rest pruned. A target that cannot be reached at all stops the prune.
                 unreadable++;
             }
         }

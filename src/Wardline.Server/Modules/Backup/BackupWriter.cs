@@ -61,7 +61,7 @@ internal sealed class BackupWriter(SqlDialect dialect, RecordKeys keys, TimeProv
             await using var lease = await BackupLease.ForBackupAsync(store, runId, ct);
             var mayReuse = lease.Others.Count == 0;
             if (!mayReuse) BackupLog.NotReusing(logger, runId, store.Display, lease.Others[0]);
-            var prev = await BackupCatalog.LatestAsync(store, authenticator, ct);
+            var prev = await BackupCatalog.LatestAsync(store, authenticator, ct, reason => BackupLog.ManifestSkipped(logger, runId, store.Display, reason));
             fullBecause = FullBecause(forceFull, prev, options, time.GetUtcNow());
             var full = fullBecause is not null;
             kind = full ? "full" : "incremental";

@@ -50,7 +50,7 @@ public abstract class ForeignManifestConformance(StoreKind kind) : StoreAndTarge
     }
 
     [Fact]
-    public async Task Manifest_made_with_another_keyring_is_refused_as_not_signed_by_this_keyring()
+    public async Task Manifest_made_with_another_keyring_is_passed_over_and_named_and_blocks_neither_restore_nor_backup()
     {
         await using var other = await TestStore.CreateAsync(Kind);
         await using var theirTarget = new FolderTarget();
@@ -64,16 +64,48 @@ public abstract class ForeignManifestConformance(StoreKind kind) : StoreAndTarge
             File.Copy(theirTarget.PathOf(theirs.Manifest.Name), Target.PathOf(theirs.Manifest.Name));
         }
 
-        var refused = await Assert.ThrowsAsync<BackupFormatException>(() => BackupRestorer.ChooseAsync(Target.Store, Authenticator(_keyring), null, null, CancellationToken.None));
+        // Anyone who can write to the target can put a manifest there: it is named and passed over, and ours is restored.
+        var passed = new List<string>();
+        var chosen = await BackupRestorer.ChooseAsync(Target.Store, Authenticator(_keyring), null, null, CancellationToken.None, passed.Add);
 
-        Assert.Contains("not signed by this keyring", refused.Message, StringComparison.Ordinal);
-        Assert.Contains("manifests/", refused.Message, StringComparison.Ordinal);
-        // Our own server will not chain a backup onto it either: the run fails and says why.
+        Assert.Equal(_manifest.Name, chosen.Name);
+        var reason = Assert.Single(passed);
+        Assert.Contains("not signed by this keyring", reason, StringComparison.Ordinal);
+        Assert.Contains("manifests/", reason, StringComparison.Ordinal);
+        // Our own server chains its next backup onto its own newest manifest, not onto the foreign one.
+        await using (var ours = await StartAsync(Store))
+        {
+            await SeedAsync(ours.Client, observations: 2);
+            var run = await BackupAsync(ours, Target.Store);
+            Assert.True(run.Status == "completed", run.Error);
+            Assert.True(run.Manifest!.LedgerSize > _manifest.LedgerSize);
+            Assert.Equal(run.Manifest.Name, (await BackupRestorer.ChooseAsync(Target.Store, Authenticator(_keyring), null, null, CancellationToken.None)).Name);
+        }
+        ReleasePools();
+    }
+
+    [Fact]
+    public async Task Planted_objects_under_manifests_neither_block_nor_get_read_whole()
+    {
+        // A name Wardline never writes, one of the right form that does not authenticate, and one far larger than any manifest.
+        File.WriteAllText(Target.PathOf("manifests/zz.json"), "not a manifest");
+        var planted = Manifest.NameFor(_manifest.LedgerSize + 1_000_000, Manifest.NewId(DateTimeOffset.UtcNow));
+        File.WriteAllText(Target.PathOf(planted), "{\"format\":1}\nhmac-sha256 00\n");
+        var huge = Manifest.NameFor(_manifest.LedgerSize + 2_000_000, Manifest.NewId(DateTimeOffset.UtcNow));
+        using (var big = File.Create(Target.PathOf(huge))) big.SetLength(BackupCatalog.MaxManifestBytes + 1);
+
+        var passed = new List<string>();
+        var chosen = await BackupRestorer.ChooseAsync(Target.Store, Authenticator(_keyring), null, null, CancellationToken.None, passed.Add);
+
+        Assert.Equal(_manifest.Name, chosen.Name);
+        Assert.Equal(2, passed.Count);
+        Assert.Contains(passed, p => p.Contains(huge, StringComparison.Ordinal) && p.Contains("more than any manifest", StringComparison.Ordinal));
+        Assert.Contains(passed, p => p.Contains(planted, StringComparison.Ordinal));
+        Assert.DoesNotContain(passed, p => p.Contains("zz.json", StringComparison.Ordinal));
         await using (var ours = await StartAsync(Store))
         {
             var run = await BackupAsync(ours, Target.Store);
-            Assert.Equal("failed", run.Status);
-            Assert.Contains("not signed by this keyring", run.Error, StringComparison.Ordinal);
+            Assert.True(run.Status == "completed", run.Error);
         }
         ReleasePools();
     }
@@ -152,10 +184,14 @@ public abstract class ForeignManifestConformance(StoreKind kind) : StoreAndTarge
         var renamed = Manifest.NameFor(_manifest.LedgerSize + 1000, _manifest.Id);
         File.Move(Target.PathOf(_manifest.Name), Target.PathOf(renamed));
 
-        var refused = await Assert.ThrowsAsync<BackupFormatException>(() => BackupRestorer.ChooseAsync(Target.Store, Authenticator(_keyring), null, null, CancellationToken.None));
+        var passed = new List<string>();
+        var refused = await Assert.ThrowsAsync<BackupRefusedException>(() => BackupRestorer.ChooseAsync(Target.Store, Authenticator(_keyring), null, null, CancellationToken.None, passed.Add));
 
-        Assert.Contains(renamed, refused.Message, StringComparison.Ordinal);
-        Assert.Contains("renamed", refused.Message, StringComparison.Ordinal);
+        // Passed over and named; with no other backup, the restore refuses, saying so.
+        var reason = Assert.Single(passed);
+        Assert.Contains(renamed, reason, StringComparison.Ordinal);
+        Assert.Contains("renamed", reason, StringComparison.Ordinal);
+        Assert.Contains("passed over", refused.Message, StringComparison.Ordinal);
     }
 }
 

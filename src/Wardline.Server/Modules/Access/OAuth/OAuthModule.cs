@@ -286,7 +286,7 @@ internal static class OAuthModule
             if ((await accounts.ReadCredentialsAsync(subject, ct))?.Account is not { } account || !account.IsActive(now))
                 return Refuse(Errors.InvalidGrant, "The authorization code is not valid.");
             // A code made before the account's password change, MFA reset or disabling gets no token: it came from a sign-in
-            // those ended (a code made before this claim existed counts as made at its second's start).
+            // those ended (a code without its issuing time, made before this release, counts as older than any change).
             var issued = code.Identity is ClaimsIdentity codeIdentity ? AccessTokens.IssuedMs(codeIdentity) : 0;
             if (account.TokensAfter is { } after && issued < after.ToUnixTimeMilliseconds())
                 return Refuse(Errors.InvalidGrant, "The authorization code is not valid.");
