@@ -22,7 +22,7 @@ internal static partial class BackupLog
     [LoggerMessage(EventId = 5007, Level = LogLevel.Error, Message = "A backup cycle to {Target} failed ({Error}): {Reason}")]
     public static partial void CycleFailed(ILogger logger, string target, string error, string reason);
 
-    [LoggerMessage(EventId = 5005, Level = LogLevel.Information, Message = "Backup retention removed {Manifests} manifests and {Objects} objects from {Target}; {Locked} kept because the target holds them locked; {Unreadable} manifests could not be read and were left")]
+    [LoggerMessage(EventId = 5005, Level = LogLevel.Information, Message = "Backup retention removed {Manifests} manifests and {Objects} objects from {Target}; {Locked} kept because the target holds them locked; {Unreadable} manifests could not be read and were left (while any is there, no segment is removed: it may list them)")]
     public static partial void Pruned(ILogger logger, string target, int manifests, int objects, int locked, int unreadable);
 
     [LoggerMessage(EventId = 5008, Level = LogLevel.Information, Message = "Backup {RunId} to {Target}: retention is running there ({Lease}), so nothing a failed run stored is reused; this run uploads afresh")]

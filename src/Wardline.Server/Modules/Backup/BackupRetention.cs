@@ -58,7 +58,9 @@ internal static class BackupRetention
                 keep.Add(m); // it stays, so what it lists stays restorable
             }
         }
-        if (running is not null) return new PruneReport(keep.Count, removedManifests, 0, locked, unreadable, running);
+        // A segment no readable manifest lists may be listed by one this keyring cannot read (another installation's on a
+        // shared target, or one the target would not hand over): none is removed while such a manifest is there.
+        if (running is not null || unreadable > 0) return new PruneReport(keep.Count, removedManifests, 0, locked, unreadable, running);
         var referenced = new HashSet<string>(keep.SelectMany(m => m.Objects.Select(o => o.Name)), StringComparer.Ordinal);
         var segments = new List<BackupObjectInfo>();
         await foreach (var o in store.ListAsync("segments/", ct)) segments.Add(o);

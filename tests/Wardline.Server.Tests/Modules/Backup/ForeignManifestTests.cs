@@ -85,6 +85,44 @@ public abstract class ForeignManifestConformance(StoreKind kind) : StoreAndTarge
     }
 
     [Fact]
+    public async Task Retention_removes_no_segment_while_a_manifest_it_cannot_read_may_list_it()
+    {
+        // Another installation's manifest (or one the target will not hand over) beside a segment no manifest of ours lists.
+        var unreadable = Manifest.NameFor(_manifest.LedgerSize + 5, Manifest.NewId(DateTimeOffset.UtcNow));
+        File.WriteAllText(Target.PathOf(unreadable), "{\"format\":1}\nhmac-sha256 00\n");
+        const string theirs = "segments/20200101-000000000-0badf00d/ledger-00000000000000000000.seg";
+        Directory.CreateDirectory(Path.GetDirectoryName(Target.PathOf(theirs))!);
+        File.WriteAllBytes(Target.PathOf(theirs), new byte[64]);
+        File.SetLastWriteTimeUtc(Target.PathOf(theirs), DateTime.UtcNow.AddDays(-3));
+        var keepNewest = new BackupRetentionOptions { Hourly = 1, Daily = 0, Weekly = 0, Monthly = 0 };
+
+        var held = await BackupRetention.PruneAsync(Target.Store, _keyring, keepNewest, CancellationToken.None);
+
+        Assert.Equal(1, held.Unreadable);
+        Assert.Equal(0, held.ObjectsRemoved);
+        Assert.True(File.Exists(Target.PathOf(theirs)));
+        // Once it is gone, the segment nobody lists is removed as before.
+        File.Delete(Target.PathOf(unreadable));
+        var pruned = await BackupRetention.PruneAsync(Target.Store, _keyring, keepNewest, CancellationToken.None);
+        Assert.Equal(1, pruned.ObjectsRemoved);
+        Assert.False(File.Exists(Target.PathOf(theirs)));
+        Assert.True((await VerifyTargetAsync()).All(m => m.Ok));
+    }
+
+    private async Task<List<(string Name, bool Ok)>> VerifyTargetAsync()
+    {
+        var results = new List<(string, bool)>();
+        foreach (var name in await BackupCatalog.ManifestNamesAsync(Target.Store, CancellationToken.None))
+        {
+            var m = await BackupCatalog.ReadAsync(Target.Store, Authenticator(_keyring), name, CancellationToken.None);
+            var ok = true;
+            foreach (var o in m.Objects) ok &= await Target.Store.StatAsync(o.Name, CancellationToken.None) is not null;
+            results.Add((name, ok));
+        }
+        return results;
+    }
+
+    [Fact]
     public async Task Planted_objects_under_manifests_neither_block_nor_get_read_whole()
     {
         // A name Wardline never writes, one of the right form that does not authenticate, and one far larger than any manifest.
