@@ -109,6 +109,7 @@ public sealed class BearerRefusalTests(OAuthFixture f) : IClassFixture<OAuthFixt
         var token = await f.OperatorTokenAsync("dr.leaving");
         await AssertAcceptedAsync(token);
 
+        await LaterAsync();
         Assert.IsType<AccountResult.Done>(await S.Service<AccountService>().DisableAsync("dr.leaving", "test", CancellationToken.None));
         await AssertRefusedAsync(token);
 
@@ -128,6 +129,7 @@ public sealed class BearerRefusalTests(OAuthFixture f) : IClassFixture<OAuthFixt
         await AssertAcceptedAsync(before);
         await AssertAcceptedAsync(older);
 
+        await LaterAsync();
         Assert.IsType<AccountResult.Done>(await S.Service<AccountService>().SetPasswordAsync("dr.newpass", "quiet-harbour-lantern-4821", "test", CancellationToken.None));
 
         await AssertRefusedAsync(before);
@@ -142,6 +144,7 @@ public sealed class BearerRefusalTests(OAuthFixture f) : IClassFixture<OAuthFixt
         var before = await f.OperatorTokenAsync("dr.newphone");
         await AssertAcceptedAsync(before);
 
+        await LaterAsync();
         Assert.IsType<AccountResult.Done>(await S.Service<AccountService>().ResetMfaAsync("dr.newphone", "test", CancellationToken.None));
 
         await AssertRefusedAsync(before);
@@ -156,6 +159,7 @@ public sealed class BearerRefusalTests(OAuthFixture f) : IClassFixture<OAuthFixt
         var before = await ClientTokenAsync("pause-engine", secret);
         await AssertAcceptedAsync(before, "Observation");
 
+        await LaterAsync();
         Assert.IsType<AccountResult.Done>(await S.Service<AccountService>().DisableAsync("svc.pause", "test", CancellationToken.None));
         Assert.IsType<AccountResult.Done>(await S.Service<AccountService>().EnableAsync("svc.pause", "test", CancellationToken.None));
 
@@ -171,6 +175,7 @@ public sealed class BearerRefusalTests(OAuthFixture f) : IClassFixture<OAuthFixt
         var stolen = await ClientTokenAsync("rotate-engine", leaked);
 
         // Replacing a leaked secret: remove the client and add it again under the same id.
+        await LaterAsync();
         Assert.True(await S.Service<OAuthClients>().RemoveAsync("rotate-engine", CancellationToken.None));
         var fresh = await S.AddClientAsync("rotate-engine", "client_credentials", ["system/*.rs"], "svc.rotate");
 
@@ -188,6 +193,7 @@ public sealed class BearerRefusalTests(OAuthFixture f) : IClassFixture<OAuthFixt
         await AssertAcceptedAsync(token);
         var (verifier, code) = await CodeAsync(browser);
 
+        await LaterAsync();
         Assert.IsType<AccountResult.Done>(await S.Service<AccountService>().SetPasswordAsync("dr.codes", "quiet-harbour-lantern-4821", "test", CancellationToken.None));
 
         // The app's token (issued by the OAuth server, with its issuing time as a number claim) ends, and the code made
@@ -231,6 +237,9 @@ public sealed class BearerRefusalTests(OAuthFixture f) : IClassFixture<OAuthFixt
 
         await AssertAcceptedAsync(token);
     }
+
+    /// <summary>Lets the clock pass a millisecond: a token or code issued in the same millisecond as a change counts as after it.</summary>
+    private static Task LaterAsync() => Task.Delay(TimeSpan.FromMilliseconds(20));
 
     private async Task AssertAcceptedAsync(string token, string? path = null)
     {
