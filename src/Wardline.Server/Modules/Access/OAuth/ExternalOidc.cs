@@ -38,11 +38,15 @@ internal static class ExternalOidc
             // provider's administrators) is refused, and the refusal is recorded.
             if (principal.FindFirst("sub")?.Value is not { Length: > 0 } sub || principal.FindFirst("iss")?.Value is not { Length: > 0 } iss) return null;
             var subject = iss.TrimEnd('/') + "|" + sub;
-            if (local.ExternalSubject is null && await accounts.BindExternalAsync(name, subject))
+            // Bound already: compared with the cached account. Not yet: bound now, unless another request bound it first.
+            var bound = local.ExternalSubject;
+            if (bound is null)
             {
-                await RecordAsync(services, SecurityEventKind.AccountChanged, name, "succeeded", $"bound to the external provider's user {subject} at its first sign-in through the provider", ct);
+                if (await accounts.BindExternalAsync(name, subject))
+                    await RecordAsync(services, SecurityEventKind.AccountChanged, name, "succeeded", $"bound to the external provider's user {subject} at its first sign-in through the provider", ct);
+                else bound = (await accounts.FindAsync(name, ct))?.ExternalSubject;
             }
-            else if ((await accounts.FindAsync(name, ct))?.ExternalSubject is { } bound && bound != subject)
+            if (bound is not null && bound != subject)
             {
                 await RecordAsync(services, SecurityEventKind.TokenRejected, name, "refused", $"a token of the external provider's user {subject}, but the account is bound to {bound}", ct);
                 return null;
