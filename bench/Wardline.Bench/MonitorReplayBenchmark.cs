@@ -18,7 +18,7 @@ namespace Wardline.Bench;
 /// scale, so the same entries and findings). Reported: entries/s end to end, CPU seconds, peak working set, findings and alerts,
 /// and where the time went (waiting for rows, the engine, recording alerts).
 ///
-///     Wardline.Bench monitor replay --data DIR [--entries N (10000000)] [--seed S (7)] [--build-only] [--read-only] [--directory synthetic|store]
+///     Wardline.Bench monitor replay --data DIR [--entries N (10000000)] [--seed S (7)] [--build-only] [--read-only] [--directory synthetic|store] [--blocks keep|build|drop]
 ///
 /// The first run on an empty DIR builds the store: the entries, with their own timestamps, through the real ledger
 /// appender (GroupCommitter, 20,000 a group, encoded and hashed on the pool while the previous group is written, as
@@ -33,6 +33,9 @@ namespace Wardline.Bench;
 /// </para>
 /// Each replay starts with no alerts (the monitor tables are emptied first), so every finding is recorded as a new
 /// alert or grouped, as a first replay of a period would; <c>--read-only</c> times only reading the period's rows.
+/// <c>--blocks build</c> first packs every complete range into monitor blocks (what the streaming detector does behind the
+/// ledger's edge), timed; <c>--blocks drop</c> deletes them, so the period is read from the rows; <c>keep</c> (the default) uses
+/// whatever blocks the store holds.
 /// </summary>
 internal static class MonitorReplayBenchmark
 {
@@ -44,6 +47,7 @@ internal static class MonitorReplayBenchmark
         long entries = 10_000_000;
         var seed = 7;
         bool buildOnly = false, readOnly = false, probe = false;
+        var blocksMode = "keep";
         var directoryKind = "synthetic";
         for (var i = 0; i < args.Length; i++)
         {
@@ -55,13 +59,14 @@ internal static class MonitorReplayBenchmark
                 case "--build-only": buildOnly = true; break;
                 case "--read-only": readOnly = true; break;
                 case "--probe": probe = true; break;
+                case "--blocks": blocksMode = args[++i]; break;
                 case "--directory": directoryKind = args[++i]; break;
                 default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
             }
         }
-        if (data is null || directoryKind is not ("synthetic" or "store"))
+        if (data is null || directoryKind is not ("synthetic" or "store") || blocksMode is not ("keep" or "build" or "drop"))
         {
-            Console.Error.WriteLine("usage: Wardline.Bench monitor replay --data DIR [--entries N] [--seed S] [--build-only] [--read-only] [--directory synthetic|store]");
+            Console.Error.WriteLine("usage: Wardline.Bench monitor replay --data DIR [--entries N] [--seed S] [--build-only] [--read-only] [--directory synthetic|store] [--blocks keep|build|drop]");
             return 2;
         }
         Directory.CreateDirectory(data);
@@ -89,6 +94,28 @@ internal static class MonitorReplayBenchmark
         Console.WriteLine(Invariant($"store SQLite {data}/wardline.db ({new FileInfo(Path.Combine(data, "wardline.db")).Length / 1048576.0:N0} MiB): {count:N0} entries, {from:O} .. {to:O}"));
         if (buildOnly) return 0;
 
+        var blocks = sp.GetRequiredService<MonitorBlocks>();
+        if (blocksMode == "drop")
+        {
+            await using var c = await dialect.OpenAsync(default);
+            await using var cmd = c.CreateCommand();
+            cmd.CommandText = "DELETE FROM monitor_blocks";
+            Console.WriteLine(Invariant($"monitor blocks dropped: {await cmd.ExecuteNonQueryAsync()}"));
+        }
+        else if (blocksMode == "build")
+        {
+            // What the streaming detector does behind the ledger's edge, all at once: read the rows, pack, tag, store.
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            sw.Restart();
+            long built = 0;
+            for (int n; (n = await blocks.BuildAsync(256, default)) > 0;) built += n;
+            sw.Stop();
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0;
+            Console.WriteLine(Invariant($"monitor blocks built: {built:N0} ({built * MonitorBlocks.Size:N0} entries) in {sw.Elapsed.TotalSeconds:0.00} s ({cpu.TotalSeconds:0.00} s CPU), store now {new FileInfo(Path.Combine(data, "wardline.db")).Length / 1048576.0:N0} MiB"));
+            Console.WriteLine(Invariant($"WL blocks.built={built} blocks.seconds={sw.Elapsed.TotalSeconds:0.00} blocks.cpu={cpu.TotalSeconds:0.00}"));
+        }
+        Console.WriteLine(Invariant($"monitor blocks held: {await CountBlocksAsync(dialect)} ({blocksMode})"));
+
         if (probe)
         {
             await ProbeAsync(dialect);
@@ -100,7 +127,7 @@ internal static class MonitorReplayBenchmark
             var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             sw.Restart();
             long read = 0;
-            await foreach (var batch in LedgerEvents.ReadPeriodAsync(dialect, await LedgerEvents.IndexAtAsync(dialect, fromMs, default), await LedgerEvents.IndexAtAsync(dialect, toMs, default), default)) read += batch.Count;
+            await foreach (var batch in LedgerEvents.ReadPeriodAsync(dialect, await LedgerEvents.IndexAtAsync(dialect, fromMs, default), await LedgerEvents.IndexAtAsync(dialect, toMs, default), blocks, default)) read += batch.Count;
             sw.Stop();
             var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0;
             Console.WriteLine(Invariant($"read only: {read:N0} entries in {sw.Elapsed.TotalSeconds:0.00} s = {read / sw.Elapsed.TotalSeconds:N0} entries/s ({cpu.TotalSeconds:0.00} s CPU)"));
@@ -114,9 +141,12 @@ internal static class MonitorReplayBenchmark
         GC.Collect();
         GC.WaitForPendingFinalizers();
         var before = Process.GetCurrentProcess().TotalProcessorTime;
+        var pausedBefore = GC.GetTotalPauseDuration();
+        int gen0 = GC.CollectionCount(0), gen1 = GC.CollectionCount(1), gen2 = GC.CollectionCount(2);
         sw.Restart();
         var result = await replay.RunAsync(from, to, "bench", directory, default);
         sw.Stop();
+        Console.WriteLine(Invariant($"garbage collector: paused {(GC.GetTotalPauseDuration() - pausedBefore).TotalSeconds:0.00} s; collections gen0 {GC.CollectionCount(0) - gen0}, gen1 {GC.CollectionCount(1) - gen1}, gen2 {GC.CollectionCount(2) - gen2}"));
         var used = Process.GetCurrentProcess().TotalProcessorTime - before;
         var rate = result.EntriesExamined / sw.Elapsed.TotalSeconds;
         var (alerts, alertEntries) = await CountAlertsAsync(dialect);
@@ -205,6 +235,14 @@ internal static class MonitorReplayBenchmark
             cmd.CommandText = "DELETE FROM " + table;
             await cmd.ExecuteNonQueryAsync();
         }
+    }
+
+    private static async Task<long> CountBlocksAsync(SqlDialect dialect)
+    {
+        await using var c = await dialect.OpenAsync(default);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT COUNT(*) FROM monitor_blocks";
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
     }
 
     private static async Task<(long Alerts, long Entries)> CountAlertsAsync(SqlDialect dialect)

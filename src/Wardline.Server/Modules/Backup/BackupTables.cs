@@ -38,8 +38,11 @@ internal static class BackupTables
         "monitor_alerts", "monitor_alert_entries", "monitor_alert_events", "monitor_notifications", "monitor_state",
     ];
 
-    /// <summary>Not shipped: ledger_state is the manifest's size and root; the run log and its segments describe the target, which holds the backups themselves.</summary>
-    public static readonly string[] NotShipped = ["ledger_state", "backup_runs", "backup_segments"];
+    /// <summary>
+    /// Not shipped: ledger_state is the manifest's size and root; the run log and its segments describe the target, which holds
+    /// the backups themselves; monitor blocks are derived from the ledger and built again behind it after a restore.
+    /// </summary>
+    public static readonly string[] NotShipped = ["ledger_state", "backup_runs", "backup_segments", "monitor_blocks"];
 
     /// <summary>Identity columns: restored with their values kept, then each sequence moved past the largest.</summary>
     public static readonly (string Table, string Column)[] Identities =

@@ -39,31 +39,23 @@ internal static class LedgerEvents
 
     /// <summary>
     /// The entries of indexes [<paramref name="fromIdx"/>, <paramref name="toIdx"/>) in index order, a batch at a time: a replay's
-    /// read of a period, whose bounds <see cref="IndexAtAsync"/> finds. One connection for the whole period, and the next batch is
-    /// read on the pool while the caller examines the current one (a replay's engine runs on one thread; the reading is the other core's).
+    /// read of a period, whose bounds <see cref="IndexAtAsync"/> finds, and the streaming detector's warm-up. With
+    /// <paramref name="blocks"/>, each range a verified monitor block holds is decoded from the block and only the rest is read
+    /// from the rows. One connection for the whole period, and the next batch is read on the pool while the caller examines the
+    /// current one (a replay's engine runs on one thread; the reading is the other core's).
     /// </summary>
-    public static async IAsyncEnumerable<List<MonitorEvent>> ReadPeriodAsync(SqlDialect dialect, long fromIdx, long toIdx, [EnumeratorCancellation] CancellationToken ct)
+    public static async IAsyncEnumerable<List<MonitorEvent>> ReadPeriodAsync(SqlDialect dialect, long fromIdx, long toIdx, MonitorBlocks? blocks, [EnumeratorCancellation] CancellationToken ct)
     {
-        var after = fromIdx - 1;
         await using var c = await dialect.OpenAsync(ct);
-        await using var cmd = c.CreateCommand();
-        // By the primary key alone: each batch reads only its own rows, and nothing past the period.
-        cmd.CommandText = Select + "WHERE idx > @after AND idx < @to ORDER BY idx LIMIT @lim";
-        Migrations.AddParam(cmd, "@after", after);
-        Migrations.AddParam(cmd, "@to", toIdx);
-        Migrations.AddParam(cmd, "@lim", PeriodBatch);
-        var start = cmd.Parameters[0];
-        // SQLite: the statement is stepped through SQLitePCL directly (ADO.NET's per-column overhead is most of a row's cost).
-        using var direct = c is SqliteConnection sqlite ? new RawPeriodReader(sqlite, cmd.CommandText, toIdx) : null;
-        Task<List<MonitorEvent>> Read(long from) => direct is not null ? Task.Run(() => direct.Read(from, ct), ct) : Task.Run(() => ReadBatchAsync(cmd, start, from, ct), ct);
-        var next = Read(after);
+        await using var reader = new PeriodReader(c, blocks, fromIdx, toIdx);
+        var next = Task.Run(() => reader.NextAsync(ct), ct);
         try
         {
             while (true)
             {
                 var batch = await next;
                 if (batch.Count == 0) yield break;
-                next = Read(batch[^1].Index);
+                next = Task.Run(() => reader.NextAsync(ct), ct);
                 yield return batch;
             }
         }
@@ -74,20 +66,110 @@ internal static class LedgerEvents
             {
                 await next;
             }
-            catch (Exception ex) when (ex is DbException or OperationCanceledException or InvalidOperationException)
+            catch (Exception ex) when (ex is DbException or OperationCanceledException or InvalidOperationException or EventBlockFormatException)
             {
                 // Nobody waits for this batch any more.
             }
         }
     }
 
-    private static async Task<List<MonitorEvent>> ReadBatchAsync(DbCommand cmd, DbParameter start, long after, CancellationToken ct)
+    /// <summary>A period's reader: one batch at a time, from the blocks where they are and from the rows elsewhere.</summary>
+    private sealed class PeriodReader : IAsyncDisposable
     {
-        start.Value = after;
-        var list = new List<MonitorEvent>(PeriodBatch);
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct)) list.Add(Map(r));
-        return list;
+        private const int BlocksAtOnce = 16;
+
+        private readonly DbConnection _c;
+        private readonly MonitorBlocks? _blocks;
+        private readonly long _to;
+        private readonly DbCommand _cmd;
+        private readonly RawPeriodReader? _raw;
+        private readonly StringPool _strings = new();
+        private Dictionary<long, byte[]> _loaded = [];
+        private long _loadedTo = long.MinValue;
+        private long _pos;
+
+        public PeriodReader(DbConnection c, MonitorBlocks? blocks, long from, long to)
+        {
+            _c = c;
+            _blocks = blocks;
+            _pos = Math.Max(0, from);
+            _to = to;
+            _cmd = c.CreateCommand();
+            // By the primary key alone: each read fetches only its own rows, and nothing past its range.
+            _cmd.CommandText = Select + "WHERE idx > @after AND idx < @to ORDER BY idx LIMIT @lim";
+            Migrations.AddParam(_cmd, "@after", 0L);
+            Migrations.AddParam(_cmd, "@to", 0L);
+            Migrations.AddParam(_cmd, "@lim", 0);
+            // SQLite: the statement is stepped through SQLitePCL directly (ADO.NET's per-column overhead is most of a row's cost).
+            _raw = c is SqliteConnection sqlite ? new RawPeriodReader(sqlite, _cmd.CommandText, _strings) : null;
+        }
+
+        /// <summary>The next batch of about <see cref="PeriodBatch"/> entries; empty at the end of the period.</summary>
+        public async Task<List<MonitorEvent>> NextAsync(CancellationToken ct)
+        {
+            var batch = new List<MonitorEvent>(PeriodBatch + MonitorBlocks.Size);
+            while (_pos < _to && batch.Count < PeriodBatch)
+            {
+                var block = _pos / MonitorBlocks.Size;
+                if (_blocks is not null && block >= _loadedTo)
+                {
+                    _loadedTo = Math.Min(block + BlocksAtOnce, (_to - 1) / MonitorBlocks.Size + 1);
+                    _loaded = await _blocks.ReadAsync(_c, block, _loadedTo, ct);
+                }
+                if (_loaded.Remove(block, out var data) && Decode(block, data) is { } events)
+                {
+                    foreach (var e in events)
+                    {
+                        if (e.Index >= _pos && e.Index < _to) batch.Add(e);
+                    }
+                    _pos = (block + 1) * MonitorBlocks.Size;
+                    continue;
+                }
+                // The rows, up to the next block that is held (or the end of the blocks looked up, or of the period).
+                var end = _blocks is null ? _to : Math.Min(_to, _loadedTo * MonitorBlocks.Size);
+                for (var b = block + 1; b < _loadedTo; b++)
+                {
+                    if (!_loaded.ContainsKey(b)) continue;
+                    end = Math.Min(end, b * MonitorBlocks.Size);
+                    break;
+                }
+                var limit = PeriodBatch - batch.Count;
+                var before = batch.Count;
+                if (_raw is not null) _raw.Read(_pos - 1, end, limit, batch, ct);
+                else await ReadRowsAsync(_pos - 1, end, limit, batch, ct);
+                _pos = batch.Count - before < limit ? end : batch[^1].Index + 1;
+            }
+            return batch;
+        }
+
+        /// <summary>A block's events; null (and logged) for one that verified but does not decode, whose rows are read instead.</summary>
+        private List<MonitorEvent>? Decode(long block, byte[] data)
+        {
+            try
+            {
+                return EventBlock.Decode(data, _strings);
+            }
+            catch (EventBlockFormatException)
+            {
+                _blocks!.Undecodable(block);
+                return null;
+            }
+        }
+
+        private async Task ReadRowsAsync(long after, long to, int limit, List<MonitorEvent> into, CancellationToken ct)
+        {
+            _cmd.Parameters[0].Value = after;
+            _cmd.Parameters[1].Value = to;
+            _cmd.Parameters[2].Value = limit;
+            await using var r = await _cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct)) into.Add(Map(r));
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _raw?.Dispose();
+            await _cmd.DisposeAsync();
+        }
     }
 
     /// <summary>The ledger's size (the next index).</summary>
@@ -189,36 +271,31 @@ internal static class LedgerEvents
     /// <summary>
     /// A period read's statement on SQLite, stepped through SQLitePCL: the same SQL and the same events as <see cref="Map"/> makes,
     /// at about half the cost a row (ADO.NET's per-column work is most of a row's cost there). The columns that repeat (type, event, user, resource type, action, purpose, rule,
-    /// outcome, client, source) share one string per value (a bounded table per column), so a batch allocates mostly its events.
+    /// outcome, client, source) share one string per value (the period's <see cref="StringPool"/>), so a batch allocates mostly its events.
     /// </summary>
     private sealed class RawPeriodReader : IDisposable
     {
-        private const int CacheLimit = 100_000;
-
         // Columns whose values repeat: 2 type, 3 event, 4 user_name, 5 actor, 7 res_type, 9 action, 10 purpose, 12 rule, 14 outcome, 16 client, 17 source.
         private static readonly bool[] Shared = [false, false, true, true, true, true, false, true, false, true, true, false, true, false, true, false, true, true, false];
 
         private readonly sqlite3 _db;
         private readonly sqlite3_stmt _stmt;
-        private readonly Dictionary<string, string>[] _strings = new Dictionary<string, string>[19];
+        private readonly StringPool _strings;
 
-        public RawPeriodReader(SqliteConnection connection, string sql, long toIdx)
+        public RawPeriodReader(SqliteConnection connection, string sql, StringPool strings)
         {
+            _strings = strings;
             _db = connection.Handle!;
             Check(raw.sqlite3_prepare_v2(_db, sql, out _stmt));
-            Check(raw.sqlite3_bind_int64(_stmt, raw.sqlite3_bind_parameter_index(_stmt, "@to"), toIdx));
-            Check(raw.sqlite3_bind_int64(_stmt, raw.sqlite3_bind_parameter_index(_stmt, "@lim"), PeriodBatch));
-            for (var i = 0; i < _strings.Length; i++)
-            {
-                if (Shared[i]) _strings[i] = new Dictionary<string, string>(StringComparer.Ordinal);
-            }
         }
 
-        public List<MonitorEvent> Read(long after, CancellationToken ct)
+        /// <summary>Up to <paramref name="limit"/> entries of indexes in (<paramref name="after"/>, <paramref name="to"/>), added to <paramref name="list"/>.</summary>
+        public void Read(long after, long to, int limit, List<MonitorEvent> list, CancellationToken ct)
         {
             Check(raw.sqlite3_reset(_stmt));
             Check(raw.sqlite3_bind_int64(_stmt, raw.sqlite3_bind_parameter_index(_stmt, "@after"), after));
-            var list = new List<MonitorEvent>(PeriodBatch);
+            Check(raw.sqlite3_bind_int64(_stmt, raw.sqlite3_bind_parameter_index(_stmt, "@to"), to));
+            Check(raw.sqlite3_bind_int64(_stmt, raw.sqlite3_bind_parameter_index(_stmt, "@lim"), limit));
             var h = _stmt;
             while (true)
             {
@@ -250,7 +327,6 @@ internal static class LedgerEvents
                     Correlation = Text(h, 18),
                 });
             }
-            return list;
         }
 
         private string? Text(sqlite3_stmt h, int i)
@@ -258,15 +334,7 @@ internal static class LedgerEvents
             if (raw.sqlite3_column_type(h, i) == raw.SQLITE_NULL) return null;
             // On a TEXT value, sqlite3_column_blob gives its UTF-8 bytes (the store's encoding), valid until the next step.
             var bytes = raw.sqlite3_column_blob(h, i);
-            var table = _strings[i];
-            if (table is null || bytes.Length > 128) return Encoding.UTF8.GetString(bytes);
-            Span<char> chars = stackalloc char[128];
-            var n = Encoding.UTF8.GetChars(bytes, chars);
-            var lookup = table.GetAlternateLookup<ReadOnlySpan<char>>();
-            if (lookup.TryGetValue(chars[..n], out var known)) return known;
-            var text = new string(chars[..n]);
-            if (table.Count < CacheLimit) table[text] = text;
-            return text;
+            return Shared[i] ? _strings.Get(bytes) : Encoding.UTF8.GetString(bytes);
         }
 
         private void Check(int rc)

@@ -19,7 +19,7 @@ internal sealed class MonitorReplayRefusedException(string message) : Exception(
 /// </summary>
 internal sealed class MonitorReplay(
     MonitoringOptions options, AccessOptions access, MonitorConfigSource configs, DirectoryLoader loader, AlertStore alerts,
-    LedgerRecorder recorder, SqlDialect dialect, ILogger<MonitorReplay> logger) : IDisposable
+    LedgerRecorder recorder, MonitorBlocks blocks, SqlDialect dialect, ILogger<MonitorReplay> logger) : IDisposable
 {
     public const int MaxDays = 366;
 
@@ -67,7 +67,7 @@ internal sealed class MonitorReplay(
                 var warmIdx = await LedgerEvents.IndexAtAsync(dialect, warmFrom, ct);
                 var fromIdx = await LedgerEvents.IndexAtAsync(dialect, fromMs, ct);
                 var toIdx = await LedgerEvents.IndexAtAsync(dialect, toMs, ct);
-                var rows = LedgerEvents.ReadPeriodAsync(dialect, warmIdx, toIdx, ct).GetAsyncEnumerator(ct);
+                var rows = LedgerEvents.ReadPeriodAsync(dialect, warmIdx, toIdx, blocks, ct).GetAsyncEnumerator(ct);
                 await using var rowsDisposal = rows;
                 while (true)
                 {

@@ -38,11 +38,15 @@ internal sealed record MonitorStatus(
 /// </summary>
 internal sealed class MonitorService(
     MonitoringOptions options, AccessOptions access, MonitorConfigSource configs, DirectoryLoader loader, AlertStore alerts,
-    SqlDialect dialect, TimeProvider time, ILogger<MonitorService> logger) : BackgroundService
+    MonitorBlocks blocks, SqlDialect dialect, TimeProvider time, ILogger<MonitorService> logger) : BackgroundService
 {
     private static readonly TimeSpan DirectoryMaxAge = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan DirectoryMinAge = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan ConfigCheckEvery = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan BlocksEvery = TimeSpan.FromSeconds(1);
+
+    /// <summary>Monitor blocks built at most each <see cref="BlocksEvery"/>: a catch-up of history costs a few percent of a core.</summary>
+    internal const int BlocksAtOnce = 4;
 
     private static readonly HashSet<string> DirectoryTypes = new(StringComparer.Ordinal)
     {
@@ -61,6 +65,7 @@ internal sealed class MonitorService(
     private bool _leader;
     private bool _running;
     private DateTimeOffset _lastConfigCheck = DateTimeOffset.MinValue;
+    private DateTimeOffset _lastBlocks = DateTimeOffset.MinValue;
 
     public MonitorStatus Status
     {
@@ -173,6 +178,11 @@ internal sealed class MonitorService(
                 await ReloadDirectoryAsync(ct);
                 _engine!.Directory = _directory;
             }
+            if (now - _lastBlocks >= BlocksEvery)
+            {
+                _lastBlocks = now;
+                await BuildBlocksAsync(ct);
+            }
             var batch = await LedgerEvents.ReadAsync(dialect, _cursor!.Value, LedgerEvents.Batch, ct);
             _lastCycle = time.GetUtcNow();
             if (batch.Count == 0)
@@ -213,17 +223,27 @@ internal sealed class MonitorService(
         if (options.WarmupDays == 0 || cursor < 0) return 0;
         var end = await LedgerEvents.TimeOfAsync(dialect, cursor, ct) ?? time.GetUtcNow().ToUnixTimeMilliseconds();
         var from = end - options.WarmupDays * 86_400_000L;
-        var after = await LedgerEvents.IndexAtAsync(dialect, from, ct) - 1;
+        var first = await LedgerEvents.IndexAtAsync(dialect, from, ct);
         long warmed = 0;
-        while (after < cursor)
+        await foreach (var batch in LedgerEvents.ReadPeriodAsync(dialect, first, cursor + 1, blocks, ct))
         {
-            var batch = await LedgerEvents.ReadAsync(dialect, after, LedgerEvents.Batch, ct, upTo: cursor);
-            if (batch.Count == 0) break;
             foreach (var e in batch) _engine.Warm(e);
             warmed += batch.Count;
-            after = batch[^1].Index;
         }
         return warmed;
+    }
+
+    /// <summary>Packs the entries behind the ledger's edge into monitor blocks for replays and warm-ups; a failure costs only speed.</summary>
+    private async Task BuildBlocksAsync(CancellationToken ct)
+    {
+        try
+        {
+            await blocks.BuildAsync(BlocksAtOnce, ct);
+        }
+        catch (Exception ex) when (!ct.IsCancellationRequested)
+        {
+            MonitoringLog.BlockBuildFailed(logger, ex.GetType().Name, ex);
+        }
     }
 
     private async Task ReloadDirectoryAsync(CancellationToken ct)

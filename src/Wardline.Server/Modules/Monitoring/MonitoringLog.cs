@@ -28,4 +28,16 @@ internal static partial class MonitoringLog
 
     [LoggerMessage(EventId = 6008, Level = LogLevel.Information, Message = "Another server runs streaming detection on this store; this one waits")]
     public static partial void NotLeader(ILogger logger);
+
+    [LoggerMessage(EventId = 6009, Level = LogLevel.Warning, Message = "Monitor block {Block} does not verify against the ledger (changed, made without this keyring, or from another history); its entries are read from the ledger's rows")]
+    public static partial void BlockRejected(ILogger logger, long block);
+
+    [LoggerMessage(EventId = 6010, Level = LogLevel.Error, Message = "Monitor block {Block} verifies but does not decode; its entries are read from the ledger's rows")]
+    public static partial void BlockUndecodable(ILogger logger, long block);
+
+    [LoggerMessage(EventId = 6011, Level = LogLevel.Warning, Message = "Monitor blocks: the ledger's entries are not contiguous at block {Block} (entry {Index}); no block is built from there")]
+    public static partial void BlockGap(ILogger logger, long block, long index);
+
+    [LoggerMessage(EventId = 6012, Level = LogLevel.Warning, Message = "Building monitor blocks failed ({Error}); detection goes on, and the blocks are tried again later")]
+    public static partial void BlockBuildFailed(ILogger logger, string error, Exception exception);
 }

@@ -14,6 +14,7 @@ internal static class MonitoringModule
         services.AddSingleton<DirectoryLoader>();
         services.AddSingleton<MonitorConfigSource>();
         services.AddSingleton<MonitorReplay>();
+        services.AddSingleton<MonitorBlocks>();
         if (options.Monitoring.Enabled)
         {
             services.AddSingleton<MonitorService>();

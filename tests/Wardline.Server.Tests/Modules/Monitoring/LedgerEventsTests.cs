@@ -30,7 +30,7 @@ public abstract class LedgerEventsConformance(StoreKind kind) : MonitoringServer
         var streamed = (await LedgerEvents.ReadAsync(dialect, -1, 100_000, CancellationToken.None, from, to)).ToList();
         var period = new List<MonitorEvent>();
         await foreach (var batch in LedgerEvents.ReadPeriodAsync(dialect, await LedgerEvents.IndexAtAsync(dialect, from, CancellationToken.None),
-            await LedgerEvents.IndexAtAsync(dialect, to, CancellationToken.None), CancellationToken.None)) period.AddRange(batch);
+            await LedgerEvents.IndexAtAsync(dialect, to, CancellationToken.None), null, CancellationToken.None)) period.AddRange(batch);
 
         Assert.True(streamed.Count >= 6, $"only {streamed.Count} entries");
         Assert.Contains(streamed, e => e.Kind == EntryKind.Security);

@@ -1,5 +1,8 @@
 using Wardline.Server.Hosting;
+using Wardline.Server.Modules.Ledger;
 using Wardline.Server.Modules.Monitoring;
+using Wardline.Server.Modules.Records.Storage;
+using Wardline.Server.Pipeline;
 using Wardline.Server.Tests.Infrastructure;
 using static Wardline.Server.Tests.Modules.Ledger.Infrastructure.LedgerTestKit;
 using static Wardline.Server.Tests.Modules.Monitoring.MonitoringServerKit;
@@ -72,6 +75,22 @@ public abstract class MonitorServiceConformance(StoreKind kind) : MonitoringServ
 
         Assert.Equal(1, await CountAsync(Store.Options, $"SELECT COUNT(*) FROM ledger_entries WHERE event = 'MonitorConfigLoaded' AND detail LIKE '%fingerprint {source.Current.Fingerprint}%'"));
         Assert.Null(source.LastError);
+    }
+
+    [Fact]
+    public async Task Entries_behind_the_ledgers_edge_are_packed_into_monitor_blocks_that_verify()
+    {
+        var recorder = Server.Service<LedgerRecorder>();
+        for (var n = 0; n < MonitorBlocks.Size; n += 512)
+        {
+            await recorder.RecordAsync([.. Enumerable.Range(n, 512).Select(i => new AccessRecord(DateTimeOffset.UtcNow, "dr.lee",
+                new FhirInteraction(FhirAction.Read, "Observation", $"obs-{i}"), "decision", new AccessDecision(true, "care-team-read", "on the care team"),
+                null, $"Observation/obs-{i}", $"corr-{i}", "10.0.0.1"))], CancellationToken.None);
+        }
+
+        await EventuallyAsync(async () => await CountAsync(Store.Options, "SELECT COUNT(*) FROM monitor_blocks") > 0 ? "built" : null, "a monitor block");
+        await using var c = await Server.Service<SqlDialect>().OpenAsync(CancellationToken.None);
+        Assert.Equal([0L], (await Server.Service<MonitorBlocks>().ReadAsync(c, 0, 10, CancellationToken.None)).Keys);
     }
 }
 

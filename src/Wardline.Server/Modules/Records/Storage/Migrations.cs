@@ -245,6 +245,13 @@ internal static class Migrations
         // The external OpenID provider's user ("issuer|subject") bound to a local account at its first sign-in through the
         // provider (Access/OAuth/ExternalOidc.cs): a provider user who merely carries the account's name is refused.
         (15, "account-external-subject", _ => "ALTER TABLE accounts ADD COLUMN external_subject TEXT;"),
+        // Monitor blocks (Monitoring/MonitorBlocks.cs, docs/formats/monitor-block.md): the ledger's entries as the detections
+        // see them, 4,096 to a block, packed for replays and warm-ups; derived, tagged under the keyring and bound to the
+        // ledger's subtree hash of their range, so a block that does not verify is passed over and its rows read instead.
+        (16, "monitor-blocks", d => $"""
+            CREATE TABLE monitor_blocks (
+                block BIGINT NOT NULL PRIMARY KEY, data {d.BlobType} NOT NULL, tag {d.BlobType} NOT NULL, built BIGINT NOT NULL);
+            """),
     ];
 
     public static int Latest => Steps.Max(s => s.Version);
