@@ -29,6 +29,8 @@ internal static class EventBlock
         var ids = new Dictionary<string, int>(StringComparer.Ordinal);
         var table = new List<string>();
         var refs = new int[events.Count * StringFields];
+        // First the values that repeat across blocks (a decoder shares one string per value), then those of the members that
+        // are mostly unique (resource id, detail, correlation), which a decoder makes afresh without looking them up.
         for (var i = 0; i < events.Count; i++)
         {
             var e = events[i];
@@ -38,20 +40,27 @@ internal static class EventBlock
             refs[f + 2] = Ref(e.Actor);
             refs[f + 3] = Ref(e.Patient);
             refs[f + 4] = Ref(e.ResourceType);
-            refs[f + 5] = Ref(e.ResourceId);
             refs[f + 6] = Ref(e.Action);
             refs[f + 7] = Ref(e.Purpose);
             refs[f + 8] = Ref(e.Rule);
             refs[f + 9] = Ref(e.Outcome);
-            refs[f + 10] = Ref(e.Detail);
             refs[f + 11] = Ref(e.Client);
             refs[f + 12] = Ref(e.Source);
+        }
+        var shared = table.Count;
+        for (var i = 0; i < events.Count; i++)
+        {
+            var e = events[i];
+            var f = i * StringFields;
+            refs[f + 5] = Ref(e.ResourceId);
+            refs[f + 10] = Ref(e.Detail);
             refs[f + 13] = Ref(e.Correlation);
         }
 
         var w = new ArrayBufferWriter<byte>(64 + events.Count * 24);
         w.Write([Version]);
         WriteVar(w, (ulong)events.Count);
+        WriteVar(w, (ulong)shared);
         WriteVar(w, (ulong)table.Count);
         foreach (var s in table)
         {
@@ -95,9 +104,15 @@ internal static class EventBlock
         var r = new Reader(data);
         if (r.Byte() != Version) throw new EventBlockFormatException("The monitor block is of an unknown version.");
         var count = r.Count(MaxEvents, "events");
+        var shared = r.Count(MaxEvents * StringFields, "strings");
         var tableCount = r.Count(MaxEvents * StringFields, "strings");
+        if (shared > tableCount) throw new EventBlockFormatException("The monitor block claims more shared strings than strings.");
         var table = new string[tableCount];
-        for (var i = 0; i < tableCount; i++) table[i] = strings.Get(r.Bytes(r.Count(int.MaxValue, "string bytes")));
+        for (var i = 0; i < tableCount; i++)
+        {
+            var utf8 = r.Bytes(r.Count(int.MaxValue, "string bytes"));
+            table[i] = i < shared ? strings.Get(utf8) : Encoding.UTF8.GetString(utf8);
+        }
         var events = new List<MonitorEvent>(count);
         long index = 0, at = 0;
         for (var i = 0; i < count; i++)
@@ -218,7 +233,7 @@ internal static class EventBlock
 /// One string per distinct value across the blocks a reader decodes (user names, event kinds and actions repeat on almost
 /// every entry), up to a bound, after which new values are made afresh. Not thread-safe: one per reader.
 /// </summary>
-internal sealed class StringPool(int limit = 200_000)
+internal sealed class StringPool(int limit = 1_000_000)
 {
     private const int Longest = 256;
 

@@ -69,6 +69,14 @@ public sealed class EventBlockTests
         Assert.Same(a[0].Patient, b[0].Patient);
         Assert.Equal(a[1].User, b[1].User);
         Assert.NotSame(a[1].User, b[1].User);
+        // Correlations and resource ids are mostly unique: never pooled.
+        var large = new StringPool();
+        var c = EventBlock.Decode(EventBlock.Encode(Sample()), large);
+        var d = EventBlock.Decode(EventBlock.Encode(Sample()), large);
+        Assert.Same(c[1].User, d[1].User);
+        Assert.Equal(c[1].ResourceId, d[1].ResourceId);
+        Assert.NotSame(c[1].ResourceId, d[1].ResourceId);
+        Assert.NotSame(c[1].Correlation, d[1].Correlation);
     }
 
     [Fact]
@@ -94,10 +102,11 @@ public sealed class EventBlockTests
     [Theory]
     [InlineData(new byte[] { 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01 })] // a count longer than 64 bits
     [InlineData(new byte[] { 1, 0xFF, 0xFF, 0x7F })] // more events than a block may hold
-    [InlineData(new byte[] { 1, 1, 0, 0, 0, 0x10, 0 })] // an unknown kind and decision
-    [InlineData(new byte[] { 1, 1, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 })] // a string the block does not hold
-    [InlineData(new byte[] { 1, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F })] // a string longer than the block
-    [InlineData(new byte[] { 1, 1, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01 })] // a status out of range
+    [InlineData(new byte[] { 1, 1, 0, 0, 0, 0, 0x10, 0 })] // an unknown kind and decision
+    [InlineData(new byte[] { 1, 1, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 })] // a string the block does not hold
+    [InlineData(new byte[] { 1, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F })] // a string longer than the block
+    [InlineData(new byte[] { 1, 0, 2, 1, 1, 0x41 })] // more shared strings than strings
+    [InlineData(new byte[] { 1, 1, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01 })] // a status out of range
     public void Malformed_blocks_are_refused_as_format_errors(byte[] data)
     {
         Assert.Throws<EventBlockFormatException>(() => EventBlock.Decode(data, new StringPool()));
