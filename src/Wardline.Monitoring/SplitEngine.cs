@@ -57,8 +57,15 @@ internal sealed class SplitEngine
             var part = p;
             others[p - 1] = Task.Run(() => _parts[part].Run(batch, examineFrom, _found[part]));
         }
-        _parts[0].Run(batch, examineFrom, _found[0]);
-        await Task.WhenAll(others);
+        try
+        {
+            _parts[0].Run(batch, examineFrom, _found[0]);
+        }
+        finally
+        {
+            // Even when this part failed: no engine may still be running over the batch when the caller moves on.
+            await Task.WhenAll(others);
+        }
         Merge(findings);
     }
 

@@ -29,6 +29,8 @@ internal sealed class MonitorBlocks(SqlDialect dialect, RecordKeys keys, ILogger
 
     public const string Purpose = "monitor.block";
 
+    private const int HashLength = 32;
+
     private static readonly byte[] Label = "wardline monitor block v1\0"u8.ToArray();
 
     private ContentAuthenticator? _authenticator;
@@ -114,9 +116,9 @@ internal sealed class MonitorBlocks(SqlDialect dialect, RecordKeys keys, ILogger
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
+            // Whatever the columns hold (SQLite keeps any type in a BLOB column), only bytes that verify are used.
             var block = r.GetInt64(0);
-            var data = (byte[])r.GetValue(1);
-            if (Verify(block, (byte[])r.GetValue(3), data, (byte[])r.GetValue(2))) found[block] = data;
+            if (r.GetValue(1) is byte[] data && r.GetValue(2) is byte[] tag && r.GetValue(3) is byte[] subtree && Verify(block, subtree, data, tag)) found[block] = data;
             else MonitoringLog.BlockRejected(logger, block);
         }
         return found;
@@ -125,11 +127,12 @@ internal sealed class MonitorBlocks(SqlDialect dialect, RecordKeys keys, ILogger
     /// <summary>A block whose tag verified and whose bytes do not decode: a fault of the writer's, logged; its rows are read.</summary>
     public void Undecodable(long block) => MonitoringLog.BlockUndecodable(logger, block);
 
-    private bool Verify(long block, byte[] subtree, byte[] data, byte[] tag) => Authenticator.Verify(Tagged(block, subtree, data), tag);
+    private bool Verify(long block, byte[] subtree, byte[] data, byte[] tag) => subtree.Length == HashLength && Authenticator.Verify(Tagged(block, subtree, data), tag);
 
-    private byte[] Tag(long block, byte[] subtree, byte[] data) => Authenticator.Tag(Tagged(block, subtree, data));
+    private byte[] Tag(long block, byte[] subtree, byte[] data) =>
+        subtree.Length == HashLength ? Authenticator.Tag(Tagged(block, subtree, data)) : throw new InvalidOperationException($"The ledger's subtree hash for monitor block {block} is not {HashLength} bytes.");
 
-    /// <summary>What a tag covers: a label, the block's number (8 bytes, big-endian), the subtree's hash (32 bytes), the block's bytes.</summary>
+    /// <summary>What a tag covers: a label, the block's number (8 bytes, big-endian), the subtree's hash (32 bytes: a hash of another length is refused, so the parts cannot shift), the block's bytes.</summary>
     private static byte[] Tagged(long block, byte[] subtree, byte[] data)
     {
         var buffer = new byte[Label.Length + 8 + subtree.Length + data.Length];

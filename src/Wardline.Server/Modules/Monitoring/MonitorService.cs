@@ -65,7 +65,6 @@ internal sealed class MonitorService(
     private bool _leader;
     private bool _running;
     private DateTimeOffset _lastConfigCheck = DateTimeOffset.MinValue;
-    private DateTimeOffset _lastBlocks = DateTimeOffset.MinValue;
 
     public MonitorStatus Status
     {
@@ -113,7 +112,18 @@ internal sealed class MonitorService(
                 }
                 _leader = true;
                 _running = true;
-                await RunAsync(stoppingToken);
+                // Monitor blocks are built beside the detection, on a loop of their own, so no entry waits for them.
+                using var blocksStop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                var building = BuildBlocksAsync(blocksStop.Token);
+                try
+                {
+                    await RunAsync(stoppingToken);
+                }
+                finally
+                {
+                    await blocksStop.CancelAsync();
+                    await building;
+                }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -178,11 +188,6 @@ internal sealed class MonitorService(
                 await ReloadDirectoryAsync(ct);
                 _engine!.Directory = _directory;
             }
-            if (now - _lastBlocks >= BlocksEvery)
-            {
-                _lastBlocks = now;
-                await BuildBlocksAsync(ct);
-            }
             var batch = await LedgerEvents.ReadAsync(dialect, _cursor!.Value, LedgerEvents.Batch, ct);
             _lastCycle = time.GetUtcNow();
             if (batch.Count == 0)
@@ -233,16 +238,37 @@ internal sealed class MonitorService(
         return warmed;
     }
 
-    /// <summary>Packs the entries behind the ledger's edge into monitor blocks for replays and warm-ups; a failure costs only speed.</summary>
+    /// <summary>
+    /// While this server leads: packs the entries behind the ledger's edge into monitor blocks for replays and warm-ups, at most
+    /// <see cref="BlocksAtOnce"/> each <see cref="BlocksEvery"/>. A failure costs only speed (it is logged and tried again); the
+    /// loop ends, without throwing, when <paramref name="ct"/> is cancelled.
+    /// </summary>
     private async Task BuildBlocksAsync(CancellationToken ct)
     {
-        try
+        await Task.Yield();
+        while (true)
         {
-            await blocks.BuildAsync(BlocksAtOnce, ct);
-        }
-        catch (Exception ex) when (!ct.IsCancellationRequested)
-        {
-            MonitoringLog.BlockBuildFailed(logger, ex.GetType().Name, ex);
+            try
+            {
+                await blocks.BuildAsync(BlocksAtOnce, ct);
+                await Task.Delay(BlocksEvery, time, ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                MonitoringLog.BlockBuildFailed(logger, ex.GetType().Name, ex);
+                try
+                {
+                    await Task.Delay(BlocksEvery, time, ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
         }
     }
 

@@ -87,6 +87,23 @@ public abstract class MonitorBlocksConformance(StoreKind kind) : MonitoringServe
         Assert.Contains(before, e => e.Index < MonitorBlocks.Size && e.User is not null);
     }
 
+    [Fact]
+    public async Task A_long_period_with_runs_of_missing_blocks_reads_every_entry_once_in_order()
+    {
+        // 18 blocks and a part: more than one batch (20,000 entries) and more than one look-up of blocks (16 at a time). Blocks
+        // 5-10 are missing (a run of rows longer than a batch) and so is block 16 (the first of the second look-up).
+        var size = await RecordAsync(18 * MonitorBlocks.Size + 50);
+        Assert.Equal(18, await Blocks.BuildAsync(100, CancellationToken.None));
+        await ExecAsync(Store.Options, "DELETE FROM monitor_blocks WHERE (block >= 5 AND block <= 10) OR block = 16");
+        var all = await ReadAsync(0, size, null);
+        Assert.Equal(Enumerable.Range(0, (int)size).Select(i => (long)i), all.Select(e => e.Index));
+
+        foreach (var (from, to) in new (long, long)[] { (0, size), (4000, 70_000), (20_485, 16 * 4096 + 3), (5 * 4096, 11 * 4096), (16 * 4096 - 1, size) })
+        {
+            Assert.Equal(all.Where(e => e.Index >= from && e.Index < to).ToList(), await ReadAsync(from, to, Blocks));
+        }
+    }
+
     private async Task<List<MonitorEvent>> ReadAsync(long from, long to, MonitorBlocks? blocks)
     {
         var events = new List<MonitorEvent>();
@@ -114,6 +131,36 @@ public abstract class MonitorBlocksConformance(StoreKind kind) : MonitoringServe
     }
 }
 
-public sealed class MonitorBlocksOnSqlite() : MonitorBlocksConformance(StoreKind.Sqlite);
+public sealed class MonitorBlocksOnSqlite() : MonitorBlocksConformance(StoreKind.Sqlite)
+{
+    [Fact]
+    public async Task A_block_row_holding_text_or_a_number_where_bytes_belong_is_passed_over()
+    {
+        // SQLite keeps any type in a BLOB column: a database writer can put text where a tag belongs.
+        var recorder = Server.Service<LedgerRecorder>();
+        for (var n = 0; n < 3 * MonitorBlocks.Size; n += 512)
+        {
+            await recorder.RecordAsync([.. Enumerable.Range(n, 512).Select(i => new AccessRecord(DateTimeOffset.UtcNow, "dr.lee",
+                new FhirInteraction(FhirAction.Read, "Observation", $"obs-{i}"), "decision", new AccessDecision(true, "care-team-read", "on the care team"),
+                null, $"Observation/obs-{i}", $"corr-{i}", "10.0.0.1"))], CancellationToken.None);
+        }
+        var dialect = Server.Service<SqlDialect>();
+        var blocks = Server.Service<MonitorBlocks>();
+        Assert.Equal(3, await blocks.BuildAsync(10, CancellationToken.None));
+        await ExecAsync(Store.Options, "UPDATE monitor_blocks SET tag = 'x' WHERE block = 0");
+        await ExecAsync(Store.Options, "UPDATE monitor_blocks SET data = 7 WHERE block = 1");
+
+        await using (var c = await dialect.OpenAsync(CancellationToken.None))
+        {
+            Assert.Equal([2L], (await blocks.ReadAsync(c, 0, 3, CancellationToken.None)).Keys);
+        }
+        var size = await LedgerEvents.SizeAsync(dialect, CancellationToken.None);
+        var rows = new List<MonitorEvent>();
+        await foreach (var batch in LedgerEvents.ReadPeriodAsync(dialect, 0, size, null, CancellationToken.None)) rows.AddRange(batch);
+        var through = new List<MonitorEvent>();
+        await foreach (var batch in LedgerEvents.ReadPeriodAsync(dialect, 0, size, blocks, CancellationToken.None)) through.AddRange(batch);
+        Assert.Equal(rows, through);
+    }
+}
 
 public sealed class MonitorBlocksOnPostgres() : MonitorBlocksConformance(StoreKind.Postgres);
