@@ -16,17 +16,13 @@ internal static class LedgerEvents
 
     private const string Select = "SELECT idx, at, type, event, user_name, actor, patient, res_type, res_id, action, purpose, permitted, rule, status, outcome, detail, client, source, correlation FROM ledger_entries ";
 
-    /// <summary>Up to <paramref name="limit"/> entries after index <paramref name="after"/>, optionally only those in [<paramref name="fromMs"/>, <paramref name="toMs"/>).</summary>
-    public static async Task<List<MonitorEvent>> ReadAsync(SqlDialect dialect, long after, int limit, CancellationToken ct, long? fromMs = null, long? toMs = null, long? upTo = null)
+    /// <summary>Up to <paramref name="limit"/> entries after index <paramref name="after"/>: the streaming detector's read of what is new.</summary>
+    public static async Task<List<MonitorEvent>> ReadAsync(SqlDialect dialect, long after, int limit, CancellationToken ct)
     {
         await using var c = await dialect.OpenAsync(ct);
         await using var cmd = c.CreateCommand();
-        cmd.CommandText = Select + "WHERE idx > @after" + (fromMs is null ? "" : " AND at >= @from") + (toMs is null ? "" : " AND at < @to")
-            + (upTo is null ? "" : " AND idx <= @upTo") + " ORDER BY idx LIMIT @lim";
+        cmd.CommandText = Select + "WHERE idx > @after ORDER BY idx LIMIT @lim";
         Migrations.AddParam(cmd, "@after", after);
-        if (fromMs is not null) Migrations.AddParam(cmd, "@from", fromMs);
-        if (toMs is not null) Migrations.AddParam(cmd, "@to", toMs);
-        if (upTo is not null) Migrations.AddParam(cmd, "@upTo", upTo);
         Migrations.AddParam(cmd, "@lim", limit);
         var list = new List<MonitorEvent>(Math.Min(limit, Batch));
         await using var r = await cmd.ExecuteReaderAsync(ct);

@@ -33,23 +33,8 @@ internal sealed class MonitorBlocks(SqlDialect dialect, RecordKeys keys, ILogger
 
     private static readonly byte[] Label = "wardline monitor block v1\0"u8.ToArray();
 
-    private ContentAuthenticator? _authenticator;
-    private Keyring? _authenticatorOf;
-
-    private ContentAuthenticator Authenticator
-    {
-        get
-        {
-            // The key derives from the keyring's index key, which rotation keeps; a reloaded keyring gives the same key.
-            var keyring = keys.Keyring;
-            if (!ReferenceEquals(keyring, _authenticatorOf))
-            {
-                _authenticator = new ContentAuthenticator(keyring, Purpose);
-                _authenticatorOf = keyring;
-            }
-            return _authenticator!;
-        }
-    }
+    // The key derives from the keyring's index key, which rotation keeps: a reloaded keyring gives the same key.
+    private readonly ContentAuthenticator _authenticator = new(keys.Keyring, Purpose);
 
     /// <summary>
     /// Builds up to <paramref name="max"/> blocks for complete ranges after the highest block built (from the first range on an
@@ -127,10 +112,10 @@ internal sealed class MonitorBlocks(SqlDialect dialect, RecordKeys keys, ILogger
     /// <summary>A block whose tag verified and whose bytes do not decode: a fault of the writer's, logged; its rows are read.</summary>
     public void Undecodable(long block) => MonitoringLog.BlockUndecodable(logger, block);
 
-    private bool Verify(long block, byte[] subtree, byte[] data, byte[] tag) => subtree.Length == HashLength && Authenticator.Verify(Tagged(block, subtree, data), tag);
+    private bool Verify(long block, byte[] subtree, byte[] data, byte[] tag) => subtree.Length == HashLength && _authenticator.Verify(Tagged(block, subtree, data), tag);
 
     private byte[] Tag(long block, byte[] subtree, byte[] data) =>
-        subtree.Length == HashLength ? Authenticator.Tag(Tagged(block, subtree, data)) : throw new InvalidOperationException($"The ledger's subtree hash for monitor block {block} is not {HashLength} bytes.");
+        subtree.Length == HashLength ? _authenticator.Tag(Tagged(block, subtree, data)) : throw new InvalidOperationException($"The ledger's subtree hash for monitor block {block} is not {HashLength} bytes.");
 
     /// <summary>What a tag covers: a label, the block's number (8 bytes, big-endian), the subtree's hash (32 bytes: a hash of another length is refused, so the parts cannot shift), the block's bytes.</summary>
     private static byte[] Tagged(long block, byte[] subtree, byte[] data)

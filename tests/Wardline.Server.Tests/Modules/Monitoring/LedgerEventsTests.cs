@@ -27,7 +27,7 @@ public abstract class LedgerEventsConformance(StoreKind kind) : MonitoringServer
         var dialect = Server.Service<SqlDialect>();
         var to = DateTimeOffset.UtcNow.AddMinutes(1).ToUnixTimeMilliseconds();
 
-        var streamed = (await LedgerEvents.ReadAsync(dialect, -1, 100_000, CancellationToken.None, from, to)).ToList();
+        var streamed = (await LedgerEvents.ReadAsync(dialect, -1, 100_000, CancellationToken.None)).Where(e => e.AtMs >= from && e.AtMs < to).ToList();
         var period = new List<MonitorEvent>();
         await foreach (var batch in LedgerEvents.ReadPeriodAsync(dialect, await LedgerEvents.IndexAtAsync(dialect, from, CancellationToken.None),
             await LedgerEvents.IndexAtAsync(dialect, to, CancellationToken.None), null, CancellationToken.None)) period.AddRange(batch);
