@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The audit ledger's benchmarks (issue 4), through the server's own services (bench/Wardline.Bench/LedgerBenchmark.cs):
 #
-#   bench/ledger.sh [STEP...]     # steps: machine append profile verify proofs hash (default: all of them)
+#   bench/ledger.sh [STEP...]     # steps: machine append profile ceiling verify proofs hash (default: all of them)
 #
 #   append   durable appends/s with 1, 16 and 64 concurrent writers (LedgerRecorder.RecordAsync, one access record per
 #            call, 3 s warm-up + 10 s per writer count), on a fresh SQLite store and a fresh PostgreSQL database
 #   profile  where an append's time goes: encode+hash vs the group's SQL vs its commit, per group size
+#   ceiling  the floor under any design: groups of G entries made durable with nothing else done (a file + fsync,
+#            a three-column SQLite table, a three-column PostgreSQL table), then the append step again in the same run
 #   verify   LedgerVerifier (Depth.Startup) over a 1,000,000-entry SQLite ledger, with `openssl speed -evp sha256` in the same run
 #   proofs   1,000 inclusion and consistency proofs at random indexes and sizes of a 10,000,000-entry SQLite ledger
 #   hash     BenchmarkDotNet: MerkleHash.Leaf of 300 bytes vs SHA256.HashData of the same bytes
@@ -21,7 +23,7 @@ LEDGER_10M=${WARDLINE_LEDGER_10M:-/tmp/wl-ledger-10m}
 OUT=bench/results/ledger
 mkdir -p "$OUT"
 STEPS=("$@")
-[ ${#STEPS[@]} -gt 0 ] || STEPS=(machine append profile verify proofs hash)
+[ ${#STEPS[@]} -gt 0 ] || STEPS=(machine append profile ceiling verify proofs hash)
 want() { local s; for s in "${STEPS[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -65,6 +67,19 @@ if want profile; then
   log "profile: SQLite and PostgreSQL"
   { stamp; flock /tmp/wl.lock "${B[@]}" profile; } | tee "$OUT/profile-sqlite.txt"
   { stamp; flock /tmp/wl.lock "${B[@]}" profile --db "$WARDLINE_TEST_POSTGRES"; } | tee "$OUT/profile-postgres.txt"
+fi
+
+if want ceiling; then
+  log "ceiling: durable groups with nothing else done, then the product's appends, in one locked run"
+  {
+    stamp
+    flock /tmp/wl.lock bash -c '
+      "$@" ceiling --db "$WARDLINE_TEST_POSTGRES" --groups 1,16,64,256
+      echo "--- the product path, same run (LedgerRecorder.RecordAsync)"
+      "$@" append --writers 1,16,64 --seconds 5 --warmup 2
+      "$@" append --db "$WARDLINE_TEST_POSTGRES" --writers 1,16,64 --seconds 5 --warmup 2
+    ' _ "${B[@]}"
+  } | tee "$OUT/ceiling-and-append.txt"
 fi
 
 if want verify; then

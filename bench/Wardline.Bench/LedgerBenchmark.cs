@@ -27,6 +27,12 @@ namespace Wardline.Bench;
 ///   Wardline.Bench ledger proofs  --data DIR [--samples 1000]
 ///       LedgerProofs inclusion and consistency proofs at random indexes and sizes, each checked with ProofVerifier
 ///       and chained to the recorded root; median and p99 per proof.
+///   Wardline.Bench ledger ceiling [--db CONNSTRING] [--groups 1,16,64,256,1024] [--seconds 5]
+///       the floor under any design that makes every entry durable before its response: groups of G entries of the
+///       append benchmark's size made durable with nothing else done (no encoding, hashing, tree, columns or
+///       indexes): appended to a file and fsync'd; inserted into a three-column SQLite table and committed (the
+///       store's pragmas); copied into a three-column PostgreSQL table and committed. With W writers each awaiting
+///       its own entry, a group holds at most W entries, so G = W bounds the W-writer figure on this disk.
 ///   Wardline.Bench ledger hash    [BenchmarkDotNet arguments]
 ///       BenchmarkDotNet: MerkleHash.Leaf of a 300-byte entry vs SHA256.HashData of the same bytes.
 /// Every result line starts with "WL " and holds key=value pairs for the report.
@@ -50,6 +56,7 @@ internal static class LedgerBenchmark
             case "build": await BuildAsync(o); return 0;
             case "verify": return await VerifyAsync(o);
             case "proofs": return await ProofsAsync(o);
+            case "ceiling": await CeilingAsync(o); return 0;
             case "hash": LeafHashBenchmarks.Run(args[1..]); return 0;
             default:
                 Console.Error.WriteLine($"unknown ledger benchmark '{args[0]}'");
@@ -196,6 +203,119 @@ internal static class LedgerBenchmark
                 $"append (state, frontier, INSERTs, UPDATE) {Us(tAppend, groups):F0} us, commit (fsync) {Us(tCommit, groups):F0} us; " +
                 $"one writer at this group size: {ceiling:N0} entries/s, commit is {100.0 * tCommit / total:F0}% of the time");
             Console.WriteLine(Invariant($"WL {engine}.group{g}.groups={groups} {engine}.group{g}.rows_us={Us(tRows, groups):F1} {engine}.group{g}.open_us={Us(tOpen, groups):F1} {engine}.group{g}.append_us={Us(tAppend, groups):F1} {engine}.group{g}.commit_us={Us(tCommit, groups):F1} {engine}.group{g}.ceiling={ceiling:F0}"));
+        }
+    }
+
+    // ---------------------------------------------------------------- ceiling
+
+    private static async Task CeilingAsync(Args o)
+    {
+        var seconds = o.Double("--seconds", 5);
+        var groups = o.Ints("--groups", [1, 16, 64, 256, 1024]);
+        var entry = LedgerRecorder.ToEntry(Record(0, 0)).Encode();
+        var leaf = MerkleHash.Leaf(entry);
+        Console.WriteLine($"ceiling: groups of G entries of {entry.Length} bytes (+ a 32-byte leaf) made durable, nothing else done; {seconds} s per G, after 1 s unmeasured");
+
+        // One timed loop: body(g, first index) makes one group durable.
+        async Task Measure(string what, int g, Func<int, long, Task> body)
+        {
+            long n = 0, k = 0;
+            var warm = Stopwatch.GetTimestamp() + Stopwatch.Frequency;
+            while (Stopwatch.GetTimestamp() < warm) { await body(g, k); k += g; }
+            var t0 = Stopwatch.GetTimestamp();
+            var until = t0 + (long)(seconds * Stopwatch.Frequency);
+            while (Stopwatch.GetTimestamp() < until) { await body(g, k); k += g; n++; }
+            var elapsed = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            var rate = n * g / elapsed;
+            Console.WriteLine($"{what} G={g}: {n:N0} groups, {elapsed / n * 1e6:N0} us a group, {rate:N0} entries/s");
+            Console.WriteLine(Invariant($"WL ceiling.{what}.g{g}.group_us={elapsed / n * 1e6:F1} ceiling.{what}.g{g}.rate={rate:F0}"));
+        }
+
+        var dir = Directory.CreateTempSubdirectory("wl-ledger-ceiling-").FullName;
+        try
+        {
+            // (a) A file: the group's bytes appended with one write, then fsync (FileStream.Flush(true)).
+            foreach (var g in groups)
+            {
+                var buffer = new byte[g * (entry.Length + leaf.Length)];
+                await using var file = new FileStream(Path.Combine(dir, $"journal-{g}.bin"), FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.None);
+                await Measure("file", g, (_, _) =>
+                {
+                    file.Write(buffer);
+                    file.Flush(flushToDisk: true);
+                    return Task.CompletedTask;
+                });
+            }
+
+            // (b) SQLite with the store's pragmas (WAL, synchronous=FULL): one prepared INSERT per entry, one COMMIT per group.
+            foreach (var g in groups)
+            {
+                await using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dir, $"ceiling-{g}.db")};Pooling=False");
+                await c.OpenAsync();
+                await using (var setup = c.CreateCommand())
+                {
+                    setup.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384; " +
+                        "CREATE TABLE entries (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL, leaf BLOB NOT NULL);";
+                    await setup.ExecuteNonQueryAsync();
+                }
+                await Measure("sqlite", g, async (g, first) =>
+                {
+                    await using var tx = c.BeginTransaction();
+                    await using var insert = c.CreateCommand();
+                    insert.Transaction = tx;
+                    insert.CommandText = "INSERT INTO entries (idx, entry, leaf) VALUES ($i, $e, $l)";
+                    var pi = insert.Parameters.Add("$i", Microsoft.Data.Sqlite.SqliteType.Integer);
+                    insert.Parameters.AddWithValue("$e", entry);
+                    insert.Parameters.AddWithValue("$l", leaf);
+                    insert.Prepare();
+                    for (var i = 0; i < g; i++)
+                    {
+                        pi.Value = first + i;
+                        insert.ExecuteNonQuery();
+                    }
+                    await tx.CommitAsync();
+                });
+            }
+
+            // (c) PostgreSQL: one binary COPY per group and its COMMIT (synchronous_commit on, the server's default).
+            if (o.Get("--db") is { } db)
+            {
+                await using var source = NpgsqlDataSource.Create(db);
+                await using (var setup = source.CreateCommand("DROP TABLE IF EXISTS wl_ceiling_entries; CREATE TABLE wl_ceiling_entries (idx bigint PRIMARY KEY, entry bytea NOT NULL, leaf bytea NOT NULL)"))
+                    await setup.ExecuteNonQueryAsync();
+                try
+                {
+                    await using var c = await source.OpenConnectionAsync();
+                    foreach (var g in groups)
+                    {
+                        await Measure("postgres", g, async (g, first) =>
+                        {
+                            await using var tx = await c.BeginTransactionAsync();
+                            await using (var copy = await c.BeginBinaryImportAsync("COPY wl_ceiling_entries (idx, entry, leaf) FROM STDIN (FORMAT BINARY)"))
+                            {
+                                for (var i = 0; i < g; i++)
+                                {
+                                    await copy.StartRowAsync();
+                                    await copy.WriteAsync(first + i + (long)g * 1_000_000_000, NpgsqlTypes.NpgsqlDbType.Bigint);
+                                    await copy.WriteAsync(entry, NpgsqlTypes.NpgsqlDbType.Bytea);
+                                    await copy.WriteAsync(leaf, NpgsqlTypes.NpgsqlDbType.Bytea);
+                                }
+                                await copy.CompleteAsync();
+                            }
+                            await tx.CommitAsync();
+                        });
+                    }
+                }
+                finally
+                {
+                    await using var drop = source.CreateCommand("DROP TABLE IF EXISTS wl_ceiling_entries");
+                    await drop.ExecuteNonQueryAsync();
+                }
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
         }
     }
 
