@@ -36,6 +36,15 @@ public static class WardlineHost
         {
             throw new OptionsValidationException(WardlineOptions.Section, typeof(WardlineOptions), problems);
         }
+        // A store a restore has not proven (stopped part-way, or its proof failed) is not served. An embedded store's mark
+        // is a file, checked before any service is built: building them makes a keyring beside a store that has none, and
+        // the next restore into the folder must be able to put the backup's keyring there. A PostgreSQL store's mark is
+        // a table, checked by StoreInitializer before anything is migrated.
+        if (options.PostgresConnectionString is null && options.DataDirectory is { } data &&
+            Path.Combine(data, "wardline.db") is var file && RestoreMarker.Find(file) is { } unproven)
+        {
+            throw new BackupRefusedException(RestoreMarker.Describe(unproven, file));
+        }
 
         // Wardline reads no appsettings.json, so nothing needs the host's reload-on-change: with it, the host watches
         // its content root (the working directory, often the data folder) and every folder below it, and wakes on
@@ -301,6 +310,9 @@ internal sealed class StoreInitializer(RecordStore store, RecordKeys keys, Recor
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        // A store a restore has not proven is not served (an embedded store's mark was checked before the services were built).
+        if (await RestoreMarker.FindAsync(dialect, cancellationToken) is { } pending)
+            throw new BackupRefusedException(RestoreMarker.Describe(pending, dialect));
         var kekId = keys.ActiveKekId; // Loads (or creates) the keyring now, so a bad passphrase stops start-up.
         var applied = await store.MigrateAsync(cancellationToken);
         // Resources stored before access facts existed get theirs now, before any request is served:

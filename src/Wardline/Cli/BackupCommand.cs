@@ -313,8 +313,12 @@ internal static class BackupCommand
             if (verdict.WitnessBeyond is { } beyond)
                 AnsiConsole.MarkupLine($"[yellow]the witness saw the ledger reach {beyond.Size} entries[/] ({beyond.Timestamp.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC): the {beyond.Size - manifest.LedgerSize} entries after this backup are not in it (they fall within the recovery point)");
             var recorder = sp.GetRequiredService<LedgerRecorder>();
+            var restored = sp.GetRequiredService<SqlDialect>();
             if (!verdict.Proven || report.Damaged.Count > 0)
             {
+                // The mark stays, now saying the proof failed: no server serves this store until someone decides to.
+                var started = (await RestoreMarker.FindAsync(restored, ct))?.Started ?? DateTimeOffset.UtcNow;
+                await RestoreMarker.SetAsync(restored, manifest.Id, started, RestorePending.NotProven, ct);
                 foreach (var p in verdict.Report.Problems) AnsiConsole.MarkupLine($"[red]differs[/]: {Markup.Escape(p)}");
                 await recorder.RecordSystemAsync("restore-completed", "operator", "failed", $"restore of backup {manifest.Id} from {backupStore.Display}: {verdict.Report.Problems.Count} problems, {report.Damaged.Count} segments missing", ct);
                 AnsiConsole.MarkupLine("[red]the restored store is NOT proven to be the backed-up data[/]: do not serve it before the problems above are understood");
@@ -349,6 +353,7 @@ internal static class BackupCommand
             }
             await recorder.RecordSystemAsync("restore-completed", "operator", "succeeded",
                 $"restore of backup {manifest.Id} from {backupStore.Display}: {verdict.Report.Size} entries and {verdict.Report.VersionsChecked} versions verified{lost}", ct);
+            await RestoreMarker.ClearAsync(restored, ct);
             AnsiConsole.MarkupLine("[green]proven[/]: the restored store is the unaltered data of the backup");
             return 0;
         }));
@@ -385,6 +390,18 @@ internal static class BackupCommand
     private static void MoveAsideDamaged(string dir)
     {
         var db = Path.Combine(dir, "wardline.db");
+        var mark = RestoreMarker.FileOf(db);
+        if (File.Exists(mark))
+        {
+            // An earlier restore into this folder stopped part-way or was not proven: its store is set aside (evidence), not merged into.
+            var at = DateTime.UtcNow.ToString("yyyyMMddTHHmmssZ", CultureInfo.InvariantCulture);
+            foreach (var f in new[] { db, db + "-wal", db + "-shm", db + "-journal", mark })
+            {
+                if (File.Exists(f)) File.Move(f, $"{f}.unfinished-{at}");
+            }
+            AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(db)} held an earlier restore that was not proven; moved aside as *.unfinished-{at}[/]");
+            return;
+        }
         if (!File.Exists(db)) return;
         if (LooksLikeSqlite(db) && new FileInfo(db).Length > 0)
         {

@@ -134,6 +134,7 @@ public sealed class BackupCliTests(BackedUpStore store) : IClassFixture<BackedUp
         var restore = await RunAsync("restore", "--from", target, "--to", Path.Combine(_folder, "restored"), "--keyring", store.Keyring);
         Assert.True(restore.ExitCode == 0, restore.Output);
         Assert.Contains("proven", restore.Flat, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_folder, "restored", "wardline.db.restore-pending")), "a proven store keeps its restore mark");
         // The chain is the full backup's database image and the incremental's rows: the CLI says how long each took.
         Assert.Matches(@"the full backup as the database file in \d+\.\d s, [1-9]\d* rows of later backups and the final flush in \d+\.\d s\) in \d+\.\d s", restore.Flat);
 
@@ -376,8 +377,46 @@ public sealed class BackupCliTests(BackedUpStore store) : IClassFixture<BackedUp
         var backedUp = await CountAsync(store.Options, "SELECT COUNT(*) FROM resource_versions");
         Assert.Equal(backedUp, await CountAsync(restored, "SELECT COUNT(*) FROM resource_versions"));
         Assert.Equal(1, await CountAsync(restored, "SELECT COUNT(*) FROM ledger_entries WHERE type = 'system' AND event = 'restore-completed' AND outcome = 'succeeded'"));
+        Assert.Equal(0, await CountAsync(restored, "SELECT COUNT(*) FROM pg_tables WHERE tablename = 'restore_pending'"));
         var verify = await VerifyAsync(restored);
         Assert.True(verify.ExitCode == 0, verify.Output);
+    }
+
+    [Fact]
+    public async Task A_restore_into_postgresql_that_stops_part_way_leaves_a_database_no_server_serves_and_no_restore_merges_into()
+    {
+        await using var database = await TestStore.CreateAsync(StoreKind.Postgres);
+        var copy = store.CopyTarget(Path.Combine(_folder, "target"), rows: true);
+        var segment = Directory.GetFiles(copy, "resources-*.seg", SearchOption.AllDirectories).Order(StringComparer.Ordinal).First();
+        var bytes = await File.ReadAllBytesAsync(segment);
+        bytes[bytes.Length / 2] ^= 0x5a;
+        await File.WriteAllBytesAsync(segment, bytes);
+        var witness = store.CopyWitness(Path.Combine(_folder, "witness"));
+
+        var stopped = await RunAsync("restore", "--from", "file://" + copy, "--to-db", database.PostgresConnectionString!, "--keyring", store.Keyring, "--witness", witness);
+        var again = await RunAsync("restore", "--from", Target, "--to-db", database.PostgresConnectionString!, "--keyring", store.Keyring, "--witness", witness);
+
+        Assert.NotEqual(0, stopped.ExitCode);
+        var options = new WardlineOptions
+        {
+            PostgresConnectionString = database.PostgresConnectionString, KeyringPath = store.Keyring, Urls = { "http://127.0.0.1:0" },
+            Ledger = { WitnessPath = witness }, Access = { PolicyPath = TestServer.AllAccessPolicy },
+        };
+        Assert.Equal(1, await CountAsync(options, "SELECT COUNT(*) FROM restore_pending"));
+        var app = WardlineHost.Build(options);
+        try
+        {
+            var refused = await Assert.ThrowsAsync<Wardline.Server.Modules.Backup.BackupRefusedException>(() => app.StartAsync());
+            Assert.Contains("holds an unfinished restore", refused.Message, StringComparison.Ordinal);
+            Assert.Contains("the table restore_pending", refused.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await app.DisposeAsync();
+        }
+        Assert.Equal(2, again.ExitCode);
+        Assert.Contains("the destination is not empty", again.Flat, StringComparison.Ordinal);
+        Assert.Contains("holds an unfinished restore", again.Flat, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -431,6 +470,41 @@ public sealed class BackupCliTests(BackedUpStore store) : IClassFixture<BackedUp
         Assert.Equal(1, skipping.ExitCode);
         Assert.Contains("missing: segment " + name, skipping.Flat, StringComparison.Ordinal);
         Assert.Contains("NOT proven", skipping.Flat, StringComparison.Ordinal);
+
+        // Neither store is served: the stopped restore's is unfinished, the skipping one's not proven.
+        await AssertNotServedAsync(to, "an unfinished restore");
+        await AssertNotServedAsync(Path.Combine(_folder, "skipped"), "a restore whose proof failed");
+
+        // The same restore from the intact target into the stopped one's folder sets its store aside and is proven; then it is served.
+        var again = await RunAsync("restore", "--from", Target, "--to", to, "--keyring", store.Keyring);
+        Assert.True(again.ExitCode == 0, again.Output);
+        Assert.Contains("held an earlier restore that was not proven; moved aside as *.unfinished-", again.Flat, StringComparison.Ordinal);
+        Assert.Contains("proven", again.Flat, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(to, "wardline.db.restore-pending")));
+        Assert.Single(Directory.GetFiles(to, "wardline.db.restore-pending.unfinished-*"));
+        Assert.Single(Directory.GetFiles(to, "wardline.db.unfinished-*"));
+        await using (var served = await TestServer.StartAsync(new WardlineOptions { DataDirectory = to }))
+        {
+            Assert.True((await served.Client.GetAsync("metadata")).IsSuccessStatusCode);
+        }
+    }
+
+    /// <summary>A server started on the store in <paramref name="data"/> refuses to start, saying why.</summary>
+    private static async Task AssertNotServedAsync(string data, string why)
+    {
+        Assert.True(File.Exists(Path.Combine(data, "wardline.db.restore-pending")), "the store is not marked");
+        var keyring = Path.Combine(data, "keyring.json");
+        var hadKeyring = File.Exists(keyring);
+        var options = new WardlineOptions { DataDirectory = data, Urls = { "http://127.0.0.1:0" } };
+        options.Access.PolicyPath = TestServer.AllAccessPolicy;
+        var refused = Assert.Throws<Wardline.Server.Modules.Backup.BackupRefusedException>(() => WardlineHost.Build(options));
+        Assert.Contains(why, refused.Message, StringComparison.Ordinal);
+        Assert.Contains("is not served", refused.Message, StringComparison.Ordinal);
+        // Through the CLI, as an operator meets it.
+        var serve = await RunAsync("serve", "--data", data, "--urls", "http://127.0.0.1:0");
+        Assert.True(serve.ExitCode == 2, serve.Output);
+        Assert.Contains(why, serve.Flat, StringComparison.Ordinal);
+        Assert.True(File.Exists(keyring) == hadKeyring, "the refused server made a keyring beside the store");
     }
 
     [Fact]
@@ -472,6 +546,8 @@ public sealed class BackupCliTests(BackedUpStore store) : IClassFixture<BackedUp
         Assert.Contains(name, skipping.Flat, StringComparison.Ordinal);
         Assert.Contains("cannot be restored in part", skipping.Flat, StringComparison.Ordinal);
         Assert.DoesNotContain("proven: ", skipping.Flat, StringComparison.Ordinal);
+        // The pieces before the damaged one were written into the database file: no server serves what is there.
+        await AssertNotServedAsync(Path.Combine(_folder, "skipped"), "an unfinished restore");
     }
 
     private async Task<string> ConfigAsync(object backupStore)

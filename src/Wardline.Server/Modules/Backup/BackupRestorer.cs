@@ -75,6 +75,8 @@ internal static class BackupRestorer
     {
         await using var c = await target.OpenAsync(ct);
         var tables = await BackupTables.ExistingTablesAsync(target, c, ct);
+        if (tables.Count > 0 && await RestoreMarker.FindAsync(target, ct) is { } pending)
+            throw new BackupRefusedException($"the destination is not empty: {RestoreMarker.Describe(pending, target)}");
         if (tables.Count > 0)
             throw new BackupRefusedException($"the destination ({target.Describe()}) is not empty: it holds {tables.Count} tables. A restore only goes into an empty store; give a new folder or an empty database.");
     }
@@ -91,6 +93,8 @@ internal static class BackupRestorer
         if (objects.Any(o => o.Kind == ManifestObject.ImageKind))
             throw new BackupFormatException($"manifest {manifest.Name} lists database image pieces after other objects; an image can only start a chain");
         await EnsureEmptyAsync(target, ct);
+        // Before the first byte: until the caller proves the restored store and clears the mark, no server serves it.
+        await RestoreMarker.SetAsync(target, manifest.Id, DateTimeOffset.UtcNow, RestorePending.Restoring, ct);
         var total = manifest.Objects.Count;
         string? scratch = null;
         if (images.Count > 0 && target is SqliteDialect sqlite)

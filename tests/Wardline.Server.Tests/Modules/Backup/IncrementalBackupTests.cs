@@ -171,6 +171,8 @@ public abstract class IncrementalBackupConformance(StoreKind kind) : StoreAndTar
             var newer = await BackupAsync(server, Target.Store);
             Assert.True(newer.Status == "completed", newer.Error);
             await RestoreIntoAsync(Target.Store, older.Manifest!, rolledBack, Store);
+            // Proven (against its manifest), so it may be served.
+            Assert.True((await VerifyAsync(rolledBack, older.Manifest!, null)).Proven);
         }
         ReleasePools();
 

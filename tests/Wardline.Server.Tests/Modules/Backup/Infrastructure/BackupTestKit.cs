@@ -112,13 +112,15 @@ internal static class BackupTestKit
         return report;
     }
 
-    /// <summary>Proves the restored store against the source's witness and the manifest.</summary>
+    /// <summary>Proves the restored store against the source's witness and the manifest; once proven, it may be served (its restore mark is cleared, as `wardline restore` does).</summary>
     public static async Task<RestoreVerdict> VerifyAsync(TestStore restored, Manifest manifest, string? witnessFolder)
     {
         var keyring = Keyring.Load(KeyringPath(restored), null);
         await using var dialect = Dialect(restored);
         using var witness = witnessFolder is null ? null : new FolderWitness(witnessFolder);
-        return await RestoreCheck.VerifyAsync(dialect, new RecordKeys(keyring, null, NullLogger<RecordKeys>.Instance), witness, manifest, CancellationToken.None);
+        var verdict = await RestoreCheck.VerifyAsync(dialect, new RecordKeys(keyring, null, NullLogger<RecordKeys>.Instance), witness, manifest, CancellationToken.None);
+        if (verdict.Proven) await RestoreMarker.ClearAsync(dialect, CancellationToken.None);
+        return verdict;
     }
 
     /// <summary>The ledger's recorded size and root in the store, read directly.</summary>
