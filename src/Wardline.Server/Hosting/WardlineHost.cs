@@ -310,7 +310,9 @@ internal sealed class StoreInitializer(RecordStore store, RecordKeys keys, Recor
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        // A store a restore has not proven is not served (an embedded store's mark was checked before the services were built).
+        // A store a restore has not proven is not served (an embedded store's mark was checked before the services were built;
+        // here, a PostgreSQL store's, before anything is migrated: its keyring is the configured file, opened when these
+        // services were built, and created there only when that file is missing).
         if (await RestoreMarker.FindAsync(dialect, cancellationToken) is { } pending)
             throw new BackupRefusedException(RestoreMarker.Describe(pending, dialect));
         var kekId = keys.ActiveKekId; // Loads (or creates) the keyring now, so a bad passphrase stops start-up.

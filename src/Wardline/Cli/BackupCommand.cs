@@ -304,7 +304,7 @@ internal static class BackupCommand
             }
             else if (witnessDir is not null) restoredOptions.Ledger.WitnessPath = witnessDir;
             else if (db is not null) restoredOptions.Ledger.WitnessPath = Path.Combine(Path.GetTempPath(), "wardline-no-witness");
-            await using var sp = await StoreArgs.OpenAsync(restoredOptions, ct);
+            await using var sp = await StoreArgs.OpenAsync(restoredOptions, ct, unproven: true);
             var withDerived = parse.GetValue(derived);
             var verdict = await WithProgressAsync("verifying", _ => RestoreCheck.VerifyAsync(sp.GetRequiredService<SqlDialect>(), new RecordKeys(keyring, null, NullLogger<RecordKeys>.Instance),
                 witness, manifest, ct, withDerived ? new Wardline.Server.Modules.Access.Facts.FactsExtractor(options.Access) : null));
@@ -353,7 +353,7 @@ internal static class BackupCommand
             }
             await recorder.RecordSystemAsync("restore-completed", "operator", "succeeded",
                 $"restore of backup {manifest.Id} from {backupStore.Display}: {verdict.Report.Size} entries and {verdict.Report.VersionsChecked} versions verified{lost}", ct);
-            await RestoreMarker.ClearAsync(restored, ct);
+            await RestoreMarker.ClearAsync(restored, CancellationToken.None); // proven and recorded: a Ctrl-C now must not leave it marked
             AnsiConsole.MarkupLine("[green]proven[/]: the restored store is the unaltered data of the backup");
             return 0;
         }));
@@ -394,8 +394,8 @@ internal static class BackupCommand
         if (File.Exists(mark))
         {
             // An earlier restore into this folder stopped part-way or was not proven: its store is set aside (evidence), not merged into.
-            var at = DateTime.UtcNow.ToString("yyyyMMddTHHmmssZ", CultureInfo.InvariantCulture);
-            foreach (var f in new[] { db, db + "-wal", db + "-shm", db + "-journal", mark })
+            var at = DateTime.UtcNow.ToString("yyyyMMddTHHmmssfffZ", CultureInfo.InvariantCulture);
+            foreach (var f in new[] { db, db + "-wal", db + "-shm", db + "-journal", mark + ".tmp", mark })
             {
                 if (File.Exists(f)) File.Move(f, $"{f}.unfinished-{at}");
             }

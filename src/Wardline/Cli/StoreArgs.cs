@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Wardline.Server.Hosting;
+using Wardline.Server.Modules.Backup;
 using Wardline.Server.Modules.Records.Storage;
 
 namespace Wardline.Cli;
@@ -78,8 +79,10 @@ internal sealed class StoreArgs
     /// Services for working on the store without the web server; the schema is brought up to date.
     /// The keyring is opened (or created) first, as the server does at start, so every command on a
     /// store creates the key file on first run and fails early, with exit code 3, on a wrong passphrase.
+    /// A store that holds a restore not yet proven is refused before that (exit code 2): no command backs it up,
+    /// writes to it or makes a keyring beside it; only the restore's own proof opens it (<paramref name="unproven"/>).
     /// </summary>
-    public static async Task<ServiceProvider> OpenAsync(WardlineOptions options, CancellationToken ct)
+    public static async Task<ServiceProvider> OpenAsync(WardlineOptions options, CancellationToken ct, bool unproven = false)
     {
         var services = new ServiceCollection();
         services.AddLogging(l => l.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning));
@@ -88,6 +91,9 @@ internal sealed class StoreArgs
         var sp = services.BuildServiceProvider();
         try
         {
+            var dialect = sp.GetRequiredService<SqlDialect>();
+            if (!unproven && await RestoreMarker.FindAsync(dialect, ct) is { } pending)
+                throw new BackupRefusedException(RestoreMarker.Describe(pending, dialect));
             _ = sp.GetRequiredService<Wardline.Server.Modules.Records.RecordKeys>().ActiveKekId;
             await sp.GetRequiredService<RecordStore>().MigrateAsync(ct);
         }

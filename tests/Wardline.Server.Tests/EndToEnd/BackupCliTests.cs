@@ -408,6 +408,7 @@ public sealed class BackupCliTests(BackedUpStore store) : IClassFixture<BackedUp
         {
             var refused = await Assert.ThrowsAsync<Wardline.Server.Modules.Backup.BackupRefusedException>(() => app.StartAsync());
             Assert.Contains("holds an unfinished restore", refused.Message, StringComparison.Ordinal);
+            Assert.Contains("Drop and re-create the database", refused.Message, StringComparison.Ordinal);
             Assert.Contains("the table restore_pending", refused.Message, StringComparison.Ordinal);
         }
         finally
@@ -479,7 +480,7 @@ public sealed class BackupCliTests(BackedUpStore store) : IClassFixture<BackedUp
         var again = await RunAsync("restore", "--from", Target, "--to", to, "--keyring", store.Keyring);
         Assert.True(again.ExitCode == 0, again.Output);
         Assert.Contains("held an earlier restore that was not proven; moved aside as *.unfinished-", again.Flat, StringComparison.Ordinal);
-        Assert.Contains("proven", again.Flat, StringComparison.Ordinal);
+        Assert.Contains("proven: the restored store is the unaltered data", again.Flat, StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(to, "wardline.db.restore-pending")));
         Assert.Single(Directory.GetFiles(to, "wardline.db.restore-pending.unfinished-*"));
         Assert.Single(Directory.GetFiles(to, "wardline.db.unfinished-*"));
@@ -500,10 +501,15 @@ public sealed class BackupCliTests(BackedUpStore store) : IClassFixture<BackedUp
         var refused = Assert.Throws<Wardline.Server.Modules.Backup.BackupRefusedException>(() => WardlineHost.Build(options));
         Assert.Contains(why, refused.Message, StringComparison.Ordinal);
         Assert.Contains("is not served", refused.Message, StringComparison.Ordinal);
-        // Through the CLI, as an operator meets it.
+        // Through the CLI, as an operator meets it: no server, and no command that would back the store up or write to it.
         var serve = await RunAsync("serve", "--data", data, "--urls", "http://127.0.0.1:0");
         Assert.True(serve.ExitCode == 2, serve.Output);
         Assert.Contains(why, serve.Flat, StringComparison.Ordinal);
+        var backup = await RunAsync("backup", "now", "--data", data, "--target", "file://" + Path.Combine(data, "..", "never-written"));
+        Assert.True(backup.ExitCode == 2, backup.Output);
+        Assert.Contains(why, backup.Flat, StringComparison.Ordinal);
+        Assert.Contains("Run `wardline restore` again into this folder", backup.Flat, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(data, "..", "never-written")));
         Assert.True(File.Exists(keyring) == hadKeyring, "the refused server made a keyring beside the store");
     }
 

@@ -34,7 +34,11 @@ internal static class RestoreMarker
     /// <summary>The file that marks the SQLite database <paramref name="databaseFile"/>.</summary>
     public static string FileOf(string databaseFile) => databaseFile + Suffix;
 
-    /// <summary>Marks the store (or updates its mark) as holding an unproven restore of <paramref name="backup"/>, durably.</summary>
+    /// <summary>
+    /// Marks the store (or updates its mark) as holding an unproven restore of <paramref name="backup"/>. On SQLite the file is
+    /// flushed before it is renamed into place; the folder itself is not flushed (.NET opens no directory handle), so a power
+    /// cut in the first seconds could lose a new mark along with the empty database the restore had just begun.
+    /// </summary>
     public static async Task SetAsync(SqlDialect dialect, string backup, DateTimeOffset started, string state, CancellationToken ct)
     {
         var json = new JsonObject
@@ -101,29 +105,32 @@ internal static class RestoreMarker
         {
             return Parse(File.ReadAllText(file));
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return Parse(null);
         }
     }
 
-    /// <summary>What a server or a restore says of a marked store.</summary>
+    /// <summary>What a server, a command or a restore says of a marked store.</summary>
     public static string Describe(RestorePending pending, SqlDialect dialect) =>
-        Describe(pending, dialect.Describe(), FileOf(dialect) is { } file ? $"the file {file}" : $"the table {Table}");
+        FileOf(dialect) is { } file ? Describe(pending, dialect.Describe(), FolderAdvice, $"the file {file}") : Describe(pending, dialect.Describe(), DatabaseAdvice, $"the table {Table}");
 
     /// <summary>What a server says of a marked SQLite database <paramref name="databaseFile"/>.</summary>
     public static string Describe(RestorePending pending, string databaseFile) =>
-        Describe(pending, $"SQLite file {databaseFile}", $"the file {FileOf(databaseFile)}");
+        Describe(pending, $"SQLite file {databaseFile}", FolderAdvice, $"the file {FileOf(databaseFile)}");
 
-    private static string Describe(RestorePending pending, string store, string mark)
+    private const string FolderAdvice = "Run `wardline restore` again into this folder (the unfinished store is moved aside as evidence)";
+
+    private const string DatabaseAdvice = "Drop and re-create the database, then run `wardline restore` again into it";
+
+    private static string Describe(RestorePending pending, string store, string advice, string mark)
     {
         var what = pending.State == RestorePending.NotProven
             ? "a restore whose proof failed"
             : "an unfinished restore (it stopped before its proof, or is still running)";
         var started = pending.Started == DateTimeOffset.MinValue ? "" : $", started {pending.Started.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)} UTC";
         return $"{store} holds {what} of backup {pending.Backup}{started}: it is not proven to be the backed-up data and is not served. " +
-            "Run `wardline restore` again into this folder (the unfinished store is moved aside) or into an empty database; " +
-            $"to serve it anyway after investigating, remove {mark}.";
+            $"{advice}; to serve it anyway after investigating, remove {mark}.";
     }
 
     private static RestorePending Parse(string? json)
