@@ -58,9 +58,19 @@ public sealed class BackupOptions
 
     /// <summary>
     /// Who is e-mailed (through the SMTP server of <c>Wardline:Access:Notify</c>) when backups start failing, when they
-    /// recover, and when a restore drill fails: the operators and the security officer.
+    /// recover, when they are overdue, and when a restore drill fails: the operators and the security officer.
     /// </summary>
     public IList<string> AlertEmails { get; } = [];
+
+    /// <summary>
+    /// How long without a good backup before backups are overdue: the status says so and <see cref="AlertEmails"/> are told,
+    /// whatever the cause (failing runs, a backup cycle that stops on an unexpected error, another server holding the lead
+    /// and doing nothing). 0 (the default): three intervals and a minute.
+    /// </summary>
+    public int OverdueAfterSeconds { get; set; }
+
+    /// <summary>The overdue threshold in effect.</summary>
+    public int OverdueSeconds => OverdueAfterSeconds > 0 ? OverdueAfterSeconds : 3 * (IntervalSeconds > 0 ? IntervalSeconds : 86_400) + 60;
 
     /// <summary>Where drills restore to (a scratch folder, emptied after each drill); defaults to the system's temp folder.</summary>
     public string? DrillFolder { get; set; }
@@ -74,6 +84,7 @@ public sealed class BackupOptions
         if (MaxIncrementalPercent is < 0 or > 10_000) problems.Add("Wardline:Backup:MaxIncrementalPercent must be between 0 (off) and 10000.");
         if (MinIncrementalMiB is < 0 or > 1_048_576) problems.Add("Wardline:Backup:MinIncrementalMiB must be between 0 and 1048576 (1 TiB).");
         if (LockDays is < 0 or > 3650) problems.Add("Wardline:Backup:LockDays must be between 0 and 3650.");
+        if (OverdueAfterSeconds is < 0 or > 31_622_400) problems.Add("Wardline:Backup:OverdueAfterSeconds must be between 0 (three intervals and a minute) and 31622400 (366 days).");
         if (DrillIntervalHours is < 0 or > 8784) problems.Add("Wardline:Backup:DrillIntervalHours must be between 0 (on demand only) and 8784.");
         if (Retention.Hourly < 0 || Retention.Daily < 0 || Retention.Weekly < 0 || Retention.Monthly < 0) problems.Add("Wardline:Backup:Retention counts cannot be negative.");
         if (Retention.Hourly + Retention.Daily + Retention.Weekly + Retention.Monthly == 0) problems.Add("Wardline:Backup:Retention must keep at least one backup.");

@@ -13,7 +13,9 @@ namespace Wardline.Server.Modules.Backup;
 /// configured target (the recovery point objective), prunes by the retention policy at most hourly, and runs a
 /// restore drill when the last one is older than <see cref="BackupOptions.DrillIntervalHours"/>. Failures are
 /// recorded in the ledger when a streak starts and when it ends (not every minute), and shown as "failing" in status.
-/// With several servers on one PostgreSQL, one runs the backups (a session advisory lock), the others wait.
+/// With several servers on one PostgreSQL, one runs the backups (a session advisory lock), the others wait. Every server
+/// watches the age of the last good backup: past <see cref="BackupOptions.OverdueSeconds"/>, for whatever cause, it records
+/// and mails that backups are overdue, once, and again once they are on time.
 /// </summary>
 internal sealed class BackupService(BackupOptions options, BackupWriter writer, BackupDrills drills, BackupStatus status, RecordKeys keys,
     LedgerRecorder recorder, MailSender mail, SqlDialect dialect, TimeProvider time, ILogger<BackupService> logger) : BackgroundService
@@ -21,6 +23,8 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
     private readonly SemaphoreSlim _run = new(1, 1);
     private readonly CurrentProgress _current = new();
     private bool _failing;
+    private bool _overdue;
+    private DateTimeOffset _started;
 
     /// <summary>What this server's backup or drill in progress is doing (null when idle), for the console's progress display.</summary>
     public BackupProgress? Current => _current.Value;
@@ -69,9 +73,22 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
     {
         if (options.Target is null || options.IntervalSeconds == 0) return;
         await Task.Yield();
+        _started = time.GetUtcNow();
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.IntervalSeconds), time);
         do
         {
+            try
+            {
+                await WatchOverdueAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                BackupLog.CycleFailed(logger, options.Target, ex.GetType().Name, ex.Message);
+            }
             try
             {
                 await using var leader = await LeaderLock.TryTakeAsync(dialect, "wardline.backup", stoppingToken);
@@ -103,6 +120,37 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
             }
         }
         while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    /// <summary>
+    /// Records and mails, once, that no good backup has finished for longer than the overdue threshold (counted from this
+    /// server's start when there was none), and once more when one has. Each server watches for itself, so with several
+    /// servers on one database each says so once a streak.
+    /// </summary>
+    private async Task WatchOverdueAsync(CancellationToken ct)
+    {
+        var last = (await status.ReadAsync(1, ct)).LastGood;
+        var since = last?.Finished ?? last?.Started ?? _started;
+        var overdue = time.GetUtcNow() - since > TimeSpan.FromSeconds(options.OverdueSeconds);
+        if (overdue == _overdue) return;
+        _overdue = overdue;
+        if (overdue)
+        {
+            var what = last is null ? $"no backup has completed since this server started at {_started:u}" : $"the last good backup finished at {since:u}";
+            await recorder.RecordSystemAsync("backup-overdue", "schedule", "failed", $"backups to {options.Target} are overdue: {what}", ct);
+            await AlertAsync($"Wardline backups to {options.Target} are overdue", $"""
+                No good backup to {options.Target} within {options.OverdueSeconds} s at {time.GetUtcNow():u}: {what}.
+
+                Look at the backup status in the console (Backup) or with `wardline backup status`, and at the servers' logs: runs may be
+                failing, a backup cycle may be stopping on an unexpected error, or the server holding the backup lead may be stuck.
+                You will be told when a good backup has finished.
+                """, ct);
+        }
+        else
+        {
+            await recorder.RecordSystemAsync("backup-on-time", "schedule", "succeeded", $"backups to {options.Target} are on time again: the last good backup finished at {since:u}", ct);
+            await AlertAsync($"Wardline backups to {options.Target} are on time again", $"A good backup to {options.Target} finished at {since:u}.", ct);
+        }
     }
 
     private async Task<BackupRunResult> RunOnceAsync(IBackupStore store, bool full, string trigger, CancellationToken ct)

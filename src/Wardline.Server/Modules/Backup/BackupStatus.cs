@@ -33,10 +33,9 @@ internal sealed class BackupStatus(SqlDialect dialect, BackupOptions options, Ti
         var now = time.GetUtcNow();
         double? age = lastGood?.Finished is { } f ? Math.Max(0, (now - f).TotalSeconds) : null;
         var lastAttempt = history.FirstOrDefault(r => r.Status != "running") ?? history.FirstOrDefault();
-        // Healthy while the last good backup is within a few intervals; the console shows this in colour.
-        var interval = options.IntervalSeconds > 0 ? options.IntervalSeconds : 86_400;
+        // Healthy while the last good backup is within the overdue threshold (a few intervals); the console shows this in colour.
         var health = lastGood is null ? lastAttempt?.Status == "failed" ? "failing" : "never backed up"
-            : age > 3 * interval + 60 ? "overdue"
+            : age > options.OverdueSeconds ? "overdue"
             : lastAttempt?.Status == "failed" ? "failing"
             : "ok";
         return new BackupStatusView(options.Target, immutability, options.IntervalSeconds, lastGood, age, lastAttempt, history, drills, health);

@@ -80,6 +80,43 @@ public sealed class BackupAlertTests : IAsyncLifetime
         Assert.Equal(1, await store.CountAsync("SELECT COUNT(*) FROM ledger_entries WHERE type = 'system' AND event = 'backup-failed'", CancellationToken.None));
     }
 
+    [Fact]
+    public async Task Backups_that_stop_without_failing_are_mailed_as_overdue_once_and_again_when_they_are_on_time()
+    {
+        await using var database = await TestStore.CreateAsync(StoreKind.Postgres);
+        var options = database.SharedOptions();
+        options.Access.Notify.SmtpHost = "127.0.0.1";
+        options.Access.Notify.SmtpPort = _smtp.Port;
+        options.Access.Notify.PrivacyOfficers.Add("privacy@hospital.example");
+        options.Access.Notify.From = "wardline@hospital.example";
+        options.Backup.Target = "file://" + Path.Combine(_dir, "overdue-target");
+        options.Backup.IntervalSeconds = 1;
+        options.Backup.OverdueAfterSeconds = 3;
+        options.Backup.DrillIntervalHours = 0;
+        options.Backup.AlertEmails.Add("it-operations@hospital.example");
+        // Another server holds the backup lead and does nothing (stuck): this one runs no backup, and no run fails.
+        await using var dialect = SqlDialect.Postgres(database.PostgresConnectionString!);
+        var stuck = await LeaderLock.TryTakeAsync(dialect, "wardline.backup", CancellationToken.None);
+        Assert.NotNull(stuck);
+        await using var server = await TestServer.StartAsync(options);
+        var store = server.Service<RecordStore>();
+
+        await _smtp.WaitForAsync("are overdue", TimeSpan.FromSeconds(30));
+        await Task.Delay(TimeSpan.FromSeconds(3)); // three more cycles, still overdue: no second mail
+        Assert.Equal(1, Count(_smtp.Output, "are overdue"));
+        Assert.Equal(0, Count(_smtp.Output, "are failing"));
+        Assert.Equal(0, Count(_smtp.Output, "are on time again"));
+        Assert.Equal(0, await store.CountAsync("SELECT COUNT(*) FROM backup_runs", CancellationToken.None));
+        Assert.Equal(1, await store.CountAsync("SELECT COUNT(*) FROM ledger_entries WHERE type = 'system' AND event = 'backup-overdue' AND detail LIKE '%no backup has completed since this server started%'", CancellationToken.None));
+
+        await stuck!.DisposeAsync();
+
+        await _smtp.WaitForAsync("are on time again", TimeSpan.FromSeconds(30));
+        Assert.True(await store.CountAsync("SELECT COUNT(*) FROM backup_runs WHERE status = 'completed'", CancellationToken.None) >= 1);
+        Assert.Equal(1, await store.CountAsync("SELECT COUNT(*) FROM ledger_entries WHERE type = 'system' AND event = 'backup-on-time'", CancellationToken.None));
+        Assert.Equal(1, Count(_smtp.Output, "are overdue"));
+    }
+
     private static int Count(string text, string what)
     {
         var n = 0;
