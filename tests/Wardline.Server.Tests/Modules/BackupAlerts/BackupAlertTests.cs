@@ -30,15 +30,7 @@ public sealed class BackupAlertTests : IAsyncLifetime
         // The target's parent is a file, so the folder cannot be made: every run fails until the file goes.
         var blocker = Path.Combine(_dir, "blocker");
         await File.WriteAllTextAsync(blocker, "not a folder");
-        var options = new WardlineOptions { DataDirectory = Path.Combine(_dir, "data") };
-        options.Access.Notify.SmtpHost = "127.0.0.1";
-        options.Access.Notify.SmtpPort = _smtp.Port;
-        options.Access.Notify.PrivacyOfficers.Add("privacy@hospital.example");
-        options.Access.Notify.From = "wardline@hospital.example";
-        options.Backup.Target = "file://" + Path.Combine(blocker, "target");
-        options.Backup.IntervalSeconds = 1;
-        options.Backup.DrillIntervalHours = 0;
-        options.Backup.AlertEmails.Add("it-operations@hospital.example");
+        var options = Alerting(new WardlineOptions { DataDirectory = Path.Combine(_dir, "data") }, _smtp.Port, Path.Combine(blocker, "target"));
         await using var server = await TestServer.StartAsync(options);
         var store = server.Service<RecordStore>();
 
@@ -64,14 +56,7 @@ public sealed class BackupAlertTests : IAsyncLifetime
     {
         var blocker = Path.Combine(_dir, "blocker2");
         await File.WriteAllTextAsync(blocker, "not a folder");
-        var options = new WardlineOptions { DataDirectory = Path.Combine(_dir, "data2") };
-        options.Access.Notify.SmtpHost = "127.0.0.1";
-        options.Access.Notify.SmtpPort = SmtpSink.FreePort();
-        options.Access.Notify.PrivacyOfficers.Add("privacy@hospital.example");
-        options.Backup.Target = "file://" + Path.Combine(blocker, "target");
-        options.Backup.IntervalSeconds = 1;
-        options.Backup.DrillIntervalHours = 0;
-        options.Backup.AlertEmails.Add("it-operations@hospital.example");
+        var options = Alerting(new WardlineOptions { DataDirectory = Path.Combine(_dir, "data2") }, SmtpSink.FreePort(), Path.Combine(blocker, "target"));
         await using var server = await TestServer.StartAsync(options);
         var store = server.Service<RecordStore>();
 
@@ -84,16 +69,8 @@ public sealed class BackupAlertTests : IAsyncLifetime
     public async Task Backups_that_stop_without_failing_are_mailed_as_overdue_once_and_again_when_they_are_on_time()
     {
         await using var database = await TestStore.CreateAsync(StoreKind.Postgres);
-        var options = database.SharedOptions();
-        options.Access.Notify.SmtpHost = "127.0.0.1";
-        options.Access.Notify.SmtpPort = _smtp.Port;
-        options.Access.Notify.PrivacyOfficers.Add("privacy@hospital.example");
-        options.Access.Notify.From = "wardline@hospital.example";
-        options.Backup.Target = "file://" + Path.Combine(_dir, "overdue-target");
-        options.Backup.IntervalSeconds = 1;
+        var options = Alerting(database.SharedOptions(), _smtp.Port, Path.Combine(_dir, "overdue-target"));
         options.Backup.OverdueAfterSeconds = 3;
-        options.Backup.DrillIntervalHours = 0;
-        options.Backup.AlertEmails.Add("it-operations@hospital.example");
         // Another server holds the backup lead and does nothing (stuck): this one runs no backup, and no run fails.
         await using var dialect = SqlDialect.Postgres(database.PostgresConnectionString!);
         var stuck = await LeaderLock.TryTakeAsync(dialect, "wardline.backup", CancellationToken.None);
@@ -115,6 +92,20 @@ public sealed class BackupAlertTests : IAsyncLifetime
         Assert.True(await store.CountAsync("SELECT COUNT(*) FROM backup_runs WHERE status = 'completed'", CancellationToken.None) >= 1);
         Assert.Equal(1, await store.CountAsync("SELECT COUNT(*) FROM ledger_entries WHERE type = 'system' AND event = 'backup-on-time'", CancellationToken.None));
         Assert.Equal(1, Count(_smtp.Output, "are overdue"));
+    }
+
+    /// <summary>Backups to <paramref name="target"/> every second, no drills, alerts mailed through the SMTP server on <paramref name="smtpPort"/>.</summary>
+    private static WardlineOptions Alerting(WardlineOptions options, int smtpPort, string target)
+    {
+        options.Access.Notify.SmtpHost = "127.0.0.1";
+        options.Access.Notify.SmtpPort = smtpPort;
+        options.Access.Notify.PrivacyOfficers.Add("privacy@hospital.example");
+        options.Access.Notify.From = "wardline@hospital.example";
+        options.Backup.Target = "file://" + target;
+        options.Backup.IntervalSeconds = 1;
+        options.Backup.DrillIntervalHours = 0;
+        options.Backup.AlertEmails.Add("it-operations@hospital.example");
+        return options;
     }
 
     private static int Count(string text, string what)
