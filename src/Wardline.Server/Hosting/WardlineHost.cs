@@ -41,7 +41,7 @@ public static class WardlineHost
         // the next restore into the folder must be able to put the backup's keyring there. A PostgreSQL store's mark is
         // a table, checked by StoreInitializer before anything is migrated.
         if (options.PostgresConnectionString is null && options.DataDirectory is { } data &&
-            Path.Combine(data, "wardline.db") is var file && RestoreMarker.Find(file) is { } unproven)
+            SqliteFile(data) is var file && RestoreMarker.Find(file) is { } unproven)
         {
             throw new BackupRefusedException(RestoreMarker.Describe(unproven, file));
         }
@@ -154,7 +154,7 @@ public static class WardlineHost
         services.AddMemoryCache();
         services.AddSingleton(_ => options.PostgresConnectionString is { } cs
             ? SqlDialect.Postgres(cs)
-            : SqlDialect.Sqlite(Path.Combine(EnsureDirectory(options.DataDirectory!), "wardline.db")));
+            : SqlDialect.Sqlite(SqliteFile(EnsureDirectory(options.DataDirectory!))));
         services.AddSingleton<RecordStore>();
         services.AddSingleton(sp =>
         {
@@ -208,6 +208,9 @@ public static class WardlineHost
         services.AddHostedService(sp => sp.GetRequiredService<PolicyHolder>());
         return services;
     }
+
+    /// <summary>The embedded store's database file in a data folder.</summary>
+    private static string SqliteFile(string dataDirectory) => Path.Combine(dataDirectory, "wardline.db");
 
     private static string EnsureDirectory(string dir)
     {

@@ -129,7 +129,7 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
     /// </summary>
     private async Task WatchOverdueAsync(CancellationToken ct)
     {
-        var last = (await status.ReadAsync(1, ct)).LastGood;
+        var last = await status.LastGoodAsync(ct); // one query a cycle on every server, not the whole status view
         var since = last?.Finished ?? last?.Started ?? _started;
         var overdue = time.GetUtcNow() - since > TimeSpan.FromSeconds(options.OverdueSeconds);
         if (overdue == _overdue) return;

@@ -21,7 +21,7 @@ internal sealed class BackupStatus(SqlDialect dialect, BackupOptions options, Ti
     {
         await using var c = await dialect.OpenAsync(ct);
         var history = await RunsAsync(c, $"SELECT * FROM backup_runs ORDER BY started DESC LIMIT {Math.Clamp(historyCount, 1, 1000)}", ct);
-        var lastGood = (await RunsAsync(c, "SELECT * FROM backup_runs WHERE status IN ('completed', 'unchanged') ORDER BY started DESC LIMIT 1", ct)).FirstOrDefault();
+        var lastGood = await LastGoodAsync(c, ct);
         var drills = await DrillsAsync(c, 20, ct);
         string? immutability;
         await using (var cmd = c.CreateCommand())
@@ -62,6 +62,16 @@ internal sealed class BackupStatus(SqlDialect dialect, BackupOptions options, Ti
     }
 
     private static long L(DbDataReader r, int i) => r.IsDBNull(i) ? 0 : r.GetInt64(i);
+
+    /// <summary>The last good backup (completed, or unchanged: the target then holds everything), or null.</summary>
+    public async Task<BackupRunRow?> LastGoodAsync(CancellationToken ct)
+    {
+        await using var c = await dialect.OpenAsync(ct);
+        return await LastGoodAsync(c, ct);
+    }
+
+    private static async Task<BackupRunRow?> LastGoodAsync(DbConnection c, CancellationToken ct) =>
+        (await RunsAsync(c, "SELECT * FROM backup_runs WHERE status IN ('completed', 'unchanged') ORDER BY started DESC LIMIT 1", ct)).FirstOrDefault();
 
     private static async Task<List<BackupRunRow>> RunsAsync(DbConnection c, string sql, CancellationToken ct)
     {
