@@ -32,7 +32,22 @@
 #             `POST /backup/run` timed from request to response by curl (the server's own figure and its CPU beside it);
 #             last, once more right after (nothing new but the previous run's own ledger entry).
 #
-# Raw outputs go to bench/results/backup/ (machine.txt, generate.txt, run.txt, summary.txt, phases.txt, serve.txt).
+#   floor     what any restore of "a full backup, then 1% of the resources changed" must cost on this machine, in one
+#             locked run beside the product and restic on the same change (issue 5's restore target): on another
+#             copy, a full backup (Wardline and restic), 1% updated (seed 1), the incremental (both), then
+#               restic      `restic restore latest` (twice)
+#               wardline    `wardline restore` of the chain (twice; the CLI prints image, rows and verification)
+#               image       the 3.67 GB file written from one in the page cache, with and without fsync: a floor
+#                           under any restore that produces the file (restic's and ours), with no decoding at all
+#               rows        the rows the change added or replaced (found by comparing the two states), applied
+#                           to that written file by the sqlite3 shell in one transaction with no journal, then the
+#                           file fsync'd: the floor of a row-level incremental's restore (no decoding, no .NET)
+#               pages       the 4 KB pages that differ between the two states (bench/pagediff.py), their zstd -1
+#                           size, and writing them into the image in place with fsync: what a page-level incremental
+#                           would carry and cost to restore instead
+#
+# Raw outputs go to bench/results/backup/ (machine.txt, generate.txt, run.txt, summary.txt, phases.txt, serve.txt,
+# floor.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STORE=${WARDLINE_BACKUP_STORE:-/tmp/wl-backup-1m}
@@ -184,6 +199,86 @@ if want run; then
     ' _ "$WORK" "$S" "$WL" "$CHANGED" "${B[@]}"
   } 2>&1 | tee "$OUT/run.txt"
   grep -E '^(TIME|BYTES|store:)' "$OUT/run.txt" | tee "$OUT/summary.txt"
+fi
+
+if want floor; then
+  [ -f "$STORE/bench-ids.txt" ] || { log "no generated store in $STORE: run the generate step first"; exit 2; }
+  export RESTIC_PASSWORD=wardline-bench-restic
+  log "floor: copying the store to $WORK/fstore (not measured)"
+  cp -a "$STORE" "$WORK/fstore" && sync
+  sqlite3 "$WORK/fstore/wardline.db" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
+  cat > "$WORK/inc.sql" <<SQL
+ATTACH '$WORK/before.db' AS b; ATTACH '$WORK/fstore/wardline.db' AS a;
+CREATE TABLE ch AS SELECT n.rid, n.res_type, n.res_id, COALESCE(o.version, 0) AS old FROM a.resources n LEFT JOIN b.resources o ON o.rid = n.rid
+  WHERE o.rid IS NULL OR o.version <> n.version OR o.deleted <> n.deleted;
+CREATE TABLE resources AS SELECT * FROM a.resources WHERE rid IN (SELECT rid FROM ch);
+CREATE TABLE data_keys AS SELECT * FROM a.data_keys WHERE (res_type, res_id) IN (SELECT res_type, res_id FROM ch);
+CREATE TABLE access_facts AS SELECT * FROM a.access_facts WHERE rid IN (SELECT rid FROM ch);
+CREATE TABLE care_relations AS SELECT * FROM a.care_relations WHERE rid IN (SELECT rid FROM ch);
+CREATE TABLE search_token AS SELECT * FROM a.search_token WHERE rid IN (SELECT rid FROM ch);
+CREATE TABLE search_ref AS SELECT * FROM a.search_ref WHERE rid IN (SELECT rid FROM ch);
+CREATE TABLE search_date AS SELECT * FROM a.search_date WHERE rid IN (SELECT rid FROM ch);
+CREATE TABLE resource_versions AS SELECT v.* FROM a.resource_versions v JOIN ch ON v.res_type = ch.res_type AND v.res_id = ch.res_id AND v.version > ch.old;
+CREATE TABLE ledger_entries AS SELECT * FROM a.ledger_entries WHERE idx >= (SELECT size FROM b.ledger_state);
+CREATE TABLE ledger_nodes AS SELECT * FROM a.ledger_nodes n WHERE NOT EXISTS (SELECT 1 FROM b.ledger_nodes o WHERE o.level = n.level AND o.idx = n.idx);
+CREATE TABLE ledger_heads AS SELECT * FROM a.ledger_heads WHERE size > (SELECT COALESCE(MAX(size), -1) FROM b.ledger_heads);
+SELECT 'rows: ' || (SELECT COUNT(*) FROM ch) || ' resources changed; ' || ((SELECT COUNT(*) FROM resources) + (SELECT COUNT(*) FROM data_keys) + (SELECT COUNT(*) FROM access_facts)
+  + (SELECT COUNT(*) FROM care_relations) + (SELECT COUNT(*) FROM search_token) + (SELECT COUNT(*) FROM search_ref) + (SELECT COUNT(*) FROM search_date)
+  + (SELECT COUNT(*) FROM resource_versions) + (SELECT COUNT(*) FROM ledger_entries) + (SELECT COUNT(*) FROM ledger_nodes) + (SELECT COUNT(*) FROM ledger_heads)) || ' rows to apply';
+SQL
+  cat > "$WORK/apply.sql" <<SQL
+PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-262144; ATTACH '$WORK/inc.db' AS i; BEGIN;
+DELETE FROM resources WHERE rid IN (SELECT rid FROM i.ch); INSERT INTO resources SELECT * FROM i.resources;
+DELETE FROM data_keys WHERE (res_type, res_id) IN (SELECT res_type, res_id FROM i.ch); INSERT INTO data_keys SELECT * FROM i.data_keys;
+DELETE FROM access_facts WHERE rid IN (SELECT rid FROM i.ch); INSERT INTO access_facts SELECT * FROM i.access_facts;
+DELETE FROM care_relations WHERE rid IN (SELECT rid FROM i.ch); INSERT INTO care_relations SELECT * FROM i.care_relations;
+DELETE FROM search_token WHERE rid IN (SELECT rid FROM i.ch); INSERT INTO search_token SELECT * FROM i.search_token;
+DELETE FROM search_ref WHERE rid IN (SELECT rid FROM i.ch); INSERT INTO search_ref SELECT * FROM i.search_ref;
+DELETE FROM search_date WHERE rid IN (SELECT rid FROM i.ch); INSERT INTO search_date SELECT * FROM i.search_date;
+INSERT INTO resource_versions SELECT * FROM i.resource_versions; INSERT INTO ledger_entries SELECT * FROM i.ledger_entries;
+INSERT INTO ledger_nodes SELECT * FROM i.ledger_nodes; INSERT OR IGNORE INTO ledger_heads SELECT * FROM i.ledger_heads; COMMIT;
+SQL
+  {
+    stamp
+    flock /tmp/wl.lock bash -c '
+      set -euo pipefail
+      WORK=$1 S=$2 WL=$3 CHANGED=$4 HERE=$5; shift 5; B=("$@")
+      t() { local label=$1; shift; /usr/bin/time -f "TIME $label wall_s=%e user_s=%U sys_s=%S cpu=%P" "$@"; }
+      "$WL" backup now --full --data "$S" --target "file://$WORK/wl" | tail -1
+      sqlite3 "$S/wardline.db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+      cp "$S/wardline.db" "$WORK/before.db"
+      restic init -q -r "$WORK/restic" >/dev/null
+      restic -q -r "$WORK/restic" backup "$S/wardline.db" >/dev/null
+      echo "--- update $CHANGED resources (seed 1), not measured"
+      "${B[@]}" update --data "$S" --count "$CHANGED" --seed 1
+      sqlite3 "$S/wardline.db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+      "$WL" backup now --data "$S" --target "file://$WORK/wl" | tail -1
+      restic -q -r "$WORK/restic" backup "$S/wardline.db" >/dev/null
+      echo "--- the rows the change added or replaced, gathered into inc.db (not measured)"
+      sqlite3 "$WORK/inc.db" < "$WORK/inc.sql"
+      echo "--- pages that differ between the two states (not measured)"
+      python3 "$HERE/pagediff.py" "$WORK/before.db" "$S/wardline.db" "$WORK/pages.bin"
+      echo "BYTES pages-zstd $(zstd -1 -q -c "$WORK/pages.bin" | wc -c)"
+      sync
+      for r in 1 2; do
+        t "restic-restore-$r" restic -q -r "$WORK/restic" restore latest --target "$WORK/restic-restore"
+        rm -rf "$WORK/restic-restore"
+        t "wardline-restore-$r" "$WL" restore --from "file://$WORK/wl" --to "$WORK/wl-restore" --keyring "$S/keyring.json" --witness "$S/witness" 2>&1 | sed "s/\x1b\[[0-9;?]*[A-Za-z]//g" | grep -iE "image|rows|verif|restored|proven|TIME" | tail -8
+        rm -rf "$WORK/wl-restore"
+        cat "$WORK/before.db" > /dev/null
+        t "image-no-fsync-$r" dd if="$WORK/before.db" of="$WORK/image.db" bs=64M status=none
+        rm -f "$WORK/image.db"; sync
+        t "image-fsync-$r" dd if="$WORK/before.db" of="$WORK/image.db" bs=64M conv=fsync status=none
+        t "rows-$r" sqlite3 "$WORK/image.db" < "$WORK/apply.sql" >/dev/null
+        t "rows-fsync-$r" sync "$WORK/image.db"
+        rm -f "$WORK/image.db"; sync
+        dd if="$WORK/before.db" of="$WORK/image.db" bs=64M conv=fsync status=none
+        t "pages-$r" python3 "$HERE/pagediff.py" --apply "$WORK/image.db" "$WORK/pages.bin"
+        cmp "$WORK/image.db" "$S/wardline.db" && echo "pages: the image with the pages applied is the changed file, byte for byte"
+        rm -f "$WORK/image.db"; sync
+      done
+    ' _ "$WORK" "$WORK/fstore" "$WL" "$CHANGED" "$PWD/bench" "${B[@]}"
+  } 2>&1 | tee "$OUT/floor.txt"
 fi
 
 if want serve; then
