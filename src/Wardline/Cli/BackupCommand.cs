@@ -273,10 +273,12 @@ internal static class BackupCommand
             BackupRestorer.CheckKeys(manifest, keyring);
             AnsiConsole.MarkupLine($"restoring backup {Markup.Escape(manifest.Id)} ({manifest.Kind}, taken {manifest.Created.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC, {manifest.LedgerSize} ledger entries) from {Markup.Escape(backupStore.Display)}");
 
+            if (dir is not null) Directory.CreateDirectory(dir);
+            // Held until the proof is done and recorded: a second restore into the folder is refused, not let loose on this one's files.
+            using var folderLock = dir is null ? null : RestoreMarker.LockFolder(Path.Combine(dir, "wardline.db"));
             SqlDialect target;
             if (dir is not null)
             {
-                Directory.CreateDirectory(dir);
                 MoveAsideDamaged(dir);
                 target = SqlDialect.Sqlite(Path.Combine(dir, "wardline.db"));
             }

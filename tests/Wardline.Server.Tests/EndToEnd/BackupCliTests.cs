@@ -490,6 +490,34 @@ public sealed class BackupCliTests(BackedUpStore store) : IClassFixture<BackedUp
         }
     }
 
+    [Fact]
+    public async Task A_restore_into_a_folder_another_restore_holds_is_refused_and_moves_nothing()
+    {
+        var to = Path.Combine(_folder, "held");
+        Directory.CreateDirectory(to);
+        var destroyed = Path.Combine(to, "wardline.db");
+        await File.WriteAllTextAsync(destroyed, "encrypted by ransomware");
+        var files = Directory.GetFiles(to).Order(StringComparer.Ordinal).ToList();
+
+        CliResult refused;
+        // The other restore: the lock it takes on the folder (an exclusive advisory lock, as the CLI takes it).
+        using (new FileStream(Path.Combine(to, "wardline.db.restore-lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        {
+            refused = await RunAsync("restore", "--from", Target, "--to", to, "--keyring", store.Keyring);
+        }
+        var left = Directory.GetFiles(to).Order(StringComparer.Ordinal).ToList();
+        var untouched = await File.ReadAllTextAsync(destroyed);
+        var after = await RunAsync("restore", "--from", Target, "--to", to, "--keyring", store.Keyring);
+
+        Assert.True(refused.ExitCode == 2, refused.Output);
+        Assert.Contains("another restore into " + to + " is running", refused.Flat, StringComparison.Ordinal);
+        Assert.Equal([.. files, Path.Combine(to, "wardline.db.restore-lock")], left);
+        Assert.Equal("encrypted by ransomware", untouched);
+        Assert.True(after.ExitCode == 0, after.Output);
+        Assert.Contains("is not a database any more; moved aside", after.Flat, StringComparison.Ordinal);
+        Assert.Contains("proven: the restored store is the unaltered data", after.Flat, StringComparison.Ordinal);
+    }
+
     /// <summary>A server started on the store in <paramref name="data"/> refuses to start, saying why.</summary>
     private static async Task AssertNotServedAsync(string data, string why)
     {

@@ -33,4 +33,7 @@ internal static partial class BackupLog
 
     [LoggerMessage(EventId = 5009, Level = LogLevel.Information, Message = "Backup retention on {Target} removed no segment: a backup is running there ({Lease}); the next prune removes them")]
     public static partial void PruneDeferred(ILogger logger, string target, string lease);
+
+    [LoggerMessage(EventId = 5011, Level = LogLevel.Error, Message = "Restore drill {DrillId} of {Target} stopped on an unexpected error; it is recorded as failed")]
+    public static partial void DrillError(ILogger logger, string drillId, string target, Exception exception);
 }

@@ -23,7 +23,6 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
     private readonly SemaphoreSlim _run = new(1, 1);
     private readonly CurrentProgress _current = new();
     private bool _failing;
-    private bool _overdue;
     private DateTimeOffset _started;
 
     /// <summary>What this server's backup or drill in progress is doing (null when idle), for the console's progress display.</summary>
@@ -124,16 +123,15 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
 
     /// <summary>
     /// Records and mails, once, that no good backup has finished for longer than the overdue threshold (counted from this
-    /// server's start when there was none), and once more when one has. Each server watches for itself, so with several
-    /// servers on one database each says so once a streak.
+    /// server's start when there was none), and once more when one has. Every server watches, and the state they share
+    /// (<c>backup_watch</c>) lets only the first to see a change announce it: one mail a streak, however many servers.
     /// </summary>
     private async Task WatchOverdueAsync(CancellationToken ct)
     {
         var last = await status.LastGoodAsync(ct); // one query a cycle on every server, not the whole status view
         var since = last?.Finished ?? last?.Started ?? _started;
         var overdue = time.GetUtcNow() - since > TimeSpan.FromSeconds(options.OverdueSeconds);
-        if (overdue == _overdue) return;
-        _overdue = overdue;
+        if (!await TurnWatchAsync(overdue, ct)) return;
         if (overdue)
         {
             var what = last is null ? $"no backup has completed since this server started at {_started:u}" : $"the last good backup finished at {since:u}";
@@ -151,6 +149,24 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
             await recorder.RecordSystemAsync("backup-on-time", "schedule", "succeeded", $"backups to {options.Target} are on time again: the last good backup finished at {since:u}", ct);
             await AlertAsync($"Wardline backups to {options.Target} are on time again", $"A good backup to {options.Target} finished at {since:u}.", ct);
         }
+    }
+
+    /// <summary>
+    /// Sets the target's shared overdue state to <paramref name="overdue"/>; true only for the one server whose update changed
+    /// it (an atomic compare-and-set, on both engines). A target seen for the first time starts on time.
+    /// </summary>
+    private async Task<bool> TurnWatchAsync(bool overdue, CancellationToken ct)
+    {
+        await using var gate = await dialect.EnterWriteAsync(ct);
+        await using var c = await dialect.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "INSERT INTO backup_watch (target, overdue, changed) VALUES (@t, 0, @now) ON CONFLICT (target) DO NOTHING";
+        Migrations.AddParam(cmd, "@t", options.Target!);
+        Migrations.AddParam(cmd, "@now", time.GetUtcNow().ToUnixTimeMilliseconds());
+        await cmd.ExecuteNonQueryAsync(ct);
+        cmd.CommandText = "UPDATE backup_watch SET overdue = @o, changed = @now WHERE target = @t AND overdue <> @o";
+        Migrations.AddParam(cmd, "@o", overdue ? 1 : 0);
+        return await cmd.ExecuteNonQueryAsync(ct) == 1;
     }
 
     private async Task<BackupRunResult> RunOnceAsync(IBackupStore store, bool full, string trigger, CancellationToken ct)

@@ -39,10 +39,11 @@ internal static class BackupTables
     ];
 
     /// <summary>
-    /// Not shipped: ledger_state is the manifest's size and root; the run log and its segments describe the target, which holds
-    /// the backups themselves; monitor blocks are derived from the ledger and built again behind it after a restore.
+    /// Not shipped: ledger_state is the manifest's size and root; the run log, its segments and whether the target's backups
+    /// are overdue describe the target, which holds the backups themselves; monitor blocks are derived from the ledger and
+    /// built again behind it after a restore.
     /// </summary>
-    public static readonly string[] NotShipped = ["ledger_state", "backup_runs", "backup_segments", "monitor_blocks"];
+    public static readonly string[] NotShipped = ["ledger_state", "backup_runs", "backup_segments", "backup_watch", "monitor_blocks"];
 
     /// <summary>Identity columns: restored with their values kept, then each sequence moved past the largest.</summary>
     public static readonly (string Table, string Column)[] Identities =

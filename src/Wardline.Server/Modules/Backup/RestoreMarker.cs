@@ -35,6 +35,26 @@ internal static class RestoreMarker
     public static string FileOf(string databaseFile) => databaseFile + Suffix;
 
     /// <summary>
+    /// Holds the folder of the SQLite database <paramref name="databaseFile"/> for one restore, from before it looks at
+    /// what the folder holds until its proof is done: a second restore into the folder (which would move the first one's
+    /// unfinished files aside while it writes them) is refused instead. The lock (an exclusive advisory lock on
+    /// <c>wardline.db.restore-lock</c>) ends with the process, however it ends; the empty file stays.
+    /// </summary>
+    public static IDisposable LockFolder(string databaseFile)
+    {
+        var file = databaseFile + ".restore-lock";
+        try
+        {
+            return new FileStream(file, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            throw new BackupRefusedException($"another restore into {Path.GetDirectoryName(Path.GetFullPath(databaseFile))} is running (it holds {Path.GetFileName(file)}): " +
+                "wait for it to end, or stop it, then run this one again; two restores into one folder would overwrite each other");
+        }
+    }
+
+    /// <summary>
     /// Marks the store (or updates its mark) as holding an unproven restore of <paramref name="backup"/>. On SQLite the file is
     /// flushed before it is renamed into place; the folder itself is not flushed (.NET opens no directory handle), so a power
     /// cut in the first seconds could lose a new mark along with the empty database the restore had just begun.

@@ -66,20 +66,20 @@ public sealed class BackupAlertTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Backups_that_stop_without_failing_are_mailed_as_overdue_once_and_again_when_they_are_on_time()
+    public async Task Backups_that_stop_without_failing_are_mailed_as_overdue_once_and_again_when_they_are_on_time_however_many_servers_watch()
     {
         await using var database = await TestStore.CreateAsync(StoreKind.Postgres);
-        var options = Alerting(database.SharedOptions(), _smtp.Port, Path.Combine(_dir, "overdue-target"));
-        options.Backup.OverdueAfterSeconds = 3;
-        // Another server holds the backup lead and does nothing (stuck): this one runs no backup, and no run fails.
+        var target = Path.Combine(_dir, "overdue-target");
+        // Another server holds the backup lead and does nothing (stuck): these two run no backup, and no run fails.
         await using var dialect = SqlDialect.Postgres(database.PostgresConnectionString!);
         var stuck = await LeaderLock.TryTakeAsync(dialect, "wardline.backup", CancellationToken.None);
         Assert.NotNull(stuck);
-        await using var server = await TestServer.StartAsync(options);
+        await using var server = await TestServer.StartAsync(Overdue(database, target));
+        await using var second = await TestServer.StartAsync(Overdue(database, target));
         var store = server.Service<RecordStore>();
 
         await _smtp.WaitForAsync("are overdue", TimeSpan.FromSeconds(30));
-        await Task.Delay(TimeSpan.FromSeconds(3)); // three more cycles, still overdue: no second mail
+        await Task.Delay(TimeSpan.FromSeconds(3)); // three more cycles of each server, still overdue: no second mail
         Assert.Equal(1, Count(_smtp.Output, "are overdue"));
         Assert.Equal(0, Count(_smtp.Output, "are failing"));
         Assert.Equal(0, Count(_smtp.Output, "are on time again"));
@@ -89,9 +89,18 @@ public sealed class BackupAlertTests : IAsyncLifetime
         await stuck!.DisposeAsync();
 
         await _smtp.WaitForAsync("are on time again", TimeSpan.FromSeconds(30));
+        await Task.Delay(TimeSpan.FromSeconds(3)); // both servers have seen the good backup
         Assert.True(await store.CountAsync("SELECT COUNT(*) FROM backup_runs WHERE status = 'completed'", CancellationToken.None) >= 1);
         Assert.Equal(1, await store.CountAsync("SELECT COUNT(*) FROM ledger_entries WHERE type = 'system' AND event = 'backup-on-time'", CancellationToken.None));
+        Assert.Equal(1, Count(_smtp.Output, "are on time again"));
         Assert.Equal(1, Count(_smtp.Output, "are overdue"));
+    }
+
+    private WardlineOptions Overdue(TestStore database, string target)
+    {
+        var options = Alerting(database.SharedOptions(), _smtp.Port, target);
+        options.Backup.OverdueAfterSeconds = 3;
+        return options;
     }
 
     /// <summary>Backups to <paramref name="target"/> every second, no drills, alerts mailed through the SMTP server on <paramref name="smtpPort"/>.</summary>

@@ -252,6 +252,12 @@ internal static class Migrations
             CREATE TABLE monitor_blocks (
                 block BIGINT NOT NULL PRIMARY KEY, data {d.BlobType} NOT NULL, tag {d.BlobType} NOT NULL, built BIGINT NOT NULL);
             """),
+        // Whether each backup target's backups are overdue, as last announced (Backup/BackupService.cs): shared by the
+        // servers of one database, so that the first to see the change records and mails it and the others do not.
+        (17, "backup-watch", _ => """
+            CREATE TABLE backup_watch (
+                target TEXT NOT NULL PRIMARY KEY, overdue SMALLINT NOT NULL, changed BIGINT NOT NULL);
+            """),
     ];
 
     public static int Latest => Steps.Max(s => s.Version);
