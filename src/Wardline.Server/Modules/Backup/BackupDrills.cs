@@ -46,7 +46,7 @@ internal sealed class BackupDrills(SqlDialect dialect, RecordKeys keys, IWitness
                 verdict.Report.Size, verdict.Report.VersionsChecked, verdict.Report.Problems, actor);
             _ = restore;
         }
-        catch (Exception ex) when (ex is BackupStoreException or Wardline.Backup.Format.BackupFormatException or BackupRefusedException or System.Data.Common.DbException or IOException)
+        catch (Exception ex) when (ex is BackupStoreException or Wardline.Backup.Format.BackupFormatException or BackupRefusedException or KeyringException or System.Data.Common.DbException or IOException)
         {
             result = new DrillResult(id, started, store.Display, null, "failed", clock.ElapsedMilliseconds, 0, clock.ElapsedMilliseconds, 0, 0, 0, [ex.Message], actor);
         }

@@ -125,12 +125,17 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
     /// Records and mails, once, that no good backup has finished for longer than the overdue threshold (counted from this
     /// server's start when there was none), and once more when one has. Every server watches, and the state they share
     /// (<c>backup_watch</c>) lets only the first to see a change announce it: one mail a streak, however many servers.
+    /// Only a good backup ends a streak: with none at all, servers count from their own starts and disagree (one started
+    /// later, or restarted, is not yet overdue), so that case only ever announces "overdue". The state is changed before
+    /// the ledger entry and the mail: a server that dies between the two leaves that change unannounced (the status
+    /// still shows it), rather than several servers announcing it.
     /// </summary>
     private async Task WatchOverdueAsync(CancellationToken ct)
     {
         var last = await status.LastGoodAsync(ct); // one query a cycle on every server, not the whole status view
         var since = last?.Finished ?? last?.Started ?? _started;
         var overdue = time.GetUtcNow() - since > TimeSpan.FromSeconds(options.OverdueSeconds);
+        if (!overdue && last is null) return;
         if (!await TurnWatchAsync(overdue, ct)) return;
         if (overdue)
         {

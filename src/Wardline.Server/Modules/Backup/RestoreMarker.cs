@@ -38,7 +38,8 @@ internal static class RestoreMarker
     /// Holds the folder of the SQLite database <paramref name="databaseFile"/> for one restore, from before it looks at
     /// what the folder holds until its proof is done: a second restore into the folder (which would move the first one's
     /// unfinished files aside while it writes them) is refused instead. The lock (an exclusive advisory lock on
-    /// <c>wardline.db.restore-lock</c>) ends with the process, however it ends; the empty file stays.
+    /// <c>wardline.db.restore-lock</c>) ends with the process, however it ends; the empty file stays. It is advisory (flock):
+    /// it stops another Wardline restore, not other programs, and not a process run with DOTNET_SYSTEM_IO_DISABLEFILELOCKING.
     /// </summary>
     public static IDisposable LockFolder(string databaseFile)
     {
@@ -51,6 +52,11 @@ internal static class RestoreMarker
         {
             throw new BackupRefusedException($"another restore into {Path.GetDirectoryName(Path.GetFullPath(databaseFile))} is running (it holds {Path.GetFileName(file)}): " +
                 "wait for it to end, or stop it, then run this one again; two restores into one folder would overwrite each other");
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new BackupRefusedException($"{file} cannot be opened for writing by this user (left by a restore run as another user?): " +
+                "run the restore as the user that owns the folder, or remove the file if no restore is running");
         }
     }
 

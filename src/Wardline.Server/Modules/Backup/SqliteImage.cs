@@ -317,14 +317,16 @@ internal static class SqliteImage
     }
 
     /// <summary>
-    /// Empties the run log of a database written from an image: <c>backup_runs</c> and <c>backup_segments</c>
-    /// describe the backed-up server's targets and are never restored. (Images hold them; those made before ADR 0012
-    /// were emptied when made, and this does nothing to them.)
+    /// Empties the run log of a database written from an image: <c>backup_runs</c>, <c>backup_segments</c> and
+    /// <c>backup_watch</c> describe the backed-up server's targets and are never restored. (Images hold them; those made
+    /// before ADR 0012 were emptied when made, and this does nothing to them; those made before migration 17 have no
+    /// <c>backup_watch</c>.)
     /// </summary>
     public static void EmptyRunLog(string path)
     {
         using var c = Open(path);
         Exec(c, "DELETE FROM backup_runs; DELETE FROM backup_segments;");
+        if (Scalar<long>(c, null, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'backup_watch'") > 0) Exec(c, "DELETE FROM backup_watch;");
     }
 
     /// <summary>Opens an image piece into a pooled buffer and checks that it holds exactly its byte range.</summary>

@@ -84,11 +84,14 @@ public sealed class SqliteImageFreezeTests() : StoreAndTarget(StoreKind.Sqlite)
         await using (var server = await StartAsync(Store))
         {
             await SeedAsync(server.Client);
+            // What the servers last announced of a target's backups (overdue) describes the source's targets, as the run log does.
+            await CountAsync(Store, "INSERT INTO backup_watch (target, overdue, changed) VALUES ('file:///elsewhere', 1, 0) RETURNING 1");
             run = await BackupAsync(server, Target.Store, full: true);
         }
         Assert.True(run.Status == "completed", run.Error);
         Assert.Contains(run.Manifest!.Objects, o => o.Kind == "image");
         Assert.True(await CountAsync(Store, "SELECT COUNT(*) FROM backup_runs") > 0);
+        Assert.Equal(1, await CountAsync(Store, "SELECT COUNT(*) FROM backup_watch"));
         await using var restored = await TestStore.CreateAsync(Kind);
 
         await RestoreIntoAsync(Target.Store, run.Manifest, restored, Store);
@@ -97,6 +100,7 @@ public sealed class SqliteImageFreezeTests() : StoreAndTarget(StoreKind.Sqlite)
         Assert.True(verdict.Proven, string.Join("\n", verdict.Report.Problems));
         Assert.Equal(0, await CountAsync(restored, "SELECT COUNT(*) FROM backup_runs"));
         Assert.Equal(0, await CountAsync(restored, "SELECT COUNT(*) FROM backup_segments"));
+        Assert.Equal(0, await CountAsync(restored, "SELECT COUNT(*) FROM backup_watch"));
         ReleasePools();
     }
 
