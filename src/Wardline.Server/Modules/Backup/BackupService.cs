@@ -23,6 +23,7 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
     private readonly SemaphoreSlim _run = new(1, 1);
     private readonly CurrentProgress _current = new();
     private bool _failing;
+    private bool? _seen;
     private DateTimeOffset _started;
 
     /// <summary>What this server's backup or drill in progress is doing (null when idle), for the console's progress display.</summary>
@@ -136,7 +137,10 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
         var since = last?.Finished ?? last?.Started ?? _started;
         var overdue = time.GetUtcNow() - since > TimeSpan.FromSeconds(options.OverdueSeconds);
         if (!overdue && last is null) return;
-        if (!await TurnWatchAsync(overdue, ct)) return;
+        if (overdue == _seen) return; // the database is asked only when this server's own view changes
+        var announce = await TurnWatchAsync(overdue, ct);
+        _seen = overdue;
+        if (!announce) return;
         if (overdue)
         {
             var what = last is null ? $"no backup has completed since this server started at {_started:u}" : $"the last good backup finished at {since:u}";
