@@ -273,14 +273,15 @@ internal static class BackupCommand
             BackupRestorer.CheckKeys(manifest, keyring);
             AnsiConsole.MarkupLine($"restoring backup {Markup.Escape(manifest.Id)} ({manifest.Kind}, taken {manifest.Created.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC, {manifest.LedgerSize} ledger entries) from {Markup.Escape(backupStore.Display)}");
 
+            var dbFile = dir is null ? null : Path.Combine(dir, "wardline.db");
             if (dir is not null) Directory.CreateDirectory(dir);
             // Held until the proof is done and recorded: a second restore into the folder is refused, not let loose on this one's files.
-            using var folderLock = dir is null ? null : RestoreMarker.LockFolder(Path.Combine(dir, "wardline.db"));
+            using var folderLock = dbFile is null ? null : RestoreMarker.LockFolder(dbFile);
             SqlDialect target;
-            if (dir is not null)
+            if (dbFile is not null)
             {
-                MoveAsideDamaged(dir);
-                target = SqlDialect.Sqlite(Path.Combine(dir, "wardline.db"));
+                MoveAsideDamaged(dbFile);
+                target = SqlDialect.Sqlite(dbFile);
             }
             else target = SqlDialect.Postgres(db!);
             RestoreReport report;
@@ -389,9 +390,8 @@ internal static class BackupCommand
     }
 
     /// <summary>Database files that are not a Wardline store (overwritten, encrypted by ransomware) are moved aside with a timestamp, never deleted: they may be evidence.</summary>
-    private static void MoveAsideDamaged(string dir)
+    private static void MoveAsideDamaged(string db)
     {
-        var db = Path.Combine(dir, "wardline.db");
         var mark = RestoreMarker.FileOf(db);
         if (File.Exists(mark))
         {

@@ -46,18 +46,15 @@ internal sealed class BackupDrills(SqlDialect dialect, RecordKeys keys, IWitness
                 verdict.Report.Size, verdict.Report.VersionsChecked, verdict.Report.Problems, actor);
             _ = restore;
         }
-        catch (Exception ex) when (ex is BackupStoreException or Wardline.Backup.Format.BackupFormatException or BackupRefusedException or KeyringException or System.Data.Common.DbException or IOException)
-        {
-            result = new DrillResult(id, started, store.Display, null, "failed", clock.ElapsedMilliseconds, 0, clock.ElapsedMilliseconds, 0, 0, 0, [ex.Message], actor);
-        }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            // A bug, not an expected failure: the drill is still a failed drill, recorded, in the ledger and mailed like
-            // any other (a drill that cannot run proves nothing). Its message stays in the log: it was not written for
-            // the ledger, so only the exception's type goes there.
-            BackupLog.DrillError(logger, id, store.Display, ex);
+            // A target, format, key or storage fault names itself; anything else is a bug, and the drill is still a failed
+            // drill, recorded, in the ledger and mailed like any other (a drill that cannot run proves nothing). A bug's
+            // message stays in the log: it was not written for the ledger, so only the exception's type goes there.
+            var expected = ex is BackupStoreException or Wardline.Backup.Format.BackupFormatException or BackupRefusedException or KeyringException or System.Data.Common.DbException or IOException;
+            if (!expected) BackupLog.DrillError(logger, id, store.Display, ex);
             result = new DrillResult(id, started, store.Display, null, "failed", clock.ElapsedMilliseconds, 0, clock.ElapsedMilliseconds, 0, 0, 0,
-                ["internal error: " + ex.GetType().Name + " (the servers' log has the details, event 5011)"], actor);
+                [expected ? ex.Message : "internal error: " + ex.GetType().Name + " (the servers' log has the details, event 5011)"], actor);
         }
         finally
         {

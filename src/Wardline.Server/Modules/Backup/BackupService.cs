@@ -169,11 +169,10 @@ internal sealed class BackupService(BackupOptions options, BackupWriter writer, 
         await using var gate = await dialect.EnterWriteAsync(ct);
         await using var c = await dialect.OpenAsync(ct);
         await using var cmd = c.CreateCommand();
-        cmd.CommandText = "INSERT INTO backup_watch (target, overdue, changed) VALUES (@t, 0, @now) ON CONFLICT (target) DO NOTHING";
+        cmd.CommandText = "INSERT INTO backup_watch (target, overdue) VALUES (@t, 0) ON CONFLICT (target) DO NOTHING";
         Migrations.AddParam(cmd, "@t", options.Target!);
-        Migrations.AddParam(cmd, "@now", time.GetUtcNow().ToUnixTimeMilliseconds());
         await cmd.ExecuteNonQueryAsync(ct);
-        cmd.CommandText = "UPDATE backup_watch SET overdue = @o, changed = @now WHERE target = @t AND overdue <> @o";
+        cmd.CommandText = "UPDATE backup_watch SET overdue = @o WHERE target = @t AND overdue <> @o";
         Migrations.AddParam(cmd, "@o", overdue ? 1 : 0);
         return await cmd.ExecuteNonQueryAsync(ct) == 1;
     }

@@ -256,7 +256,7 @@ internal static class Migrations
         // servers of one database, so that the first to see the change records and mails it and the others do not.
         (17, "backup-watch", _ => """
             CREATE TABLE backup_watch (
-                target TEXT NOT NULL PRIMARY KEY, overdue SMALLINT NOT NULL, changed BIGINT NOT NULL);
+                target TEXT NOT NULL PRIMARY KEY, overdue SMALLINT NOT NULL);
             """),
     ];
 
